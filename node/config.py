@@ -1,0 +1,206 @@
+"""Orthanc-style configuration: JSON with comments, ${ENV} substitution, folder merge.
+
+Pure: no Trio, no sockets. The only files read are the ones the caller names.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .errors import ErrorCode, OrthancError
+
+# Code defaults of the options implemented so far (configuration.md §2).
+DEFAULTS: dict[str, Any] = {
+    "Name": "",
+    "StorageDirectory": "OrthancStorage",
+    "IndexDirectory": None,  # None: same as StorageDirectory
+    "TemporaryDirectory": None,  # None: the OS temp dir
+    "StorageCompression": False,
+    "StoreMD5ForAttachments": True,
+    "OverwriteInstances": False,
+    "StableAge": 60,
+    "DefaultEncoding": "Latin1",
+    "ConcurrentJobs": 2,
+    "JobsHistorySize": 10,
+    "SaveJobs": True,
+    "MediaArchiveSize": 1,
+    "HttpServerEnabled": True,
+    "HttpPort": 8042,
+    "HttpBindAddress": "0.0.0.0",
+    "RemoteAccessAllowed": False,
+    "AuthenticationEnabled": None,  # None: same as RemoteAccessAllowed
+    "RegisteredUsers": {},
+    "HttpDescribeErrors": True,
+    "HttpCompressionEnabled": True,
+    "HttpRequestTimeout": 30,
+    "MaximumRequestSize": 4096,  # MB; our own guard against unbounded bodies
+    "ExecuteLuaEnabled": False,
+    "DicomServerEnabled": True,
+    "DicomAet": "ORTHANC",
+    "DicomPort": 4242,
+    "DicomBindAddress": "0.0.0.0",
+    "DicomCheckCalledAet": False,
+    "StrictAetComparison": False,
+    "DicomAlwaysAllowEcho": True,
+    "DicomAlwaysAllowStore": True,
+    "DicomModalities": {},
+    "DicomScpTimeout": 30,
+    "DicomScuTimeout": 10,
+    "DicomThreadsCount": 4,
+    "MaximumPduLength": 16384,
+    "AcceptedTransferSyntaxes": ["1.2.840.10008.1.*"],
+    "UnknownSopClassAccepted": False,
+    "Dictionary": {},
+    "DefaultPrivateCreator": "",
+    "MetricsEnabled": True,
+}
+
+_ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(\"[^\"]*\"|'[^']*'|[^}]*))?\}")
+
+
+def _substitute_env(text: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        value = os.environ.get(name)
+        if value is not None:
+            return value
+        if default is None:
+            return ""
+        if len(default) >= 2 and default[0] == default[-1] and default[0] in "\"'":
+            return default[1:-1]
+        return default
+
+    return _ENV_PATTERN.sub(replace, text)
+
+
+def _strip_comments(text: str) -> str:
+    """Drop // and /* */ comments outside JSON strings."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    in_string = False
+    while i < n:
+        c = text[i]
+        if in_string:
+            out.append(c)
+            if c == "\\" and i + 1 < n:
+                out.append(text[i + 1])
+                i += 2
+                continue
+            if c == '"':
+                in_string = False
+            i += 1
+        elif c == '"':
+            in_string = True
+            out.append(c)
+            i += 1
+        elif text.startswith("//", i):
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+        elif text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            i = n if end < 0 else end + 2
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def parse_config_text(text: str, origin: str = "<string>") -> dict[str, Any]:
+    try:
+        data = json.loads(_strip_comments(_substitute_env(text)))
+    except json.JSONDecodeError as exc:
+        raise OrthancError(ErrorCode.BAD_JSON, f"{origin} does not follow the JSON syntax: {exc}") from exc
+    if not isinstance(data, dict):
+        raise OrthancError(ErrorCode.BAD_JSON, f"{origin} does not follow the JSON syntax: not an object")
+    return data
+
+
+def _files_of(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() == ".json")
+    return [path]
+
+
+def load_config_files(paths: Iterable[str | os.PathLike[str]]) -> dict[str, Any]:
+    """Merge the top-level keys of every file; a key defined twice is an error."""
+    merged: dict[str, Any] = {}
+    for path in paths:
+        for file in _files_of(Path(path)):
+            section = parse_config_text(file.read_text(encoding="utf-8"), str(file))
+            for key, value in section.items():
+                if key in merged:
+                    raise OrthancError(
+                        ErrorCode.BAD_FILE_FORMAT,
+                        f'The configuration section "{key}" is defined in 2 different configuration files',
+                    )
+                merged[key] = value
+    return merged
+
+
+class Config:
+    """Read-only view of the options, with code defaults and type checks."""
+
+    def __init__(self, values: Mapping[str, Any] | None = None) -> None:
+        self._values = dict(values or {})
+        for key, default in DEFAULTS.items():
+            if key in self._values and default is not None:
+                self._check_type(key, self._values[key], default)
+
+    @staticmethod
+    def _check_type(key: str, value: Any, default: Any) -> None:
+        expected = bool if isinstance(default, bool) else type(default)
+        ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+        if not ok:
+            raise OrthancError(
+                ErrorCode.BAD_PARAMETER_TYPE,
+                f'The configuration option "{key}" must be of type {expected.__name__}',
+            )
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._values:
+            return self._values[key]
+        return DEFAULTS[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self._values:
+            return self._values[key]
+        return DEFAULTS.get(key, default)
+
+    def with_overrides(self, **overrides: Any) -> Config:
+        return Config({**self._values, **overrides})
+
+    @property
+    def storage_directory(self) -> Path:
+        return Path(self["StorageDirectory"])
+
+    @property
+    def index_directory(self) -> Path:
+        return Path(self["IndexDirectory"] or self["StorageDirectory"])
+
+    @property
+    def authentication_enabled(self) -> bool:
+        value = self["AuthenticationEnabled"]
+        return self["RemoteAccessAllowed"] if value is None else bool(value)
+
+    @property
+    def registered_users(self) -> dict[str, str]:
+        users = dict(self["RegisteredUsers"])
+        if self.authentication_enabled and self["RemoteAccessAllowed"] and not users:
+            users["orthanc"] = "orthanc"
+        return users
+
+    @property
+    def is_http_server_secure(self) -> bool:
+        if self["RemoteAccessAllowed"] and self.get("AuthenticationEnabled") is False:
+            return False
+        return not (self.authentication_enabled and self["RemoteAccessAllowed"] and not self["RegisteredUsers"])
+
+    @property
+    def concurrent_jobs(self) -> int:
+        count = int(self["ConcurrentJobs"])
+        return count if count > 0 else max(1, os.cpu_count() or 1)

@@ -1,0 +1,1 @@
+"""Pure functions on pydicom datasets and bytes: no Trio, no I/O."""

@@ -1,0 +1,86 @@
+"""Orthanc identifiers: SHA-1 of the DICOM identifiers, as 8-8-8-8-8 hex groups."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from enum import IntEnum
+
+
+class Level(IntEnum):
+    PATIENT = 0
+    STUDY = 1
+    SERIES = 2
+    INSTANCE = 3
+
+    @property
+    def title(self) -> str:  # type: ignore[override]
+        return ("Patient", "Study", "Series", "Instance")[self]
+
+    @property
+    def plural(self) -> str:
+        return ("patients", "studies", "series", "instances")[self]
+
+    @property
+    def children_key(self) -> str:
+        return ("Studies", "Series", "Instances", "")[self]
+
+    @property
+    def parent_key(self) -> str:
+        return ("", "ParentPatient", "ParentStudy", "ParentSeries")[self]
+
+
+_LEVEL_NAMES = {
+    "patient": Level.PATIENT,
+    "patients": Level.PATIENT,
+    "study": Level.STUDY,
+    "studies": Level.STUDY,
+    "series": Level.SERIES,
+    "instance": Level.INSTANCE,
+    "instances": Level.INSTANCE,
+    "image": Level.INSTANCE,
+    "images": Level.INSTANCE,
+}
+
+
+def parse_level(text: str) -> Level | None:
+    """Levels as accepted in request bodies (case-insensitive, plurals too)."""
+    return _LEVEL_NAMES.get(text.strip().lower())
+
+
+def _hash(text: str) -> str:
+    digest = hashlib.sha1(text.encode("utf-8")).hexdigest()
+    return "-".join(digest[i : i + 8] for i in range(0, 40, 8))
+
+
+def patient_id(patient: str) -> str:
+    return _hash(patient)
+
+
+def study_id(patient: str, study_uid: str) -> str:
+    return _hash(f"{patient}|{study_uid}")
+
+
+def series_id(patient: str, study_uid: str, series_uid: str) -> str:
+    return _hash(f"{patient}|{study_uid}|{series_uid}")
+
+
+def instance_id(patient: str, study_uid: str, series_uid: str, sop_uid: str) -> str:
+    return _hash(f"{patient}|{study_uid}|{series_uid}|{sop_uid}")
+
+
+def hierarchy_ids(patient: str, study_uid: str, series_uid: str, sop_uid: str) -> tuple[str, str, str, str]:
+    """The four Orthanc IDs of an instance, patient first."""
+    return (
+        patient_id(patient),
+        study_id(patient, study_uid),
+        series_id(patient, study_uid, series_uid),
+        instance_id(patient, study_uid, series_uid, sop_uid),
+    )
+
+
+_ID_SHAPE = re.compile(r"^[0-9A-Za-z]{8}(-[0-9A-Za-z]{8}){4}$")
+
+
+def looks_like_orthanc_id(text: str) -> bool:
+    return bool(_ID_SHAPE.match(text.strip()))

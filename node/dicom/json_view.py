@@ -1,0 +1,81 @@
+"""A dataset as Orthanc's tag JSON: full, short (hex keys) or simplified (names)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+
+from .tags import TOO_LONG, element_text, format_tag, tag_name
+
+PIXEL_DATA = 0x7FE00010
+
+
+class TagFormat(Enum):
+    FULL = "full"
+    SHORT = "short"
+    SIMPLIFY = "simplify"
+
+
+def _private_creator(dataset: Dataset, element: DataElement) -> str | None:
+    tag = element.tag
+    if not tag.is_private or tag.is_private_creator:
+        return None
+    creator_tag = (tag.group << 16) | (tag.element >> 8)
+    if creator_tag in dataset:
+        return str(dataset[creator_tag].value)
+    return None
+
+
+def _leaf(element: DataElement, ignore_length: frozenset[int]) -> tuple[str, Any]:
+    if element.tag == PIXEL_DATA:
+        return "Null", None
+    text = element_text(element)
+    if text is None:
+        return "Null", None
+    if len(text.encode("utf-8")) > TOO_LONG and int(element.tag) not in ignore_length:
+        return "TooLong", None
+    return "String", text
+
+
+def dataset_to_json(
+    dataset: Dataset, fmt: TagFormat = TagFormat.FULL, ignore_length: frozenset[int] = frozenset()
+) -> dict[str, Any]:
+    """Every element up to PixelData, in the requested Orthanc format."""
+    out: dict[str, Any] = {}
+    for element in dataset:
+        if element.tag > PIXEL_DATA:
+            break
+        if element.VR == "SQ":
+            kind = "Sequence"
+            value: Any = [dataset_to_json(item, fmt, ignore_length) for item in element.value or []]
+        else:
+            kind, value = _leaf(element, ignore_length)
+        tag = int(element.tag)
+        if fmt is TagFormat.SIMPLIFY:
+            out[tag_name(tag) if tag_name(tag) != "Unknown Tag & Data" else format_tag(tag)] = value
+        elif fmt is TagFormat.SHORT:
+            out[format_tag(tag)] = value
+        else:
+            entry: dict[str, Any] = {"Name": tag_name(tag), "Type": kind, "Value": value}
+            creator = _private_creator(dataset, element)
+            if creator is not None:
+                entry["PrivateCreator"] = creator
+            out[format_tag(tag)] = entry
+    return out
+
+
+def tags_json_by_key(tags: dict[str, str], fmt: TagFormat) -> dict[str, Any]:
+    """Main DICOM tags (stored as `gggg,eeee` → value) in the requested format."""
+    if fmt is TagFormat.SHORT:
+        return dict(tags)
+    out: dict[str, Any] = {}
+    for key, value in tags.items():
+        tag = int(key.replace(",", ""), 16)
+        if fmt is TagFormat.SIMPLIFY:
+            out[tag_name(tag)] = value
+        else:
+            out[key] = {"Name": tag_name(tag), "Type": "String", "Value": value}
+    return out

@@ -1,0 +1,118 @@
+"""Tag names, main DICOM tags per level, and value formatting shared by every view."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydicom import datadict
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+from pydicom.tag import BaseTag, Tag
+
+from ..errors import ErrorCode, OrthancError
+from .ids import Level
+
+PATIENT_TAGS = (0x00100010, 0x00100020, 0x00100030, 0x00100040, 0x00101000)
+STUDY_TAGS = (
+    0x00080020, 0x00080030, 0x00200010, 0x00081030, 0x00080050, 0x0020000D,
+    0x00321060, 0x00080080, 0x00321032, 0x00080090,
+)  # fmt: skip
+SERIES_TAGS = (
+    0x00080021, 0x00080031, 0x00080060, 0x00080070, 0x00081010, 0x0008103E,
+    0x00180015, 0x00180024, 0x00181030, 0x00200011, 0x00181090, 0x00201002,
+    0x00200105, 0x00540081, 0x00540101, 0x0020000E, 0x00200037, 0x00541000,
+    0x00081070, 0x00400254, 0x00181400, 0x00180010,
+)  # fmt: skip
+INSTANCE_TAGS = (
+    0x00080012, 0x00080013, 0x00200012, 0x00541330, 0x00200013, 0x00280008,
+    0x00200100, 0x00080018, 0x00200032, 0x00204000, 0x00200037,
+)  # fmt: skip
+
+MAIN_TAGS: dict[Level, tuple[int, ...]] = {
+    Level.PATIENT: PATIENT_TAGS,
+    Level.STUDY: STUDY_TAGS,
+    Level.SERIES: SERIES_TAGS,
+    Level.INSTANCE: INSTANCE_TAGS,
+}
+
+TEXT_VRS = frozenset(
+    ["AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT"]
+)
+NUMERIC_VRS = frozenset(["US", "SS", "UL", "SL", "FL", "FD", "UV", "SV"])
+WILDCARD_VRS = frozenset(["AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"])
+TOO_LONG = 256
+
+
+def format_tag(tag: int) -> str:
+    """`gggg,eeee` in lower-case hex, the key of Orthanc's JSON."""
+    return f"{tag >> 16:04x},{tag & 0xFFFF:04x}"
+
+
+def tag_name(tag: int) -> str:
+    keyword = datadict.keyword_for_tag(tag)
+    return keyword or "Unknown Tag & Data"
+
+
+_HEX_TAG = re.compile(r"^([0-9A-Fa-f]{4})[,\-]?([0-9A-Fa-f]{4})$")
+
+
+def parse_tag(text: str) -> BaseTag:
+    """A tag named by keyword or by hex (`0010,0010`, `0010-0010`, `00100010`)."""
+    match = _HEX_TAG.match(text.strip())
+    if match:
+        return Tag(int(match.group(1), 16), int(match.group(2), 16))
+    tag = datadict.tag_for_keyword(text.strip())
+    if tag is None:
+        raise OrthancError(ErrorCode.UNKNOWN_DICOM_TAG, f"Unknown DICOM tag: {text}")
+    return Tag(tag)
+
+
+def _scalar_text(value: Any) -> str:
+    original = getattr(value, "original_string", None)
+    if isinstance(original, str):
+        return original
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return str(value)
+
+
+def element_text(element: DataElement) -> str | None:
+    """The value as Orthanc shows a leaf: a string, multi-values joined by `\\`.
+
+    None for binary values and sequences, which Orthanc reports as null.
+    """
+    vr = element.VR
+    if vr == "SQ" or (vr not in TEXT_VRS and vr not in NUMERIC_VRS and vr != "AT"):
+        return None
+    value = element.value
+    if value is None:
+        return ""
+    if vr == "AT":
+        items = value if isinstance(value, (list, MultiValue)) else [value]
+        return "\\".join(format_tag(int(v)) for v in items)
+    if isinstance(value, (list, MultiValue)):
+        return "\\".join(_scalar_text(v) for v in value)
+    if isinstance(value, bytes):
+        return value.decode("latin-1").rstrip(" \0")
+    return _scalar_text(value)
+
+
+def main_tags(dataset: Dataset, level: Level) -> dict[str, str]:
+    """Main DICOM tags of one level, keyed `gggg,eeee`; absent tags are left out."""
+    found: dict[str, str] = {}
+    for tag in MAIN_TAGS[level]:
+        if tag in dataset:
+            text = element_text(dataset[tag])
+            if text is not None:
+                found[format_tag(tag)] = text
+    return found
+
+
+def identifier(dataset: Dataset, keyword: str) -> str | None:
+    """An identifier with trailing padding removed; None when the tag is absent."""
+    if keyword not in dataset:
+        return None
+    text = element_text(dataset[keyword])
+    return (text or "").rstrip(" \0")

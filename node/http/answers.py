@@ -1,0 +1,110 @@
+"""Shaping answers and reading requests the way Orthanc does, in one place."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from quart import Response, current_app, request
+
+from ..context import NodeContext
+from ..dicom.json_view import TagFormat
+from ..errors import ErrorCode, OrthancError, description
+from .xml import to_xml
+
+log = logging.getLogger(__name__)
+
+_REASONS = {
+    200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+    405: "Method Not Allowed", 406: "Not Acceptable", 409: "Conflict", 413: "Payload Too Large",
+    415: "Unsupported Media Type", 416: "Requested Range Not Satisfiable", 500: "Internal Server Error",
+    503: "Service Unavailable",
+}  # fmt: skip
+
+JSON_TYPE = "application/json; charset=utf-8"
+
+
+def node() -> NodeContext:
+    return current_app.config["NODE_CONTEXT"]
+
+
+def _wants_xml() -> bool:
+    accept = request.headers.get("Accept", "")
+    return "application/xml" in accept and "application/json" not in accept
+
+
+def json_answer(data: Any, status: int = 200) -> Response:
+    if _wants_xml():
+        return Response(to_xml(data), status=status, content_type="application/xml; charset=utf-8")
+    return Response(json.dumps(data, indent=3), status=status, content_type=JSON_TYPE)
+
+
+def text_answer(text: str | bytes, content_type: str = "text/plain", status: int = 200) -> Response:
+    return Response(text, status=status, content_type=content_type)
+
+
+def empty(status: int) -> Response:
+    return Response(b"", status=status)
+
+
+def error_answer(error: OrthancError) -> Response:
+    status = error.http_status
+    if not node().config["HttpDescribeErrors"]:
+        return empty(status)
+    body: dict[str, Any] = {
+        "HttpError": _REASONS.get(status, "Internal Server Error"),
+        "HttpStatus": status,
+        "Message": description(error.code),
+        "Method": request.method,
+        "OrthancError": description(error.code),
+        "OrthancStatus": int(error.code),
+        "Uri": request.path,
+    }
+    if error.details:
+        body["Details"] = error.details
+    return Response(json.dumps(body, indent=3), status=status, content_type=JSON_TYPE)
+
+
+def flag(name: str) -> bool:
+    """URL flags are true when present, whatever their value (Orthanc 1.10.1)."""
+    return name in request.args
+
+
+def tag_format(default: TagFormat = TagFormat.SIMPLIFY) -> TagFormat:
+    if flag("short"):
+        return TagFormat.SHORT
+    if flag("full"):
+        return TagFormat.FULL
+    if flag("simplify"):
+        return TagFormat.SIMPLIFY
+    return default
+
+
+async def json_body() -> Any:
+    """The request body parsed as JSON, or Orthanc's error 15."""
+    data = await request.get_data(as_text=False)
+    try:
+        return json.loads(data) if data.strip() else None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "The body of the request is not valid JSON") from exc
+
+
+async def json_object_body() -> dict[str, Any]:
+    body = await json_body()
+    if not isinstance(body, dict):
+        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "The body must be a JSON object")
+    return body
+
+
+def int_arg(name: str) -> int | None:
+    value = request.args.get(name)
+    if value is None:
+        return None
+    try:
+        number = int(value)
+    except ValueError as exc:
+        raise OrthancError(ErrorCode.PARAMETER_OUT_OF_RANGE, f'Argument "{name}" must be an integer') from exc
+    if number < 0:
+        raise OrthancError(ErrorCode.PARAMETER_OUT_OF_RANGE, f'Argument "{name}" must be a positive integer')
+    return number

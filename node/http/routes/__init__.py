@@ -1,0 +1,5 @@
+"""One blueprint per concern; the app registers them all."""
+
+from . import instances, resources, system
+
+ALL_BLUEPRINTS = [system.blueprint, instances.blueprint, resources.blueprint]

@@ -1,0 +1,121 @@
+"""Browsing and deleting patients, studies, series and instances."""
+
+from __future__ import annotations
+
+from quart import Blueprint, Response, request
+
+from ...dicom.ids import Level
+from ...errors import ErrorCode, NoAnswer, OrthancError
+from ..answers import empty, flag, int_arg, json_answer, node, tag_format, text_answer
+
+blueprint = Blueprint("resources", __name__)
+
+_LEVELS = {level.plural: level for level in Level}
+
+
+def _level(plural: str) -> Level:
+    level = _LEVELS.get(plural)
+    if level is None:
+        raise NoAnswer()
+    return level
+
+
+_LEVEL_PATHS = "<any(patients, studies, series, instances):plural>"
+
+
+@blueprint.route(f"/{_LEVEL_PATHS}", methods=["GET"])
+async def list_resources(plural: str) -> Response:
+    level = _level(plural)
+    since, limit = int_arg("since"), int_arg("limit")
+    if (since is None) != (limit is None):
+        missing = "limit" if limit is None else "since"
+        raise OrthancError(
+            ErrorCode.BAD_REQUEST, f'Missing "{missing}" argument for GET request against: {request.path}'
+        )
+    ids = await node().index.list_ids(level, since or 0, limit or 0)
+    if flag("expand"):
+        return json_answer(await node().resources.many_json(ids, tag_format()))
+    return json_answer(ids)
+
+
+@blueprint.route(f"/{_LEVEL_PATHS}/<public_id>", methods=["GET"])
+async def get_resource(plural: str, public_id: str) -> Response:
+    level = _level(plural)
+    record = await node().index.resource(public_id, level)
+    if record is None:
+        raise NoAnswer()
+    return json_answer(await node().resources.to_json(record, tag_format()))
+
+
+@blueprint.route(f"/{_LEVEL_PATHS}/<public_id>", methods=["DELETE"])
+async def delete_resource(plural: str, public_id: str) -> Response:
+    answer = await node().resources.delete(public_id, _level(plural))
+    if answer is None:
+        raise NoAnswer()
+    return json_answer(answer)
+
+
+_CHILD_ROUTES = {
+    ("patients", "studies"), ("patients", "series"), ("patients", "instances"),
+    ("studies", "series"), ("studies", "instances"), ("series", "instances"),
+}  # fmt: skip
+_PARENT_ROUTES = {
+    ("studies", "patient"), ("series", "study"), ("series", "patient"),
+    ("instances", "series"), ("instances", "study"), ("instances", "patient"),
+}  # fmt: skip
+_SINGULAR = {"patient": Level.PATIENT, "study": Level.STUDY, "series": Level.SERIES}
+
+
+async def _require(public_id: str, level: Level) -> None:
+    if not await node().resources.exists(public_id, level):
+        raise OrthancError(ErrorCode.UNKNOWN_RESOURCE, f"Unknown resource: {public_id}")
+
+
+@blueprint.route("/<any(patients, studies, series):plural>/<public_id>/<any(studies, series, instances):child>")
+async def children(plural: str, public_id: str, child: str) -> Response:
+    if (plural, child) not in _CHILD_ROUTES:
+        raise NoAnswer()
+    await _require(public_id, _level(plural))
+    ids = await node().index.descendants(public_id, _level(child))
+    # Child lists are always expanded in 1.10.1.
+    return json_answer(await node().resources.many_json(ids, tag_format()))
+
+
+@blueprint.route("/<any(studies, series, instances):plural>/<public_id>/<any(patient, study, series):parent>")
+async def parent(plural: str, public_id: str, parent: str) -> Response:
+    if (plural, parent) not in _PARENT_ROUTES:
+        raise NoAnswer()
+    level = _level(plural)
+    record = await node().resources.get(public_id, level)
+    target = _SINGULAR[parent]
+    while record.level > target and record.parent is not None:
+        record = await node().resources.get(record.parent)
+    return json_answer(await node().resources.to_json(record, tag_format()))
+
+
+@blueprint.route(f"/{_LEVEL_PATHS}/<public_id>/statistics")
+async def resource_statistics(plural: str, public_id: str) -> Response:
+    level = _level(plural)
+    stats = await node().index.resource_statistics(public_id, level)
+    if not stats:
+        raise OrthancError(ErrorCode.UNKNOWN_RESOURCE, f"Unknown resource: {public_id}")
+    answer: dict[str, object] = {}
+    for key, value in stats.items():
+        if key.startswith("Count"):
+            answer[key] = value
+        else:
+            answer[key] = str(value)
+            answer[f"{key}MB"] = value // (1024 * 1024)
+    return json_answer(answer)
+
+
+@blueprint.route("/patients/<public_id>/protected", methods=["GET", "PUT"])
+async def protected(public_id: str) -> Response:
+    await _require(public_id, Level.PATIENT)
+    if request.method == "GET":
+        return text_answer("1" if await node().index.is_protected(public_id) else "0")
+    body = (await request.get_data(as_text=True)).strip()
+    if body not in ("0", "1"):
+        raise OrthancError(ErrorCode.BAD_REQUEST, "Protection is 0 or 1")
+    await node().index.set_protected(public_id, body == "1")
+    return empty(200)

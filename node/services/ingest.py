@@ -1,0 +1,162 @@
+"""Store one received DICOM file: the single path used by REST uploads, the SCP and jobs."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import unicodedata
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import trio
+
+from ..clock import orthanc_date
+from ..config import Config
+from ..dicom.ids import Level
+from ..dicom.parse import ParsedInstance, parse_instance
+from ..storage.files import FileStore
+from ..storage.index import Attachment, Index, NewInstance
+from ..storage.index.base import ATTACHMENT_DICOM, COMPRESSION_NONE, COMPRESSION_ZLIB
+from .stability import StabilityTracker
+
+log = logging.getLogger(__name__)
+
+# Identifier tags indexed for /tools/lookup and C-MOVE, per level (resources.md §3).
+IDENTIFIER_TAGS: dict[Level, tuple[str, ...]] = {
+    Level.PATIENT: ("0010,0020", "0010,0010", "0010,0030"),
+    Level.STUDY: ("0010,0020", "0010,0010", "0010,0030", "0020,000d", "0008,0050", "0008,1030", "0008,0020"),
+    Level.SERIES: ("0020,000e",),
+    Level.INSTANCE: ("0008,0018",),
+}
+
+
+def normalize_identifier(value: str) -> str:
+    """Upper-case ASCII, no control characters, `%`/`_` as spaces, stripped."""
+    ascii_text = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode("ascii")
+    cleaned = "".join(c for c in ascii_text if c >= " " and c != "\x7f")
+    return cleaned.replace("%", " ").replace("_", " ").strip().upper()
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Who sent an instance: recorded as instance metadata."""
+
+    kind: str = "RestApi"  # RestApi, DicomProtocol, Lua, Plugins
+    remote_ip: str = ""
+    remote_aet: str = ""
+    called_aet: str | None = None
+    http_username: str | None = None
+
+
+@dataclass
+class IngestResult:
+    status: str  # Success, AlreadyStored
+    ids: tuple[str, str, str, str]
+    parsed: ParsedInstance
+
+    def answer(self) -> dict[str, str]:
+        patient, study, series, instance = self.ids
+        return {
+            "ID": instance,
+            "ParentPatient": patient,
+            "ParentSeries": series,
+            "ParentStudy": study,
+            "Path": f"/instances/{instance}",
+            "Status": self.status,
+        }
+
+
+StoredListener = Callable[[IngestResult], Awaitable[None]]
+
+
+class Ingest:
+    def __init__(self, config: Config, index: Index, files: FileStore, stability: StabilityTracker) -> None:
+        self._config = config
+        self._index = index
+        self._files = files
+        self._stability = stability
+        self.listeners: list[StoredListener] = []
+
+    def _prepare(self, data: bytes, origin: Origin) -> tuple[ParsedInstance, NewInstance]:
+        """Parse and write the file: CPU and disk work, run in a worker thread."""
+        parsed = parse_instance(data)
+        file_uuid, stored_size = self._files.write(data)
+        md5 = hashlib.md5(data).hexdigest() if self._config["StoreMD5ForAttachments"] else ""
+        compressed = self._files.compress
+        attachment = Attachment(
+            content_type=ATTACHMENT_DICOM,
+            uuid=file_uuid,
+            uncompressed_size=len(data),
+            compressed_size=stored_size,
+            uncompressed_md5=md5,
+            compressed_md5=md5 if not compressed else "",
+            compression=COMPRESSION_ZLIB if compressed else COMPRESSION_NONE,
+        )
+        now = orthanc_date()
+        metadata = {
+            "ReceptionDate": now,
+            "RemoteAET": origin.remote_aet,
+            "Origin": origin.kind,
+            "TransferSyntax": parsed.transfer_syntax,
+            "SopClassUid": parsed.sop_class_uid,
+            "RemoteIP": origin.remote_ip,
+        }
+        if parsed.index_in_series is not None:
+            metadata["IndexInSeries"] = parsed.index_in_series
+        if origin.called_aet is not None:
+            metadata["CalledAET"] = origin.called_aet
+        if origin.http_username is not None:
+            metadata["HttpUsername"] = origin.http_username
+        if parsed.pixel_data_offset is not None:
+            metadata["PixelDataOffset"] = str(parsed.pixel_data_offset)
+        series_metadata = {"RemoteAET": origin.remote_aet}
+        if parsed.expected_instances is not None:
+            series_metadata["ExpectedNumberOfInstances"] = str(parsed.expected_instances)
+        identifiers = {
+            level: {
+                tag: normalize_identifier(parsed.tags[lv].get(tag, ""))
+                for lv in Level
+                for tag in IDENTIFIER_TAGS[level]
+                if tag in parsed.tags[lv]
+            }
+            for level in Level
+        }
+        new = NewInstance(
+            ids=parsed.ids,
+            tags=parsed.tags,
+            identifiers=identifiers,
+            attachment=attachment,
+            metadata=metadata,
+            series_metadata=series_metadata,
+            last_update=now,
+            index_in_series=parsed.index_in_series,
+            expected_instances=parsed.expected_instances,
+        )
+        return parsed, new
+
+    async def store(self, data: bytes, origin: Origin = Origin()) -> IngestResult:
+        """Parse, write and index one file. Raises OrthancError on bad input.
+
+        The file is written before it is indexed; if indexing fails or finds the
+        instance already stored, the new file is removed, so nothing partial stays.
+        """
+        parsed, new = await trio.to_thread.run_sync(self._prepare, data, origin)
+        try:
+            result = await self._index.store(new, overwrite=self._config["OverwriteInstances"])
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(self._files.remove, new.attachment.uuid)
+            raise
+        if result.already_stored:
+            await trio.to_thread.run_sync(self._files.remove, new.attachment.uuid)
+            status = "AlreadyStored"
+        else:
+            if result.removed_files:
+                await trio.to_thread.run_sync(self._files.remove_many, result.removed_files)
+            self._stability.touch(parsed.ids)
+            status = "Success"
+        ingest_result = IngestResult(status=status, ids=parsed.ids, parsed=parsed)
+        for listener in self.listeners:
+            await listener(ingest_result)
+        log.debug("stored instance %s: %s", parsed.ids[3], status)
+        return ingest_result

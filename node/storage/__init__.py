@@ -1,0 +1,1 @@
+"""Index (resources, tags, metadata, changes) and the file store."""

@@ -1,0 +1,58 @@
+"""DICOM files under two-level hashed folders, written atomically."""
+
+from __future__ import annotations
+
+import os
+import uuid
+import zlib
+from pathlib import Path
+
+
+class FileStore:
+    """Files named by UUID under ``root/ab/cd/<uuid>`` like Orthanc's storage area.
+
+    A write goes to a temporary name first and is renamed into place, so a crash
+    never leaves a half-written file under a live name.
+    """
+
+    def __init__(self, root: Path, *, compress: bool = False) -> None:
+        self.root = root
+        self.compress = compress
+        root.mkdir(parents=True, exist_ok=True)
+
+    def path_of(self, file_uuid: str) -> Path:
+        return self.root / file_uuid[0:2] / file_uuid[2:4] / file_uuid
+
+    def write(self, data: bytes) -> tuple[str, int]:
+        """Store bytes under a new UUID; return it and the stored size."""
+        file_uuid = str(uuid.uuid4())
+        path = self.path_of(file_uuid)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = zlib.compress(data) if self.compress else data
+        temporary = path.with_name(path.name + ".tmp")
+        with open(temporary, "wb") as handle:
+            handle.write(payload)
+        os.replace(temporary, path)
+        return file_uuid, len(payload)
+
+    def read(self, file_uuid: str, compressed: bool = False) -> bytes:
+        data = self.path_of(file_uuid).read_bytes()
+        return zlib.decompress(data) if compressed else data
+
+    def read_raw(self, file_uuid: str) -> bytes:
+        return self.path_of(file_uuid).read_bytes()
+
+    def remove(self, file_uuid: str) -> None:
+        self.path_of(file_uuid).unlink(missing_ok=True)
+
+    def remove_many(self, file_uuids: list[str]) -> None:
+        for file_uuid in file_uuids:
+            self.remove(file_uuid)
+
+    def remove_stale_temporaries(self) -> int:
+        """Files left half-written by a crash: never indexed, safe to delete."""
+        removed = 0
+        for path in self.root.glob("*/*/*.tmp"):
+            path.unlink(missing_ok=True)
+            removed += 1
+        return removed

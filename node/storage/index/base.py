@@ -1,0 +1,185 @@
+"""What the REST, DICOM and jobs layers may ask of an index.
+
+Backends implement this class; nothing above storage/ knows which one runs, so
+a PostgreSQL backend can follow without touching them.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+
+from ...dicom.ids import Level
+
+# Orthanc's numbers for the built-in metadata (`?numeric`), and for attachments.
+METADATA_NUMBERS: dict[str, int] = {
+    "IndexInSeries": 1,
+    "ReceptionDate": 2,
+    "RemoteAET": 3,
+    "ExpectedNumberOfInstances": 4,
+    "ModifiedFrom": 5,
+    "AnonymizedFrom": 6,
+    "LastUpdate": 7,
+    "Origin": 8,
+    "TransferSyntax": 9,
+    "SopClassUid": 10,
+    "RemoteIP": 11,
+    "CalledAET": 12,
+    "HttpUsername": 13,
+    "PixelDataOffset": 14,
+}
+ATTACHMENT_DICOM = 1
+ATTACHMENT_NAMES: dict[str, int] = {"dicom": 1, "dicom-until-pixel-data": 3}
+COMPRESSION_NONE = 1
+COMPRESSION_ZLIB = 2
+
+
+@dataclass
+class Attachment:
+    content_type: int
+    uuid: str
+    uncompressed_size: int
+    compressed_size: int
+    uncompressed_md5: str
+    compressed_md5: str
+    compression: int = COMPRESSION_NONE
+
+
+@dataclass
+class NewInstance:
+    """Everything the index records for one received instance."""
+
+    ids: tuple[str, str, str, str]
+    tags: dict[Level, dict[str, str]]
+    identifiers: dict[Level, dict[str, str]]
+    attachment: Attachment
+    metadata: dict[str, str]
+    series_metadata: dict[str, str]
+    last_update: str
+    index_in_series: str | None
+    expected_instances: int | None
+
+
+@dataclass
+class StoreResult:
+    already_stored: bool
+    created: list[Level] = field(default_factory=list)
+    removed_files: list[str] = field(default_factory=list)
+    series_completed: bool = False
+
+
+@dataclass
+class ResourceRecord:
+    public_id: str
+    level: Level
+    parent: str | None
+    main_tags: dict[str, str]
+    patient_tags: dict[str, str]
+    children: list[str]
+    metadata: dict[str, str]
+
+
+@dataclass
+class Change:
+    seq: int
+    change_type: str
+    public_id: str
+    level: Level
+    date: str
+
+
+@dataclass
+class DeleteResult:
+    remaining_ancestor: tuple[str, Level] | None
+    removed_files: list[str]
+
+
+class Index(abc.ABC):
+    """Resources, main tags, metadata, attachments, changes and properties."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    # Ingest and deletion
+    @abc.abstractmethod
+    async def store(self, instance: NewInstance, *, overwrite: bool) -> StoreResult: ...
+
+    @abc.abstractmethod
+    async def delete(self, public_id: str, level: Level) -> DeleteResult | None: ...
+
+    # Browsing
+    @abc.abstractmethod
+    async def resource(self, public_id: str, level: Level | None = None) -> ResourceRecord | None: ...
+
+    @abc.abstractmethod
+    async def resources(self, public_ids: list[str]) -> list[ResourceRecord]: ...
+
+    @abc.abstractmethod
+    async def list_ids(self, level: Level, since: int = 0, limit: int = 0) -> list[str]: ...
+
+    @abc.abstractmethod
+    async def series_status(self, public_id: str) -> str:
+        """Unknown, Complete, Missing or Inconsistent (resources.md §5)."""
+
+    @abc.abstractmethod
+    async def descendants(self, public_id: str, level: Level) -> list[str]:
+        """IDs of the descendants of ``public_id`` at ``level`` (itself if same level)."""
+
+    @abc.abstractmethod
+    async def level_of(self, public_id: str) -> Level | None: ...
+
+    @abc.abstractmethod
+    async def all_tags_of_level(self, level: Level) -> list[tuple[str, dict[str, str]]]:
+        """Every resource of a level with its own and its ancestors' main tags (for find)."""
+
+    @abc.abstractmethod
+    async def lookup_identifier(self, value: str) -> list[tuple[str, Level]]: ...
+
+    # Attachments and metadata
+    @abc.abstractmethod
+    async def attachments(self, public_id: str) -> dict[int, Attachment]: ...
+
+    async def dicom_attachment(self, public_id: str) -> Attachment | None:
+        return (await self.attachments(public_id)).get(ATTACHMENT_DICOM)
+
+    @abc.abstractmethod
+    async def delete_attachment(self, public_id: str, content_type: int) -> str | None: ...
+
+    @abc.abstractmethod
+    async def set_metadata(self, public_id: str, name: str, value: str) -> None: ...
+
+    @abc.abstractmethod
+    async def delete_metadata(self, public_id: str, name: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def is_protected(self, public_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def set_protected(self, public_id: str, protected: bool) -> None: ...
+
+    # Changes
+    @abc.abstractmethod
+    async def log_change(self, change_type: str, public_id: str, level: Level, date: str) -> None: ...
+
+    @abc.abstractmethod
+    async def changes(self, since: int, limit: int) -> tuple[list[Change], bool]: ...
+
+    @abc.abstractmethod
+    async def last_change(self) -> Change | None: ...
+
+    @abc.abstractmethod
+    async def clear_changes(self) -> None: ...
+
+    # Statistics
+    @abc.abstractmethod
+    async def statistics(self) -> dict[str, int]: ...
+
+    @abc.abstractmethod
+    async def resource_statistics(self, public_id: str, level: Level) -> dict[str, int]: ...
+
+    # Global properties (jobs registry, settings changed at run time)
+    @abc.abstractmethod
+    async def get_property(self, name: str) -> str | None: ...
+
+    @abc.abstractmethod
+    async def set_property(self, name: str, value: str) -> None: ...

@@ -1,0 +1,516 @@
+"""SQLite backend of the index, in WAL mode, driven by one dedicated thread."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from ...dicom.ids import Level
+from ..thread import DedicatedThread
+from .base import (
+    Attachment,
+    Change,
+    DeleteResult,
+    Index,
+    NewInstance,
+    ResourceRecord,
+    StoreResult,
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS resources (
+    internal_id INTEGER PRIMARY KEY,
+    public_id TEXT NOT NULL UNIQUE,
+    level INTEGER NOT NULL,
+    parent INTEGER REFERENCES resources(internal_id) ON DELETE CASCADE,
+    main_tags TEXT NOT NULL,
+    patient_tags TEXT NOT NULL DEFAULT '{}',
+    protected INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS resources_parent ON resources(parent);
+CREATE INDEX IF NOT EXISTS resources_level ON resources(level, internal_id);
+CREATE TABLE IF NOT EXISTS metadata (
+    internal_id INTEGER NOT NULL REFERENCES resources(internal_id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (internal_id, name)
+);
+CREATE TABLE IF NOT EXISTS attachments (
+    internal_id INTEGER NOT NULL REFERENCES resources(internal_id) ON DELETE CASCADE,
+    content_type INTEGER NOT NULL,
+    uuid TEXT NOT NULL,
+    compressed_size INTEGER NOT NULL,
+    uncompressed_size INTEGER NOT NULL,
+    compression INTEGER NOT NULL,
+    uncompressed_md5 TEXT NOT NULL,
+    compressed_md5 TEXT NOT NULL,
+    PRIMARY KEY (internal_id, content_type)
+);
+CREATE TABLE IF NOT EXISTS identifiers (
+    internal_id INTEGER NOT NULL REFERENCES resources(internal_id) ON DELETE CASCADE,
+    tag TEXT NOT NULL,
+    value TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS identifiers_value ON identifiers(value, tag);
+CREATE INDEX IF NOT EXISTS identifiers_resource ON identifiers(internal_id);
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    change_type TEXT NOT NULL,
+    public_id TEXT NOT NULL,
+    level INTEGER NOT NULL,
+    date TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS global_properties (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+_STATUS_NEW = {Level.PATIENT: "NewPatient", Level.STUDY: "NewStudy", Level.SERIES: "NewSeries"}
+
+
+def series_status(expected: int | None, indexes: list[str | None]) -> str:
+    """Unknown, Complete, Missing or Inconsistent, as resources.md §5 defines them."""
+    if not expected or expected <= 0:
+        return "Unknown"
+    seen: set[int] = set()
+    for text in indexes:
+        try:
+            value = int(text) if text is not None else None
+        except ValueError:
+            return "Unknown"
+        if value is None:
+            return "Unknown"
+        if value < 1 or value > expected or value in seen:
+            return "Inconsistent"
+        seen.add(value)
+    return "Complete" if len(seen) == expected else "Missing"
+
+
+class SqliteIndex(Index):
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self._thread = DedicatedThread("sqlite-index")
+        self._db: sqlite3.Connection = self._thread.run_blocking(self._open, directory / "index.sqlite")
+
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.executescript(SCHEMA)
+        return db
+
+    async def close(self) -> None:
+        await self._thread.run(self._db.close)
+        self._thread.stop()
+
+    # -- helpers (run on the index thread) --------------------------------
+    def _internal(self, public_id: str, level: Level | None = None) -> tuple[int, Level] | None:
+        row = self._db.execute("SELECT internal_id, level FROM resources WHERE public_id = ?", (public_id,)).fetchone()
+        if row is None or (level is not None and row[1] != level):
+            return None
+        return row[0], Level(row[1])
+
+    def _tx(self):
+        return _Transaction(self._db)
+
+    # -- ingest ------------------------------------------------------------
+    async def store(self, instance: NewInstance, *, overwrite: bool) -> StoreResult:
+        return await self._thread.run(self._store, instance, overwrite)
+
+    def _store(self, new: NewInstance, overwrite: bool) -> StoreResult:
+        db = self._db
+        result = StoreResult(already_stored=False)
+        with self._tx():
+            existing = self._internal(new.ids[3])
+            if existing is not None:
+                if not overwrite:
+                    return StoreResult(already_stored=True)
+                result.removed_files = [
+                    r[0] for r in db.execute("SELECT uuid FROM attachments WHERE internal_id = ?", (existing[0],))
+                ]
+                db.execute("DELETE FROM resources WHERE internal_id = ?", (existing[0],))
+            parent: int | None = None
+            internal_ids: dict[Level, int] = {}
+            for level in Level:
+                found = self._internal(new.ids[level])
+                if found is None:
+                    patient_tags = new.tags[Level.PATIENT] if level == Level.STUDY else {}
+                    cursor = db.execute(
+                        "INSERT INTO resources(public_id, level, parent, main_tags, patient_tags) VALUES (?,?,?,?,?)",
+                        (new.ids[level], int(level), parent, json.dumps(new.tags[level]), json.dumps(patient_tags)),
+                    )
+                    internal = int(cursor.lastrowid or 0)
+                    db.executemany(
+                        "INSERT INTO identifiers(internal_id, tag, value) VALUES (?,?,?)",
+                        [(internal, tag, value) for tag, value in new.identifiers[level].items()],
+                    )
+                    if level != Level.INSTANCE:
+                        result.created.append(level)
+                else:
+                    internal = found[0]
+                internal_ids[level] = internal
+                parent = internal
+            instance = internal_ids[Level.INSTANCE]
+            a = new.attachment
+            db.execute(
+                "INSERT INTO attachments VALUES (?,?,?,?,?,?,?,?)",
+                (instance, a.content_type, a.uuid, a.compressed_size, a.uncompressed_size, a.compression,
+                 a.uncompressed_md5, a.compressed_md5),
+            )  # fmt: skip
+            rows = [(instance, k, v) for k, v in new.metadata.items()]
+            series = internal_ids[Level.SERIES]
+            rows += [(series, k, v) for k, v in new.series_metadata.items()]
+            rows += [
+                (internal_ids[lv], "LastUpdate", new.last_update) for lv in (Level.PATIENT, Level.STUDY, Level.SERIES)
+            ]
+            db.executemany("INSERT OR REPLACE INTO metadata(internal_id, name, value) VALUES (?,?,?)", rows)
+            changes = [("NewInstance", new.ids[3], Level.INSTANCE)]
+            changes += [(_STATUS_NEW[lv], new.ids[lv], lv) for lv in sorted(result.created, reverse=True)]
+            if new.expected_instances and self._series_status(series) == "Complete":
+                result.series_completed = True
+                changes.append(("CompletedSeries", new.ids[2], Level.SERIES))
+            db.executemany(
+                "INSERT INTO changes(change_type, public_id, level, date) VALUES (?,?,?,?)",
+                [(kind, public, int(lv), new.last_update) for kind, public, lv in changes],
+            )
+        return result
+
+    def _series_status(self, series: int) -> str:
+        expected = self._db.execute(
+            "SELECT value FROM metadata WHERE internal_id = ? AND name = 'ExpectedNumberOfInstances'", (series,)
+        ).fetchone()
+        indexes = [
+            r[0]
+            for r in self._db.execute(
+                "SELECT m.value FROM resources r LEFT JOIN metadata m "
+                "ON m.internal_id = r.internal_id AND m.name = 'IndexInSeries' WHERE r.parent = ?",
+                (series,),
+            )
+        ]
+        try:
+            count = int(expected[0]) if expected else None
+        except ValueError:
+            count = None
+        return series_status(count, indexes)
+
+    async def series_status(self, public_id: str) -> str:
+        def run() -> str:
+            found = self._internal(public_id, Level.SERIES)
+            return self._series_status(found[0]) if found else "Unknown"
+
+        return await self._thread.run(run)
+
+    # -- deletion ----------------------------------------------------------
+    async def delete(self, public_id: str, level: Level) -> DeleteResult | None:
+        return await self._thread.run(self._delete, public_id, level)
+
+    def _delete(self, public_id: str, level: Level) -> DeleteResult | None:
+        db = self._db
+        with self._tx():
+            found = self._internal(public_id, level)
+            if found is None:
+                return None
+            internal = found[0]
+            files = [
+                r[0]
+                for r in db.execute(
+                    "WITH RECURSIVE tree(id) AS (SELECT ? UNION ALL "
+                    "SELECT r.internal_id FROM resources r JOIN tree ON r.parent = tree.id) "
+                    "SELECT a.uuid FROM attachments a JOIN tree ON a.internal_id = tree.id",
+                    (internal,),
+                )
+            ]
+            parent_row = db.execute("SELECT parent FROM resources WHERE internal_id = ?", (internal,)).fetchone()
+            db.execute("DELETE FROM resources WHERE internal_id = ?", (internal,))
+            parent = parent_row[0]
+            remaining: tuple[str, Level] | None = None
+            while parent is not None:
+                row = db.execute(
+                    "SELECT public_id, level, parent, (SELECT COUNT(*) FROM resources c WHERE c.parent = r.internal_id) "
+                    "FROM resources r WHERE internal_id = ?",
+                    (parent,),
+                ).fetchone()
+                if row[3] > 0:
+                    remaining = (row[0], Level(row[1]))
+                    break
+                files += [r[0] for r in db.execute("SELECT uuid FROM attachments WHERE internal_id = ?", (parent,))]
+                db.execute("DELETE FROM resources WHERE internal_id = ?", (parent,))
+                parent = row[2]
+        return DeleteResult(remaining_ancestor=remaining, removed_files=files)
+
+    # -- browsing ----------------------------------------------------------
+    def _record(self, internal: int) -> ResourceRecord:
+        db = self._db
+        public_id, level, parent, tags, patient_tags = db.execute(
+            "SELECT r.public_id, r.level, p.public_id, r.main_tags, r.patient_tags "
+            "FROM resources r LEFT JOIN resources p ON p.internal_id = r.parent WHERE r.internal_id = ?",
+            (internal,),
+        ).fetchone()
+        children = [
+            r[0]
+            for r in db.execute("SELECT public_id FROM resources WHERE parent = ? ORDER BY internal_id", (internal,))
+        ]
+        metadata = dict(db.execute("SELECT name, value FROM metadata WHERE internal_id = ?", (internal,)).fetchall())
+        return ResourceRecord(
+            public_id=public_id,
+            level=Level(level),
+            parent=parent,
+            main_tags=json.loads(tags),
+            patient_tags=json.loads(patient_tags),
+            children=children,
+            metadata=metadata,
+        )
+
+    async def resource(self, public_id: str, level: Level | None = None) -> ResourceRecord | None:
+        def run() -> ResourceRecord | None:
+            found = self._internal(public_id, level)
+            return self._record(found[0]) if found else None
+
+        return await self._thread.run(run)
+
+    async def resources(self, public_ids: list[str]) -> list[ResourceRecord]:
+        def run() -> list[ResourceRecord]:
+            records = []
+            for public_id in public_ids:
+                found = self._internal(public_id)
+                if found:
+                    records.append(self._record(found[0]))
+            return records
+
+        return await self._thread.run(run)
+
+    async def list_ids(self, level: Level, since: int = 0, limit: int = 0) -> list[str]:
+        def run() -> list[str]:
+            rows = self._db.execute(
+                "SELECT public_id FROM resources WHERE level = ? ORDER BY internal_id LIMIT ? OFFSET ?",
+                (int(level), limit if limit > 0 else -1, since),
+            )
+            return [r[0] for r in rows]
+
+        return await self._thread.run(run)
+
+    async def descendants(self, public_id: str, level: Level) -> list[str]:
+        def run() -> list[str]:
+            found = self._internal(public_id)
+            if found is None:
+                return []
+            rows = self._db.execute(
+                "WITH RECURSIVE tree(id, level) AS (SELECT ?, ? UNION ALL "
+                "SELECT r.internal_id, r.level FROM resources r JOIN tree ON r.parent = tree.id "
+                "WHERE tree.level < ?) "
+                "SELECT r.public_id FROM tree JOIN resources r ON r.internal_id = tree.id "
+                "WHERE tree.level = ? ORDER BY r.internal_id",
+                (found[0], int(found[1]), int(level), int(level)),
+            )
+            return [r[0] for r in rows]
+
+        return await self._thread.run(run)
+
+    async def level_of(self, public_id: str) -> Level | None:
+        def run() -> Level | None:
+            found = self._internal(public_id)
+            return found[1] if found else None
+
+        return await self._thread.run(run)
+
+    async def all_tags_of_level(self, level: Level) -> list[tuple[str, dict[str, str]]]:
+        def run() -> list[tuple[str, dict[str, str]]]:
+            rows = self._db.execute(
+                "SELECT r.public_id, r.main_tags, s.main_tags, se.main_tags, p.main_tags FROM resources r "
+                "LEFT JOIN resources se ON se.internal_id = CASE WHEN r.level = 3 THEN r.parent END "
+                "LEFT JOIN resources s ON s.internal_id = CASE WHEN r.level = 3 THEN se.parent "
+                "WHEN r.level = 2 THEN r.parent END "
+                "LEFT JOIN resources p ON p.internal_id = CASE WHEN r.level = 1 THEN r.parent "
+                "WHEN r.level >= 2 THEN s.parent END "
+                "WHERE r.level = ? ORDER BY r.internal_id",
+                (int(level),),
+            )
+            out = []
+            for public_id, own, study, series, patient in rows:
+                merged: dict[str, str] = {}
+                for blob in (patient, study, series, own):
+                    if blob:
+                        merged.update(json.loads(blob))
+                out.append((public_id, merged))
+            return out
+
+        return await self._thread.run(run)
+
+    async def lookup_identifier(self, value: str) -> list[tuple[str, Level]]:
+        def run() -> list[tuple[str, Level]]:
+            rows = self._db.execute(
+                "SELECT DISTINCT r.public_id, r.level FROM identifiers i JOIN resources r "
+                "ON r.internal_id = i.internal_id WHERE i.value = ? AND i.tag IN "
+                "('0010,0020', '0020,000d', '0020,000e', '0008,0018') ORDER BY r.level, r.internal_id",
+                (value,),
+            )
+            return [(r[0], Level(r[1])) for r in rows]
+
+        return await self._thread.run(run)
+
+    # -- attachments, metadata, protection ---------------------------------
+    async def attachments(self, public_id: str) -> dict[int, Attachment]:
+        def run() -> dict[int, Attachment]:
+            found = self._internal(public_id)
+            if found is None:
+                return {}
+            rows = self._db.execute(
+                "SELECT content_type, uuid, uncompressed_size, compressed_size, uncompressed_md5, compressed_md5, "
+                "compression FROM attachments WHERE internal_id = ?",
+                (found[0],),
+            )
+            return {r[0]: Attachment(*r) for r in rows}
+
+        return await self._thread.run(run)
+
+    async def delete_attachment(self, public_id: str, content_type: int) -> str | None:
+        def run() -> str | None:
+            with self._tx():
+                found = self._internal(public_id)
+                if found is None:
+                    return None
+                row = self._db.execute(
+                    "DELETE FROM attachments WHERE internal_id = ? AND content_type = ? RETURNING uuid",
+                    (found[0], content_type),
+                ).fetchone()
+                return row[0] if row else None
+
+        return await self._thread.run(run)
+
+    async def set_metadata(self, public_id: str, name: str, value: str) -> None:
+        def run() -> None:
+            found = self._internal(public_id)
+            if found is not None:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO metadata(internal_id, name, value) VALUES (?,?,?)", (found[0], name, value)
+                )
+
+        await self._thread.run(run)
+
+    async def delete_metadata(self, public_id: str, name: str) -> bool:
+        def run() -> bool:
+            found = self._internal(public_id)
+            if found is None:
+                return False
+            cursor = self._db.execute("DELETE FROM metadata WHERE internal_id = ? AND name = ?", (found[0], name))
+            return cursor.rowcount > 0
+
+        return await self._thread.run(run)
+
+    async def is_protected(self, public_id: str) -> bool:
+        def run() -> bool:
+            row = self._db.execute("SELECT protected FROM resources WHERE public_id = ?", (public_id,)).fetchone()
+            return bool(row and row[0])
+
+        return await self._thread.run(run)
+
+    async def set_protected(self, public_id: str, protected: bool) -> None:
+        def run() -> None:
+            self._db.execute("UPDATE resources SET protected = ? WHERE public_id = ?", (int(protected), public_id))
+
+        await self._thread.run(run)
+
+    # -- changes -----------------------------------------------------------
+    async def log_change(self, change_type: str, public_id: str, level: Level, date: str) -> None:
+        def run() -> None:
+            self._db.execute(
+                "INSERT INTO changes(change_type, public_id, level, date) VALUES (?,?,?,?)",
+                (change_type, public_id, int(level), date),
+            )
+
+        await self._thread.run(run)
+
+    async def changes(self, since: int, limit: int) -> tuple[list[Change], bool]:
+        def run() -> tuple[list[Change], bool]:
+            rows = self._db.execute(
+                "SELECT seq, change_type, public_id, level, date FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
+                (since, limit + 1),
+            ).fetchall()
+            done = len(rows) <= limit
+            return [Change(r[0], r[1], r[2], Level(r[3]), r[4]) for r in rows[:limit]], done
+
+        return await self._thread.run(run)
+
+    async def last_change(self) -> Change | None:
+        def run() -> Change | None:
+            r = self._db.execute(
+                "SELECT seq, change_type, public_id, level, date FROM changes ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            return Change(r[0], r[1], r[2], Level(r[3]), r[4]) if r else None
+
+        return await self._thread.run(run)
+
+    async def clear_changes(self) -> None:
+        await self._thread.run(self._db.execute, "DELETE FROM changes")
+
+    # -- statistics --------------------------------------------------------
+    async def statistics(self) -> dict[str, int]:
+        def run() -> dict[str, int]:
+            counts = dict(self._db.execute("SELECT level, COUNT(*) FROM resources GROUP BY level").fetchall())
+            disk, raw = self._db.execute(
+                "SELECT COALESCE(SUM(compressed_size), 0), COALESCE(SUM(uncompressed_size), 0) FROM attachments"
+            ).fetchone()
+            stats = {f"Count{lv.plural.capitalize()}": counts.get(int(lv), 0) for lv in Level}
+            return {**stats, "DiskSize": disk, "UncompressedSize": raw}
+
+        return await self._thread.run(run)
+
+    async def resource_statistics(self, public_id: str, level: Level) -> dict[str, int]:
+        def run() -> dict[str, int]:
+            found = self._internal(public_id, level)
+            if found is None:
+                return {}
+            rows = self._db.execute(
+                "WITH RECURSIVE tree(id, level) AS (SELECT ?, ? UNION ALL "
+                "SELECT r.internal_id, r.level FROM resources r JOIN tree ON r.parent = tree.id) "
+                "SELECT tree.level, COUNT(*), COALESCE(SUM(a.compressed_size), 0), "
+                "COALESCE(SUM(a.uncompressed_size), 0), "
+                "COALESCE(SUM(CASE WHEN a.content_type = 1 THEN a.compressed_size END), 0), "
+                "COALESCE(SUM(CASE WHEN a.content_type = 1 THEN a.uncompressed_size END), 0) "
+                "FROM tree LEFT JOIN attachments a ON a.internal_id = tree.id GROUP BY tree.level",
+                (found[0], int(level)),
+            ).fetchall()
+            stats = {"DiskSize": 0, "UncompressedSize": 0, "DicomDiskSize": 0, "DicomUncompressedSize": 0}
+            for lv, count, disk, raw, dicom_disk, dicom_raw in rows:
+                if lv > level:
+                    stats[f"Count{Level(lv).plural.capitalize()}"] = count
+                stats["DiskSize"] += disk
+                stats["UncompressedSize"] += raw
+                stats["DicomDiskSize"] += dicom_disk
+                stats["DicomUncompressedSize"] += dicom_raw
+            for lv in Level:
+                if lv > level:
+                    stats.setdefault(f"Count{lv.plural.capitalize()}", 0)
+            return stats
+
+        return await self._thread.run(run)
+
+    # -- global properties -------------------------------------------------
+    async def get_property(self, name: str) -> str | None:
+        def run() -> str | None:
+            row = self._db.execute("SELECT value FROM global_properties WHERE name = ?", (name,)).fetchone()
+            return row[0] if row else None
+
+        return await self._thread.run(run)
+
+    async def set_property(self, name: str, value: str) -> None:
+        await self._thread.run(
+            self._db.execute, "INSERT OR REPLACE INTO global_properties(name, value) VALUES (?,?)", (name, value)
+        )
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE … COMMIT, rolled back on any exception."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
