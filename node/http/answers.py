@@ -48,22 +48,28 @@ def empty(status: int) -> Response:
     return Response(b"", status=status)
 
 
-def error_answer(error: OrthancError) -> Response:
+def error_body(error: OrthancError, method: str, uri: str) -> dict[str, Any]:
+    """The JSON body of errors.md §2."""
     status = error.http_status
-    if not node().config["HttpDescribeErrors"]:
-        return empty(status)
     body: dict[str, Any] = {
         "HttpError": _REASONS.get(status, "Internal Server Error"),
         "HttpStatus": status,
         "Message": description(error.code),
-        "Method": request.method,
+        "Method": method,
         "OrthancError": description(error.code),
         "OrthancStatus": int(error.code),
-        "Uri": request.path,
+        "Uri": uri,
     }
     if error.details:
         body["Details"] = error.details
-    return Response(json.dumps(body, indent=3), status=status, content_type=JSON_TYPE)
+    return body
+
+
+def error_answer(error: OrthancError) -> Response:
+    if not node().config["HttpDescribeErrors"]:
+        return empty(error.http_status)
+    body = error_body(error, request.method, request.path)
+    return Response(json.dumps(body, indent=3), status=error.http_status, content_type=JSON_TYPE)
 
 
 def flag(name: str) -> bool:

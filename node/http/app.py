@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, Reque
 from ..context import NodeContext
 from ..errors import ErrorCode, NoAnswer, OrthancError
 from .answers import empty, error_answer
+from .limits import BodyLimit
 from .routes import ALL_BLUEPRINTS
 
 log = logging.getLogger(__name__)
@@ -106,5 +107,6 @@ def create_app(context: NodeContext) -> QuartTrio:
 
     for blueprint in ALL_BLUEPRINTS:
         app.register_blueprint(blueprint)
-    app.asgi_app = MethodOverride(app.asgi_app)  # type: ignore[method-assign]
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    app.asgi_app = BodyLimit(MethodOverride(app.asgi_app), limit, config["HttpDescribeErrors"])  # type: ignore[method-assign]
     return app

@@ -1,0 +1,26 @@
+# Two entry points for a fresh machine with Python >= 3.11 and pip:
+#   make run   - start the node on its embedded default (SQLite + ./data, HTTP 8042, DICOM 4242)
+#   make test  - lint and run the whole test suite
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+
+.PHONY: run test install bench
+
+$(BIN)/dicom-node: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(BIN)/dicom-node
+
+run: install
+	$(BIN)/dicom-node configs/default.json
+
+test: install
+	$(BIN)/ruff check node tests bench
+	$(BIN)/pytest -q
+
+bench: install
+	$(BIN)/python bench/ingest.py
