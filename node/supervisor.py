@@ -7,6 +7,7 @@ are the innermost children), then jobs, and closes the index last.
 from __future__ import annotations
 
 import logging
+import time
 from functools import partial
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from .config import Config
 from .context import NodeContext
 from .dicom.ids import Level
 from .http.app import create_app
+from .metrics import Metrics
 from .services.ingest import Ingest
 from .services.resources import Resources
 from .services.stability import StabilityTracker
@@ -68,6 +70,8 @@ async def serve(
                 files=files,
                 ingest=Ingest(config, index, files, stability),
                 resources=Resources(index, files, stability),
+                metrics=Metrics(enabled=config["MetricsEnabled"]),
+                started_at=time.time(),
             )
             await _start_services(nursery, context, load_jobs=load_jobs)
             log.info("node ready: %s", context.ports)

@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, Reque
 from ..context import NodeContext
 from ..errors import ErrorCode, NoAnswer, OrthancError
 from .answers import empty, error_answer
+from .instrument import RequestMetrics
 from .limits import BodyLimit
 from .routes import ALL_BLUEPRINTS
 
@@ -108,5 +109,6 @@ def create_app(context: NodeContext) -> QuartTrio:
     for blueprint in ALL_BLUEPRINTS:
         app.register_blueprint(blueprint)
     limit = app.config["MAX_CONTENT_LENGTH"]
-    app.asgi_app = BodyLimit(MethodOverride(app.asgi_app), limit, config["HttpDescribeErrors"])  # type: ignore[method-assign]
+    wrapped = BodyLimit(MethodOverride(app.asgi_app), limit, config["HttpDescribeErrors"])
+    app.asgi_app = RequestMetrics(wrapped, context.metrics)  # type: ignore[method-assign]
     return app

@@ -1,5 +1,5 @@
 """One blueprint per concern; the app registers them all."""
 
-from . import instances, resources, system
+from . import instances, metrics, resources, system
 
-ALL_BLUEPRINTS = [system.blueprint, instances.blueprint, resources.blueprint]
+ALL_BLUEPRINTS = [system.blueprint, instances.blueprint, resources.blueprint, metrics.blueprint]

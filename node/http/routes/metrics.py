@@ -1,0 +1,60 @@
+"""/tools/metrics-prometheus and the switch /tools/metrics."""
+
+from __future__ import annotations
+
+import time
+
+from quart import Blueprint, Response, request
+
+from ...errors import ErrorCode, OrthancError
+from ..answers import node, text_answer
+
+blueprint = Blueprint("metrics", __name__)
+
+_MB = 1024 * 1024
+
+
+async def _refresh_scrape_gauges() -> None:
+    """Gauges Orthanc recomputes at every scrape (metrics.md §4)."""
+    context = node()
+    metrics = context.metrics
+    stats = await context.index.statistics()
+    now = time.time()
+    for level in ("patients", "studies", "series", "instances"):
+        metrics.set_gauge(f"orthanc_count_{level}", stats[f"Count{level.capitalize()}"], now)
+    metrics.set_gauge("orthanc_disk_size_mb", stats["DiskSize"] / _MB, now)
+    metrics.set_gauge("orthanc_uncompressed_size_mb", stats["UncompressedSize"] / _MB, now)
+    if context.jobs is not None:
+        counts = context.jobs.count_by_state()
+        pending = counts.get("Pending", 0) + counts.get("Retry", 0)
+        running = counts.get("Running", 0) + counts.get("Paused", 0)
+        success, failed = counts.get("Success", 0), counts.get("Failure", 0)
+        for name, value in (("pending", pending), ("running", running), ("success", success),
+                            ("failed", failed), ("completed", success + failed)):  # fmt: skip
+            metrics.set_gauge(f"orthanc_jobs_{name}", value, now)
+    metrics.set_gauge("orthanc_up_time_s", int(now - context.started_at), now)
+    last = await context.index.last_change()
+    metrics.set_gauge("orthanc_last_change", last.seq if last else 0, now)
+
+
+@blueprint.route("/tools/metrics-prometheus")
+async def prometheus() -> Response:
+    metrics = node().metrics
+    if metrics.enabled:
+        await _refresh_scrape_gauges()
+    return Response(metrics.render(), content_type="text/plain; version=0.0.4")
+
+
+_BOOLEANS = {"1": True, "true": True, "0": False, "false": False}
+
+
+@blueprint.route("/tools/metrics", methods=["GET", "PUT"])
+async def switch() -> Response:
+    metrics = node().metrics
+    if request.method == "GET":
+        return text_answer("1" if metrics.enabled else "0")
+    body = (await request.get_data(as_text=True)).strip().lower()
+    if body not in _BOOLEANS:
+        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "Boolean value expected")
+    metrics.enabled = _BOOLEANS[body]
+    return text_answer("")

@@ -1,0 +1,69 @@
+"""The Prometheus endpoint parses cleanly and its figures track reality."""
+
+from __future__ import annotations
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.helpers import make_dicom
+
+
+async def _scrape(http: httpx.AsyncClient) -> dict[str, float]:
+    answer = await http.get("/tools/metrics-prometheus")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
+    values: dict[str, float] = {}
+    for family in text_string_to_metric_families(answer.text):
+        for sample in family.samples:
+            if not sample.labels:
+                values[sample.name] = sample.value
+    return values
+
+
+async def test_counts_follow_store_and_delete(http: httpx.AsyncClient) -> None:
+    before = await _scrape(http)
+    assert before["orthanc_count_instances"] == 0
+    data = make_dicom()
+    stored = (await http.post("/instances", content=data)).json()
+    after = await _scrape(http)
+    assert after["orthanc_count_instances"] == 1
+    assert after["orthanc_count_patients"] == 1
+    assert abs(after["orthanc_disk_size_mb"] - len(data) / 1048576) < 1e-9
+    assert after["orthanc_last_change"] == 4
+    assert after["orthanc_rest_api_active_requests"] >= 1
+    assert "orthanc_rest_api_duration_ms" in after
+    await http.delete(f"/patients/{stored['ParentPatient']}")
+    assert (await _scrape(http))["orthanc_count_instances"] == 0
+
+
+async def test_orthanc_lines_carry_update_timestamps(http: httpx.AsyncClient) -> None:
+    text = (await http.get("/tools/metrics-prometheus")).text
+    line = next(x for x in text.splitlines() if x.startswith("orthanc_count_patients "))
+    _, value, timestamp = line.split(" ")
+    assert value == "0" and len(timestamp) == 13
+
+
+async def test_request_histogram(http: httpx.AsyncClient) -> None:
+    await http.get("/system")
+    text = (await http.get("/tools/metrics-prometheus")).text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    histogram = families["trionode_rest_api_request_duration_seconds"]
+    counts = [s.value for s in histogram.samples if s.name.endswith("_count") and s.labels["method"] == "GET"]
+    assert counts and counts[0] >= 1
+
+
+async def test_disable_empties_output(http: httpx.AsyncClient) -> None:
+    assert (await http.get("/tools/metrics")).text == "1"
+    assert (await http.put("/tools/metrics", content=b" 0 ")).status_code == 200
+    assert (await http.get("/tools/metrics")).text == "0"
+    assert (await http.get("/tools/metrics-prometheus")).text == ""
+    assert (await http.put("/tools/metrics", content=b"true")).status_code == 200
+    assert "orthanc_count_instances" in (await http.get("/tools/metrics-prometheus")).text
+
+
+async def test_bad_switch_value(http: httpx.AsyncClient) -> None:
+    answer = await http.put("/tools/metrics", content=b"maybe")
+    assert answer.status_code == 400
+    assert answer.json()["OrthancStatus"] == 15
+    assert answer.json()["Details"] == "Boolean value expected"
+    assert (await http.get("/tools/metrics")).text == "1"
