@@ -19,7 +19,7 @@ run: install
 	$(BIN)/dicom-node configs/default.json
 
 test: install
-	$(BIN)/ruff check node tests bench
+	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
 bench: install
