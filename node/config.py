@@ -58,6 +58,7 @@ DEFAULTS: dict[str, Any] = {
     "Dictionary": {},
     "DefaultPrivateCreator": "",
     "MetricsEnabled": True,
+    "UserMetadata": {},  # name -> number (1024-65535) of metadata clients may set
 }
 
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(\"[^\"]*\"|'[^']*'|[^}]*))?\}")

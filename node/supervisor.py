@@ -18,8 +18,11 @@ import trio
 from .clock import orthanc_date
 from .config import Config
 from .context import NodeContext
+from .dicom.dictionary import install_option as install_dictionary
 from .dicom.ids import Level
 from .http.app import create_app
+from .jobs.engine import JobsEngine
+from .jobs.types.archive import remove_stale_archives
 from .metrics import Metrics
 from .services.ingest import Ingest
 from .services.resources import Resources
@@ -51,10 +54,13 @@ async def serve(
     config: Config, *, load_jobs: bool = True, task_status: trio.TaskStatus[NodeContext] = trio.TASK_STATUS_IGNORED
 ) -> None:
     """Run a node until cancelled; ``task_status`` receives its context (with bound ports)."""
+    install_dictionary(config["Dictionary"])
     files = FileStore(config.storage_directory, compress=config["StorageCompression"])
     stale = await trio.to_thread.run_sync(files.remove_stale_temporaries)
     if stale:
         log.warning("removed %d half-written files left by a crash", stale)
+    if await trio.to_thread.run_sync(remove_stale_archives, config):
+        log.info("removed the archives of asynchronous jobs left by the previous run")
     index = SqliteIndex(Path(config.index_directory))
     try:
         async with trio.open_nursery() as nursery:
@@ -85,6 +91,8 @@ async def serve(
 async def _start_services(nursery: trio.Nursery, context: NodeContext, *, load_jobs: bool) -> None:
     """Jobs, then DICOM, then HTTP: each can rely on what started before it."""
     config = context.config
+    context.jobs = JobsEngine(context, load=load_jobs)
+    await nursery.start(context.jobs.run)
     if config["DicomServerEnabled"]:
         from .net.scp import run_scp
 

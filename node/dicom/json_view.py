@@ -8,7 +8,8 @@ from typing import Any
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
-from .tags import TOO_LONG, element_text, format_tag, tag_name
+from .dictionary import private_name
+from .tags import TOO_LONG, UNKNOWN_NAME, element_text, format_tag, tag_name
 
 PIXEL_DATA = 0x7FE00010
 
@@ -21,12 +22,20 @@ class TagFormat(Enum):
 
 def _private_creator(dataset: Dataset, element: DataElement) -> str | None:
     tag = element.tag
-    if not tag.is_private or tag.is_private_creator:
+    if not tag.is_private or tag.element < 0x1000:  # creator slots and group lengths have no creator
         return None
     creator_tag = (tag.group << 16) | (tag.element >> 8)
     if creator_tag in dataset:
         return str(dataset[creator_tag].value)
     return None
+
+
+def _name(dataset: Dataset, element: DataElement) -> str:
+    """Keyword of a public tag; for a private one, its Dictionary name under its block's creator."""
+    tag = int(element.tag)
+    if element.tag.is_private:
+        return private_name(tag, _private_creator(dataset, element)) or UNKNOWN_NAME
+    return tag_name(tag)
 
 
 def _leaf(element: DataElement, ignore_length: frozenset[int]) -> tuple[str, Any]:
@@ -55,11 +64,12 @@ def dataset_to_json(
             kind, value = _leaf(element, ignore_length)
         tag = int(element.tag)
         if fmt is TagFormat.SIMPLIFY:
-            out[tag_name(tag) if tag_name(tag) != "Unknown Tag & Data" else format_tag(tag)] = value
+            name = _name(dataset, element)
+            out[name if name != UNKNOWN_NAME else format_tag(tag)] = value
         elif fmt is TagFormat.SHORT:
             out[format_tag(tag)] = value
         else:
-            entry: dict[str, Any] = {"Name": tag_name(tag), "Type": kind, "Value": value}
+            entry: dict[str, Any] = {"Name": _name(dataset, element), "Type": kind, "Value": value}
             creator = _private_creator(dataset, element)
             if creator is not None:
                 entry["PrivateCreator"] = creator

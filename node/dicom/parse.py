@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from ..errors import ErrorCode, OrthancError
 from .ids import Level, hierarchy_ids
@@ -18,6 +21,14 @@ _PARSE_ERRORS = (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, I
 
 
 _UNDEFINED_LENGTH = 0xFFFFFFFF
+# First group of a dataset sent without its Part-10 header: meta group without preamble, or identification.
+_BARE_DATASET_GROUPS = (0x0002, 0x0008)
+# (implicit VR, little endian) as detected by pydicom -> transfer syntax.
+_DETECTED_SYNTAX = {
+    (True, True): ImplicitVRLittleEndian,
+    (False, True): ExplicitVRLittleEndian,
+    (False, False): ExplicitVRBigEndian,
+}
 
 
 def _check_complete(dataset: Dataset) -> None:
@@ -31,27 +42,67 @@ def _check_complete(dataset: Dataset) -> None:
         return
 
 
-def read_dataset(data: bytes, *, stop_before_pixels: bool = False) -> Dataset:
-    """Parse a Part-10 file (preamble optional) or raise Orthanc's error 15."""
-    if not data:
-        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "Received an empty DICOM file")
+def _refuse(size: int, details: str = "") -> OrthancError:
+    return OrthancError(
+        ErrorCode.BAD_FILE_FORMAT, details or f"Cannot parse an invalid DICOM file (size: {size} bytes)"
+    )
+
+
+@contextmanager
+def _parse_errors(size: int) -> Iterator[None]:
+    """Map what pydicom raises on malformed input to Orthanc's error 15."""
     try:
-        dataset = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=stop_before_pixels)
-        _check_complete(dataset)
-        # Elements are decoded lazily: touch them all so a broken file fails here.
-        for _ in dataset.iterall():
-            pass
+        yield
     except RecursionError as exc:
-        raise OrthancError(
-            ErrorCode.BAD_FILE_FORMAT,
-            f"Cannot parse an invalid DICOM file (size: {len(data)} bytes): sequences nested too deeply",
+        raise _refuse(
+            size, f"Cannot parse an invalid DICOM file (size: {size} bytes): sequences nested too deeply"
         ) from exc
     except _PARSE_ERRORS as exc:
-        raise OrthancError(
-            ErrorCode.BAD_FILE_FORMAT, f"Cannot parse an invalid DICOM file (size: {len(data)} bytes)"
-        ) from exc
+        raise _refuse(size) from exc
+
+
+def _starts_like_dataset(data: bytes) -> bool:
+    """A bare dataset (no preamble, no meta header) starting with a usual group, as DCMTK accepts."""
+    return len(data) >= 8 and int.from_bytes(data[:2], "little") in _BARE_DATASET_GROUPS
+
+
+def _load(data: bytes, stop_before_pixels: bool) -> Dataset:
+    """dcmread, values left undecoded: call inside :func:`_parse_errors`.
+
+    Orthanc also accepts a dataset without its Part-10 header, stored as received;
+    its transfer syntax is then the encoding the parser detected.
+    """
+    try:
+        dataset = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=stop_before_pixels)
+    except InvalidDicomError:
+        if not _starts_like_dataset(data):
+            raise
+        dataset = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=stop_before_pixels, force=True)
+        if "TransferSyntaxUID" not in dataset.file_meta:
+            dataset.file_meta.TransferSyntaxUID = _DETECTED_SYNTAX[dataset.original_encoding]
+    _check_complete(dataset)  # while the last element is still raw
+    return dataset
+
+
+def _validate(dataset: Dataset, size: int) -> None:
+    """Decode every value now, so that a broken file fails here and not in a later view."""
+    for _ in dataset.iterall():
+        pass
     if "TransferSyntaxUID" not in dataset.file_meta:
-        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, f"Cannot parse an invalid DICOM file (size: {len(data)} bytes)")
+        raise _refuse(size)
+
+
+def _check_not_empty(data: bytes) -> None:
+    if not data:
+        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "Received an empty DICOM file")
+
+
+def read_dataset(data: bytes, *, stop_before_pixels: bool = False) -> Dataset:
+    """Parse a Part-10 file (preamble optional) or a bare dataset, or raise Orthanc's error 15."""
+    _check_not_empty(data)
+    with _parse_errors(len(data)):
+        dataset = _load(data, stop_before_pixels)
+        _validate(dataset, len(data))
     return dataset
 
 
@@ -99,7 +150,12 @@ class ParsedInstance:
 
 
 def parse_instance(data: bytes) -> ParsedInstance:
-    dataset = read_dataset(data)
+    _check_not_empty(data)
+    with _parse_errors(len(data)):
+        dataset = _load(data, stop_before_pixels=False)
+        # Main tags first, while their raw bytes are still there (see tags.main_tags).
+        tags = {level: main_tags(dataset, level) for level in Level}
+        _validate(dataset, len(data))
     uids = [identifier(dataset, k) for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")]
     if any(u is None for u in uids):
         raise OrthancError(ErrorCode.INEXISTENT_TAG)
@@ -116,10 +172,21 @@ def parse_instance(data: bytes) -> ParsedInstance:
         dataset=dataset,
         dicom_ids=dicom_ids,
         ids=hierarchy_ids(*dicom_ids),
-        tags={level: main_tags(dataset, level) for level in Level},
+        tags=tags,
         transfer_syntax=str(dataset.file_meta.TransferSyntaxUID),
         sop_class_uid=identifier(dataset, "SOPClassUID") or "",
         index_in_series=_index_in_series(dataset),
         pixel_data_offset=offset,
         expected_instances=expected_instances(dataset),
     )
+
+
+def sop_identity(data: bytes) -> tuple[str, str]:
+    """(SOPClassUID, SOPInstanceUID) of a file, read without decoding the rest; "" when absent.
+
+    Cheap enough for the C-STORE SCP to compare them with its command before storing.
+    """
+    _check_not_empty(data)
+    with _parse_errors(len(data)):
+        dataset = _load(data, stop_before_pixels=True)
+        return identifier(dataset, "SOPClassUID") or "", identifier(dataset, "SOPInstanceUID") or ""

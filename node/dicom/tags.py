@@ -12,6 +12,7 @@ from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag, Tag
 
 from ..errors import ErrorCode, OrthancError
+from .dictionary import entry_for_name
 from .ids import Level
 
 PATIENT_TAGS = (0x00100010, 0x00100020, 0x00100030, 0x00100040, 0x00101000)
@@ -50,22 +51,29 @@ def format_tag(tag: int) -> str:
     return f"{tag >> 16:04x},{tag & 0xFFFF:04x}"
 
 
+UNKNOWN_NAME = "Unknown Tag & Data"
+
+
 def tag_name(tag: int) -> str:
     keyword = datadict.keyword_for_tag(tag)
-    return keyword or "Unknown Tag & Data"
+    return keyword or UNKNOWN_NAME
 
 
 _HEX_TAG = re.compile(r"^([0-9A-Fa-f]{4})[,\-]?([0-9A-Fa-f]{4})$")
 
 
 def parse_tag(text: str) -> BaseTag:
-    """A tag named by keyword or by hex (`0010,0010`, `0010-0010`, `00100010`)."""
+    """A tag named by keyword, by a name of the Dictionary option or by hex (`0010,0010`, `0010-0010`, `00100010`)."""
     match = _HEX_TAG.match(text.strip())
     if match:
         return Tag(int(match.group(1), 16), int(match.group(2), 16))
-    tag = datadict.tag_for_keyword(text.strip())
+    name = text.strip()
+    tag = datadict.tag_for_keyword(name)
     if tag is None:
-        raise OrthancError(ErrorCode.UNKNOWN_DICOM_TAG, f"Unknown DICOM tag: {text}")
+        entry = entry_for_name(name)  # private tags of the Dictionary option
+        if entry is None:
+            raise OrthancError(ErrorCode.UNKNOWN_DICOM_TAG, f"Unknown DICOM tag: {text}")
+        tag = entry.tag
     return Tag(tag)
 
 
@@ -99,14 +107,47 @@ def element_text(element: DataElement) -> str | None:
     return _scalar_text(value)
 
 
+# Orthanc decodes ISO_IR 13 (JIS X 0201) with its Roman half, where 0x5C is the yen sign and
+# 0x7E the overline, value separators included: multi-valued strings show `¥` between values.
+_JIS_X0201_ROMAN = str.maketrans({"\\": "\u00a5", "~": "\u203e"})
+
+
+def _text_translation(dataset: Dataset) -> dict[int, str] | None:
+    charset = dataset.get("SpecificCharacterSet")
+    if isinstance(charset, (list, MultiValue)) and len(charset) == 1:
+        charset = charset[0]
+    return _JIS_X0201_ROMAN if charset == "ISO_IR 13" else None
+
+
+def _person_name_as_written(text: str, raw: Any) -> str:
+    """pydicom drops empty trailing name groups (`Wang^XiaoDong=王^小東=`); Orthanc keeps them."""
+    value = getattr(raw, "value", None)
+    if not isinstance(value, bytes):
+        return text
+    stripped = value.rstrip(b" \0")
+    return text.rstrip("=") + "=" * (len(stripped) - len(stripped.rstrip(b"=")))
+
+
 def main_tags(dataset: Dataset, level: Level) -> dict[str, str]:
-    """Main DICOM tags of one level, keyed `gggg,eeee`; absent tags are left out."""
+    """Main DICOM tags of one level, keyed `gggg,eeee`; absent tags are left out.
+
+    Called before the dataset's values are decoded, it sees person names as written.
+    """
     found: dict[str, str] = {}
+    translation = _text_translation(dataset)
     for tag in MAIN_TAGS[level]:
-        if tag in dataset:
-            text = element_text(dataset[tag])
-            if text is not None:
-                found[format_tag(tag)] = text
+        if tag not in dataset:
+            continue
+        raw = dataset.get_item(tag)
+        element = dataset[tag]
+        text = element_text(element)
+        if text is None:
+            continue
+        if element.VR == "PN":
+            text = _person_name_as_written(text, raw)
+        if translation is not None and element.VR in TEXT_VRS:
+            text = text.translate(translation)
+        found[format_tag(tag)] = text
     return found
 
 

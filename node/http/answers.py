@@ -30,8 +30,8 @@ def node() -> NodeContext:
 
 
 def _wants_xml() -> bool:
-    accept = request.headers.get("Accept", "")
-    return "application/xml" in accept and "application/json" not in accept
+    """Orthanc 1.10.1 answers XML only when the Accept header, up to its first `;`, is `application/xml`."""
+    return request.headers.get("Accept", "").split(";", 1)[0] == "application/xml"
 
 
 def json_answer(data: Any, status: int = 200) -> Response:
@@ -78,12 +78,13 @@ def flag(name: str) -> bool:
 
 
 def tag_format(default: TagFormat = TagFormat.SIMPLIFY) -> TagFormat:
+    """`?simplify` wins over `?short`, which wins over `?full` (checked on Orthanc 1.10.1)."""
+    if flag("simplify"):
+        return TagFormat.SIMPLIFY
     if flag("short"):
         return TagFormat.SHORT
     if flag("full"):
         return TagFormat.FULL
-    if flag("simplify"):
-        return TagFormat.SIMPLIFY
     return default
 
 

@@ -28,13 +28,25 @@ IDENTIFIER_TAGS: dict[Level, tuple[str, ...]] = {
     Level.SERIES: ("0020,000e",),
     Level.INSTANCE: ("0008,0018",),
 }
+_ALL_IDENTIFIER_TAGS = frozenset(tag for tags in IDENTIFIER_TAGS.values() for tag in tags)
+
+
+# Control characters of ASCII, deleted by str.translate.
+_CONTROL_CHARACTERS = dict.fromkeys([*range(0x20), 0x7F])
 
 
 def normalize_identifier(value: str) -> str:
     """Upper-case ASCII, no control characters, `%`/`_` as spaces, stripped."""
-    ascii_text = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode("ascii")
-    cleaned = "".join(c for c in ascii_text if c >= " " and c != "\x7f")
-    return cleaned.replace("%", " ").replace("_", " ").strip().upper()
+    if not value.isascii():  # NFKD is the identity on ASCII: skip it for the usual case
+        value = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode("ascii")
+    return value.translate(_CONTROL_CHARACTERS).replace("%", " ").replace("_", " ").strip().upper()
+
+
+def _identifiers(tags: dict[Level, dict[str, str]]) -> dict[Level, dict[str, str]]:
+    """The normalized identifier tags of each level, taken from the main tags of any level."""
+    present = {tag: value for level_tags in tags.values() for tag, value in level_tags.items()}
+    normalized = {tag: normalize_identifier(present[tag]) for tag in _ALL_IDENTIFIER_TAGS if tag in present}
+    return {level: {t: normalized[t] for t in IDENTIFIER_TAGS[level] if t in normalized} for level in Level}
 
 
 @dataclass(frozen=True)
@@ -112,15 +124,7 @@ class Ingest:
         series_metadata = {"RemoteAET": origin.remote_aet}
         if parsed.expected_instances is not None:
             series_metadata["ExpectedNumberOfInstances"] = str(parsed.expected_instances)
-        identifiers = {
-            level: {
-                tag: normalize_identifier(parsed.tags[lv].get(tag, ""))
-                for lv in Level
-                for tag in IDENTIFIER_TAGS[level]
-                if tag in parsed.tags[lv]
-            }
-            for level in Level
-        }
+        identifiers = _identifiers(parsed.tags)
         new = NewInstance(
             ids=parsed.ids,
             tags=parsed.tags,

@@ -24,13 +24,22 @@ class FileStore:
         return self.root / file_uuid[0:2] / file_uuid[2:4] / file_uuid
 
     def write(self, data: bytes) -> tuple[str, int]:
-        """Store bytes under a new UUID; return it and the stored size."""
+        """Store bytes under a new UUID; return it and the stored size.
+
+        On the ingest path of every instance: plain strings and the folders created
+        only when the first open fails, which spares a syscall or two per file.
+        """
         file_uuid = str(uuid.uuid4())
-        path = self.path_of(file_uuid)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        folder = os.path.join(self.root, file_uuid[0:2], file_uuid[2:4])
+        path = os.path.join(folder, file_uuid)
+        temporary = path + ".tmp"
         payload = zlib.compress(data) if self.compress else data
-        temporary = path.with_name(path.name + ".tmp")
-        with open(temporary, "wb") as handle:
+        try:
+            handle = open(temporary, "wb")  # noqa: SIM115 - closed by the with below
+        except FileNotFoundError:  # the first file of its folder
+            os.makedirs(folder, exist_ok=True)
+            handle = open(temporary, "wb")  # noqa: SIM115
+        with handle:
             handle.write(payload)
         os.replace(temporary, path)
         return file_uuid, len(payload)

@@ -7,6 +7,7 @@ a PostgreSQL backend can follow without touching them.
 from __future__ import annotations
 
 import abc
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from ...dicom.ids import Level
@@ -146,6 +147,10 @@ class Index(abc.ABC):
     async def delete_attachment(self, public_id: str, content_type: int) -> str | None: ...
 
     @abc.abstractmethod
+    async def set_attachment(self, public_id: str, attachment: Attachment) -> str | None:
+        """Add or replace an attachment; the UUID of the file it replaced, if any."""
+
+    @abc.abstractmethod
     async def set_metadata(self, public_id: str, name: str, value: str) -> None: ...
 
     @abc.abstractmethod
@@ -183,3 +188,11 @@ class Index(abc.ABC):
 
     @abc.abstractmethod
     async def set_property(self, name: str, value: str) -> None: ...
+
+    # Saved jobs (jobs.md §6): one JSON text per job ID
+    @abc.abstractmethod
+    async def saved_jobs(self) -> dict[str, str]: ...
+
+    @abc.abstractmethod
+    async def save_jobs(self, changed: dict[str, str], removed: Collection[str], *, clear: bool = False) -> None:
+        """Upsert ``changed`` and delete ``removed`` in one transaction (``clear`` first forgets every job)."""

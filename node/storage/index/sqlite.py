@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
+from collections.abc import Collection
 from pathlib import Path
 
+import outcome
+
 from ...dicom.ids import Level
+from ..batch import Batcher
 from ..thread import DedicatedThread
 from .base import (
     Attachment,
@@ -65,6 +70,10 @@ CREATE TABLE IF NOT EXISTS global_properties (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    data TEXT NOT NULL
+);
 """
 
 _STATUS_NEW = {Level.PATIENT: "NewPatient", Level.STUDY: "NewStudy", Level.SERIES: "NewSeries"}
@@ -93,6 +102,7 @@ class SqliteIndex(Index):
         directory.mkdir(parents=True, exist_ok=True)
         self._thread = DedicatedThread("sqlite-index")
         self._db: sqlite3.Connection = self._thread.run_blocking(self._open, directory / "index.sqlite")
+        self._store_batcher = Batcher(self._thread, self._store_batch)
 
     @staticmethod
     def _open(path: Path) -> sqlite3.Connection:
@@ -119,64 +129,74 @@ class SqliteIndex(Index):
 
     # -- ingest ------------------------------------------------------------
     async def store(self, instance: NewInstance, *, overwrite: bool) -> StoreResult:
-        return await self._thread.run(self._store, instance, overwrite)
+        return await self._store_batcher.submit((instance, overwrite))
+
+    def _store_batch(self, items: list[tuple[NewInstance, bool]]) -> list[outcome.Outcome[StoreResult]]:
+        """Group commit: one transaction for every store that queued up meanwhile."""
+        if len(items) > 1:
+            # A failure rolls the whole batch back; it is then redone one by one, so only the culprit fails.
+            with contextlib.suppress(Exception), self._tx():
+                return [outcome.Value(self._insert(new, overwrite)) for new, overwrite in items]
+        return [outcome.capture(self._store, new, overwrite) for new, overwrite in items]
 
     def _store(self, new: NewInstance, overwrite: bool) -> StoreResult:
+        with self._tx():
+            return self._insert(new, overwrite)
+
+    def _insert(self, new: NewInstance, overwrite: bool) -> StoreResult:
+        """The rows of one new instance, inside the caller's transaction."""
         db = self._db
         result = StoreResult(already_stored=False)
-        with self._tx():
-            existing = self._internal(new.ids[3])
-            if existing is not None:
-                if not overwrite:
-                    return StoreResult(already_stored=True)
-                result.removed_files = [
-                    r[0] for r in db.execute("SELECT uuid FROM attachments WHERE internal_id = ?", (existing[0],))
-                ]
-                db.execute("DELETE FROM resources WHERE internal_id = ?", (existing[0],))
-            parent: int | None = None
-            internal_ids: dict[Level, int] = {}
-            for level in Level:
-                found = self._internal(new.ids[level])
-                if found is None:
-                    patient_tags = new.tags[Level.PATIENT] if level == Level.STUDY else {}
-                    cursor = db.execute(
-                        "INSERT INTO resources(public_id, level, parent, main_tags, patient_tags) VALUES (?,?,?,?,?)",
-                        (new.ids[level], int(level), parent, json.dumps(new.tags[level]), json.dumps(patient_tags)),
-                    )
-                    internal = int(cursor.lastrowid or 0)
-                    db.executemany(
-                        "INSERT INTO identifiers(internal_id, tag, value) VALUES (?,?,?)",
-                        [(internal, tag, value) for tag, value in new.identifiers[level].items()],
-                    )
-                    if level != Level.INSTANCE:
-                        result.created.append(level)
-                else:
-                    internal = found[0]
-                internal_ids[level] = internal
-                parent = internal
-            instance = internal_ids[Level.INSTANCE]
-            a = new.attachment
-            db.execute(
-                "INSERT INTO attachments VALUES (?,?,?,?,?,?,?,?)",
-                (instance, a.content_type, a.uuid, a.compressed_size, a.uncompressed_size, a.compression,
-                 a.uncompressed_md5, a.compressed_md5),
-            )  # fmt: skip
-            rows = [(instance, k, v) for k, v in new.metadata.items()]
-            series = internal_ids[Level.SERIES]
-            rows += [(series, k, v) for k, v in new.series_metadata.items()]
-            rows += [
-                (internal_ids[lv], "LastUpdate", new.last_update) for lv in (Level.PATIENT, Level.STUDY, Level.SERIES)
+        # One query for the four levels: the IDs are hashes, distinct across levels.
+        known = dict(db.execute("SELECT public_id, internal_id FROM resources WHERE public_id IN (?,?,?,?)", new.ids))
+        existing = known.pop(new.ids[3], None)
+        if existing is not None:
+            if not overwrite:
+                return StoreResult(already_stored=True)
+            result.removed_files = [
+                r[0] for r in db.execute("SELECT uuid FROM attachments WHERE internal_id = ?", (existing,))
             ]
-            db.executemany("INSERT OR REPLACE INTO metadata(internal_id, name, value) VALUES (?,?,?)", rows)
-            changes = [("NewInstance", new.ids[3], Level.INSTANCE)]
-            changes += [(_STATUS_NEW[lv], new.ids[lv], lv) for lv in sorted(result.created, reverse=True)]
-            if new.expected_instances and self._series_status(series) == "Complete":
-                result.series_completed = True
-                changes.append(("CompletedSeries", new.ids[2], Level.SERIES))
-            db.executemany(
-                "INSERT INTO changes(change_type, public_id, level, date) VALUES (?,?,?,?)",
-                [(kind, public, int(lv), new.last_update) for kind, public, lv in changes],
-            )
+            db.execute("DELETE FROM resources WHERE internal_id = ?", (existing,))
+        parent: int | None = None
+        internal_ids: dict[Level, int] = {}
+        for level in Level:
+            internal = known.get(new.ids[level])
+            if internal is None:
+                patient_tags = new.tags[Level.PATIENT] if level == Level.STUDY else {}
+                cursor = db.execute(
+                    "INSERT INTO resources(public_id, level, parent, main_tags, patient_tags) VALUES (?,?,?,?,?)",
+                    (new.ids[level], int(level), parent, json.dumps(new.tags[level]), json.dumps(patient_tags)),
+                )
+                internal = int(cursor.lastrowid or 0)
+                db.executemany(
+                    "INSERT INTO identifiers(internal_id, tag, value) VALUES (?,?,?)",
+                    [(internal, tag, value) for tag, value in new.identifiers[level].items()],
+                )
+                if level != Level.INSTANCE:
+                    result.created.append(level)
+            internal_ids[level] = internal
+            parent = internal
+        instance = internal_ids[Level.INSTANCE]
+        a = new.attachment
+        db.execute(
+            "INSERT INTO attachments VALUES (?,?,?,?,?,?,?,?)",
+            (instance, a.content_type, a.uuid, a.compressed_size, a.uncompressed_size, a.compression,
+             a.uncompressed_md5, a.compressed_md5),
+        )  # fmt: skip
+        rows = [(instance, k, v) for k, v in new.metadata.items()]
+        series = internal_ids[Level.SERIES]
+        rows += [(series, k, v) for k, v in new.series_metadata.items()]
+        rows += [(internal_ids[lv], "LastUpdate", new.last_update) for lv in (Level.PATIENT, Level.STUDY, Level.SERIES)]
+        db.executemany("INSERT OR REPLACE INTO metadata(internal_id, name, value) VALUES (?,?,?)", rows)
+        changes = [("NewInstance", new.ids[3], Level.INSTANCE)]
+        changes += [(_STATUS_NEW[lv], new.ids[lv], lv) for lv in sorted(result.created, reverse=True)]
+        if new.expected_instances and self._series_status(series) == "Complete":
+            result.series_completed = True
+            changes.append(("CompletedSeries", new.ids[2], Level.SERIES))
+        db.executemany(
+            "INSERT INTO changes(change_type, public_id, level, date) VALUES (?,?,?,?)",
+            [(kind, public, int(lv), new.last_update) for kind, public, lv in changes],
+        )
         return result
 
     def _series_status(self, series: int) -> str:
@@ -343,9 +363,11 @@ class SqliteIndex(Index):
     async def lookup_identifier(self, value: str) -> list[tuple[str, Level]]:
         def run() -> list[tuple[str, Level]]:
             rows = self._db.execute(
+                # Each level answers for its own identifier only: a study's copy of PatientID does not count.
                 "SELECT DISTINCT r.public_id, r.level FROM identifiers i JOIN resources r "
-                "ON r.internal_id = i.internal_id WHERE i.value = ? AND i.tag IN "
-                "('0010,0020', '0020,000d', '0020,000e', '0008,0018') ORDER BY r.level, r.internal_id",
+                "ON r.internal_id = i.internal_id WHERE i.value = ? AND ((r.level = 0 AND i.tag = '0010,0020') "
+                "OR (r.level = 1 AND i.tag = '0020,000d') OR (r.level = 2 AND i.tag = '0020,000e') "
+                "OR (r.level = 3 AND i.tag = '0008,0018')) ORDER BY r.level, r.internal_id",
                 (value,),
             )
             return [(r[0], Level(r[1])) for r in rows]
@@ -378,6 +400,26 @@ class SqliteIndex(Index):
                     (found[0], content_type),
                 ).fetchone()
                 return row[0] if row else None
+
+        return await self._thread.run(run)
+
+    async def set_attachment(self, public_id: str, attachment: Attachment) -> str | None:
+        def run() -> str | None:
+            with self._tx():
+                found = self._internal(public_id)
+                if found is None:
+                    return None
+                a = attachment
+                old = self._db.execute(
+                    "SELECT uuid FROM attachments WHERE internal_id = ? AND content_type = ?",
+                    (found[0], a.content_type),
+                ).fetchone()
+                self._db.execute(
+                    "INSERT OR REPLACE INTO attachments VALUES (?,?,?,?,?,?,?,?)",
+                    (found[0], a.content_type, a.uuid, a.compressed_size, a.uncompressed_size, a.compression,
+                     a.uncompressed_md5, a.compressed_md5),
+                )  # fmt: skip
+                return old[0] if old else None
 
         return await self._thread.run(run)
 
@@ -501,6 +543,23 @@ class SqliteIndex(Index):
         await self._thread.run(
             self._db.execute, "INSERT OR REPLACE INTO global_properties(name, value) VALUES (?,?)", (name, value)
         )
+
+    # -- saved jobs ----------------------------------------------------------
+    async def saved_jobs(self) -> dict[str, str]:
+        def run() -> dict[str, str]:
+            return dict(self._db.execute("SELECT id, data FROM jobs").fetchall())
+
+        return await self._thread.run(run)
+
+    async def save_jobs(self, changed: dict[str, str], removed: Collection[str], *, clear: bool = False) -> None:
+        def run() -> None:
+            with self._tx():
+                if clear:
+                    self._db.execute("DELETE FROM jobs")
+                self._db.executemany("DELETE FROM jobs WHERE id = ?", [(job_id,) for job_id in removed])
+                self._db.executemany("INSERT OR REPLACE INTO jobs(id, data) VALUES (?,?)", list(changed.items()))
+
+        await self._thread.run(run)
 
 
 class _Transaction:

@@ -1,0 +1,285 @@
+"""Synchronous ZIP archive of one study: our node against real Orthanc 1.10.1, in the same run.
+
+    python bench/archive.py [--instances N] [--large] [--repeat N] [--only ours|orthanc]
+
+Both servers run as subprocesses on free loopback ports with fresh storage. One
+study of N CT slices (512 x 512 x 16 bits, noisy phantom: deflate keeps about
+two thirds of it) is uploaded, then GET /studies/{id}/archive is read to the end
+R times. Figures: throughput in MB/s of DICOM data archived (uncompressed size /
+seconds until the last byte), archive size, and the server's peak resident
+memory during the archive (the kernel's high-water mark, reset just before).
+
+``--large`` archives about 2 GB (4,100 slices) to check that our memory stays
+bounded (target < 300 MB) while the archive is far bigger than that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import math
+import os
+import random
+import statistics
+import struct
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import trio
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+if __package__ in (None, ""):  # run as a script: make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.ingest import Server, our_node
+from bench.orthanc_process import orthanc_binary, orthanc_process
+
+SIDE = 512
+SLICE_BYTES = SIDE * SIDE * 2
+LARGE_INSTANCES = 4100  # about 2.1 GB of DICOM
+UPLOAD_CLIENTS = 4
+MEMORY_TARGET_MB = 300
+THROUGHPUT_TARGET = 1.0  # ours / Orthanc
+_MB = 1024 * 1024
+
+
+# -- data ---------------------------------------------------------------------------
+
+
+def phantom() -> bytes:
+    """A round phantom with noise: compresses like a real CT slice, not like zeros or noise."""
+    rng = random.Random(42)
+    centre, radius = SIDE / 2, SIDE * 0.4
+    values = []
+    for y in range(SIDE):
+        for x in range(SIDE):
+            inside = math.hypot(x - centre, y - centre) < radius
+            values.append(max(0, int((1064 if inside else 24) + rng.gauss(0, 12))))
+    return struct.pack(f"<{SIDE * SIDE}H", *values)
+
+
+def ct_slice(base: bytes, study: str, series: str, number: int) -> bytes:
+    ds = Dataset()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    ds.SOPInstanceUID = generate_uid()
+    ds.PatientID = "ARCHIVE-BENCH"
+    ds.PatientName = "BENCH^ARCHIVE"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+    ds.StudyDescription = "Archive benchmark"
+    ds.AccessionNumber = "ACC1"
+    ds.Modality = "CT"
+    ds.SeriesDescription = f"Series {series[-4:]}"
+    ds.SeriesNumber = 1
+    ds.InstanceNumber = number
+    ds.ImagePositionPatient = [0, 0, float(number)]
+    ds.Rows = ds.Columns = SIDE
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 0
+    shift = (number * 1034) % len(base)  # even: each slice differs, sample alignment kept
+    ds.PixelData = base[shift:] + base[:shift]
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def study_slices(count: int) -> Iterator[bytes]:
+    """Generated on the fly: a 2 GB study is never held in the benchmark's memory."""
+    base = phantom()
+    study = generate_uid()
+    series = [generate_uid() for _ in range(max(1, count // 500))]  # a few series of up to ~500 slices
+    for number in range(count):
+        yield ct_slice(base, study, series[number % len(series)], number + 1)
+
+
+async def upload(url: str, slices: Iterator[bytes]) -> str:
+    """POST every slice with a few keep-alive clients; the study's Orthanc ID."""
+    study: list[str] = []
+    lock = trio.Lock()
+
+    async def client() -> None:
+        async with httpx.AsyncClient(base_url=url, timeout=120) as http:
+            while True:
+                async with lock:
+                    data = next(slices, None)
+                if data is None:
+                    return
+                answer = await http.post("/instances", content=data, headers={"Content-Type": "application/dicom"})
+                answer.raise_for_status()
+                study[:] = [answer.json()["ParentStudy"]]
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(UPLOAD_CLIENTS):
+            nursery.start_soon(client)
+    return study[0]
+
+
+# -- measuring ----------------------------------------------------------------------
+
+
+def _status_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/{pid}/status")
+
+
+class PeakMemory:
+    """Peak resident memory of a process over a span: kernel high-water mark, plus sampling."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.sampled_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.01):
+            self.sampled_kb = max(self.sampled_kb, _status_kb(self.pid, "VmRSS"))
+
+    def __enter__(self) -> PeakMemory:
+        try:  # "5" resets VmHWM to the current RSS (Linux >= 4.0)
+            Path(f"/proc/{self.pid}/clear_refs").write_text("5")
+            self.resettable = True
+        except OSError:
+            self.resettable = False
+        self.before_kb = _status_kb(self.pid, "VmRSS")
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        high_water = _status_kb(self.pid, "VmHWM") if self.resettable else 0
+        self.peak_kb = max(self.sampled_kb, high_water)
+
+
+@dataclass(frozen=True)
+class Run:
+    seconds: float
+    archive_bytes: int
+    peak_mb: float
+    before_mb: float
+
+
+def archive_once(url: str, study: str, pid: int) -> Run:
+    with PeakMemory(pid) as memory, httpx.Client(base_url=url, timeout=None) as http:
+        start = time.perf_counter()
+        received = 0
+        with http.stream("GET", f"/studies/{study}/archive") as answer:
+            answer.raise_for_status()
+            for chunk in answer.iter_raw(1024 * 1024):
+                received += len(chunk)
+        seconds = time.perf_counter() - start
+    return Run(seconds, received, memory.peak_kb / 1024, memory.before_kb / 1024)
+
+
+def child_pid(marker: str) -> int:
+    """Our node runs as a child of this process; find it by a word of its command line."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == os.getpid() and marker in command:
+            return int(entry.name)
+    raise RuntimeError(f"no child process with {marker!r} in its command line")
+
+
+@contextmanager
+def ours(folder: Path) -> Iterator[tuple[Server, int]]:
+    with our_node(folder) as server:
+        yield server, child_pid(str(folder / "node.json"))
+
+
+@contextmanager
+def orthanc(folder: Path) -> Iterator[tuple[Server, int]]:
+    with orthanc_process(folder) as running:
+        yield Server("Orthanc", running.http_url, running.dicom_port, running.aet), running.process.pid
+
+
+Starter = Callable[[Path], AbstractContextManager[tuple[Server, int]]]
+
+
+def measure(name: str, start: Starter, folder: Path, count: int, repeat: int) -> list[Run]:
+    (folder / "tmp").mkdir(parents=True)  # Orthanc does not create its TemporaryDirectory
+    with start(folder) as (server, pid):
+        began = time.perf_counter()
+        study = trio.run(upload, server.http_url, study_slices(count))
+        print(f"{name}: {count} slices uploaded in {time.perf_counter() - began:.1f} s", flush=True)
+        runs = []
+        for number in range(repeat):
+            run = archive_once(server.http_url, study, pid)
+            runs.append(run)
+            print(
+                f"{name}: archive {number + 1}/{repeat}: {run.seconds:.2f} s, {run.archive_bytes / _MB:.0f} MB zip, "
+                f"RSS {run.before_mb:.0f} -> peak {run.peak_mb:.0f} MB",
+                flush=True,
+            )
+        return runs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--instances", type=int, default=500, help="slices in the study (default 500)")
+    parser.add_argument("--large", action="store_true", help=f"about 2 GB: {LARGE_INSTANCES} slices")
+    parser.add_argument("--repeat", type=int, default=3, help="archives per server (default 3)")
+    parser.add_argument("--only", choices=["ours", "orthanc"], help="measure one server only")
+    args = parser.parse_args(argv)
+    count = LARGE_INSTANCES if args.large else args.instances
+    starters: list[tuple[str, Starter]] = []
+    if args.only != "orthanc":
+        starters.append(("ours", ours))
+    if args.only != "ours":
+        if orthanc_binary() is None:
+            print("Orthanc binary not found: measuring our node only")
+        else:
+            starters.append(("Orthanc", orthanc))
+
+    dicom_mb = count * (SLICE_BYTES + 1024) / _MB  # each file: pixels plus a small header
+    print(f"study of {count} slices, about {dicom_mb:.0f} MB of DICOM; {os.cpu_count()} CPUs")
+    results: dict[str, list[Run]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-archive-") as temporary:
+        for name, start in starters:
+            results[name] = measure(name, start, Path(temporary) / name, count, args.repeat)
+
+    print(f"\n{'server':<10}{'MB/s':>8}{'zip MB':>9}{'peak RSS MB':>13}{'RSS before':>12}  seconds per run")
+    rates = {}
+    for name, runs in results.items():
+        seconds = statistics.median(r.seconds for r in runs)
+        rates[name] = dicom_mb / seconds
+        print(
+            f"{name:<10}{rates[name]:>8.1f}{runs[0].archive_bytes / _MB:>9.0f}{max(r.peak_mb for r in runs):>13.0f}"
+            f"{runs[0].before_mb:>12.0f}  " + " ".join(f"{r.seconds:.2f}" for r in runs)
+        )
+    if "ours" in rates and "Orthanc" in rates:
+        ratio = rates["ours"] / rates["Orthanc"]
+        verdict = "ok" if ratio >= THROUGHPUT_TARGET else "BELOW"
+        print(f"throughput ours / Orthanc: {ratio:.2f} (target >= {THROUGHPUT_TARGET}) {verdict}")
+    if "ours" in results:
+        peak = max(r.peak_mb for r in results["ours"])
+        verdict = "ok" if peak < MEMORY_TARGET_MB else "ABOVE"
+        print(f"our peak RSS during the archive: {peak:.0f} MB (target < {MEMORY_TARGET_MB} MB) {verdict}")
+    print("MB/s = MB of DICOM archived per second, median run; the machine may be shared, so figures vary.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

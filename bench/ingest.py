@@ -1,0 +1,401 @@
+"""Ingest throughput of our node against real Orthanc 1.10.1, in the same run.
+
+    python bench/ingest.py [--quick] [--repeat N] [--only ours|orthanc]
+
+Cases: POST /instances with 1 and 4 concurrent HTTP clients (httpx, keep-alive,
+one connection each) and one DCMTK storescu association (TCP_NODELAY=1), each on
+tiny instances without pixels and on ~0.5 MB CT images. Data is generated with
+pydicom before any timing; every repeat starts both servers afresh on free
+loopback ports with empty temporary storage, and the medians are printed.
+
+Our node runs as a subprocess (`python -m node cfg.json`), like Orthanc: the load
+generator then does not share the node's event loop and GIL, so the figures are
+what a real client sees, and the two servers are measured the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import trio
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+if __package__ in (None, ""):  # run as a script: make `bench` and `tests` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.orthanc_process import free_port, orthanc_binary, orthanc_process
+from tests.helpers import dcmtk_tool
+
+ROOT = Path(__file__).resolve().parents[1]
+CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+CT_SIDE = 512  # 512 x 512 x 16 bits: 0.5 MB of pixels
+STARTUP_TIMEOUT = 30.0
+
+# Targets of issue 1 (ours / Orthanc) per case; cases without one are informative.
+TARGETS = {("rest", 4, "tiny"): 1.0, ("rest", 4, "ct"): 1.0, ("storescu", 1, "tiny"): 0.7}
+
+
+# -- data -------------------------------------------------------------------------
+
+
+def _file_bytes(ds: Dataset) -> bytes:
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def _base(sop_class: str, patient: str, study: str, series: str, number: int) -> Dataset:
+    ds = Dataset()
+    ds.SOPClassUID = sop_class
+    ds.SOPInstanceUID = generate_uid()
+    ds.PatientID = patient
+    ds.PatientName = f"BENCH^{patient}"
+    ds.PatientBirthDate = "19700101"
+    ds.PatientSex = "O"
+    ds.StudyInstanceUID = study
+    ds.StudyDate = "20240101"
+    ds.StudyTime = "120000"
+    ds.StudyDescription = "Ingest benchmark"
+    ds.AccessionNumber = "ACC" + patient[-6:]
+    ds.SeriesInstanceUID = series
+    ds.SeriesNumber = 1
+    ds.InstanceNumber = number
+    return ds
+
+
+def tiny_instances(count: int, label: str) -> list[bytes]:
+    """Small instances without pixels (about 600 bytes), in one series."""
+    study, series = generate_uid(), generate_uid()
+    out = []
+    for i in range(count):
+        ds = _base(SECONDARY_CAPTURE, f"TINY-{label}", study, series, i + 1)
+        ds.Modality = "OT"
+        out.append(_file_bytes(ds))
+    return out
+
+
+def ct_instances(count: int, label: str) -> list[bytes]:
+    """CT slices of 512 x 512 16-bit pixels (about 0.5 MB each), in one series."""
+    study, series, frame = generate_uid(), generate_uid(), generate_uid()
+    pixels = bytes(range(256)) * (CT_SIDE * CT_SIDE * 2 // 256)
+    out = []
+    for i in range(count):
+        ds = _base(CT_IMAGE_STORAGE, f"CT-{label}", study, series, i + 1)
+        ds.Modality = "CT"
+        ds.FrameOfReferenceUID = frame
+        ds.ImagePositionPatient = [0, 0, float(i)]
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        ds.SliceThickness = 1
+        ds.PixelSpacing = [0.5, 0.5]
+        ds.Rows = ds.Columns = CT_SIDE
+        ds.SamplesPerPixel = 1
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.BitsAllocated = ds.BitsStored = 16
+        ds.HighBit = 15
+        ds.PixelRepresentation = 1
+        ds.RescaleIntercept = -1024
+        ds.RescaleSlope = 1
+        ds.PixelData = pixels
+        out.append(_file_bytes(ds))
+    return out
+
+
+@dataclass(frozen=True)
+class Case:
+    method: str  # rest, storescu
+    clients: int
+    kind: str  # tiny, ct
+
+    @property
+    def name(self) -> str:
+        how = f"REST x{self.clients}" if self.method == "rest" else "storescu x1"
+        return f"{how:<12} {self.kind}"
+
+    @property
+    def target(self) -> float | None:
+        return TARGETS.get((self.method, self.clients, self.kind))
+
+
+@dataclass
+class CaseData:
+    """One case's instances, in memory for REST and as files for storescu."""
+
+    case: Case
+    instances: list[bytes]
+    files: list[Path] = field(default_factory=list)
+
+
+def generate(cases: list[Case], sizes: dict[str, int], folder: Path) -> list[CaseData]:
+    """Distinct UIDs per case, so that the cases of one server run never collide."""
+    out = []
+    for number, case in enumerate(cases):
+        make = tiny_instances if case.kind == "tiny" else ct_instances
+        data = CaseData(case, make(sizes[case.kind], f"{number:06d}"))
+        if case.method == "storescu":
+            case_folder = folder / f"case{number}"
+            case_folder.mkdir()
+            for i, content in enumerate(data.instances):
+                path = case_folder / f"{i:05d}.dcm"
+                path.write_bytes(content)
+                data.files.append(path)
+        out.append(data)
+    return out
+
+
+# -- servers ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    http_url: str
+    dicom_port: int
+    aet: str
+    pid: int = 0  # of the server process, for its CPU time
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process so far (Linux /proc)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_http(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}; see {log}:\n{log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{url}/system", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"server not ready after {STARTUP_TIMEOUT} s; see {log}")
+
+
+@contextmanager
+def our_node(folder: Path) -> Iterator[Server]:
+    """`python -m node cfg.json` with temporary storage on free loopback ports."""
+    http_port, dicom_port = free_port(), free_port()
+    config = {
+        "Name": "bench",
+        "StorageDirectory": str(folder / "storage"),
+        "TemporaryDirectory": str(folder / "tmp"),
+        "HttpBindAddress": "127.0.0.1",
+        "DicomBindAddress": "127.0.0.1",
+        "HttpPort": http_port,
+        "DicomPort": dicom_port,
+        "DicomAet": "ORTHANC",
+        "StorageCompression": False,
+    }
+    config_path = folder / "node.json"
+    config_path.write_text(json.dumps(config))
+    log = folder / "node.log"
+    with open(log, "wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "node", str(config_path), "--no-jobs"], cwd=ROOT, stdout=log_file, stderr=log_file
+        )
+    try:
+        url = f"http://127.0.0.1:{http_port}"
+        wait_http(url, process, log)
+        yield Server("ours", url, dicom_port, "ORTHANC", process.pid)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def orthanc(folder: Path) -> Iterator[Server]:
+    (folder / "tmp").mkdir()  # Orthanc does not create its TemporaryDirectory
+    with orthanc_process(folder) as running:
+        yield Server("Orthanc", running.http_url, running.dicom_port, running.aet, running.process.pid)
+
+
+# -- load -------------------------------------------------------------------------
+
+
+async def _post_all(url: str, clients: int, instances: list[bytes]) -> float:
+    """Seconds for `clients` keep-alive connections to POST every instance once."""
+    shares = [instances[i::clients] for i in range(clients)]
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    headers = {"Content-Type": "application/dicom"}
+    connections = [httpx.AsyncClient(base_url=url, timeout=60, limits=limits) for _ in range(clients)]
+    try:
+        for client in connections:  # open each connection before the clock starts
+            (await client.get("/system")).raise_for_status()
+
+        async def post_share(client: httpx.AsyncClient, share: list[bytes]) -> None:
+            for content in share:
+                response = await client.post("/instances", content=content, headers=headers)
+                response.raise_for_status()
+                status = response.json()["Status"]
+                if status != "Success":
+                    raise RuntimeError(f"unexpected upload status {status}")
+
+        start = time.perf_counter()
+        async with trio.open_nursery() as nursery:
+            for client, share in zip(connections, shares, strict=True):
+                nursery.start_soon(post_share, client, share)
+        return time.perf_counter() - start
+    finally:
+        for client in connections:
+            await client.aclose()
+
+
+def storescu_seconds(server: Server, files: list[Path], storescu: str) -> float:
+    """Seconds for one storescu association sending every file (process start included).
+
+    TCP_NODELAY=1 is in the environment (see main): without it each C-STORE waits for a delayed ACK.
+    """
+    command = [storescu, "-aet", "BENCH", "-aec", server.aet, "127.0.0.1", str(server.dicom_port)]
+    command += [str(f) for f in files]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0 or "E:" in done.stderr:
+        raise RuntimeError(f"storescu failed ({done.returncode}): {done.stderr[-2000:]}")
+    return elapsed
+
+
+def instance_count(server: Server) -> int:
+    return int(httpx.get(f"{server.http_url}/statistics", timeout=30).json()["CountInstances"])
+
+
+def warm_up(server: Server) -> None:
+    """First requests pay for imports and caches: keep them out of the figures."""
+    trio.run(_post_all, server.http_url, 1, tiny_instances(10, "warmup"))
+
+
+@dataclass(frozen=True)
+class Measure:
+    rate: float  # instances per second
+    cpu_ms: float  # server CPU per instance, all its threads: robust on a shared machine
+
+
+def run_cases(server: Server, data: list[CaseData], storescu: str | None) -> dict[Case, Measure]:
+    """Every case against one freshly started server."""
+    warm_up(server)
+    expected = 10
+    measures: dict[Case, Measure] = {}
+    for item in data:
+        case = item.case
+        cpu_before = server.cpu_seconds()
+        if case.method == "rest":
+            seconds = trio.run(_post_all, server.http_url, case.clients, item.instances)
+        elif storescu is not None:
+            seconds = storescu_seconds(server, item.files, storescu)
+        else:
+            continue
+        count = len(item.instances)
+        expected += count
+        measures[case] = Measure(count / seconds, 1000 * (server.cpu_seconds() - cpu_before) / count)
+    stored = instance_count(server)
+    if stored != expected:
+        raise RuntimeError(f"{server.name} holds {stored} instances, expected {expected}")
+    return measures
+
+
+# -- report -----------------------------------------------------------------------
+
+Results = dict[str, dict[Case, list[Measure]]]
+
+
+def _median(measures: list[Measure], attribute: str) -> float | None:
+    return statistics.median(getattr(m, attribute) for m in measures) if measures else None
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def report(cases: list[Case], results: Results) -> None:
+    ours, theirs = results.get("ours", {}), results.get("Orthanc", {})
+    print()
+    print(
+        f"{'case':<18}{'ours/s':>8}{'Orthanc/s':>11}{'ratio':>7}{'target':>8}"
+        f"{'CPU ms/inst ours':>18}{'Orthanc':>9}  runs/s (ours | Orthanc)"
+    )
+    for case in cases:
+        a, b = _median(ours.get(case, []), "rate"), _median(theirs.get(case, []), "rate")
+        ratio = a / b if a is not None and b else None
+        verdict = ""
+        if case.target is not None and ratio is not None:
+            verdict = "ok" if ratio >= case.target else "BELOW"
+        runs = " ".join(f"{m.rate:.0f}" for m in ours.get(case, [])) + " | "
+        runs += " ".join(f"{m.rate:.0f}" for m in theirs.get(case, []))
+        cpu_ours, cpu_theirs = _median(ours.get(case, []), "cpu_ms"), _median(theirs.get(case, []), "cpu_ms")
+        print(
+            f"{case.name:<18}{_fmt(a, '.0f'):>8}{_fmt(b, '.0f'):>11}{_fmt(ratio, '.2f'):>7}"
+            f"{_fmt(case.target, '.1f'):>8}{_fmt(cpu_ours, '.2f'):>18}{_fmt(cpu_theirs, '.2f'):>9}  {runs} {verdict}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="few instances, one repeat")
+    parser.add_argument("--repeat", type=int, help="fresh server runs per target (default 3, 1 with --quick)")
+    parser.add_argument("--only", choices=["ours", "orthanc"], help="measure one server only")
+    args = parser.parse_args(argv)
+    repeat = args.repeat or (1 if args.quick else 3)
+    # DCMTK (storescu, and Orthanc's DICOM server) leaves Nagle on unless told so; inherited by every child.
+    os.environ["TCP_NODELAY"] = "1"
+    sizes = {"tiny": 60, "ct": 30} if args.quick else {"tiny": 400, "ct": 200}
+
+    storescu = dcmtk_tool("storescu")
+    if storescu is None:
+        print("DCMTK storescu not found: C-STORE cases skipped")
+    servers = []
+    if args.only != "orthanc":
+        servers.append(our_node)
+    if args.only != "ours":
+        if orthanc_binary() is None:
+            print("Orthanc binary not found: measuring our node only")
+        else:
+            servers.append(orthanc)
+
+    cases = [Case(m, c, k) for k in ("tiny", "ct") for m, c in (("rest", 1), ("rest", 4), ("storescu", 1))]
+    results: Results = {}
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as temporary:
+        folder = Path(temporary)
+        print(f"generating data: {sizes['tiny']} tiny and {sizes['ct']} CT instances per case ...", flush=True)
+        data = generate(cases, sizes, folder)
+        for run in range(repeat):
+            for start in servers:
+                run_folder = folder / f"run{run}-{start.__name__}"
+                run_folder.mkdir()
+                with start(run_folder) as server:
+                    measures = run_cases(server, data, storescu)
+                for case, measure in measures.items():
+                    results.setdefault(server.name, {}).setdefault(case, []).append(measure)
+                shown = ", ".join(f"{' '.join(c.name.split())} {m.rate:.0f}/s" for c, m in measures.items())
+                print(f"run {run + 1}/{repeat} {server.name}: {shown}", flush=True)
+    report(cases, results)
+    print(f"\nmedians of {repeat} run(s) on {os.cpu_count()} CPUs; the load generator runs on the same machine.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

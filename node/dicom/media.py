@@ -1,0 +1,190 @@
+"""The DICOMDIR (Basic Directory) of a DICOM media archive.
+
+Pure: instances come in as pydicom datasets, the DICOMDIR goes out as bytes.
+Records are encoded as soon as an instance is added and only their offsets are
+patched at the end, so a directory of many thousand images stays a few hundred
+bytes per image. pydicom's FileSet is not used: it insists on writing (and
+naming) the instance files itself, whereas the archive streams them under
+``IMAGES/IM<n>`` before the DICOMDIR exists.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from pydicom.datadict import dictionary_VR
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset, write_file_meta_info
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
+FILE_SET_ID = "ORTHANC_MEDIA"
+
+# The attributes each record copies from the instance (archive-media.md §6).
+_PATIENT = ("PatientName", "PatientID")
+_STUDY = ("StudyDate", "StudyTime", "AccessionNumber", "StudyDescription", "StudyInstanceUID", "StudyID")
+_SERIES = ("Modality", "SeriesInstanceUID", "SeriesNumber")
+_FALLBACKS = {
+    "StudyDate": ("StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate"),
+    "StudyTime": ("StudyTime", "SeriesTime", "AcquisitionTime", "ContentTime"),
+}
+_ITEM_TAG = b"\xfe\xff\x00\xe0"
+# Byte positions, inside an encoded item, of the two offsets of the record header.
+_NEXT_AT = 8 + 8
+_LOWER_AT = 8 + 12 + 10 + 8
+
+
+def _element(group: int, element: int, vr: bytes, value: bytes) -> bytes:
+    return struct.pack("<HH2sH", group, element, vr, len(value)) + value
+
+
+def _text(value: str) -> bytes:
+    data = value.encode("ascii")
+    return data + b" " * (len(data) % 2)
+
+
+def _copy(source: Dataset, target: Dataset, keyword: str, sources: tuple[str, ...] | None = None) -> None:
+    """Copy a value (the first present of ``sources``), or an empty one when the instance has none."""
+    for name in sources or (keyword,):
+        if name in source and not source[name].is_empty:
+            target.add(DataElement(keyword, source[name].VR, source[name].value))
+            return
+    target.add_new(keyword, source[keyword].VR if keyword in source else dictionary_VR(keyword), None)
+
+
+def _encode_body(attributes: Dataset) -> bytes:
+    buffer = DicomBytesIO()
+    buffer.is_little_endian = True
+    buffer.is_implicit_VR = False
+    write_dataset(buffer, attributes)
+    return buffer.getvalue()
+
+
+def _record(kind: str, attributes: Dataset) -> bytes:
+    """One Directory Record item with zero offsets (patched once positions are known)."""
+    header = (
+        _element(0x0004, 0x1400, b"UL", struct.pack("<I", 0))
+        + _element(0x0004, 0x1410, b"US", struct.pack("<H", 0xFFFF))
+        + _element(0x0004, 0x1420, b"UL", struct.pack("<I", 0))
+        + _element(0x0004, 0x1430, b"CS", _text(kind))
+    )
+    content = header + _encode_body(attributes)
+    return _ITEM_TAG + struct.pack("<I", len(content)) + content
+
+
+def _attributes(source: Dataset, keywords: tuple[str, ...]) -> Dataset:
+    target = Dataset()
+    if "SpecificCharacterSet" in source:
+        target.SpecificCharacterSet = source.SpecificCharacterSet
+    for keyword in keywords:
+        _copy(source, target, keyword, _FALLBACKS.get(keyword))
+    return target
+
+
+@dataclass(frozen=True)
+class MediaEntry:
+    """The four records of one instance, keyed by the identifiers that make them unique."""
+
+    keys: tuple[str, str, str, str]
+    records: tuple[bytes, bytes, bytes, bytes]
+
+
+def media_entry(dataset: Dataset, file_id: tuple[str, ...], *, extended: bool) -> MediaEntry:
+    """Encode what the DICOMDIR needs of an instance (CPU work: call it in a worker thread)."""
+    meta = getattr(dataset, "file_meta", None) or FileMetaDataset()
+    image = _attributes(dataset, ("InstanceNumber",))
+    image.ReferencedFileID = list(file_id)
+    image.ReferencedSOPClassUIDInFile = dataset.get("SOPClassUID", meta.get("MediaStorageSOPClassUID", ""))
+    image.ReferencedSOPInstanceUIDInFile = dataset.get("SOPInstanceUID", meta.get("MediaStorageSOPInstanceUID", ""))
+    image.ReferencedTransferSyntaxUIDInFile = meta.get("TransferSyntaxUID", ExplicitVRLittleEndian)
+    series_keywords = (*_SERIES, "SeriesDescription") if extended else _SERIES
+    keys = (
+        str(dataset.get("PatientID", "")),
+        str(dataset.get("StudyInstanceUID", "")),
+        str(dataset.get("SeriesInstanceUID", "")),
+        str(image.ReferencedSOPInstanceUIDInFile),
+    )
+    records = (
+        _record("PATIENT", _attributes(dataset, _PATIENT)),
+        _record("STUDY", _attributes(dataset, _STUDY)),
+        _record("SERIES", _attributes(dataset, series_keywords)),
+        _record("IMAGE", image),
+    )
+    return MediaEntry(keys, records)
+
+
+@dataclass
+class _Node:
+    item: bytes
+    children: dict[str, _Node] = field(default_factory=dict)
+    offset: int = 0
+
+
+class DicomDir:
+    """Collects the records of the instances written to the media, in order."""
+
+    def __init__(self) -> None:
+        self._root = _Node(b"")
+
+    def add(self, entry: MediaEntry) -> None:
+        """File the instance under its patient, study and series (each entity once)."""
+        node = self._root
+        for key, item in zip(entry.keys, entry.records, strict=True):
+            child = node.children.get(key)
+            if child is None:
+                child = node.children[key] = _Node(item)
+            node = child
+
+    def _preorder(self) -> list[_Node]:
+        order: list[_Node] = []
+        stack = list(reversed(self._root.children.values()))
+        while stack:
+            node = stack.pop()
+            order.append(node)
+            stack.extend(reversed(node.children.values()))
+        return order
+
+    def _link(self, node: _Node) -> None:
+        """Point each child at its next sibling and at its own first child."""
+        children = list(node.children.values())
+        for position, child in enumerate(children):
+            sibling = children[position + 1] if position + 1 < len(children) else None
+            grandchildren = list(child.children.values())
+            item = bytearray(child.item)
+            item[_NEXT_AT : _NEXT_AT + 4] = struct.pack("<I", sibling.offset if sibling else 0)
+            item[_LOWER_AT : _LOWER_AT + 4] = struct.pack("<I", grandchildren[0].offset if grandchildren else 0)
+            child.item = bytes(item)
+            self._link(child)
+
+    def encode(self) -> bytes:
+        """The DICOMDIR file: meta header, file-set identification, linked records."""
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = MEDIA_STORAGE_DIRECTORY
+        meta.MediaStorageSOPInstanceUID = generate_uid()
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        head = DicomBytesIO()
+        head.write(b"\x00" * 128 + b"DICM")
+        write_file_meta_info(head, meta, enforce_standard=True)
+        prefix = head.getvalue()
+        file_set_id = _element(0x0004, 0x1130, b"CS", _text(FILE_SET_ID))
+        # Then two root offsets (12 bytes each), the consistency flag (10), the sequence header (12).
+        position = len(prefix) + len(file_set_id) + 12 + 12 + 10 + 12
+        order = self._preorder()
+        for node in order:
+            node.offset = position
+            position += len(node.item)
+        self._link(self._root)
+        roots = list(self._root.children.values())
+        first, last = (roots[0].offset, roots[-1].offset) if roots else (0, 0)
+        items = b"".join(node.item for node in order)
+        dataset = (
+            file_set_id
+            + _element(0x0004, 0x1200, b"UL", struct.pack("<I", first))
+            + _element(0x0004, 0x1202, b"UL", struct.pack("<I", last))
+            + _element(0x0004, 0x1212, b"US", struct.pack("<H", 0))
+            + struct.pack("<HH2sHI", 0x0004, 0x1220, b"SQ", 0, len(items))
+        )
+        return prefix + dataset + items

@@ -1,0 +1,245 @@
+"""Applying a :class:`ModificationPlan` to one instance, with identifiers consistent across a job.
+
+A :class:`UidMap` gives every original identifier the same new value for the whole
+job (so a modified study stays one study, and references between anonymized
+instances keep pointing at their targets); it is plain JSON so that a paused job
+resumes with it. No Trio, no I/O: the service layer reads, stores and keeps the map.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydicom.charset import convert_encodings
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.multival import MultiValue
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, generate_uid
+
+from .. import __version__
+from ..errors import ErrorCode, OrthancError
+from .dictionary import creator_slot, is_creator_slot, is_private_group
+from .ids import Level, hierarchy_ids
+from .json_elements import element_from_json, empty_element, vr_for
+from .modification import (
+    IDENTIFIER_TAGS,
+    LEVEL_UIDS,
+    PATIENT_ID,
+    SERIES_UID,
+    SOP_UID,
+    STUDY_UID,
+    Action,
+    ModificationPlan,
+)
+from .parse import read_dataset
+from .tags import identifier
+
+_UID_NAMES = {PATIENT_ID: "PatientID", STUDY_UID: "StudyInstanceUID", SERIES_UID: "SeriesInstanceUID"}
+
+
+@dataclass
+class UidMap:
+    """Original identifier -> new one, for a whole job: plain JSON so that a paused job resumes.
+
+    UIDs of every level share one table (an RT structure set names its study's UID in
+    ReferencedSOPInstanceUID, and must get the study's new UID); PatientIDs have their own.
+    """
+
+    uids: dict[str, str] = field(default_factory=dict)
+    patients: dict[str, str] = field(default_factory=dict)
+
+    def mapper(self) -> UidMapper:
+        return UidMapper(self)
+
+    def merge(self, mapper: UidMapper) -> None:
+        """Adopt what one instance added (called once the instance is stored)."""
+        self.uids.update(mapper.new_uids)
+        self.patients.update(mapper.new_patients)
+
+    def to_json(self) -> dict[str, dict[str, str]]:
+        return {"Uids": dict(self.uids), "Patients": dict(self.patients)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> UidMap:
+        return cls(dict(data.get("Uids", {})), dict(data.get("Patients", {})))
+
+
+class UidMapper:
+    """Reads a :class:`UidMap` and records new entries apart.
+
+    Work on one instance runs in a worker thread while the job may be saved: the
+    shared map is only read there, and merged back on the Trio side afterwards.
+    """
+
+    def __init__(self, known: UidMap) -> None:
+        self._known = known
+        self.new_uids: dict[str, str] = {}
+        self.new_patients: dict[str, str] = {}
+
+    def uid(self, original: str) -> str:
+        found = self._known.uids.get(original) or self.new_uids.get(original)
+        if found is None:
+            found = self.new_uids[original] = generate_uid()
+        return found
+
+    def patient_id(self, original: str) -> str:
+        found = self._known.patients.get(original) or self.new_patients.get(original)
+        if found is None:
+            found = self.new_patients[original] = str(uuid.uuid4())
+        return found
+
+
+def _check_level(plan: ModificationPlan) -> None:
+    """The rules of modify-anonymize.md §2.1, checked when the plan is applied (inside the job)."""
+    if any(plan.actions.get(tag, (None,))[0] is Action.REMOVE for tag in IDENTIFIER_TAGS):
+        raise OrthancError(ErrorCode.BAD_REQUEST)
+    level = plan.level
+    if level == Level.PATIENT:
+        if not plan.replaced(PATIENT_ID):
+            raise OrthancError(
+                ErrorCode.BAD_REQUEST, "When modifying a patient, her PatientID is required to be modified"
+            )
+        return
+    article = "an instance" if level == Level.INSTANCE else f"a {level.title.lower()}"
+    for parent_level, tag in ((Level.PATIENT, PATIENT_ID), *LEVEL_UIDS):
+        if parent_level < level and plan.replaced(tag):
+            raise OrthancError(
+                ErrorCode.BAD_REQUEST,
+                f"When modifying {article}, the parent {_UID_NAMES[tag]} cannot be manually modified",
+            )
+
+
+def _private_tags_to_keep(plan: ModificationPlan) -> set[int]:
+    """Kept private tags, with the creator of their block so that they stay readable."""
+    kept = {tag for tag, (action, _) in plan.actions.items() if action is Action.KEEP and is_private_group(tag >> 16)}
+    return kept | {creator_slot(tag) for tag in kept if not is_creator_slot(tag)}
+
+
+def _remove_private(dataset: Dataset, keep: set[int], protected: set[int]) -> None:
+    """Delete private elements here and in nested items; ``protected`` subtrees are left alone."""
+    for tag in list(dataset.keys()):
+        if tag in protected or tag in keep:
+            continue
+        if is_private_group(tag.group):
+            del dataset[tag]
+        elif dataset.get_item(tag).VR == "SQ":
+            for item in dataset[tag].value:
+                _remove_private(item, set(), set())
+
+
+def _map_uids(mapper: UidMapper, element: DataElement) -> None:
+    value = element.value
+    if isinstance(value, (list, MultiValue)):
+        element.value = [mapper.uid(str(v).rstrip(" \0")) if v else v for v in value]
+    elif isinstance(value, str) and value.rstrip(" \0"):
+        element.value = mapper.uid(value.rstrip(" \0"))
+
+
+def _anonymize_deep(dataset: Dataset, plan: ModificationPlan, mapper: UidMapper, nested: bool) -> None:
+    """Anonymization beyond the top level: map UIDs wherever they occur, so that references
+    follow their targets, and apply the remove and clear lists inside sequences too (as Orthanc does).
+    """
+    nested_uids = (STUDY_UID, SERIES_UID, SOP_UID) if nested else ()
+    for tag in list(dataset.keys()):
+        if not nested and (tag in IDENTIFIER_TAGS or plan.kept(tag) or plan.replaced(tag)):
+            continue  # set by the user, or already mapped by level
+        action = plan.actions.get(tag, (None,))[0] if nested else None
+        if action is Action.REMOVE:
+            del dataset[tag]
+            continue
+        element = dataset[tag]
+        if action is Action.CLEAR:
+            dataset.add(empty_element(element))
+        elif element.VR == "SQ":
+            for item in element.value:
+                _anonymize_deep(item, plan, mapper, nested=True)
+        elif tag in plan.uid_tags or tag in nested_uids:
+            _map_uids(mapper, element)
+
+
+def _in_ranges(tag: int, ranges: tuple[tuple[int, int, int, int], ...]) -> bool:
+    group, elem = tag >> 16, tag & 0xFFFF
+    return any(g0 <= group <= g1 and e0 <= elem <= e1 for g0, g1, e0, e1 in ranges)
+
+
+def _replace(dataset: Dataset, tag: int, value: Any, encodings: list[str], creator: str) -> None:
+    """Set (or insert) an element; a new private one gets its block's creator when the slot is free."""
+    is_new = tag not in dataset
+    dataset.add(element_from_json(tag, value, vr_for(dataset, tag, creator), encodings, creator))
+    if is_new and creator and is_private_group(tag >> 16) and not is_creator_slot(tag):
+        slot = creator_slot(tag)
+        if slot not in dataset:
+            dataset.add(DataElement(slot, "LO", creator))
+
+
+def apply_plan(dataset: Dataset, plan: ModificationPlan, mapper: UidMapper) -> None:
+    """Modify ``dataset`` in place: checks, private tags, profile and user lists, identifiers, paths."""
+    _check_level(plan)
+    encodings = convert_encodings(dataset.get("SpecificCharacterSet", "ISO_IR 6"))
+    protected = {tag for tag, (action, _) in plan.actions.items() if action in (Action.KEEP, Action.REPLACE)}
+    if plan.remove_private_tags:
+        _remove_private(dataset, _private_tags_to_keep(plan), protected)
+    for tag, (action, _) in plan.actions.items():
+        if action is Action.CLEAR and tag in dataset:
+            dataset.add(empty_element(dataset[tag]))
+        elif action is Action.REMOVE and tag in dataset:
+            del dataset[tag]
+    if plan.remove_ranges:
+        for tag in [t for t in list(dataset.keys()) if _in_ranges(t, plan.remove_ranges) and not plan.kept(t)]:
+            del dataset[tag]
+    for tag, (action, value) in plan.actions.items():
+        if action is Action.REPLACE:
+            _replace(dataset, tag, value, encodings, plan.private_creator)
+    if plan.map_patient_id:
+        dataset.PatientID = mapper.patient_id(identifier(dataset, "PatientID") or "")
+    for level, tag in LEVEL_UIDS:
+        if plan.level <= level and not plan.replaced(tag) and not plan.kept(tag) and tag in dataset:
+            dataset[tag].value = mapper.uid(str(dataset[tag].value).rstrip(" \0"))
+    if plan.is_anonymization:
+        _anonymize_deep(dataset, plan, mapper, nested=False)
+    for path in plan.path_removals:
+        for item in path.items(dataset):
+            if path.tag in item:
+                del item[path.tag]
+    for path, value in plan.path_replacements:
+        for item in path.items(dataset):
+            _replace(item, path.tag, value, encodings, plan.private_creator)
+
+
+def _fresh_meta(dataset: Dataset) -> FileMetaDataset:
+    """A new file meta header naming the (possibly new) SOP instance, as a writer of the file."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = dataset.get("SOPClassUID", dataset.file_meta.get("MediaStorageSOPClassUID", ""))
+    meta.MediaStorageSOPInstanceUID = dataset.get("SOPInstanceUID", "")
+    meta.TransferSyntaxUID = dataset.file_meta.TransferSyntaxUID
+    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    meta.ImplementationVersionName = f"TRIO_NODE_{__version__}"[:16]
+    return meta
+
+
+@dataclass
+class ModifiedFile:
+    data: bytes
+    source_ids: tuple[str, str, str, str]  # Orthanc IDs of the original, patient first
+
+
+def _dicom_ids(dataset: Dataset) -> tuple[str, str, str, str]:
+    keywords = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+    return hierarchy_ids(*(identifier(dataset, k) or "" for k in keywords))
+
+
+def modify_file(data: bytes, plan: ModificationPlan, mapper: UidMapper) -> ModifiedFile:
+    """Apply ``plan`` to a stored DICOM file and encode the result (CPU work: run it in a thread)."""
+    dataset = read_dataset(data)
+    source_ids = _dicom_ids(dataset)
+    apply_plan(dataset, plan, mapper)
+    dataset.file_meta = _fresh_meta(dataset)
+    for tag in [t for t in list(dataset.keys()) if t.element == 0 and t.group >= 0x0008]:
+        del dataset[tag]  # group lengths would be stale
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, enforce_file_format=True)
+    return ModifiedFile(buffer.getvalue(), source_ids)

@@ -1,0 +1,188 @@
+"""/tools: clock, UID generation, run-time settings, local find and lookup."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydicom.uid import generate_uid
+from quart import Blueprint, Response, request
+
+from ...clock import orthanc_date
+from ...errors import ErrorCode, NoAnswer, OrthancError
+from ...net.scp import accepted_transfer_syntaxes
+from ...services.find import Finder, parse_find_request
+from ..answers import empty, json_answer, node, text_answer
+
+blueprint = Blueprint("tools", __name__)
+
+# The index Orthanc 1.10.1 answers on GET /tools.
+TOOLS = [
+    "accepted-transfer-syntaxes", "bulk-anonymize", "bulk-content", "bulk-delete", "bulk-modify",
+    "create-archive", "create-dicom", "create-media", "create-media-extended", "default-encoding",
+    "dicom-conformance", "dicom-echo", "execute-script", "find", "generate-uid", "invalidate-tags",
+    "log-level", "log-level-dicom", "log-level-generic", "log-level-http", "log-level-jobs",
+    "log-level-lua", "log-level-plugins", "log-level-sqlite", "lookup", "metrics", "metrics-prometheus",
+    "now", "now-local", "reconstruct", "reset", "shutdown", "unknown-sop-class-accepted",
+]  # fmt: skip
+
+ENCODINGS = [
+    "Ascii", "Utf8", "Latin1", "Latin2", "Latin3", "Latin4", "Latin5", "Cyrillic", "Windows1251", "Arabic",
+    "Greek", "Hebrew", "Thai", "Japanese", "Chinese", "JapaneseKanji", "Korean", "SimplifiedChinese",
+]  # fmt: skip
+_ENCODINGS_BY_KEY = {name.lower(): name for name in ENCODINGS}
+
+
+@blueprint.route("/tools")
+async def tools_index() -> Response:
+    return json_answer(TOOLS)
+
+
+@blueprint.route("/tools/now")
+async def now() -> Response:
+    return text_answer(orthanc_date())
+
+
+@blueprint.route("/tools/now-local")
+async def now_local() -> Response:
+    return text_answer(datetime.now().strftime("%Y%m%dT%H%M%S"))
+
+
+@blueprint.route("/tools/generate-uid")
+async def generate_uid_route() -> Response:
+    """Orthanc names patients with a UUID and the other levels with a DICOM UID."""
+    level = request.args.get("level", "")
+    if level == "patient":
+        return text_answer(str(uuid.uuid4()))
+    if level in ("study", "series", "instance"):
+        return text_answer(generate_uid())
+    raise NoAnswer()
+
+
+@blueprint.route("/tools/execute-script", methods=["POST"])
+async def execute_script() -> Response:
+    if not node().config["ExecuteLuaEnabled"]:
+        return empty(403)
+    raise OrthancError(ErrorCode.NOT_IMPLEMENTED, "Lua scripts are not supported by this server")
+
+
+async def _body_text() -> str:
+    return (await request.get_data(as_text=True)) or ""
+
+
+def _setting(key: str) -> Any:
+    """A setting changed through /tools, else its configured value."""
+    runtime = node().runtime
+    return runtime[key] if key in runtime else node().config[key]
+
+
+@blueprint.route("/tools/default-encoding", methods=["GET", "PUT"])
+async def default_encoding() -> Response:
+    if request.method == "PUT":
+        name = _ENCODINGS_BY_KEY.get((await _body_text()).lower())
+        if name is None:
+            raise OrthancError(ErrorCode.PARAMETER_OUT_OF_RANGE)
+        node().runtime["DefaultEncoding"] = name
+    return text_answer(_setting("DefaultEncoding"))
+
+
+def _uid_order(uid: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in uid.split(".") if part.isdigit())
+
+
+def _transfer_syntax_patterns(body: str) -> list[str]:
+    """A JSON array of patterns, a JSON string, or one plain-text pattern."""
+    try:
+        value = json.loads(body)
+    except json.JSONDecodeError:
+        return [body.strip()]
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    raise OrthancError(ErrorCode.BAD_FILE_FORMAT)
+
+
+@blueprint.route("/tools/accepted-transfer-syntaxes", methods=["GET", "PUT"])
+async def transfer_syntaxes() -> Response:
+    """Changes apply to the next associations of the C-STORE SCP."""
+    if request.method == "PUT":
+        node().runtime["AcceptedTransferSyntaxes"] = _transfer_syntax_patterns(await _body_text())
+    syntaxes = accepted_transfer_syntaxes(_setting("AcceptedTransferSyntaxes"))
+    return json_answer(sorted(syntaxes, key=_uid_order))
+
+
+_BOOLEANS = {"0": False, "false": False, "1": True, "true": True}
+
+
+@blueprint.route("/tools/unknown-sop-class-accepted", methods=["GET", "PUT"])
+async def unknown_sop_class_accepted() -> Response:
+    if request.method == "PUT":
+        value = _BOOLEANS.get((await _body_text()).strip())
+        if value is None:
+            raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "Boolean value expected")
+        node().runtime["UnknownSopClassAccepted"] = value
+        return text_answer("")
+    return text_answer("1" if _setting("UnknownSopClassAccepted") else "0")
+
+
+# Orthanc's log categories and the loggers that play their part here.
+_LOG_CATEGORIES: dict[str, tuple[str, ...]] = {
+    "generic": ("node",),
+    "http": ("node.http", "hypercorn"),
+    "dicom": ("node.net", "pynetdicom"),
+    "jobs": ("node.jobs",),
+    "sqlite": ("node.storage",),
+    # Nothing runs Lua or plugins here: their loggers only keep the level a client sets.
+    "lua": ("node.lua",),
+    "plugins": ("node.plugins",),
+}
+_VERBOSITY = {"default": logging.WARNING, "verbose": logging.INFO, "trace": logging.DEBUG}
+
+
+def _verbosity(loggers: tuple[str, ...]) -> str:
+    level = logging.getLogger(loggers[0]).getEffectiveLevel()
+    return "trace" if level <= logging.DEBUG else "verbose" if level <= logging.INFO else "default"
+
+
+async def _log_level(loggers: tuple[str, ...]) -> Response:
+    if request.method == "PUT":
+        text = await _body_text()
+        if text not in _VERBOSITY:
+            raise OrthancError(
+                ErrorCode.PARAMETER_OUT_OF_RANGE, f'Verbosity can be "default", "verbose" or "trace": {text}'
+            )
+        for name in loggers:
+            logging.getLogger(name).setLevel(_VERBOSITY[text])
+        return text_answer("")
+    return text_answer(_verbosity(loggers))
+
+
+@blueprint.route("/tools/log-level", methods=["GET", "PUT"])
+async def log_level() -> Response:
+    return await _log_level(tuple(name for names in _LOG_CATEGORIES.values() for name in names))
+
+
+@blueprint.route(
+    "/tools/log-level-<any(generic, http, dicom, jobs, sqlite, lua, plugins):category>", methods=["GET", "PUT"]
+)
+async def log_level_category(category: str) -> Response:
+    return await _log_level(_LOG_CATEGORIES[category])
+
+
+def _finder() -> Finder:
+    return Finder(node().index, node().resources)
+
+
+@blueprint.route("/tools/find", methods=["POST"])
+async def find() -> Response:
+    find_request = parse_find_request(await request.get_data(as_text=False))
+    return json_answer(await _finder().answer(find_request))
+
+
+@blueprint.route("/tools/lookup", methods=["POST"])
+async def lookup() -> Response:
+    return json_answer(await _finder().lookup(await _body_text()))

@@ -1,0 +1,92 @@
+"""The shared base of jobs that process a list of instances (store, modify, split, merge).
+
+One step per instance, plus an optional trailing step (jobs.md §11). An
+instance that cannot be processed is counted in ``FailedInstancesCount``; in
+permissive mode a step that raises is counted the same way instead of failing
+the job.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..errors import OrthancError
+from .job import Job, Step, StepOutcome
+
+if TYPE_CHECKING:
+    from ..context import NodeContext
+
+
+class InstanceSetJob(Job):
+    #: ResourceModification, SplitStudy and MergeStudy end with a step that deletes the sources.
+    has_trailing_step: ClassVar[bool] = False
+
+    def __init__(self, instances: list[str], description: str = "REST API") -> None:
+        self.instances = list(instances)
+        self.description = description
+        self.position = 0
+        self.failed: list[str] = []
+
+    @abc.abstractmethod
+    async def process_instance(self, context: NodeContext, instance: str) -> bool:
+        """Handle one instance; False counts it as failed without failing the job."""
+
+    async def trailing_step(self, context: NodeContext) -> None:
+        """The last step, run once every instance is processed (if ``has_trailing_step``)."""
+
+    @property
+    def total_steps(self) -> int:
+        return len(self.instances) + (1 if self.has_trailing_step else 0)
+
+    def _advance(self, failed_instance: str | None) -> Step:
+        if failed_instance is not None:
+            self.failed.append(failed_instance)
+        self.position += 1
+        return Step.DONE if self.position >= self.total_steps else Step.CONTINUE
+
+    def _current_instance(self) -> str | None:
+        return self.instances[self.position] if self.position < len(self.instances) else None
+
+    async def step(self, context: NodeContext) -> StepOutcome:
+        if self.position >= self.total_steps:
+            return Step.DONE
+        instance = self._current_instance()
+        if instance is None:
+            await self.trailing_step(context)
+            return self._advance(None)
+        ok = await self.process_instance(context, instance)
+        return self._advance(None if ok else instance)
+
+    def skip_failed_step(self, error: OrthancError) -> StepOutcome:
+        return self._advance(self._current_instance())
+
+    def progress(self) -> float:
+        total = self.total_steps
+        return 1.0 if total == 0 else min(1.0, self.position / total)
+
+    def content(self) -> dict[str, Any]:
+        return {
+            "Description": self.description,
+            "FailedInstancesCount": len(self.failed),
+            "InstancesCount": len(self.instances),
+        }
+
+    def reset(self) -> None:
+        self.position = 0
+        self.failed = []
+
+    def serialize(self) -> dict[str, Any] | None:
+        return {
+            "Description": self.description,
+            "Instances": self.instances,
+            "Position": self.position,
+            "Failed": self.failed,
+        }
+
+    def restore_instance_set(self, data: dict[str, Any]) -> None:
+        """For subclasses' :meth:`deserialize`: the part :meth:`serialize` wrote here."""
+        self.instances = list(data["Instances"])
+        self.description = str(data["Description"])
+        self.position = int(data["Position"])
+        self.failed = list(data["Failed"])

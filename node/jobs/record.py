@@ -1,0 +1,134 @@
+"""What the registry knows of one job: state, priority, times, error, and its saved form."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import trio
+
+from ..clock import orthanc_timestamp, utc_now
+from ..errors import ErrorCode, description
+from .job import Job, job_type
+
+
+class JobState(enum.Enum):
+    PENDING = "Pending"
+    RUNNING = "Running"
+    PAUSED = "Paused"
+    RETRY = "Retry"
+    SUCCESS = "Success"
+    FAILURE = "Failure"
+
+    @property
+    def completed(self) -> bool:
+        return self in (JobState.SUCCESS, JobState.FAILURE)
+
+
+class Request(enum.Enum):
+    """A user action waiting for the running job to leave its cancel scope."""
+
+    PAUSE = "pause"
+    CANCEL = "cancel"
+
+
+NO_USER_DATA: Any = object()
+
+
+@dataclass(eq=False)
+class JobRecord:
+    job: Job
+    priority: int
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    user_data: Any = NO_USER_DATA
+    state: JobState = JobState.PENDING
+    creation_time: datetime = field(default_factory=utc_now)
+    last_change: datetime = field(default_factory=utc_now)
+    completion_time: datetime | None = None
+    runtime: float = 0.0  # seconds spent Running
+    error_code: ErrorCode = ErrorCode.SUCCESS
+    error_details: str = ""
+    # Run-time only, never saved:
+    request: Request | None = None
+    scope: trio.CancelScope | None = None
+    run_mark: float = 0.0  # trio time of the last runtime accounting
+    ticket: int | None = None  # queue entry; None when not queued
+    completed: trio.Event = field(default_factory=trio.Event)  # set on Success/Failure
+    left_running: trio.Event = field(default_factory=trio.Event)
+    stopping: trio.Event | None = None  # set when the last stop hook is done
+
+    def set_state(self, state: JobState) -> None:
+        self.state = state
+        self.last_change = utc_now()
+
+    def to_json(self, now: datetime) -> dict[str, Any]:
+        """The job as GET /jobs/{id} shows it (jobs.md §7)."""
+        fraction = self.job.progress()
+        answer: dict[str, Any] = {
+            "Content": self.job.content(),
+            "CreationTime": orthanc_timestamp(self.creation_time),
+            "EffectiveRuntime": round(self.runtime, 3),
+            "ErrorCode": int(self.error_code),
+            "ErrorDescription": description(self.error_code),
+            "ErrorDetails": self.error_details,
+            "ID": self.id,
+            "Priority": self.priority,
+            "Progress": int(fraction * 100 + 0.5),
+            "State": self.state.value,
+            "Timestamp": orthanc_timestamp(now),
+            "Type": self.job.type_name,
+        }
+        if self.completion_time is not None and self.state.completed:
+            answer["CompletionTime"] = orthanc_timestamp(self.completion_time)
+        if self.state is JobState.RUNNING and fraction > 0.01 and self.runtime > 0:
+            remaining = self.runtime * (1 - fraction) / fraction
+            answer["EstimatedTimeOfArrival"] = orthanc_timestamp(now + timedelta(seconds=remaining))
+        if self.user_data is not NO_USER_DATA:
+            answer["UserData"] = self.user_data
+        return answer
+
+    def saved_form(self) -> dict[str, Any] | None:
+        """What persistence writes (jobs.md §6), or None for jobs that are never saved."""
+        serialized = self.job.serialize()
+        if serialized is None:
+            return None
+        form: dict[str, Any] = {
+            "ID": self.id,
+            "Type": self.job.type_name,
+            "State": self.state.value,
+            "Priority": self.priority,
+            "Permissive": self.job.permissive,
+            "CreationTime": self.creation_time.isoformat(),
+            "LastStateChange": self.last_change.isoformat(),
+            "CompletionTime": self.completion_time.isoformat() if self.completion_time else None,
+            "RuntimeMs": round(self.runtime * 1000),
+            "ErrorCode": int(self.error_code),
+            "ErrorDetails": self.error_details,
+            "Job": serialized,
+        }
+        if self.user_data is not NO_USER_DATA:
+            form["UserData"] = self.user_data
+        return form
+
+    @classmethod
+    def from_saved(cls, form: dict[str, Any]) -> JobRecord:
+        """Rebuild a saved job; raises KeyError/ValueError/TypeError/OrthancError if it cannot be."""
+        job = job_type(form["Type"]).deserialize(form["Job"])
+        job.permissive = bool(form["Permissive"])
+        completion = form["CompletionTime"]
+        return cls(
+            job=job,
+            priority=int(form["Priority"]),
+            id=str(form["ID"]),
+            user_data=form.get("UserData", NO_USER_DATA),
+            state=JobState(form["State"]),
+            creation_time=datetime.fromisoformat(form["CreationTime"]),
+            last_change=datetime.fromisoformat(form["LastStateChange"]),
+            completion_time=datetime.fromisoformat(completion) if completion else None,
+            runtime=int(form["RuntimeMs"]) / 1000,
+            error_code=ErrorCode(int(form["ErrorCode"])),
+            error_details=str(form["ErrorDetails"]),
+        )

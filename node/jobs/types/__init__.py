@@ -1,0 +1,5 @@
+"""The built-in job types, one module each; importing this package registers them for reloading."""
+
+from . import archive, modification
+
+__all__ = ["archive", "modification"]

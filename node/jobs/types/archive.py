@@ -1,0 +1,238 @@
+"""Archive and Media jobs: an :class:`ArchiveBuilder` driven by the engine, one ZIP command per step.
+
+The bytes go either straight to the HTTP client (:class:`StreamDelivery`, the
+synchronous routes) or to a temporary file that becomes the job's output
+(:class:`FileDelivery`). Each step delivers its bytes in one uninterruptible
+operation and only then commits it in the builder, so a pause or a cancel at
+any await leaves the archive consistent. These jobs are never saved: their
+temporary files are removed on cancel, failure, eviction and at start-up.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import logging
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from io import BufferedWriter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import trio
+
+from ...config import Config
+from ...errors import ErrorCode, OrthancError
+from ...services.archive import ArchiveBuilder, ArchiveKind, plan_archive
+from ..job import Job, JobOutput, Step, StepOutcome, StopReason
+
+if TYPE_CHECKING:
+    from ...context import NodeContext
+
+log = logging.getLogger(__name__)
+
+CLIENT_GONE = "HTTP client has disconnected while creating an archive in synchronous mode"
+
+
+def archive_folder(config: Config) -> Path:
+    """Where this node writes its asynchronous archives.
+
+    One folder per storage area: no other live node can own it (a storage area
+    has a single node), so whatever it holds at start-up is stale.
+    """
+    base = Path(config["TemporaryDirectory"] or tempfile.gettempdir())
+    owner = hashlib.sha1(str(config.storage_directory.resolve()).encode("utf-8")).hexdigest()[:16]
+    return base / f"node-archives-{owner}"
+
+
+def remove_stale_archives(config: Config) -> int:
+    """Delete the archives a previous run left behind (jobs are not saved, so nobody can want them)."""
+    folder = archive_folder(config)
+    if not folder.is_dir():
+        return 0
+    count = sum(1 for _ in folder.iterdir())
+    shutil.rmtree(folder, ignore_errors=True)
+    return count
+
+
+class Delivery(abc.ABC):
+    """Where the bytes of the archive go."""
+
+    @abc.abstractmethod
+    async def deliver(self, chunks: list[bytes]) -> None:
+        """Hand over all the bytes of one step, or none of them if interrupted."""
+
+    @abc.abstractmethod
+    def finished(self) -> None:
+        """The last step was delivered."""
+
+    @abc.abstractmethod
+    async def stop(self, reason: StopReason) -> None:
+        """The job left Running (see :meth:`Job.stop`)."""
+
+    def output(self) -> JobOutput | None:
+        return None
+
+
+class StreamDelivery(Delivery):
+    """Synchronous archives: each step's bytes go to the HTTP answer as soon as it is read."""
+
+    def __init__(self) -> None:
+        # No buffer: a step waits for the client, which bounds memory and paces the job.
+        self._send, self._receive = trio.open_memory_channel[list[bytes]](0)
+        self.complete = False
+
+    async def deliver(self, chunks: list[bytes]) -> None:
+        try:
+            await self._send.send(chunks)  # atomic: delivered entirely or, if cancelled, not at all
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raise OrthancError(ErrorCode.NETWORK_PROTOCOL, CLIENT_GONE) from exc
+
+    def finished(self) -> None:
+        self.complete = True
+        self._send.close()
+
+    async def stop(self, reason: StopReason) -> None:
+        if reason in (StopReason.FAILURE, StopReason.CANCELED):
+            self._send.close()
+
+    async def chunks(self, submit: Callable[[], Awaitable[object]]) -> AsyncIterator[bytes]:
+        """The body of the HTTP answer; ends early (truncated) if the job fails or is cancelled.
+
+        The job is submitted only once the body is being sent: an answer that is
+        never sent leaves no job blocked on a reader that will never come.
+        Leaving early (the client went away) closes the channel, which fails the job.
+        """
+        async with self._receive:
+            await submit()
+            async for step in self._receive:
+                for chunk in step:
+                    yield chunk
+        if not self.complete:
+            # After the headers, the only way to tell the client is to cut the stream short.
+            log.warning("archive job stopped before the end: the HTTP answer is truncated")
+            raise OrthancError(ErrorCode.CANCELED_JOB, "The archive job stopped before the end: stream truncated")
+
+
+class FileDelivery(Delivery):
+    """Asynchronous archives: a temporary file, the job's output once complete."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / f"{uuid.uuid4()}.zip"
+        self._file: BufferedWriter | None = None
+
+    def _write(self, chunks: list[bytes]) -> None:
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "wb")  # noqa: SIM115 (kept open across steps, closed in stop)
+        for chunk in chunks:
+            self._file.write(chunk)
+
+    async def deliver(self, chunks: list[bytes]) -> None:
+        try:
+            # Not cancellable: the write completes, then the step commits.
+            await trio.to_thread.run_sync(self._write, chunks)
+        except OSError as exc:
+            raise OrthancError(ErrorCode.CANNOT_WRITE_FILE, f"Cannot write the archive {self.path}: {exc}") from exc
+
+    def _close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _remove(self) -> None:
+        self._close()
+        self.path.unlink(missing_ok=True)
+
+    def finished(self) -> None:
+        self._close()  # flushed: the output is readable as soon as the job succeeds
+
+    async def stop(self, reason: StopReason) -> None:
+        # A paused job keeps its open file; one paused by a shutdown leaves it for the start-up clean-up.
+        if reason in (StopReason.FAILURE, StopReason.CANCELED):
+            await trio.to_thread.run_sync(self._remove)
+
+    def output(self) -> JobOutput | None:
+        return JobOutput(path=self.path, filename="archive.zip")
+
+
+class ArchiveJob(Job):
+    """Type ``Archive``; :class:`MediaJob` differs only by its kind and name."""
+
+    type_name: ClassVar[str] = "Archive"
+    kind: ClassVar[ArchiveKind] = ArchiveKind.ARCHIVE
+
+    def __init__(
+        self,
+        resources: list[str],
+        delivery: Delivery,
+        *,
+        extended: bool = False,
+        transcode: str | None = None,
+        description: str = "REST API",
+    ) -> None:
+        self.resources = list(resources)
+        self.delivery = delivery
+        self.extended = extended
+        self.transcode = transcode
+        self.description = description
+        self.builder: ArchiveBuilder | None = None
+
+    async def start(self, context: NodeContext) -> None:
+        """Expand the resources now: the counts are fixed at submission, unknown IDs refuse it.
+
+        A synchronous route calls it before answering (so errors still get their
+        status), and the engine's own call then has nothing left to do.
+        """
+        if self.builder is None:
+            plan = await plan_archive(context.index, self.resources, self.kind, extended=self.extended)
+            self.builder = ArchiveBuilder(plan, context.files)
+
+    def _builder(self) -> ArchiveBuilder:
+        if self.builder is None:
+            raise OrthancError(ErrorCode.BAD_SEQUENCE_OF_CALLS, "The archive job was not started")
+        return self.builder
+
+    async def step(self, context: NodeContext) -> StepOutcome:
+        builder = self._builder()
+        prepared = await builder.prepare_step()
+        await self.delivery.deliver(prepared.chunks)
+        builder.commit(prepared)  # after the last await: a step is all or nothing
+        if builder.done:
+            self.delivery.finished()
+            return Step.DONE
+        return Step.CONTINUE
+
+    def progress(self) -> float:
+        return self.builder.progress() if self.builder is not None else 0.0
+
+    def content(self) -> dict[str, Any]:
+        content: dict[str, Any] = {"Description": self.description}
+        if self.builder is not None:
+            content.update(self.builder.content())
+        if self.transcode is not None:
+            content["Transcode"] = self.transcode
+        return content
+
+    async def stop(self, context: NodeContext, reason: StopReason) -> None:
+        if self.builder is not None and reason is not StopReason.PAUSED:
+            self.builder.close()
+        await self.delivery.stop(reason)
+
+    def reset(self) -> None:
+        raise OrthancError(ErrorCode.BAD_SEQUENCE_OF_CALLS, "Cannot resubmit the creation of an archive")
+
+    def output(self) -> JobOutput | None:
+        return self.delivery.output()
+
+
+class MediaJob(ArchiveJob):
+    type_name: ClassVar[str] = "Media"
+    kind: ClassVar[ArchiveKind] = ArchiveKind.MEDIA
+
+
+def archive_job(kind: ArchiveKind, resources: list[str], delivery: Delivery, **options: Any) -> ArchiveJob:
+    job_class = MediaJob if kind == ArchiveKind.MEDIA else ArchiveJob
+    return job_class(resources, delivery, **options)

@@ -1,0 +1,168 @@
+"""Modifying and anonymizing stored instances: the one code path of the instance routes and the job.
+
+:class:`ResourceModification` holds everything a ResourceModification job needs
+between two instances (plan, UID map, new resources) as plain JSON, so that a job
+type only wraps it: one instance per step, then the deletion of the sources.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from ..dicom.ids import Level, parse_level
+from ..dicom.modification import ModificationPlan, plan_from_json
+from ..dicom.modifier import UidMap, modify_file
+from ..errors import ErrorCode, OrthancError
+from .ingest import Origin
+
+if TYPE_CHECKING:
+    from ..context import NodeContext
+    from ..storage.index import Index
+
+# Global property holding the last N of `Anonymized<N>` (kept in the database, as Orthanc does).
+ANONYMIZATION_SEQUENCE = "AnonymizationSequence"
+_sequence_lock = trio.Lock()
+# An instance deleted while a job runs: counted as failed, not fatal (modify-anonymize.md §5).
+_VANISHED = (ErrorCode.UNKNOWN_RESOURCE, ErrorCode.INEXISTENT_FILE)
+
+
+async def complete_plan(index: Index, plan: ModificationPlan) -> ModificationPlan:
+    """Give an anonymization its `Anonymized<N>` PatientName: one N per request, not per instance."""
+    if not plan.needs_patient_name:
+        return plan
+    async with _sequence_lock:  # read-increment-write must not interleave between requests
+        number = int(await index.get_property(ANONYMIZATION_SEQUENCE) or 0) + 1
+        await index.set_property(ANONYMIZATION_SEQUENCE, str(number))
+    return plan.with_patient_name(f"Anonymized{number}")
+
+
+async def modified_instance(context: NodeContext, public_id: str, plan: ModificationPlan) -> bytes:
+    """The modified file of one instance, not stored (POST /instances/{id}/modify|anonymize)."""
+    data = await context.resources.instance_file(public_id)
+    result = await trio.to_thread.run_sync(modify_file, data, plan, UidMap().mapper())
+    return result.data
+
+
+async def instances_of(context: NodeContext, resources: Iterable[str]) -> list[str]:
+    """Every instance below these resources (any level, unknown one: error 17), each listed once."""
+    found: dict[str, None] = {}
+    for public_id in resources:
+        level = await context.index.level_of(public_id)
+        if level is None:
+            raise OrthancError(ErrorCode.UNKNOWN_RESOURCE, f"Unknown resource: {public_id}")
+        found.update(dict.fromkeys(await context.index.descendants(public_id, Level.INSTANCE)))
+    return list(found)
+
+
+def _resource(public_id: str, level: Level) -> dict[str, str]:
+    return {"ID": public_id, "Path": f"/{level.plural}/{public_id}", "Type": level.title}
+
+
+class ResourceModification:
+    """A modification applied to instances one at a time, with identifiers consistent across all.
+
+    ``level`` is the level of a single-resource route (its Content names the new
+    resource there); None for the bulk routes (their Content lists every new resource).
+    """
+
+    def __init__(self, plan: ModificationPlan, level: Level | None, origin: Origin) -> None:
+        self.plan = plan
+        self.level = level
+        self.origin = origin
+        self.uid_map = UidMap()
+        self.created: dict[Level, set[str]] = {lv: set() for lv in Level}
+        self.target: tuple[str, str] | None = None  # (new resource at ``level``, its patient)
+        self._with_provenance: set[str] = set()  # parents already given ModifiedFrom (not saved: redoing is harmless)
+
+    @property
+    def metadata_name(self) -> str:
+        return "AnonymizedFrom" if self.plan.is_anonymization else "ModifiedFrom"
+
+    async def modify(self, context: NodeContext, instance: str) -> bool:
+        """Modify and store one instance; False if it vanished meanwhile.
+
+        Reading and modifying may be interrupted (nothing changed yet); storing and
+        recording what was stored are shielded, so a pause never loses a stored instance
+        from the UID map, which a resumed job would otherwise give new identifiers twice.
+        """
+        try:
+            data = await context.resources.instance_file(instance)
+        except OrthancError as error:
+            if error.code in _VANISHED:
+                return False
+            raise
+        mapper = self.uid_map.mapper()
+        result = await trio.to_thread.run_sync(modify_file, data, self.plan, mapper)
+        with trio.CancelScope(shield=True):
+            stored = await context.ingest.store(result.data, self.origin)
+            if stored.status != "Success":
+                raise OrthancError(
+                    ErrorCode.CANNOT_STORE_INSTANCE, f"Error while storing a modified instance {instance}"
+                )
+            await self._record_provenance(context, result.source_ids, stored.ids)
+        self.uid_map.merge(mapper)
+        for level, public_id in zip(Level, stored.ids, strict=True):
+            self.created[level].add(public_id)
+        if self.target is None and self.level is not None:
+            self.target = (stored.ids[self.level], stored.ids[Level.PATIENT])
+        return True
+
+    async def _record_provenance(
+        self, context: NodeContext, sources: tuple[str, ...], created: tuple[str, ...]
+    ) -> None:
+        """`ModifiedFrom`/`AnonymizedFrom` on the new instance and on each new parent (§2.2)."""
+        for source, public_id in zip(sources, created, strict=True):
+            if source != public_id and public_id not in self._with_provenance:
+                await context.index.set_metadata(public_id, self.metadata_name, source)
+                if public_id != created[Level.INSTANCE]:
+                    self._with_provenance.add(public_id)
+
+    async def delete_sources(self, context: NodeContext, instances: Iterable[str]) -> None:
+        """KeepSource false: delete the originals once every new instance is stored."""
+        if self.plan.keep_source:
+            return
+        for instance in instances:
+            await context.resources.delete(instance, Level.INSTANCE)
+
+    def content(self) -> dict[str, Any]:
+        """The keys that a ResourceModification job adds to the instance-set ones (jobs.md §10)."""
+        content: dict[str, Any] = {"IsAnonymization": self.plan.is_anonymization}
+        if self.plan.transcode is not None:
+            content["Transcode"] = self.plan.transcode
+        if self.level is None:
+            order = (Level.INSTANCE, Level.SERIES, Level.STUDY, Level.PATIENT)
+            content["Resources"] = [_resource(i, lv) for lv in order for i in sorted(self.created[lv])]
+        elif self.target is not None:
+            resource, patient = self.target
+            content.update(_resource(resource, self.level))
+            content["PatientID"] = patient
+        return content
+
+    def reset(self) -> None:
+        """Back to the start (a resubmitted job): new identifiers again, nothing created yet."""
+        self.uid_map = UidMap()
+        self.created = {lv: set() for lv in Level}
+        self.target = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "Plan": self.plan.to_json(),
+            "Level": None if self.level is None else self.level.title,
+            "Origin": dataclasses.asdict(self.origin),
+            "UidMap": self.uid_map.to_json(),
+            "Created": {lv.title: sorted(ids) for lv, ids in self.created.items()},
+            "Target": list(self.target) if self.target else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ResourceModification:
+        level = parse_level(data["Level"]) if data.get("Level") else None
+        run = cls(plan_from_json(data["Plan"]), level, Origin(**data["Origin"]))
+        run.uid_map = UidMap.from_json(data["UidMap"])
+        run.created = {lv: set(data["Created"].get(lv.title, [])) for lv in Level}
+        run.target = tuple(data["Target"]) if data.get("Target") else None  # type: ignore[assignment]
+        return run

@@ -1,0 +1,121 @@
+"""HTTP access control (RemoteAccessAllowed, basic authentication), XML answers, DICOM JSON files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import trio
+
+from tests.conftest import node_config, start_node
+from tests.helpers import make_dicom
+
+REALM = 'Basic realm="Orthanc Secure Area"'
+
+
+async def _client_of(nursery: trio.Nursery, tmp_path: Path, local_address: str = "127.0.0.1", **options: Any):
+    node = await start_node(nursery, node_config(tmp_path, DicomServerEnabled=False, **options))
+    transport = httpx.AsyncHTTPTransport(local_address=local_address)
+    return httpx.AsyncClient(base_url=f"http://127.0.0.1:{node.ports['http']}", transport=transport)
+
+
+def _assert_unauthorized(answer: httpx.Response) -> None:
+    assert answer.status_code == 401 and answer.content == b""
+    assert answer.headers["www-authenticate"] == REALM
+
+
+async def test_basic_authentication(nursery: trio.Nursery, tmp_path: Path) -> None:
+    options = {"AuthenticationEnabled": True, "RegisteredUsers": {"alice": "s3cret:pass"}}
+    async with await _client_of(nursery, tmp_path, **options) as http:
+        _assert_unauthorized(await http.get("/system"))
+        _assert_unauthorized(await http.get("/system", auth=("alice", "wrong")))
+        _assert_unauthorized(await http.get("/system", auth=("bob", "s3cret:pass")))
+        _assert_unauthorized(await http.get("/system", headers={"Authorization": "Bearer abc"}))
+        _assert_unauthorized(await http.get("/system", headers={"Authorization": "Basic !!!"}))
+        _assert_unauthorized(await http.post("/instances", content=make_dicom()))
+        system = await http.get("/system", auth=("alice", "s3cret:pass"))  # a colon inside the password
+        assert system.status_code == 200 and system.json()["IsHttpServerSecure"] is True
+        stored = await http.post("/instances", content=make_dicom(), auth=("alice", "s3cret:pass"))
+        metadata = f"/instances/{stored.json()['ID']}/metadata/HttpUsername"
+        assert (await http.get(metadata, auth=("alice", "s3cret:pass"))).text == "alice"
+        # Authentication comes before routing: unknown routes are not revealed.
+        _assert_unauthorized(await http.get("/no/such/route"))
+
+
+async def test_authentication_without_users_refuses_everyone(nursery: trio.Nursery, tmp_path: Path) -> None:
+    async with await _client_of(nursery, tmp_path, AuthenticationEnabled=True) as http:
+        _assert_unauthorized(await http.get("/system"))
+        _assert_unauthorized(await http.get("/system", auth=("orthanc", "orthanc")))
+
+
+async def test_remote_access_refused(nursery: trio.Nursery, tmp_path: Path) -> None:
+    """A client that is not 127.0.0.1 (here 127.0.0.2, still local) is refused by default."""
+    async with await _client_of(nursery, tmp_path, local_address="127.0.0.2") as http:
+        _assert_unauthorized(await http.get("/system"))
+        _assert_unauthorized(await http.get("/system", auth=("orthanc", "orthanc")))
+
+
+async def test_remote_access_with_default_user(nursery: trio.Nursery, tmp_path: Path) -> None:
+    async with await _client_of(nursery, tmp_path, local_address="127.0.0.2", RemoteAccessAllowed=True) as http:
+        _assert_unauthorized(await http.get("/system"))
+        system = await http.get("/system", auth=("orthanc", "orthanc"))
+        assert system.status_code == 200 and system.json()["IsHttpServerSecure"] is False
+
+
+async def test_remote_access_without_authentication(nursery: trio.Nursery, tmp_path: Path) -> None:
+    options = {"RemoteAccessAllowed": True, "AuthenticationEnabled": False}
+    async with await _client_of(nursery, tmp_path, local_address="127.0.0.2", **options) as http:
+        system = await http.get("/system")
+        assert system.status_code == 200 and system.json()["IsHttpServerSecure"] is False
+
+
+XML = {"Accept": "application/xml"}
+
+
+async def test_xml_layout(http: httpx.AsyncClient) -> None:
+    answer = await http.get("/system", headers=XML)
+    assert answer.headers["content-type"] == "application/xml; charset=utf-8"
+    text = answer.text
+    assert text.startswith('<?xml version="1.0" encoding="utf-8"?>\n<root>\n  <ApiVersion>16</ApiVersion>\n')
+    assert "  <CheckRevisions>false</CheckRevisions>\n" in text
+    assert "  <DatabaseBackendPlugin>null</DatabaseBackendPlugin>\n" in text
+    assert text.endswith("</root>\n")
+    top_level = [line[2:] for line in text.splitlines() if line.startswith("  <") and not line.startswith("  </")]
+    names = [line[1 : line.index(">")] for line in top_level]
+    assert names == sorted(names)  # members sorted like Orthanc's JSON keys
+    assert (await http.get("/patients", headers=XML)).text == '<?xml version="1.0" encoding="utf-8"?>\n<root />\n'
+
+
+async def test_xml_of_resources_and_tags(http: httpx.AsyncClient) -> None:
+    stored = (await http.post("/instances", content=make_dicom(patient_name="A&B<C>"))).json()
+    patients = (await http.get("/patients", headers=XML)).text
+    assert f"<root>\n  <item>{stored['ParentPatient']}</item>\n</root>\n" in patients
+    study = (await http.get(f"/studies/{stored['ParentStudy']}", headers=XML)).text
+    assert "  <PatientMainDicomTags>\n    <PatientID>PAT1</PatientID>\n" in study
+    assert f"  <Series>\n    <item>{stored['ParentSeries']}</item>\n  </Series>\n" in study
+    tags = (await http.get(f"/instances/{stored['ID']}/tags", params={"short": ""}, headers=XML)).text
+    assert "  <0010,0010>A&amp;B&lt;C&gt;</0010,0010>\n" in tags  # keys verbatim, as Orthanc writes them
+    metadata = (await http.get(f"/instances/{stored['ID']}/metadata", params={"expand": ""}, headers=XML)).text
+    assert "  <RemoteAET></RemoteAET>\n" in metadata
+
+
+async def test_xml_negotiation(http: httpx.AsyncClient) -> None:
+    for accept in ("application/xml;q=0.9", "application/xml; q=1, */*;q=0.1"):
+        assert (await http.get("/patients", headers={"Accept": accept})).text.startswith("<?xml")
+    for accept in ("application/xml, application/json", "text/html, application/xml", "text/xml", "*/*"):
+        assert (await http.get("/patients", headers={"Accept": accept})).json() == []
+    error = await http.get("/studies/nope/series", headers=XML)  # errors stay JSON
+    assert error.status_code == 404 and error.json()["OrthancStatus"] == 17
+
+
+async def test_file_as_dicom_json(http: httpx.AsyncClient) -> None:
+    stored = (await http.post("/instances", content=make_dicom(patient_name="JSON^MODEL"))).json()
+    url = f"/instances/{stored['ID']}/file"
+    answer = await http.get(url, headers={"Accept": "application/dicom+json"})
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("application/dicom+json")
+    model = answer.json()
+    assert model["00100010"] == {"vr": "PN", "Value": [{"Alphabetic": "JSON^MODEL"}]}
+    assert model["00200013"] == {"vr": "IS", "Value": [1]}
+    assert (await http.get(url)).headers["content-type"] == "application/dicom"
+    assert (await http.get("/instances/nope/file", headers={"Accept": "application/dicom+json"})).status_code == 404
