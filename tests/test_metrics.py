@@ -67,3 +67,22 @@ async def test_bad_switch_value(http: httpx.AsyncClient) -> None:
     assert answer.json()["OrthancStatus"] == 15
     assert answer.json()["Details"] == "Boolean value expected"
     assert (await http.get("/tools/metrics")).text == "1"
+
+
+async def test_jobs_counted_by_state_and_type(node, http: httpx.AsyncClient) -> None:
+    stored = (await http.post("/instances", content=make_dicom())).json()
+    body = {"Replace": {"StudyDescription": "changed"}}
+    assert (await http.post(f"/studies/{stored['ParentStudy']}/modify", json=body)).status_code == 200
+    values = await _scrape(http)
+    assert values["orthanc_jobs_success"] == 1
+    assert values["orthanc_jobs_completed"] == 1
+    assert values["orthanc_jobs_pending"] == 0
+    text = (await http.get("/tools/metrics-prometheus")).text
+    finished = {
+        (s.labels["type"], s.labels["state"]): s.value
+        for f in text_string_to_metric_families(text)
+        if f.name == "trionode_jobs_finished"
+        for s in f.samples
+        if s.name.endswith("_total")
+    }
+    assert finished == {("ResourceModification", "Success"): 1}

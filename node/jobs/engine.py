@@ -303,6 +303,7 @@ class JobsEngine:
         record.completion_time = record.last_change
         record.error_code, record.error_details = ended.code, ended.details
         self._history[record.id] = None
+        self._context.metrics.job_finished(record.job.type_name, ended.state.value)
         record.completed.set()
         self._save(record, urgent=True)
         self._evict_history()
