@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -55,14 +56,19 @@ _MB = 1024 * 1024
 
 
 def phantom() -> bytes:
-    """A round phantom with noise: compresses like a real CT slice, not like zeros or noise."""
+    """A noisy round body in a padded field of view: compresses like a CT slice, not like zeros or noise."""
     rng = random.Random(42)
-    centre, radius = SIDE / 2, SIDE * 0.4
+    centre = SIDE / 2
     values = []
     for y in range(SIDE):
         for x in range(SIDE):
-            inside = math.hypot(x - centre, y - centre) < radius
-            values.append(max(0, int((1064 if inside else 24) + rng.gauss(0, 12))))
+            distance = math.hypot(x - centre, y - centre)
+            if distance >= SIDE / 2:
+                values.append(0)  # outside the scanner's field of view: padding
+            elif distance >= SIDE * 0.35:
+                values.append(max(0, int(24 + rng.gauss(0, 12))))  # air around the body
+            else:
+                values.append(int(1064 + rng.gauss(0, 12)))
     return struct.pack(f"<{SIDE * SIDE}H", *values)
 
 
@@ -176,16 +182,31 @@ class Run:
     before_mb: float
 
 
-def archive_once(url: str, study: str, pid: int) -> Run:
+def archive_once(url: str, study: str, pid: int, keep: Path | None = None) -> Run:
+    """One archive read to the end (and written to ``keep`` if given, which costs a little time)."""
     with PeakMemory(pid) as memory, httpx.Client(base_url=url, timeout=None) as http:
         start = time.perf_counter()
         received = 0
-        with http.stream("GET", f"/studies/{study}/archive") as answer:
+        with http.stream("GET", f"/studies/{study}/archive") as answer, open(keep or os.devnull, "wb") as sink:
             answer.raise_for_status()
             for chunk in answer.iter_raw(1024 * 1024):
                 received += len(chunk)
+                if keep is not None:
+                    sink.write(chunk)
         seconds = time.perf_counter() - start
     return Run(seconds, received, memory.peak_kb / 1024, memory.before_kb / 1024)
+
+
+def verify(path: Path, count: int) -> str:
+    """Every member's CRC checked by zipfile; the archive is deleted afterwards."""
+    with zipfile.ZipFile(path) as archive:
+        members = archive.infolist()
+        bad = archive.testzip()
+        zip64 = any(info.extract_version >= 45 for info in members)
+    path.unlink()
+    if bad is not None or len(members) != count:
+        raise RuntimeError(f"invalid archive: {len(members)} members (expected {count}), first bad {bad}")
+    return f"{len(members)} members, CRCs ok, {'ZIP64' if zip64 else 'classic ZIP'}"
 
 
 def child_pid(marker: str) -> int:
@@ -218,7 +239,7 @@ def orthanc(folder: Path) -> Iterator[tuple[Server, int]]:
 Starter = Callable[[Path], AbstractContextManager[tuple[Server, int]]]
 
 
-def measure(name: str, start: Starter, folder: Path, count: int, repeat: int) -> list[Run]:
+def measure(name: str, start: Starter, folder: Path, count: int, repeat: int, check: bool) -> list[Run]:
     (folder / "tmp").mkdir(parents=True)  # Orthanc does not create its TemporaryDirectory
     with start(folder) as (server, pid):
         began = time.perf_counter()
@@ -226,8 +247,11 @@ def measure(name: str, start: Starter, folder: Path, count: int, repeat: int) ->
         print(f"{name}: {count} slices uploaded in {time.perf_counter() - began:.1f} s", flush=True)
         runs = []
         for number in range(repeat):
-            run = archive_once(server.http_url, study, pid)
+            keep = folder / "check.zip" if check and number == 0 else None
+            run = archive_once(server.http_url, study, pid, keep)
             runs.append(run)
+            if keep is not None:
+                print(f"{name}: archive {number + 1} checked: {verify(keep, count)}", flush=True)
             print(
                 f"{name}: archive {number + 1}/{repeat}: {run.seconds:.2f} s, {run.archive_bytes / _MB:.0f} MB zip, "
                 f"RSS {run.before_mb:.0f} -> peak {run.peak_mb:.0f} MB",
@@ -242,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--large", action="store_true", help=f"about 2 GB: {LARGE_INSTANCES} slices")
     parser.add_argument("--repeat", type=int, default=3, help="archives per server (default 3)")
     parser.add_argument("--only", choices=["ours", "orthanc"], help="measure one server only")
+    parser.add_argument("--check", action="store_true", help="save the first archive and check every CRC")
     args = parser.parse_args(argv)
     count = LARGE_INSTANCES if args.large else args.instances
     starters: list[tuple[str, Starter]] = []
@@ -258,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, list[Run]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-archive-") as temporary:
         for name, start in starters:
-            results[name] = measure(name, start, Path(temporary) / name, count, args.repeat)
+            results[name] = measure(name, start, Path(temporary) / name, count, args.repeat, args.check)
 
     print(f"\n{'server':<10}{'MB/s':>8}{'zip MB':>9}{'peak RSS MB':>13}{'RSS before':>12}  seconds per run")
     rates = {}

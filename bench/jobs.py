@@ -9,8 +9,9 @@
    submission to the start of its first step.
 3. Over REST, the same job type on both servers (asynchronous /modify of a
    one-instance study, ConcurrentJobs 2): time per job for N jobs, and the
-   priority latency a client sees (from the answer to the submission of the
-   priority-10 job to the first GET /jobs/{id} that no longer says Pending).
+   priority latency a client sees: ``queued`` jobs submitted by 4 clients at
+   once, then one of priority 10, from the answer to its submission to the
+   first GET /jobs/{id} that no longer says Pending.
    Both servers run as processes on free loopback ports with fresh storage.
 Medians of ``repeat`` runs are printed.
 """
@@ -25,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -151,6 +153,18 @@ def _wait_state(client: httpx.Client, job_id: str, done: Callable[[str], bool], 
     raise RuntimeError(f"job {job_id} still not done after 120 s")
 
 
+def submit_concurrently(url: str, route: str, count: int, clients: int = 4) -> list[str]:
+    """Several clients at once, so that the backlog outgrows what the workers drain meanwhile."""
+
+    def share(size: int) -> list[str]:
+        with httpx.Client(base_url=url, timeout=60) as client:
+            return [client.post(route, json=MODIFY).json()["ID"] for _ in range(size)]
+
+    sizes = [count // clients + (1 if i < count % clients else 0) for i in range(clients)]
+    with ThreadPoolExecutor(clients) as pool:
+        return [job_id for ids in pool.map(share, sizes) for job_id in ids]
+
+
 def rest_figures(url: str, count: int, queued: int) -> RestFigures:
     with httpx.Client(base_url=url, timeout=60) as client:
         study = client.post("/instances", content=make_dicom()).json()["ParentStudy"]
@@ -162,7 +176,7 @@ def rest_figures(url: str, count: int, queued: int) -> RestFigures:
         end = max(_wait_state(client, job_id, lambda s: s == "Success") for job_id in ids)
         ms_per_job = (end - start) / count * 1000
 
-        backlog = [client.post(route, json=MODIFY).json()["ID"] for _ in range(queued)]
+        backlog = submit_concurrently(url, route, queued)
         answer = client.post(route, json={**MODIFY, "Priority": 10})
         answered = time.perf_counter()
         started = _wait_state(client, answer.json()["ID"], lambda s: s != "Pending", poll=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import subprocess
 import zipfile
 from pathlib import Path
@@ -20,6 +21,7 @@ from node.context import NodeContext
 from node.jobs.record import JobRecord, JobState
 from node.jobs.types.archive import FileDelivery, MediaJob, archive_folder
 from node.services.archive import file_name, folder_name
+from node.services.zip_writer import ZipWriter, deflate
 from tests.conftest import node_config, start_node
 from tests.helpers import dcmtk_tool, make_dataset, make_dicom, to_bytes
 
@@ -491,3 +493,26 @@ async def test_bad_requests(http: httpx.AsyncClient, node: NodeContext) -> None:
     assert (await http.get("/jobs")).json() == []  # nothing was submitted
     # A body that is not an object keeps the defaults on the resource routes, as in Orthanc.
     assert (await http.post(f"/studies/{study}/archive", json=[])).headers["content-type"] == ZIP
+
+
+@pytest.mark.parametrize("zip64", [False, True])
+def test_zip_writer_formats_read_back(zip64: bool, tmp_path: Path) -> None:
+    """Classic ZIP, and the ZIP64 records Orthanc uses from 2 GiB on, read by zipfile and unzip."""
+    writer = ZipWriter(zip64=zip64, comment=b"Created by Orthanc")
+    contents = {f"a b/{n}.dcm": os.urandom(1000) + bytes(5000 * n) for n in range(3)}
+    parts: list[bytes] = []
+    for name, data in contents.items():
+        member = writer.member(name, deflate(data))
+        parts += member.chunks
+        writer.append(member)
+    end = writer.end()
+    writer.close(end)
+    data = b"".join([*parts, end])
+    assert len(data) == writer.offset
+    archive = open_zip(data)
+    assert {name: archive.read(name) for name in archive.namelist()} == contents
+    assert all((info.extract_version == 45) == zip64 for info in archive.infolist())
+    unzip = shutil.which("unzip")
+    if unzip is not None:
+        (tmp_path / "a.zip").write_bytes(data)
+        assert subprocess.run([unzip, "-tq", str(tmp_path / "a.zip")], capture_output=True, check=False).returncode == 0

@@ -100,7 +100,9 @@ def media_entry(dataset: Dataset, file_id: tuple[str, ...], *, extended: bool) -
     image.ReferencedSOPClassUIDInFile = dataset.get("SOPClassUID", meta.get("MediaStorageSOPClassUID", ""))
     image.ReferencedSOPInstanceUIDInFile = dataset.get("SOPInstanceUID", meta.get("MediaStorageSOPInstanceUID", ""))
     image.ReferencedTransferSyntaxUIDInFile = meta.get("TransferSyntaxUID", ExplicitVRLittleEndian)
-    series_keywords = (*_SERIES, "SeriesDescription") if extended else _SERIES
+    series = _attributes(dataset, _SERIES)
+    if extended and "SeriesDescription" in dataset:  # optional (type 3): only when the instance has it
+        series.add(DataElement("SeriesDescription", "LO", dataset.SeriesDescription))
     keys = (
         str(dataset.get("PatientID", "")),
         str(dataset.get("StudyInstanceUID", "")),
@@ -110,7 +112,7 @@ def media_entry(dataset: Dataset, file_id: tuple[str, ...], *, extended: bool) -
     records = (
         _record("PATIENT", _attributes(dataset, _PATIENT)),
         _record("STUDY", _attributes(dataset, _STUDY)),
-        _record("SERIES", _attributes(dataset, series_keywords)),
+        _record("SERIES", series),
         _record("IMAGE", image),
     )
     return MediaEntry(keys, records)

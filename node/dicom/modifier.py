@@ -1,16 +1,18 @@
-"""Applying a :class:`ModificationPlan` to one instance, with identifiers consistent across a job.
+"""Rewriting one instance for a job, with identifiers consistent across the whole job.
 
 A :class:`UidMap` gives every original identifier the same new value for the whole
 job (so a modified study stays one study, and references between anonymized
 instances keep pointing at their targets); it is plain JSON so that a paused job
-resumes with it. No Trio, no I/O: the service layer reads, stores and keeps the map.
+resumes with it. Two kinds of rewrite share :func:`rewrite_file`: a
+:class:`ModificationPlan` (modify, anonymize) and a :class:`Reassignment` (split and
+merge of studies). No Trio, no I/O: the service layer reads, stores and keeps the map.
 """
 
 from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +38,7 @@ from .modification import (
     ModificationPlan,
 )
 from .parse import read_dataset
-from .tags import identifier
+from .tags import element_text, format_tag, identifier, parse_tag
 
 _UID_NAMES = {PATIENT_ID: "PatientID", STUDY_UID: "StudyInstanceUID", SERIES_UID: "SeriesInstanceUID"}
 
@@ -161,6 +163,12 @@ def _anonymize_deep(dataset: Dataset, plan: ModificationPlan, mapper: UidMapper,
             _map_uids(mapper, element)
 
 
+def _map_identifier(dataset: Dataset, tag: int, mapper: UidMapper) -> None:
+    """Give a top-level identifier (study, series, SOP instance UID) its new value for the job."""
+    if tag in dataset:
+        dataset[tag].value = mapper.uid(str(dataset[tag].value).rstrip(" \0"))
+
+
 def _in_ranges(tag: int, ranges: tuple[tuple[int, int, int, int], ...]) -> bool:
     group, elem = tag >> 16, tag & 0xFFFF
     return any(g0 <= group <= g1 and e0 <= elem <= e1 for g0, g1, e0, e1 in ranges)
@@ -197,8 +205,8 @@ def apply_plan(dataset: Dataset, plan: ModificationPlan, mapper: UidMapper) -> N
     if plan.map_patient_id:
         dataset.PatientID = mapper.patient_id(identifier(dataset, "PatientID") or "")
     for level, tag in LEVEL_UIDS:
-        if plan.level <= level and not plan.replaced(tag) and not plan.kept(tag) and tag in dataset:
-            dataset[tag].value = mapper.uid(str(dataset[tag].value).rstrip(" \0"))
+        if plan.level <= level and not plan.replaced(tag) and not plan.kept(tag):
+            _map_identifier(dataset, tag, mapper)
     if plan.is_anonymization:
         _anonymize_deep(dataset, plan, mapper, nested=False)
     for path in plan.path_removals:
@@ -232,14 +240,74 @@ def _dicom_ids(dataset: Dataset) -> tuple[str, str, str, str]:
     return hierarchy_ids(*(identifier(dataset, k) or "" for k in keywords))
 
 
-def modify_file(data: bytes, plan: ModificationPlan, mapper: UidMapper) -> ModifiedFile:
-    """Apply ``plan`` to a stored DICOM file and encode the result (CPU work: run it in a thread)."""
+def rewrite_file(data: bytes, edit: Callable[[Dataset], None]) -> ModifiedFile:
+    """Read a stored DICOM file, ``edit`` its dataset in place and encode the result (CPU work: run it in a thread)."""
     dataset = read_dataset(data)
     source_ids = _dicom_ids(dataset)
-    apply_plan(dataset, plan, mapper)
+    edit(dataset)
     dataset.file_meta = _fresh_meta(dataset)
     for tag in [t for t in list(dataset.keys()) if t.element == 0 and t.group >= 0x0008]:
         del dataset[tag]  # group lengths would be stale
     buffer = io.BytesIO()
     dataset.save_as(buffer, enforce_file_format=True)
     return ModifiedFile(buffer.getvalue(), source_ids)
+
+
+def modify_file(data: bytes, plan: ModificationPlan, mapper: UidMapper) -> ModifiedFile:
+    """Apply ``plan`` to a stored DICOM file (modify, anonymize)."""
+    return rewrite_file(data, lambda dataset: apply_plan(dataset, plan, mapper))
+
+
+@dataclass(frozen=True)
+class Reassignment:
+    """Split and merge of studies: what moving an instance to another study changes in it.
+
+    ``removals`` are deleted first, then ``replacements`` (tag -> text) are set; the
+    StudyInstanceUID of the destination is among the replacements. The instance then
+    gets a SeriesInstanceUID mapped from its original one (one new series per source
+    series) and a new SOPInstanceUID, both through the job's :class:`UidMap`.
+    """
+
+    removals: frozenset[int]
+    replacements: Mapping[int, str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "Remove": [format_tag(tag) for tag in sorted(self.removals)],
+            "Replace": {format_tag(tag): value for tag, value in sorted(self.replacements.items())},
+        }
+
+    @classmethod
+    def copying(cls, source: Dataset, tags: Collection[int]) -> Reassignment:
+        """Give moved instances the ``tags`` of ``source``: those with a text value there are
+        copied, the others (absent, sequences, binary) are removed (merge of studies)."""
+        replacements: dict[int, str] = {}
+        for tag in tags:
+            text = element_text(source[tag]) if tag in source else None
+            if text is not None:
+                replacements[tag] = text
+        return cls(frozenset(tags) - replacements.keys(), replacements)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Reassignment:
+        return cls(
+            frozenset(int(parse_tag(t)) for t in data["Remove"]),
+            {int(parse_tag(t)): str(v) for t, v in data["Replace"].items()},
+        )
+
+
+def reassign(dataset: Dataset, reassignment: Reassignment, mapper: UidMapper) -> None:
+    """Move ``dataset`` (in place) as ``reassignment`` says."""
+    encodings = convert_encodings(dataset.get("SpecificCharacterSet", "ISO_IR 6"))
+    for tag in reassignment.removals:
+        if tag in dataset:
+            del dataset[tag]
+    for tag, value in reassignment.replacements.items():
+        _replace(dataset, tag, value, encodings, "")
+    _map_identifier(dataset, SERIES_UID, mapper)
+    _map_identifier(dataset, SOP_UID, mapper)
+
+
+def reassign_file(data: bytes, reassignment: Reassignment, mapper: UidMapper) -> ModifiedFile:
+    """Apply ``reassignment`` to a stored DICOM file (split, merge)."""
+    return rewrite_file(data, lambda dataset: reassign(dataset, reassignment, mapper))

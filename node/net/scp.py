@@ -74,6 +74,7 @@ _UID_SHAPE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 
 MAX_ASSOCIATIONS = 64  # open at once; DicomThreadsCount bounds the stores running at once
 _POLL_INTERVAL = 0.1  # s: how soon the accept loop notices a shutdown
+_DUL_POLL_DELAY = 0.0005  # s: see _Handlers.on_open
 _JOIN_TIMEOUT = 30.0  # s: a pynetdicom thread still alive after this is reported, not awaited
 
 
@@ -327,6 +328,10 @@ class _Handlers:
 
     def on_open(self, event: evt.Event) -> None:
         set_no_delay(_socket_of(event))
+        # pynetdicom's reader thread sleeps this long whenever it finds nothing to do, several
+        # times per C-STORE: 1 ms by default, which caps storescu near 300 instances/s. 0.5 ms
+        # costs about 1 % of a core more per idle association.
+        event.assoc.dul._run_loop_delay = _DUL_POLL_DELAY
 
     def on_data(self, event: evt.Event) -> None:
         rearm_quick_ack(_socket_of(event))
@@ -350,7 +355,7 @@ class _Handlers:
         if self._peers.allows(request, str(requestor.ae_title), requestor.address):
             return True
         log.warning("C-%s from %s (%s) not allowed: aborting", request.upper(), requestor.ae_title, requestor.address)
-        event.assoc.abort()
+        event.assoc.abort(block=False)
         return False
 
     def on_echo(self, event: evt.Event) -> int:

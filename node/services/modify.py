@@ -1,21 +1,26 @@
 """Modifying and anonymizing stored instances: the one code path of the instance routes and the job.
 
-:class:`ResourceModification` holds everything a ResourceModification job needs
-between two instances (plan, UID map, new resources) as plain JSON, so that a job
-type only wraps it: one instance per step, then the deletion of the sources.
+:class:`InstanceRewrite` is the per-instance loop that every job rewriting stored
+instances shares (modify, anonymize, split and merge of studies): read, rewrite in a
+thread, store, remember the UID map, and at the end delete the sources. A subclass
+says how an instance is rewritten and what its job's Content adds; it keeps
+everything it needs between two instances as plain JSON, so that a job type only
+wraps it: one instance per step, then the deletion of the sources.
+:class:`ResourceModification` is the subclass of the ResourceModification jobs.
 """
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import trio
 
 from ..dicom.ids import Level, parse_level
 from ..dicom.modification import ModificationPlan, plan_from_json
-from ..dicom.modifier import UidMap, modify_file
+from ..dicom.modifier import ModifiedFile, UidMap, UidMapper, modify_file
 from ..errors import ErrorCode, OrthancError
 from .ingest import Origin
 
@@ -62,30 +67,33 @@ def _resource(public_id: str, level: Level) -> dict[str, str]:
     return {"ID": public_id, "Path": f"/{level.plural}/{public_id}", "Type": level.title}
 
 
-class ResourceModification:
-    """A modification applied to instances one at a time, with identifiers consistent across all.
+class InstanceRewrite(abc.ABC):
+    """Rewrites instances one at a time and stores the results, with identifiers consistent across all.
 
-    ``level`` is the level of a single-resource route (its Content names the new
-    resource there); None for the bulk routes (their Content lists every new resource).
+    ``keep_source`` false: :meth:`delete_sources` deletes the originals at the end.
     """
 
-    def __init__(self, plan: ModificationPlan, level: Level | None, origin: Origin) -> None:
-        self.plan = plan
-        self.level = level
+    def __init__(self, origin: Origin, keep_source: bool) -> None:
         self.origin = origin
+        self.keep_source = keep_source
         self.uid_map = UidMap()
-        self.created: dict[Level, set[str]] = {lv: set() for lv in Level}
-        self.target: tuple[str, str] | None = None  # (new resource at ``level``, its patient)
-        self._with_provenance: set[str] = set()  # parents already given ModifiedFrom (not saved: redoing is harmless)
 
-    @property
-    def metadata_name(self) -> str:
-        return "AnonymizedFrom" if self.plan.is_anonymization else "ModifiedFrom"
+    @abc.abstractmethod
+    def rewrite(self, data: bytes, mapper: UidMapper) -> ModifiedFile:
+        """The new file of one instance; runs in a worker thread, so it only reads ``self``."""
+
+    async def stored(self, context: NodeContext, result: ModifiedFile, ids: tuple[str, str, str, str]) -> None:
+        """Hook run once an instance is stored (shielded from cancellation): record what was created."""
+        return None  # optional hook
+
+    @abc.abstractmethod
+    def content(self) -> dict[str, Any]:
+        """The keys that the job adds to the instance-set ones (jobs.md §10)."""
 
     async def modify(self, context: NodeContext, instance: str) -> bool:
-        """Modify and store one instance; False if it vanished meanwhile.
+        """Rewrite and store one instance; False if it vanished meanwhile.
 
-        Reading and modifying may be interrupted (nothing changed yet); storing and
+        Reading and rewriting may be interrupted (nothing changed yet); storing and
         recording what was stored are shielded, so a pause never loses a stored instance
         from the UID map, which a resumed job would otherwise give new identifiers twice.
         """
@@ -96,20 +104,68 @@ class ResourceModification:
                 return False
             raise
         mapper = self.uid_map.mapper()
-        result = await trio.to_thread.run_sync(modify_file, data, self.plan, mapper)
+        result = await trio.to_thread.run_sync(self.rewrite, data, mapper)
         with trio.CancelScope(shield=True):
             stored = await context.ingest.store(result.data, self.origin)
             if stored.status != "Success":
                 raise OrthancError(
                     ErrorCode.CANNOT_STORE_INSTANCE, f"Error while storing a modified instance {instance}"
                 )
-            await self._record_provenance(context, result.source_ids, stored.ids)
+            await self.stored(context, result, stored.ids)
         self.uid_map.merge(mapper)
-        for level, public_id in zip(Level, stored.ids, strict=True):
+        return True
+
+    async def delete_sources(self, context: NodeContext, instances: Iterable[str]) -> None:
+        """KeepSource false: delete the originals once every new instance is stored."""
+        if self.keep_source:
+            return
+        for instance in instances:
+            await context.resources.delete(instance, Level.INSTANCE)
+
+    def reset(self) -> None:
+        """Back to the start (a resubmitted job): new identifiers again, nothing created yet."""
+        self.uid_map = UidMap()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"Origin": dataclasses.asdict(self.origin), "UidMap": self.uid_map.to_json()}
+
+    @classmethod
+    @abc.abstractmethod
+    def from_json(cls, data: dict[str, Any]) -> Self:
+        """Rebuild what :meth:`to_json` saved (subclasses call :meth:`restore_rewrite` for the base part)."""
+
+    def restore_rewrite(self, data: dict[str, Any]) -> None:
+        self.uid_map = UidMap.from_json(data["UidMap"])
+
+
+class ResourceModification(InstanceRewrite):
+    """A modification plan applied to instances (ResourceModification jobs).
+
+    ``level`` is the level of a single-resource route (its Content names the new
+    resource there); None for the bulk routes (their Content lists every new resource).
+    """
+
+    def __init__(self, plan: ModificationPlan, level: Level | None, origin: Origin) -> None:
+        super().__init__(origin, plan.keep_source)
+        self.plan = plan
+        self.level = level
+        self.created: dict[Level, set[str]] = {lv: set() for lv in Level}
+        self.target: tuple[str, str] | None = None  # (new resource at ``level``, its patient)
+        self._with_provenance: set[str] = set()  # parents already given ModifiedFrom (not saved: redoing is harmless)
+
+    @property
+    def metadata_name(self) -> str:
+        return "AnonymizedFrom" if self.plan.is_anonymization else "ModifiedFrom"
+
+    def rewrite(self, data: bytes, mapper: UidMapper) -> ModifiedFile:
+        return modify_file(data, self.plan, mapper)
+
+    async def stored(self, context: NodeContext, result: ModifiedFile, ids: tuple[str, str, str, str]) -> None:
+        await self._record_provenance(context, result.source_ids, ids)
+        for level, public_id in zip(Level, ids, strict=True):
             self.created[level].add(public_id)
         if self.target is None and self.level is not None:
-            self.target = (stored.ids[self.level], stored.ids[Level.PATIENT])
-        return True
+            self.target = (ids[self.level], ids[Level.PATIENT])
 
     async def _record_provenance(
         self, context: NodeContext, sources: tuple[str, ...], created: tuple[str, ...]
@@ -121,15 +177,7 @@ class ResourceModification:
                 if public_id != created[Level.INSTANCE]:
                     self._with_provenance.add(public_id)
 
-    async def delete_sources(self, context: NodeContext, instances: Iterable[str]) -> None:
-        """KeepSource false: delete the originals once every new instance is stored."""
-        if self.plan.keep_source:
-            return
-        for instance in instances:
-            await context.resources.delete(instance, Level.INSTANCE)
-
     def content(self) -> dict[str, Any]:
-        """The keys that a ResourceModification job adds to the instance-set ones (jobs.md §10)."""
         content: dict[str, Any] = {"IsAnonymization": self.plan.is_anonymization}
         if self.plan.transcode is not None:
             content["Transcode"] = self.plan.transcode
@@ -143,26 +191,24 @@ class ResourceModification:
         return content
 
     def reset(self) -> None:
-        """Back to the start (a resubmitted job): new identifiers again, nothing created yet."""
-        self.uid_map = UidMap()
+        super().reset()
         self.created = {lv: set() for lv in Level}
         self.target = None
 
     def to_json(self) -> dict[str, Any]:
         return {
+            **super().to_json(),
             "Plan": self.plan.to_json(),
             "Level": None if self.level is None else self.level.title,
-            "Origin": dataclasses.asdict(self.origin),
-            "UidMap": self.uid_map.to_json(),
             "Created": {lv.title: sorted(ids) for lv, ids in self.created.items()},
             "Target": list(self.target) if self.target else None,
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ResourceModification:
+    def from_json(cls, data: dict[str, Any]) -> Self:
         level = parse_level(data["Level"]) if data.get("Level") else None
         run = cls(plan_from_json(data["Plan"]), level, Origin(**data["Origin"]))
-        run.uid_map = UidMap.from_json(data["UidMap"])
+        run.restore_rewrite(data)
         run.created = {lv: set(data["Created"].get(lv.title, [])) for lv in Level}
         run.target = tuple(data["Target"]) if data.get("Target") else None  # type: ignore[assignment]
         return run

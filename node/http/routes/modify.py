@@ -9,8 +9,8 @@ from quart import Blueprint, Response
 from ...dicom.ids import Level
 from ...dicom.modification import ModificationPlan, bulk_level, parse_anonymize_request, parse_modify_request
 from ...errors import ErrorCode, OrthancError
-from ...jobs.submit import submit, submit_options
-from ...jobs.types.modification import ResourceModificationJob
+from ...jobs.submit import SubmitOptions, submit, submit_options
+from ...jobs.types.modification import ResourceModificationJob, RewriteJob
 from ...services.modify import ResourceModification, complete_plan, instances_of, modified_instance
 from ..answers import json_answer, json_body, node
 from .instances import _origin as request_origin
@@ -35,15 +35,21 @@ async def modify_instance(public_id: str, action: str) -> Response:
     return Response(await modified_instance(node(), public_id, plan), content_type="application/dicom")
 
 
+async def submit_rewrite(body: Any, job: RewriteJob[Any], options: SubmitOptions | None = None) -> Response:
+    """Submit a job that rewrites instances (modify, anonymize, split, merge): synchronous by default."""
+    options = options or submit_options(body, synchronous=True)
+    engine = node().jobs
+    if engine is None:
+        raise OrthancError(ErrorCode.BAD_SEQUENCE_OF_CALLS, "The jobs engine is not running")
+    return json_answer(await submit(engine, job, options))
+
+
 async def _run_job(body: Any, plan: ModificationPlan, level: Level | None, resources: list[str]) -> Response:
     options = submit_options(body, synchronous=True)
     instances = await instances_of(node(), resources)
     plan = await complete_plan(node().index, plan)
     modification = ResourceModification(plan, level, request_origin())
-    engine = node().jobs
-    if engine is None:
-        raise OrthancError(ErrorCode.BAD_SEQUENCE_OF_CALLS, "The jobs engine is not running")
-    return json_answer(await submit(engine, ResourceModificationJob(modification, instances), options))
+    return await submit_rewrite(body, ResourceModificationJob(modification, instances), options)
 
 
 @blueprint.route(

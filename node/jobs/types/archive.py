@@ -126,7 +126,7 @@ class FileDelivery(Delivery):
     def _write(self, chunks: list[bytes]) -> None:
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "wb")  # noqa: SIM115 (kept open across steps, closed in stop)
+            self._file = open(self.path, "wb")  # noqa: SIM115 (kept open across steps)
         for chunk in chunks:
             self._file.write(chunk)
 

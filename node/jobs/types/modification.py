@@ -1,36 +1,40 @@
-"""ResourceModification jobs: /modify and /anonymize of patients, studies, series, and the bulk routes.
+"""Jobs that rewrite stored instances: ResourceModification (/modify and /anonymize of patients,
+studies, series, and the bulk routes), and the base that SplitStudy and MergeStudy share with it.
 
-A thin wrapper: :class:`~node.services.modify.ResourceModification` does the work
-and keeps the state; this class maps it onto the instance-set steps (one per
+Thin wrappers: an :class:`~node.services.modify.InstanceRewrite` does the work and
+keeps the state; :class:`RewriteJob` maps it onto the instance-set steps (one per
 instance, then the deletion of the sources when KeepSource is false).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar
 
-from ...services.modify import ResourceModification
+from ...services.modify import InstanceRewrite, ResourceModification
 from ..instance_set import InstanceSetJob
 from ..job import register_job_type
 
 if TYPE_CHECKING:
     from ...context import NodeContext
 
+RewriteT = TypeVar("RewriteT", bound=InstanceRewrite)
 
-@register_job_type
-class ResourceModificationJob(InstanceSetJob):
-    type_name: ClassVar[str] = "ResourceModification"
+
+class RewriteJob(InstanceSetJob, Generic[RewriteT]):
+    """An instance-set job whose steps are an :class:`InstanceRewrite`; subclasses name the type."""
+
     has_trailing_step: ClassVar[bool] = True
+    rewrite_type: ClassVar[type[InstanceRewrite]]
 
-    def __init__(self, modification: ResourceModification, instances: list[str], description: str = "REST API"):
+    def __init__(self, rewrite: RewriteT, instances: list[str], description: str = "REST API") -> None:
         super().__init__(instances, description)
-        self.modification = modification
+        self.modification = rewrite
 
     async def process_instance(self, context: NodeContext, instance: str) -> bool:
         return await self.modification.modify(context, instance)
 
     async def trailing_step(self, context: NodeContext) -> None:
-        failed = set(self.failed)
+        failed = set(self.failed)  # a source that could not be moved is kept
         await self.modification.delete_sources(context, [i for i in self.instances if i not in failed])
 
     def content(self) -> dict[str, Any]:
@@ -44,7 +48,13 @@ class ResourceModificationJob(InstanceSetJob):
         return {**(super().serialize() or {}), "Modification": self.modification.to_json()}
 
     @classmethod
-    def deserialize(cls, data: dict[str, Any]) -> ResourceModificationJob:
-        job = cls(ResourceModification.from_json(data["Modification"]), [])
+    def deserialize(cls, data: dict[str, Any]) -> Self:
+        job = cls(cls.rewrite_type.from_json(data["Modification"]), [])
         job.restore_instance_set(data)
         return job
+
+
+@register_job_type
+class ResourceModificationJob(RewriteJob[ResourceModification]):
+    type_name: ClassVar[str] = "ResourceModification"
+    rewrite_type: ClassVar[type[InstanceRewrite]] = ResourceModification
