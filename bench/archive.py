@@ -202,7 +202,9 @@ def verify(path: Path, count: int) -> str:
     with zipfile.ZipFile(path) as archive:
         members = archive.infolist()
         bad = archive.testzip()
-        zip64 = any(info.extract_version >= 45 for info in members)
+    with open(path, "rb") as raw:  # the ZIP64 end locator sits just before the end record
+        raw.seek(max(0, path.stat().st_size - 65_600))
+        zip64 = b"PK\x06\x07" in raw.read()
     path.unlink()
     if bad is not None or len(members) != count:
         raise RuntimeError(f"invalid archive: {len(members)} members (expected {count}), first bad {bad}")

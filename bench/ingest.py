@@ -37,14 +37,13 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 if __package__ in (None, ""):  # run as a script: make `bench` and `tests` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.orthanc_process import free_port, orthanc_binary, orthanc_process
+from bench.orthanc_process import free_port, orthanc_binary, orthanc_process, stop, wait_ready
 from tests.helpers import dcmtk_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 CT_SIDE = 512  # 512 x 512 x 16 bits: 0.5 MB of pixels
-STARTUP_TIMEOUT = 30.0
 
 # Targets of issue 1 (ours / Orthanc) per case; cases without one are informative.
 TARGETS = {("rest", 4, "tiny"): 1.0, ("rest", 4, "ct"): 1.0, ("storescu", 1, "tiny"): 0.7}
@@ -178,20 +177,6 @@ class Server:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wait_http(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}; see {log}:\n{log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{url}/system", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"server not ready after {STARTUP_TIMEOUT} s; see {log}")
-
-
 @contextmanager
 def our_node(folder: Path) -> Iterator[Server]:
     """`python -m node cfg.json` with temporary storage on free loopback ports."""
@@ -216,15 +201,10 @@ def our_node(folder: Path) -> Iterator[Server]:
         )
     try:
         url = f"http://127.0.0.1:{http_port}"
-        wait_http(url, process, log)
+        wait_ready(url, process, log)
         yield Server("ours", url, dicom_port, "ORTHANC", process.pid)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 @contextmanager

@@ -39,8 +39,7 @@ import trio
 if __package__ in (None, ""):  # run as a script: make `node`, `bench` and `tests` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.ingest import wait_http
-from bench.orthanc_process import free_port, orthanc_binary, orthanc_process
+from bench.orthanc_process import free_port, orthanc_binary, orthanc_process, wait_ready
 from node.config import Config
 from node.context import NodeContext
 from node.jobs.job import Job, Step, StepOutcome, register_job_type
@@ -207,7 +206,7 @@ def our_process(folder: Path) -> Iterator[str]:
         )
     try:
         url = f"http://127.0.0.1:{http_port}"
-        wait_http(url, process, log)
+        wait_ready(url, process, log)
         yield url
     finally:
         process.terminate()

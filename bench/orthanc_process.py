@@ -80,21 +80,23 @@ def reference_config(folder: Path, http_port: int, dicom_port: int, aet: str) ->
     }
 
 
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Until ``GET /system`` answers: shared with the benchmarks that start our node."""
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"Orthanc exited with {process.returncode}; log {log}:\n{log.read_text()[-2000:]}")
+            raise RuntimeError(f"server exited with {process.returncode}; log {log}:\n{log.read_text()[-2000:]}")
         try:
             if httpx.get(f"{url}/system", timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.1)
-    raise RuntimeError(f"Orthanc not answering /system after {STARTUP_TIMEOUT} s; log {log}")
+    raise RuntimeError(f"server not answering /system after {STARTUP_TIMEOUT} s; log {log}")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after a grace period."""
     if process.poll() is not None:
         return
     process.terminate()
@@ -122,7 +124,7 @@ def orthanc_process(
         process = subprocess.Popen([binary, str(config_path)], cwd=folder, stdout=log_file, stderr=log_file)
     try:
         url = f"http://127.0.0.1:{http_port}"
-        _wait_ready(url, process, log)
+        wait_ready(url, process, log)
         yield RunningOrthanc(http_url=url, dicom_port=dicom_port, aet=aet, log=log, process=process)
     finally:
-        _stop(process)
+        stop(process)

@@ -14,7 +14,8 @@ from typing import Any
 
 from .errors import ErrorCode, OrthancError
 
-# Code defaults of the options implemented so far (configuration.md §2).
+# Every option the code reads, with its code default (configuration.md §2). Code reads options
+# only by indexing (config[name]): an option missing here fails loudly, never takes a local default.
 DEFAULTS: dict[str, Any] = {
     "Name": "",
     "StorageDirectory": "OrthancStorage",
@@ -48,6 +49,11 @@ DEFAULTS: dict[str, Any] = {
     "StrictAetComparison": False,
     "DicomAlwaysAllowEcho": True,
     "DicomAlwaysAllowStore": True,
+    "DicomAlwaysAllowFind": False,
+    "DicomAlwaysAllowFindWorklist": False,
+    "DicomAlwaysAllowGet": False,
+    "DicomAlwaysAllowMove": False,
+    "DicomCheckModalityHost": False,
     "DicomModalities": {},
     "DicomScpTimeout": 30,
     "DicomScuTimeout": 10,
@@ -163,17 +169,10 @@ class Config:
             )
 
     def __getitem__(self, key: str) -> Any:
+        """The option's value, else its code default; a KeyError for an option missing from DEFAULTS."""
         if key in self._values:
             return self._values[key]
         return DEFAULTS[key]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        if key in self._values:
-            return self._values[key]
-        return DEFAULTS.get(key, default)
-
-    def with_overrides(self, **overrides: Any) -> Config:
-        return Config({**self._values, **overrides})
 
     @property
     def storage_directory(self) -> Path:
@@ -197,7 +196,7 @@ class Config:
 
     @property
     def is_http_server_secure(self) -> bool:
-        if self["RemoteAccessAllowed"] and self.get("AuthenticationEnabled") is False:
+        if self["RemoteAccessAllowed"] and self["AuthenticationEnabled"] is False:
             return False
         return not (self.authentication_enabled and self["RemoteAccessAllowed"] and not self["RegisteredUsers"])
 

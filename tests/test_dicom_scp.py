@@ -478,17 +478,22 @@ def _hold_open(port: int, opened: Callable[[], Any]) -> bool:
     return assoc.is_aborted
 
 
+async def start_stoppable_node(nursery: trio.Nursery, tmp_path: Path) -> tuple[NodeContext, trio.CancelScope]:
+    """A node that the test stops on its own, while the rest of the test goes on."""
+    node_scope = trio.CancelScope()
+
+    async def run_node(task_status: trio.TaskStatus[NodeContext]) -> None:
+        with node_scope:
+            await serve(node_config(tmp_path), task_status=task_status)
+
+    return await nursery.start(run_node), node_scope
+
+
 async def test_stopping_the_node_leaves_no_thread(tmp_path: Path) -> None:
     before = set(threading.enumerate())
     outcome: dict[str, bool] = {}
     async with trio.open_nursery() as nursery:
-        node_scope = trio.CancelScope()
-
-        async def run_node(task_status: trio.TaskStatus[NodeContext]) -> None:
-            with node_scope:
-                await serve(node_config(tmp_path), task_status=task_status)
-
-        context = await nursery.start(run_node)
+        context, node_scope = await start_stoppable_node(nursery, tmp_path)
         opened = trio.Event()
 
         async def client() -> None:
@@ -525,13 +530,7 @@ async def test_store_arriving_while_the_node_stops_gets_out_of_resources(tmp_pat
     """A store in progress completes; one arriving once the stop began is refused with 0xA700."""
     first, second = make_dataset(patient_id="FIRST"), make_dataset(patient_id="SECOND")
     async with trio.open_nursery() as nursery:
-        node_scope = trio.CancelScope()
-
-        async def run_node(task_status: trio.TaskStatus[NodeContext]) -> None:
-            with node_scope:
-                await serve(node_config(tmp_path), task_status=task_status)
-
-        context = await nursery.start(run_node)
+        context, node_scope = await start_stoppable_node(nursery, tmp_path)
         inside, release = trio.Event(), trio.Event()
 
         async def hold(result: Any) -> None:

@@ -124,6 +124,8 @@ async def test_malformed_requests(http: httpx.AsyncClient) -> None:
     assert answer["Details"] == "Bad Parameter type for tag 0010,0010"
     answer = error(await post(http, path, {"Replace": {"InstanceNumber": "abc"}}), 400, 15)
     assert "(0020,0013)" in answer["Details"]
+    answer = error(await post(http, path, {"Replace": {"Rows": "70000"}}), 400, 15)
+    assert answer["Details"] == 'While creating a DICOM instance, tag (0028,0010) has out-of-range value: "70000"'
     answer = error(await post(http, path, {"Remove": ["ReferencedImageSequence.ReferencedSOPInstanceUID"]}), 400, 3)
     assert answer["Details"] == "Parent path doesn't contain an index"
     answer = error(await post(http, path, {"Remove": ["ReferencedImageSequence[x].ReferencedSOPInstanceUID"]}), 400, 3)

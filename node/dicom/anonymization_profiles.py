@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-# The Orthanc version /system reports: DeidentificationMethod names it (modify-anonymize.md §3.1).
-REPORTED_VERSION = "1.10.1"
+from .. import ORTHANC_VERSION
+
 DEFAULT_PROFILE = "2021b"
 
 
@@ -32,7 +32,8 @@ class Profile:
     def method(self) -> str:
         """The DeidentificationMethod Orthanc writes for this profile."""
         suffix = "" if self.name == "2008" else " Basic Profile"
-        return f"Orthanc {REPORTED_VERSION} - PS 3.15-{self.name} Table E.1-1{suffix}"
+        # The version /system reports is part of the method (modify-anonymize.md §3.1).
+        return f"Orthanc {ORTHANC_VERSION} - PS 3.15-{self.name} Table E.1-1{suffix}"
 
 
 @cache

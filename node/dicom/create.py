@@ -6,12 +6,8 @@ the values it is given and raises OrthancError on bad input before anything exis
 
 from __future__ import annotations
 
-import base64
-import binascii
 import copy
 import io
-import re
-import struct
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,17 +16,14 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 from pydicom import charset
-from pydicom.charset import convert_encodings
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.multival import MultiValue
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from ..errors import ErrorCode, OrthancError
 from .dictionary import creator_slot, entry_for_name, is_creator_slot, is_private_group
 from .ids import Level
-from .json_elements import _out_of_range as out_of_range
-from .json_elements import bad_type, element_from_json, vr_for
+from .json_elements import BINARY_VRS, check_shape, dataset_encodings, parse_data_uri, set_from_json, vr_for
 from .modules import MODULE_TAGS
 from .tags import element_text, format_tag, parse_tag
 
@@ -53,18 +46,6 @@ _ALWAYS_SETTABLE = frozenset(
 _PIXEL_DATA = 0x7FE00010
 _SPECIFIC_CHARACTER_SET = 0x00080005
 
-# Orthanc's encoding names (DefaultEncoding) and the Specific Character Set they stand for.
-ENCODINGS = {
-    "Ascii": "ISO_IR 6", "Utf8": "ISO_IR 192", "Latin1": "ISO_IR 100", "Latin2": "ISO_IR 101",
-    "Latin3": "ISO_IR 109", "Latin4": "ISO_IR 110", "Latin5": "ISO_IR 148", "Cyrillic": "ISO_IR 144",
-    "Windows1251": "ISO_IR 144", "Arabic": "ISO_IR 127", "Greek": "ISO_IR 126", "Hebrew": "ISO_IR 138",
-    "Thai": "ISO_IR 166", "Japanese": "ISO_IR 13", "Chinese": "GB18030", "JapaneseKanji": "ISO 2022 IR 87",
-    "Korean": "ISO 2022 IR 149", "SimplifiedChinese": "ISO 2022 IR 58",
-}  # fmt: skip
-
-_BINARY_VRS = frozenset(["OB", "OW", "OF", "OD", "OL", "OV", "UN"])
-_NUMBER_LAYOUTS = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "UV": "Q", "SV": "q", "FL": "f", "FD": "d"}
-_DATA_URI = re.compile(r"^data:([^;,]*)(;base64)?,(.*)$", re.DOTALL)
 # Pillow modes accepted, and the mode each is stored as (alpha and palettes are flattened).
 _IMAGE_MODES = {
     "L": "L", "LA": "L", "1": "L", "RGB": "RGB", "RGBA": "RGB", "P": "RGB", "CMYK": "RGB",
@@ -134,61 +115,19 @@ def parse_request(body: Any, default_private_creator: str) -> CreateRequest:
     )
 
 
-def character_set_of(encoding: str) -> str:
-    """Specific Character Set of one of Orthanc's encoding names (the DefaultEncoding option)."""
-    try:
-        return ENCODINGS[encoding]
-    except KeyError:
-        raise OrthancError(ErrorCode.PARAMETER_OUT_OF_RANGE, f"Unknown encoding: {encoding}") from None
-
-
 def _known_character_set(value: str) -> bool:
     terms = [term.strip() for term in value.split("\\")]
     return any(terms) and all(term in charset.python_encoding for term in terms)
 
 
-def parse_data_uri(text: str) -> tuple[str, bytes]:
-    """`data:<mime>;base64,<payload>` as (mime, bytes), or error 15."""
-    match = _DATA_URI.match(text)
-    if not match or not match.group(2):
-        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "Not a data URI with a base64 payload (data:<mime>;base64,...)")
-    try:
-        payload = base64.b64decode("".join(match.group(3).split()), validate=True)
-    except binascii.Error:
-        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "The payload of the data URI is not valid base64") from None
-    return match.group(1).strip().lower(), payload
-
-
 # --- Setting one tag from its JSON value --------------------------------------------------
-
-
-def _check_shape(tag: int, value: Any) -> None:
-    """A value is a string, null, or a list of items (objects of tag -> value): else error 5."""
-    if value is None or isinstance(value, str):
-        return
-    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-        raise bad_type(tag)
-    for item in value:
-        for key, inner in item.items():
-            _check_shape(int(parse_tag(key)), inner)
-
-
-def _check_number_range(element: DataElement, text: Any) -> None:
-    """A number its VR cannot hold (US 70000) is refused now rather than when the file is written."""
-    layout = _NUMBER_LAYOUTS.get(element.VR)
-    if layout is None or element.value is None:
-        return
-    numbers = element.value if isinstance(element.value, (list, MultiValue)) else [element.value]
-    try:
-        struct.pack(f"<{len(numbers)}{layout}", *numbers)
-    except (struct.error, OverflowError):
-        raise out_of_range(int(element.tag), str(text)) from None
 
 
 class _TagWriter:
     """Sets tags from JSON values with the rules of one request (creators, data URIs).
 
-    Values are converted by json_elements, the conversion /modify uses too.
+    Values are converted by json_elements, the conversion /modify uses too; what is
+    proper to create-dicom is here: refused overrides, PixelData, where creators come from.
     """
 
     def __init__(self, private_creator: str, interpret_binary: bool) -> None:
@@ -211,16 +150,13 @@ class _TagWriter:
             self._set(dataset, tag, value, key)
 
     def _set(self, dataset: Dataset, tag: int, value: Any, key: str) -> None:
-        _check_shape(tag, value)
+        check_shape(tag, value)
         creator = self._creator(dataset, tag, key)
         vr = vr_for(dataset, tag, creator)
-        if isinstance(value, str) and vr in _BINARY_VRS and not self.interpret_binary:
+        if isinstance(value, str) and vr in BINARY_VRS and not self.interpret_binary:
             dataset[tag] = DataElement(tag, vr, value.encode("utf-8"))
             return
-        encodings = convert_encodings(dataset.get("SpecificCharacterSet", "ISO_IR 6"))
-        element = element_from_json(tag, value, vr, encodings, creator)
-        _check_number_range(element, value)
-        dataset[tag] = element
+        set_from_json(dataset, tag, value, dataset_encodings(dataset), creator)
 
     def _creator(self, dataset: Dataset, tag: int, key: str) -> str:
         """The creator of a private element's block, written into its slot when still empty."""

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from enum import IntEnum
+
+_PLURALS = ("patients", "studies", "series", "instances")
 
 
 class Level(IntEnum):
@@ -13,13 +14,18 @@ class Level(IntEnum):
     SERIES = 2
     INSTANCE = 3
 
+    @classmethod
+    def from_plural(cls, plural: str) -> Level:
+        """The level a URL segment names (`patients`... `instances`); ValueError for anything else."""
+        return cls(_PLURALS.index(plural))
+
     @property
     def title(self) -> str:  # type: ignore[override]
         return ("Patient", "Study", "Series", "Instance")[self]
 
     @property
     def plural(self) -> str:
-        return ("patients", "studies", "series", "instances")[self]
+        return _PLURALS[self]
 
     @property
     def children_key(self) -> str:
@@ -77,10 +83,3 @@ def hierarchy_ids(patient: str, study_uid: str, series_uid: str, sop_uid: str) -
         series_id(patient, study_uid, series_uid),
         instance_id(patient, study_uid, series_uid, sop_uid),
     )
-
-
-_ID_SHAPE = re.compile(r"^[0-9A-Za-z]{8}(-[0-9A-Za-z]{8}){4}$")
-
-
-def looks_like_orthanc_id(text: str) -> bool:
-    return bool(_ID_SHAPE.match(text.strip()))

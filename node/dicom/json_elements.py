@@ -1,33 +1,45 @@
-"""Data elements built from the JSON values of a request (`Replace` of /modify and /anonymize).
+"""Data elements built from the JSON values of a request: the one conversion behind
+/tools/create-dicom (`Tags`), /modify and /anonymize (`Replace`), split and merge.
 
 A value is a string (a data URI for binary content), null for an empty value, or for
 a sequence a list of items, each mapping tag names to values. The VR comes from the
-element being replaced, else from the dictionaries.
+element being replaced, else from the dictionaries. Every error of a value is raised
+here, before anything is written: a wrong shape is error 5, a value that its VR cannot
+hold (`US 70000`, `IS abc`) error 15, as Orthanc reports them.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import re
+import struct
 from collections.abc import Mapping
 from typing import Any
 
 from pydicom import config as pydicom_config
 from pydicom import datadict
-from pydicom.charset import decode_bytes
+from pydicom.charset import convert_encodings, decode_bytes
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.tag import Tag
 
 from ..errors import ErrorCode, OrthancError
-from .dictionary import is_creator_slot, is_private_group
+from .dictionary import creator_slot, is_creator_slot, is_private_group
 from .tags import format_tag, parse_tag
 
-_BINARY_VRS = frozenset(["OB", "OD", "OF", "OL", "OV", "OW", "UN"])
+BINARY_VRS = frozenset(["OB", "OD", "OF", "OL", "OV", "OW", "UN"])
+# struct layouts of the binary numbers: a value that does not pack does not fit its VR.
+_NUMBER_LAYOUTS = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "UV": "Q", "SV": "q", "FL": "f", "FD": "d"}
 _INT_VRS = frozenset(["US", "SS", "UL", "SL", "UV", "SV"])
-_FLOAT_VRS = frozenset(["FL", "FD"])
-_DATA_URI = "data:"
+_DATA_URI = re.compile(r"^data:([^;,]*)(;base64)?,(.*)$", re.DOTALL)
+
+
+def dataset_encodings(dataset: Dataset) -> list[str]:
+    """The Python codecs of the dataset's Specific Character Set (ASCII when absent)."""
+    return convert_encodings(dataset.get("SpecificCharacterSet", "ISO_IR 6"))
 
 
 def vr_for(dataset: Dataset, tag: int, creator: str) -> str:
@@ -49,7 +61,7 @@ def vr_for(dataset: Dataset, tag: int, creator: str) -> str:
     return vr.split(" or ")[0]
 
 
-def bad_type(tag: int) -> OrthancError:
+def _bad_type(tag: int) -> OrthancError:
     return OrthancError(ErrorCode.BAD_PARAMETER_TYPE, f"Bad Parameter type for tag {format_tag(tag)}")
 
 
@@ -60,14 +72,37 @@ def _out_of_range(tag: int, text: str) -> OrthancError:
     )
 
 
-def _decoded_uri(text: str) -> bytes | None:
-    """The payload of `data:<mime>;base64,<payload>`, or None for an ordinary string."""
-    if not text.startswith(_DATA_URI) or ";base64," not in text:
-        return None
+def check_shape(tag: int, value: Any) -> None:
+    """A value is a string, null, or a list of items (objects of tag -> value): else error 5.
+
+    Checked when a request is parsed, so that a job never starts with a body it cannot apply.
+    """
+    if value is None or isinstance(value, str):
+        return
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise _bad_type(tag)
+    for item in value:
+        for key, inner in item.items():
+            check_shape(int(parse_tag(key)), inner)
+
+
+def parse_data_uri(text: str) -> tuple[str, bytes]:
+    """`data:<mime>;base64,<payload>` as (mime, bytes), or error 15."""
+    match = _DATA_URI.match(text)
+    if not match or not match.group(2):
+        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "Not a data URI with a base64 payload (data:<mime>;base64,...)")
     try:
-        return base64.b64decode(text.split(";base64,", 1)[1], validate=True)
-    except binascii.Error as exc:
-        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "Invalid data URI scheme") from exc
+        payload = base64.b64decode("".join(match.group(3).split()), validate=True)
+    except binascii.Error:
+        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "The payload of the data URI is not valid base64") from None
+    return match.group(1).strip().lower(), payload
+
+
+def _decoded_uri(text: str) -> bytes | None:
+    """The payload of a data URI, or None for an ordinary string."""
+    if not text.startswith("data:") or ";base64," not in text:
+        return None
+    return parse_data_uri(text)[1]
 
 
 def _numbers(tag: int, vr: str, text: str) -> list[int] | list[float]:
@@ -78,28 +113,40 @@ def _numbers(tag: int, vr: str, text: str) -> list[int] | list[float]:
         raise _out_of_range(tag, text) from exc
 
 
-def element_from_json(tag: int, value: Any, vr: str, encodings: list[str], creator: str) -> DataElement:
-    """A data element from a Replace value, converted the way its VR needs."""
+def _check_range(element: DataElement, text: str) -> None:
+    """A number its VR cannot hold is refused now rather than when the file is written."""
+    layout = _NUMBER_LAYOUTS.get(element.VR)
+    if layout is None or element.value is None:
+        return
+    numbers = element.value if isinstance(element.value, (list, MultiValue)) else [element.value]
+    try:
+        struct.pack(f"<{len(numbers)}{layout}", *numbers)
+    except (struct.error, OverflowError):
+        raise _out_of_range(int(element.tag), text) from None
+
+
+def _element_from_json(tag: int, value: Any, vr: str, encodings: list[str], creator: str) -> DataElement:
+    """A data element from a JSON value, converted the way its VR needs."""
     if vr == "SQ":
         if value is None:
             return DataElement(tag, "SQ", Sequence())
         if not isinstance(value, list):
             if isinstance(value, str):
                 raise _out_of_range(tag, value)
-            raise bad_type(tag)
+            raise _bad_type(tag)
         items = [_item(entry, encodings, creator) for entry in value]
         return DataElement(tag, "SQ", Sequence(items))
     if isinstance(value, list):
-        raise bad_type(tag)
+        raise _bad_type(tag)
     text = value or ""
     payload = _decoded_uri(text)
     converted: Any
-    if vr in _BINARY_VRS:
+    if vr in BINARY_VRS:
         converted = payload if payload is not None else text.encode("utf-8")
     else:
         if payload is not None:
             text = decode_bytes(payload, encodings, set())
-        if vr in _INT_VRS or vr in _FLOAT_VRS:
+        if vr in _NUMBER_LAYOUTS:
             converted = _numbers(tag, vr, text)
         elif vr == "AT":
             converted = [Tag(int(parse_tag(part))) for part in text.split("\\") if part.strip()]
@@ -110,17 +157,29 @@ def element_from_json(tag: int, value: Any, vr: str, encodings: list[str], creat
         elif converted == []:
             converted = None
     try:
-        return DataElement(tag, vr, converted, validation_mode=pydicom_config.IGNORE)
+        element = DataElement(tag, vr, converted, validation_mode=pydicom_config.IGNORE)
     except (ValueError, OverflowError) as exc:
         raise _out_of_range(tag, text) from exc
+    _check_range(element, text)
+    return element
 
 
 def _item(entries: Mapping[str, Any], encodings: list[str], creator: str) -> Dataset:
     item = Dataset()
     for name, value in entries.items():
         tag = int(parse_tag(name))
-        item.add(element_from_json(tag, value, vr_for(item, tag, creator), encodings, creator))
+        item.add(_element_from_json(tag, value, vr_for(item, tag, creator), encodings, creator))
     return item
+
+
+def set_from_json(dataset: Dataset, tag: int, value: Any, encodings: list[str], creator: str) -> None:
+    """Set (or insert) an element; a new private one gets ``creator`` in its block's slot when free."""
+    is_new = tag not in dataset
+    dataset.add(_element_from_json(tag, value, vr_for(dataset, tag, creator), encodings, creator))
+    if is_new and creator and is_private_group(tag >> 16) and not is_creator_slot(tag):
+        slot = creator_slot(tag)
+        if slot not in dataset:
+            dataset.add(DataElement(slot, "LO", creator))
 
 
 def empty_element(element: DataElement) -> DataElement:

@@ -1,4 +1,8 @@
-"""A dataset as Orthanc's tag JSON: full, short (hex keys) or simplified (names)."""
+"""A dataset as Orthanc's tag JSON: full, short (hex keys) or simplified (names).
+
+Values are rendered by :func:`.tags.shown_text`, as for main DICOM tags, so that a
+value reads the same in /tags, /shared-tags and MainDicomTags.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
 from .dictionary import private_name
-from .tags import TOO_LONG, UNKNOWN_NAME, element_text, format_tag, tag_name
+from .tags import UNKNOWN_NAME, format_tag, shown_text, tag_name, text_translation, too_long
 
 PIXEL_DATA = 0x7FE00010
 
@@ -38,31 +42,33 @@ def _name(dataset: Dataset, element: DataElement) -> str:
     return tag_name(tag)
 
 
-def _leaf(element: DataElement, ignore_length: frozenset[int]) -> tuple[str, Any]:
+def _leaf(
+    element: DataElement, raw: Any, translation: dict[int, str] | None, ignore_length: frozenset[int]
+) -> tuple[str, Any]:
     if element.tag == PIXEL_DATA:
         return "Null", None
-    text = element_text(element)
+    text = shown_text(element, raw, translation)
     if text is None:
         return "Null", None
-    if len(text.encode("utf-8")) > TOO_LONG and int(element.tag) not in ignore_length:
+    if too_long(text) and int(element.tag) not in ignore_length:
         return "TooLong", None
     return "String", text
 
 
-def dataset_to_json(
-    dataset: Dataset, fmt: TagFormat = TagFormat.FULL, ignore_length: frozenset[int] = frozenset()
+def _to_json(
+    dataset: Dataset, fmt: TagFormat, ignore_length: frozenset[int], translation: dict[int, str] | None
 ) -> dict[str, Any]:
-    """Every element up to PixelData, in the requested Orthanc format."""
     out: dict[str, Any] = {}
-    for element in dataset:
-        if element.tag > PIXEL_DATA:
+    for tag in sorted(dataset.keys()):
+        if tag > PIXEL_DATA:
             break
+        raw = dataset.get_item(tag)  # before decoding: values as written
+        element = dataset[tag]
         if element.VR == "SQ":
             kind = "Sequence"
-            value: Any = [dataset_to_json(item, fmt, ignore_length) for item in element.value or []]
+            value: Any = [_to_json(item, fmt, ignore_length, translation) for item in element.value or []]
         else:
-            kind, value = _leaf(element, ignore_length)
-        tag = int(element.tag)
+            kind, value = _leaf(element, raw, translation, ignore_length)
         if fmt is TagFormat.SIMPLIFY:
             name = _name(dataset, element)
             out[name if name != UNKNOWN_NAME else format_tag(tag)] = value
@@ -75,6 +81,16 @@ def dataset_to_json(
                 entry["PrivateCreator"] = creator
             out[format_tag(tag)] = entry
     return out
+
+
+def dataset_to_json(
+    dataset: Dataset, fmt: TagFormat = TagFormat.FULL, ignore_length: frozenset[int] = frozenset()
+) -> dict[str, Any]:
+    """Every element up to PixelData, in the requested Orthanc format.
+
+    Nested items are decoded with the character set of the top-level dataset, as Orthanc does.
+    """
+    return _to_json(dataset, fmt, ignore_length, text_translation(dataset))
 
 
 def tags_json_by_key(tags: dict[str, str], fmt: TagFormat) -> dict[str, Any]:

@@ -18,9 +18,8 @@ from pydicom.uid import UID
 from ..errors import ErrorCode, OrthancError
 from .anonymization_profiles import DEFAULT_PROFILE, profiles
 from .ids import Level, parse_level
-from .json_elements import bad_type
+from .json_elements import check_shape
 from .tag_paths import TagPath, parse_path
-from .tags import parse_tag
 
 PATIENT_ID = 0x00100020
 PATIENT_NAME = 0x00100010
@@ -107,20 +106,6 @@ def _object(body: Any) -> dict[str, Any]:
     return body
 
 
-def _check_value(value: Any, tag: int) -> None:
-    """The shapes a Replace value may take: string, null, or a list of items (name -> value)."""
-    if value is None or isinstance(value, str):
-        return
-    if isinstance(value, list):
-        for item in value:
-            if not isinstance(item, dict):
-                raise OrthancError(ErrorCode.BAD_PARAMETER_TYPE)
-            for key, sub in item.items():
-                _check_value(sub, int(parse_tag(key)))
-        return
-    raise bad_type(tag)
-
-
 def _paths(body: Mapping[str, Any], field_name: str) -> list[TagPath]:
     names = body.get(field_name, [])
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
@@ -164,7 +149,7 @@ class _Builder:
         for name, value in replacements.items():
             path = parse_path(name)
             _check_force(path, force, "replaced")
-            _check_value(value, path.tag)
+            check_shape(path.tag, value)
             if path.top_level:
                 self.set(path.tag, Action.REPLACE, value)
             else:

@@ -16,7 +16,6 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydicom.charset import convert_encodings
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.multival import MultiValue
@@ -26,7 +25,7 @@ from .. import __version__
 from ..errors import ErrorCode, OrthancError
 from .dictionary import creator_slot, is_creator_slot, is_private_group
 from .ids import Level, hierarchy_ids
-from .json_elements import element_from_json, empty_element, vr_for
+from .json_elements import dataset_encodings, empty_element, set_from_json
 from .modification import (
     IDENTIFIER_TAGS,
     LEVEL_UIDS,
@@ -174,20 +173,10 @@ def _in_ranges(tag: int, ranges: tuple[tuple[int, int, int, int], ...]) -> bool:
     return any(g0 <= group <= g1 and e0 <= elem <= e1 for g0, g1, e0, e1 in ranges)
 
 
-def _replace(dataset: Dataset, tag: int, value: Any, encodings: list[str], creator: str) -> None:
-    """Set (or insert) an element; a new private one gets its block's creator when the slot is free."""
-    is_new = tag not in dataset
-    dataset.add(element_from_json(tag, value, vr_for(dataset, tag, creator), encodings, creator))
-    if is_new and creator and is_private_group(tag >> 16) and not is_creator_slot(tag):
-        slot = creator_slot(tag)
-        if slot not in dataset:
-            dataset.add(DataElement(slot, "LO", creator))
-
-
 def apply_plan(dataset: Dataset, plan: ModificationPlan, mapper: UidMapper) -> None:
     """Modify ``dataset`` in place: checks, private tags, profile and user lists, identifiers, paths."""
     _check_level(plan)
-    encodings = convert_encodings(dataset.get("SpecificCharacterSet", "ISO_IR 6"))
+    encodings = dataset_encodings(dataset)
     protected = {tag for tag, (action, _) in plan.actions.items() if action in (Action.KEEP, Action.REPLACE)}
     if plan.remove_private_tags:
         _remove_private(dataset, _private_tags_to_keep(plan), protected)
@@ -201,7 +190,7 @@ def apply_plan(dataset: Dataset, plan: ModificationPlan, mapper: UidMapper) -> N
             del dataset[tag]
     for tag, (action, value) in plan.actions.items():
         if action is Action.REPLACE:
-            _replace(dataset, tag, value, encodings, plan.private_creator)
+            set_from_json(dataset, tag, value, encodings, plan.private_creator)
     if plan.map_patient_id:
         dataset.PatientID = mapper.patient_id(identifier(dataset, "PatientID") or "")
     for level, tag in LEVEL_UIDS:
@@ -215,7 +204,7 @@ def apply_plan(dataset: Dataset, plan: ModificationPlan, mapper: UidMapper) -> N
                 del item[path.tag]
     for path, value in plan.path_replacements:
         for item in path.items(dataset):
-            _replace(item, path.tag, value, encodings, plan.private_creator)
+            set_from_json(item, path.tag, value, encodings, plan.private_creator)
 
 
 def _fresh_meta(dataset: Dataset) -> FileMetaDataset:
@@ -298,12 +287,12 @@ class Reassignment:
 
 def reassign(dataset: Dataset, reassignment: Reassignment, mapper: UidMapper) -> None:
     """Move ``dataset`` (in place) as ``reassignment`` says."""
-    encodings = convert_encodings(dataset.get("SpecificCharacterSet", "ISO_IR 6"))
+    encodings = dataset_encodings(dataset)
     for tag in reassignment.removals:
         if tag in dataset:
             del dataset[tag]
     for tag, value in reassignment.replacements.items():
-        _replace(dataset, tag, value, encodings, "")
+        set_from_json(dataset, tag, value, encodings, "")
     _map_identifier(dataset, SERIES_UID, mapper)
     _map_identifier(dataset, SOP_UID, mapper)
 

@@ -52,11 +52,25 @@ def format_tag(tag: int) -> str:
 
 
 UNKNOWN_NAME = "Unknown Tag & Data"
+RETIRED_PREFIX = "RETIRED_"
+# Retired by the standard, yet named without the prefix by Orthanc 1.10.1: OtherPatientIDs (a main
+# tag), and tags retired after the DCMTK 3.6.7 dictionary it uses.
+_NOT_RETIRED_IN_ORTHANC = frozenset(
+    [0x00101000, 0x00380004, 0x00701807, 0x00701808, 0x30040010, 0x30040012, 0x30060085, 0x30060088,
+     0x3008002B, 0x30100090]
+)  # fmt: skip
+
+
+def _is_retired(tag: int) -> bool:
+    return datadict.dictionary_is_retired(tag) and tag not in _NOT_RETIRED_IN_ORTHANC
 
 
 def tag_name(tag: int) -> str:
+    """The name Orthanc gives a public tag: its keyword, `RETIRED_` first for a retired one."""
     keyword = datadict.keyword_for_tag(tag)
-    return keyword or UNKNOWN_NAME
+    if not keyword:
+        return UNKNOWN_NAME
+    return RETIRED_PREFIX + keyword if _is_retired(tag) else keyword
 
 
 _HEX_TAG = re.compile(r"^([0-9A-Fa-f]{4})[,\-]?([0-9A-Fa-f]{4})$")
@@ -69,6 +83,9 @@ def parse_tag(text: str) -> BaseTag:
         return Tag(int(match.group(1), 16), int(match.group(2), 16))
     name = text.strip()
     tag = datadict.tag_for_keyword(name)
+    if tag is None and name.startswith(RETIRED_PREFIX):  # the names tag_name() gives
+        retired = datadict.tag_for_keyword(name.removeprefix(RETIRED_PREFIX))
+        tag = retired if retired is not None and tag_name(retired) == name else None
     if tag is None:
         entry = entry_for_name(name)  # private tags of the Dictionary option
         if entry is None:
@@ -87,9 +104,10 @@ def _scalar_text(value: Any) -> str:
 
 
 def element_text(element: DataElement) -> str | None:
-    """The value as Orthanc shows a leaf: a string, multi-values joined by `\\`.
+    """The decoded value as text: multi-values joined by `\\`.
 
-    None for binary values and sequences, which Orthanc reports as null.
+    None for binary values and sequences, which Orthanc reports as null. Views show
+    values with :func:`shown_text`, which adds what decoding loses.
     """
     vr = element.VR
     if vr == "SQ" or (vr not in TEXT_VRS and vr not in NUMERIC_VRS and vr != "AT"):
@@ -107,47 +125,69 @@ def element_text(element: DataElement) -> str | None:
     return _scalar_text(value)
 
 
+def too_long(text: str) -> bool:
+    """Orthanc leaves out of main tags, and shows as TooLong, values over 256 bytes of UTF-8."""
+    return len(text.encode("utf-8")) > TOO_LONG
+
+
 # Orthanc decodes ISO_IR 13 (JIS X 0201) with its Roman half, where 0x5C is the yen sign and
 # 0x7E the overline, value separators included: multi-valued strings show `¥` between values.
 _JIS_X0201_ROMAN = str.maketrans({"\\": "\u00a5", "~": "\u203e"})
 
 
-def _text_translation(dataset: Dataset) -> dict[int, str] | None:
+def text_translation(dataset: Dataset) -> dict[int, str] | None:
+    """What the dataset's character set changes in every text value it holds (nested items too)."""
     charset = dataset.get("SpecificCharacterSet")
     if isinstance(charset, (list, MultiValue)) and len(charset) == 1:
         charset = charset[0]
     return _JIS_X0201_ROMAN if charset == "ISO_IR 13" else None
 
 
-def _person_name_as_written(text: str, raw: Any) -> str:
-    """pydicom drops empty trailing name groups (`Wang^XiaoDong=王^小東=`); Orthanc keeps them."""
+def _as_written(text: str, vr: str, raw: Any) -> str:
+    """What pydicom's decoding drops and Orthanc shows: empty trailing name groups
+    (`Wang^XiaoDong=王^小東=`), and the spaces of AE values other than the last trailing ones.
+
+    Only visible while the element is still raw (not decoded yet).
+    """
     value = getattr(raw, "value", None)
     if not isinstance(value, bytes):
         return text
     stripped = value.rstrip(b" \0")
+    if vr == "AE":
+        return stripped.decode("latin-1")
     return text.rstrip("=") + "=" * (len(stripped) - len(stripped.rstrip(b"=")))
 
 
-def main_tags(dataset: Dataset, level: Level) -> dict[str, str]:
-    """Main DICOM tags of one level, keyed `gggg,eeee`; absent tags are left out.
+def shown_text(element: DataElement, raw: Any, translation: dict[int, str] | None) -> str | None:
+    """A value as every view shows it (main tags, /tags, shared tags), None when not text.
 
-    Called before the dataset's values are decoded, it sees person names as written.
+    ``raw`` is what ``dataset.get_item(tag)`` returned before ``element`` was decoded;
+    ``translation`` comes from :func:`text_translation` of the top-level dataset.
+    """
+    text = element_text(element)
+    if text is None:
+        return None
+    if element.VR in ("PN", "AE"):
+        text = _as_written(text, element.VR, raw)
+    if translation is not None and element.VR in TEXT_VRS:
+        text = text.translate(translation)
+    return text
+
+
+def main_tags(dataset: Dataset, level: Level) -> dict[str, str]:
+    """Main DICOM tags of one level, keyed `gggg,eeee`; absent and too long values are left out.
+
+    Called before the dataset's values are decoded, it sees them as written.
     """
     found: dict[str, str] = {}
-    translation = _text_translation(dataset)
+    translation = text_translation(dataset)
     for tag in MAIN_TAGS[level]:
         if tag not in dataset:
             continue
         raw = dataset.get_item(tag)
-        element = dataset[tag]
-        text = element_text(element)
-        if text is None:
-            continue
-        if element.VR == "PN":
-            text = _person_name_as_written(text, raw)
-        if translation is not None and element.VR in TEXT_VRS:
-            text = text.translate(translation)
-        found[format_tag(tag)] = text
+        text = shown_text(dataset[tag], raw, translation)
+        if text is not None and not too_long(text):
+            found[format_tag(tag)] = text
     return found
 
 

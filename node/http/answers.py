@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from quart import Response, current_app, request
 
 from ..context import NodeContext
 from ..dicom.json_view import TagFormat
 from ..errors import ErrorCode, OrthancError, description
+from ..services.ingest import Origin
 from .xml import to_xml
+
+if TYPE_CHECKING:
+    from ..jobs.engine import JobsEngine
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +31,21 @@ JSON_TYPE = "application/json; charset=utf-8"
 
 def node() -> NodeContext:
     return current_app.config["NODE_CONTEXT"]
+
+
+def jobs_engine() -> JobsEngine:
+    """The node's jobs engine; error 6 when the node runs without one."""
+    engine = node().jobs
+    if engine is None:
+        raise OrthancError(ErrorCode.BAD_SEQUENCE_OF_CALLS, "The jobs engine is not running")
+    return engine
+
+
+def request_origin() -> Origin:
+    """Who sent the current request, as recorded on the instances it stores."""
+    auth = request.authorization
+    username = auth.username if auth is not None else None
+    return Origin(kind="RestApi", remote_ip=request.remote_addr or "", http_username=username or "")
 
 
 def _wants_xml() -> bool:

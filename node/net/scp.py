@@ -139,8 +139,8 @@ class Peers:
             our_aet=str(config["DicomAet"]),
             check_called_aet=bool(config["DicomCheckCalledAet"]),
             strict=bool(config["StrictAetComparison"]),
-            check_host=bool(config.get("DicomCheckModalityHost", False)),
-            always_allowed=frozenset(f for f in _ALLOW_FLAGS if config.get(f"DicomAlwaysAllow{f}", False)),
+            check_host=bool(config["DicomCheckModalityHost"]),
+            always_allowed=frozenset(f for f in _ALLOW_FLAGS if config[f"DicomAlwaysAllow{f}"]),
             modalities=tuple(declared_modalities(config)),
         )
 

@@ -431,4 +431,3 @@ class ArchiveBuilder:
             "ArchiveSize": str(size),
             "ArchiveSizeMB": size // _MB,
         }
-

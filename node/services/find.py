@@ -18,7 +18,7 @@ from ..dicom.ids import Level, parse_level
 from ..dicom.json_view import TagFormat
 from ..dicom.matching import Constraint, parse_constraint
 from ..dicom.parse import read_dataset
-from ..dicom.tags import MAIN_TAGS, TOO_LONG, element_text, format_tag, parse_tag
+from ..dicom.tags import MAIN_TAGS, format_tag, parse_tag, shown_text, text_translation, too_long
 from ..errors import ErrorCode, OrthancError
 from ..storage.index import Index
 from .ingest import normalize_identifier
@@ -121,8 +121,11 @@ def _split(constraints: list[Constraint], level: Level) -> tuple[list[Constraint
 
 def _file_value(dataset: Dataset, tag: int) -> str | None:
     """A top-level value as Orthanc matches it: sequences, binary and too long values are absent."""
-    text = element_text(dataset[tag]) if tag in dataset else None
-    return None if text is None or len(text.encode("utf-8")) > TOO_LONG else text
+    if tag not in dataset:
+        return None
+    raw = dataset.get_item(tag)
+    text = shown_text(dataset[tag], raw, text_translation(dataset))
+    return None if text is None or too_long(text) else text
 
 
 class Finder:

@@ -67,9 +67,6 @@ class Resources:
                 answer[key] = record.metadata[key]
         return answer
 
-    async def json_of(self, public_id: str, level: Level, fmt: TagFormat = TagFormat.SIMPLIFY) -> dict[str, Any]:
-        return await self.to_json(await self.get(public_id, level), fmt)
-
     async def many_json(self, public_ids: list[str], fmt: TagFormat = TagFormat.SIMPLIFY) -> list[dict[str, Any]]:
         return [await self.to_json(r, fmt) for r in await self.index.resources(public_ids)]
 

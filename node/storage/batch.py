@@ -1,12 +1,13 @@
 """Group commit: calls that queue up while the writer thread is busy run there as one batch.
 
-Under concurrent ingest most of an SQLite write is the transaction around it
-(BEGIN, COMMIT and the thread hand-offs), not the rows themselves; one transaction
-for every store waiting at that moment cuts that overhead by the batch size.
+Under concurrent ingest much of an SQLite write is the transaction around it
+(BEGIN, COMMIT, the thread hand-offs), not the rows themselves: one transaction
+for every store waiting at that moment divides that overhead by the batch size.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -20,21 +21,22 @@ Result = TypeVar("Result")
 
 
 class _Entry(Generic[Item, Result]):
-    __slots__ = ("item", "result", "turn")
+    __slots__ = ("done", "item", "result")
 
     def __init__(self, item: Item) -> None:
         self.item = item
         self.result: outcome.Outcome[Result] | None = None
-        self.turn = trio.Event()  # set with a result, or to ask this caller to lead the next batch
+        self.done = trio.Event()
 
 
 class Batcher(Generic[Item, Result]):
     """Runs ``run_batch(items)`` on ``thread`` for the items submitted meanwhile.
 
-    One caller leads at a time: it takes every waiting item to the thread and hands
-    the outcomes back; the first caller still waiting then leads the next batch.
-    ``run_batch`` returns one outcome per item, so a failure reaches its own caller.
-    All bookkeeping runs on the Trio thread, so plain lists are safe.
+    A submit finding no batch queued on the thread queues one (a *drain*); when the
+    drain starts it takes every item pending at that moment. So each item is queued
+    on the thread no later than its own submit, in order with any other work there
+    (closing the index included), and ``run_batch`` returns one outcome per item, so
+    a failure reaches its own caller only.
     """
 
     def __init__(
@@ -42,8 +44,9 @@ class Batcher(Generic[Item, Result]):
     ) -> None:
         self._thread = thread
         self._run_batch = run_batch
-        self._waiting: list[_Entry[Item, Result]] = []
-        self._leading = False
+        self._lock = threading.Lock()  # _pending and _drain_queued are shared with the thread
+        self._pending: list[_Entry[Item, Result]] = []
+        self._drain_queued = False
 
     async def submit(self, item: Item) -> Result:
         """Run ``item`` in the next batch and return its result.
@@ -52,26 +55,26 @@ class Batcher(Generic[Item, Result]):
         completes, so the caller never leaves behind a write it thinks undone.
         """
         entry: _Entry[Item, Result] = _Entry(item)
-        self._waiting.append(entry)
+        with self._lock:
+            self._pending.append(entry)
+            queue_drain = not self._drain_queued
+            self._drain_queued = True
         with trio.CancelScope(shield=True):
-            if self._leading:
-                await entry.turn.wait()
-            if entry.result is None:
-                await self._lead()
+            if queue_drain:
+                # The entries of this drain, possibly not including ours if an earlier drain took it.
+                for taken, result in await self._thread.run(self._drain):
+                    taken.result = result
+                    taken.done.set()
+            await entry.done.wait()
         assert entry.result is not None
         return entry.result.unwrap()
 
-    async def _lead(self) -> None:
-        self._leading = True
-        batch, self._waiting = self._waiting, []
+    def _drain(self) -> list[tuple[_Entry[Item, Result], outcome.Outcome[Result]]]:
+        """On the thread: run every pending item as one batch."""
+        with self._lock:
+            batch, self._pending = self._pending, []
+            self._drain_queued = False
         try:
-            results = await self._thread.run(self._run_batch, [entry.item for entry in batch])
+            return list(zip(batch, self._run_batch([entry.item for entry in batch]), strict=True))
         except Exception as exc:  # run_batch itself failed: every caller of the batch gets the error
-            results = [outcome.Error(exc) for _ in batch]
-        for entry, result in zip(batch, results, strict=True):
-            entry.result = result
-            entry.turn.set()
-        if self._waiting:
-            self._waiting[0].turn.set()
-        else:
-            self._leading = False
+            return [(entry, outcome.Error(exc)) for entry in batch]

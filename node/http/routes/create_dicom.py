@@ -8,12 +8,12 @@ import trio
 from quart import Blueprint, Response
 
 from ...clock import utc_now
-from ...dicom.create import Creation, Parent, build, character_set_of, extract_pdf, parse_request
+from ...dicom.create import Creation, Parent, build, extract_pdf, parse_request
+from ...dicom.encodings import character_set_of
 from ...dicom.ids import Level
 from ...errors import ErrorCode, NoAnswer, OrthancError
 from ...services.ingest import IngestResult
-from ..answers import json_answer, json_body, node
-from .instances import _origin as request_origin
+from ..answers import json_answer, json_body, node, request_origin
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("create_dicom", __name__)

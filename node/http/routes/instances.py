@@ -18,28 +18,23 @@ from ...dicom.ids import Level
 from ...dicom.json_view import TagFormat, dataset_to_json
 from ...dicom.tags import parse_tag
 from ...errors import ErrorCode, NoAnswer, OrthancError
-from ...services.ingest import Origin
-from ..answers import json_answer, node, tag_format
+from ..answers import json_answer, node, request_origin, tag_format
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("instances", __name__)
 
 
-def _origin() -> Origin:
-    username = None
-    auth = request.authorization
-    if auth is not None:
-        username = auth.username
-    return Origin(kind="RestApi", remote_ip=request.remote_addr or "", http_username=username or "")
+def _gunzip(data: bytes) -> bytes:
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "Cannot decompress the gzip body") from exc
 
 
-def _decoded_body(data: bytes) -> bytes:
-    encoding = request.headers.get("Content-Encoding", "").lower()
-    if encoding in ("gzip", "x-gzip"):
-        try:
-            return gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "Cannot decompress the gzip body") from exc
+async def _decoded_body(data: bytes) -> bytes:
+    """The body as sent, gunzipped (off the Trio thread) when its Content-Encoding says so."""
+    if request.headers.get("Content-Encoding", "").lower() in ("gzip", "x-gzip"):
+        return await trio.to_thread.run_sync(_gunzip, data)
     return data
 
 
@@ -53,7 +48,7 @@ def _zip_members(data: bytes) -> list[tuple[str, bytes]]:
 
 async def _store_zip(data: bytes) -> list[dict[str, str]]:
     answers = []
-    origin = _origin()
+    origin = request_origin()
     members = await trio.to_thread.run_sync(_zip_members, data)
     for name, content in members:
         if not content:
@@ -75,16 +70,16 @@ async def upload() -> Response:
     if files:
         answers = []
         for storage in files.values():
-            content = storage.read()
+            content = await trio.to_thread.run_sync(storage.read)  # may be spooled to disk
             if content[:4] == b"PK\x03\x04":
                 answers += await _store_zip(content)
             else:
-                answers.append((await node().ingest.store(content, _origin())).answer())
+                answers.append((await node().ingest.store(content, request_origin())).answer())
         return json_answer(answers[0] if len(answers) == 1 else answers)
-    data = _decoded_body(await request.get_data(as_text=False))
+    data = await _decoded_body(await request.get_data(as_text=False))
     if data[:4] == b"PK\x03\x04":
         return json_answer(await _store_zip(data))
-    result = await node().ingest.store(data, _origin())
+    result = await node().ingest.store(data, request_origin())
     return json_answer(result.answer())
 
 
@@ -98,7 +93,7 @@ async def instance_file(public_id: str) -> Response:
     await _require_instance(public_id)
     if "application/dicom+json" in request.headers.get("Accept", ""):
         dataset = await node().resources.instance_dataset(public_id)
-        return Response(dataset.to_json(), content_type="application/dicom+json")
+        return Response(await trio.to_thread.run_sync(dataset.to_json), content_type="application/dicom+json")
     data = await node().resources.instance_file(public_id)
     attachment = await node().index.dicom_attachment(public_id)
     name = attachment.uuid if attachment else public_id

@@ -10,25 +10,17 @@ from quart import Blueprint, Response, request
 
 from ...clock import utc_now
 from ...errors import ErrorCode, NoAnswer, OrthancError
-from ...jobs.engine import JobsEngine
 from ...jobs.job import JobOutput
-from ..answers import flag, json_answer, node, text_answer
+from ..answers import flag, jobs_engine, json_answer, text_answer
 
 blueprint = Blueprint("jobs", __name__)
 
 _CHUNK = 1024 * 1024
 
 
-def _engine() -> JobsEngine:
-    engine = node().jobs
-    if engine is None:
-        raise OrthancError(ErrorCode.BAD_SEQUENCE_OF_CALLS, "The jobs engine is not running")
-    return engine
-
-
 @blueprint.route("/jobs")
 async def list_jobs() -> Response:
-    records = sorted(_engine().records(), key=lambda record: record.id)
+    records = sorted(jobs_engine().records(), key=lambda record: record.id)
     if flag("expand"):
         now = utc_now()
         return json_answer([record.to_json(now) for record in records])
@@ -37,7 +29,7 @@ async def list_jobs() -> Response:
 
 @blueprint.route("/jobs/<job_id>", methods=["GET", "DELETE"])
 async def job(job_id: str) -> Response:
-    engine = _engine()
+    engine = jobs_engine()
     if request.method == "DELETE":
         if not engine.delete(job_id):
             raise OrthancError(ErrorCode.INEXISTENT_ITEM, f"No job found with this id: {job_id}")
@@ -51,7 +43,7 @@ async def job(job_id: str) -> Response:
 @blueprint.route("/jobs/<job_id>/<any(cancel, pause, resume, resubmit):action>", methods=["POST"])
 async def job_action(job_id: str, action: str) -> Response:
     """200 {} when allowed or without effect; an empty 400 for an unknown job or a refused action."""
-    engine = _engine()
+    engine = jobs_engine()
     if action == "pause":
         done = await engine.pause(job_id)
     elif action == "cancel":
@@ -67,7 +59,7 @@ async def job_action(job_id: str, action: str) -> Response:
 
 @blueprint.route("/jobs/<job_id>/<key>", methods=["GET", "DELETE"])
 async def job_output(job_id: str, key: str) -> Response:
-    engine = _engine()
+    engine = jobs_engine()
     no_output = OrthancError(ErrorCode.INEXISTENT_ITEM, f"Job has no such output: {key}")
     if request.method == "DELETE":
         if not engine.delete_output(job_id, key):

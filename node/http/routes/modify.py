@@ -12,12 +12,9 @@ from ...errors import ErrorCode, OrthancError
 from ...jobs.submit import SubmitOptions, submit, submit_options
 from ...jobs.types.modification import ResourceModificationJob, RewriteJob
 from ...services.modify import ResourceModification, complete_plan, instances_of, modified_instance
-from ..answers import json_answer, json_body, node
-from .instances import _origin as request_origin
+from ..answers import jobs_engine, json_answer, json_body, node, request_origin
 
 blueprint = Blueprint("modify", __name__)
-
-_LEVELS = {"patients": Level.PATIENT, "studies": Level.STUDY, "series": Level.SERIES}
 
 
 def _plan(action: str, body: Any, level: Level | None, *, job: bool) -> ModificationPlan:
@@ -38,10 +35,7 @@ async def modify_instance(public_id: str, action: str) -> Response:
 async def submit_rewrite(body: Any, job: RewriteJob[Any], options: SubmitOptions | None = None) -> Response:
     """Submit a job that rewrites instances (modify, anonymize, split, merge): synchronous by default."""
     options = options or submit_options(body, synchronous=True)
-    engine = node().jobs
-    if engine is None:
-        raise OrthancError(ErrorCode.BAD_SEQUENCE_OF_CALLS, "The jobs engine is not running")
-    return json_answer(await submit(engine, job, options))
+    return json_answer(await submit(jobs_engine(), job, options))
 
 
 async def _run_job(body: Any, plan: ModificationPlan, level: Level | None, resources: list[str]) -> Response:
@@ -56,7 +50,7 @@ async def _run_job(body: Any, plan: ModificationPlan, level: Level | None, resou
     "/<any(patients, studies, series):plural>/<public_id>/<any(modify, anonymize):action>", methods=["POST"]
 )
 async def modify_resource(plural: str, public_id: str, action: str) -> Response:
-    level = _LEVELS[plural]
+    level = Level.from_plural(plural)
     body = await json_body()
     plan = _plan(action, body, level, job=True)
     await node().resources.get(public_id, level)

@@ -11,7 +11,6 @@ from ..answers import json_answer, node, tag_format
 
 blueprint = Blueprint("resource_tags", __name__)
 
-_LEVELS = {level.plural: level for level in Level}
 _PARENTS = "<any(patients, studies, series):plural>"
 
 
@@ -21,17 +20,17 @@ def _views() -> TagViews:
 
 @blueprint.route(f"/{_PARENTS}/<public_id>/shared-tags")
 async def shared_tags(plural: str, public_id: str) -> Response:
-    return json_answer(await _views().shared_tags(public_id, _LEVELS[plural], tag_format(TagFormat.FULL)))
+    return json_answer(await _views().shared_tags(public_id, Level.from_plural(plural), tag_format(TagFormat.FULL)))
 
 
 @blueprint.route(f"/{_PARENTS}/<public_id>/instances-tags")
 async def instances_tags(plural: str, public_id: str) -> Response:
-    return json_answer(await _views().instances_tags(public_id, _LEVELS[plural], tag_format(TagFormat.FULL)))
+    return json_answer(await _views().instances_tags(public_id, Level.from_plural(plural), tag_format(TagFormat.FULL)))
 
 
 @blueprint.route("/<any(patients, studies, series, instances):plural>/<public_id>/module")
 async def module(plural: str, public_id: str) -> Response:
-    level = _LEVELS[plural]
+    level = Level.from_plural(plural)
     return json_answer(await _views().module(public_id, level, level, tag_format(TagFormat.FULL)))
 
 

@@ -10,22 +10,12 @@ from ..answers import empty, flag, int_arg, json_answer, node, tag_format, text_
 
 blueprint = Blueprint("resources", __name__)
 
-_LEVELS = {level.plural: level for level in Level}
-
-
-def _level(plural: str) -> Level:
-    level = _LEVELS.get(plural)
-    if level is None:
-        raise NoAnswer()
-    return level
-
-
 _LEVEL_PATHS = "<any(patients, studies, series, instances):plural>"
 
 
 @blueprint.route(f"/{_LEVEL_PATHS}", methods=["GET"])
 async def list_resources(plural: str) -> Response:
-    level = _level(plural)
+    level = Level.from_plural(plural)
     since, limit = int_arg("since"), int_arg("limit")
     if (since is None) != (limit is None):
         missing = "limit" if limit is None else "since"
@@ -40,7 +30,7 @@ async def list_resources(plural: str) -> Response:
 
 @blueprint.route(f"/{_LEVEL_PATHS}/<public_id>", methods=["GET"])
 async def get_resource(plural: str, public_id: str) -> Response:
-    level = _level(plural)
+    level = Level.from_plural(plural)
     record = await node().index.resource(public_id, level)
     if record is None:
         raise NoAnswer()
@@ -49,7 +39,7 @@ async def get_resource(plural: str, public_id: str) -> Response:
 
 @blueprint.route(f"/{_LEVEL_PATHS}/<public_id>", methods=["DELETE"])
 async def delete_resource(plural: str, public_id: str) -> Response:
-    answer = await node().resources.delete(public_id, _level(plural))
+    answer = await node().resources.delete(public_id, Level.from_plural(plural))
     if answer is None:
         raise NoAnswer()
     return json_answer(answer)
@@ -75,8 +65,8 @@ async def _require(public_id: str, level: Level) -> None:
 async def children(plural: str, public_id: str, child: str) -> Response:
     if (plural, child) not in _CHILD_ROUTES:
         raise NoAnswer()
-    await _require(public_id, _level(plural))
-    ids = await node().index.descendants(public_id, _level(child))
+    await _require(public_id, Level.from_plural(plural))
+    ids = await node().index.descendants(public_id, Level.from_plural(child))
     # Child lists are always expanded in 1.10.1.
     return json_answer(await node().resources.many_json(ids, tag_format()))
 
@@ -85,7 +75,7 @@ async def children(plural: str, public_id: str, child: str) -> Response:
 async def parent(plural: str, public_id: str, parent: str) -> Response:
     if (plural, parent) not in _PARENT_ROUTES:
         raise NoAnswer()
-    level = _level(plural)
+    level = Level.from_plural(plural)
     record = await node().resources.get(public_id, level)
     target = _SINGULAR[parent]
     while record.level > target and record.parent is not None:
@@ -95,7 +85,7 @@ async def parent(plural: str, public_id: str, parent: str) -> Response:
 
 @blueprint.route(f"/{_LEVEL_PATHS}/<public_id>/statistics")
 async def resource_statistics(plural: str, public_id: str) -> Response:
-    level = _level(plural)
+    level = Level.from_plural(plural)
     stats = await node().index.resource_statistics(public_id, level)
     if not stats:
         raise OrthancError(ErrorCode.UNKNOWN_RESOURCE, f"Unknown resource: {public_id}")

@@ -6,8 +6,7 @@ from quart import Blueprint, Response
 
 from ...jobs.types.split_merge import MergeStudyJob, SplitStudyJob
 from ...services.split_merge import prepare_merge, prepare_split
-from ..answers import json_body, json_object_body, node
-from .instances import _origin as request_origin
+from ..answers import json_body, json_object_body, node, request_origin
 from .modify import submit_rewrite
 
 blueprint = Blueprint("split_merge", __name__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from quart import Blueprint, Response, request
 
-from ... import PRODUCT_NAME, __version__
+from ... import ORTHANC_API_VERSION, ORTHANC_VERSION, PRODUCT_NAME, __version__
 from ..answers import empty, flag, int_arg, json_answer, node
 
 blueprint = Blueprint("system", __name__)
@@ -16,7 +16,7 @@ async def system() -> Response:
     ports = node().ports
     return json_answer(
         {
-            "ApiVersion": 16,
+            "ApiVersion": ORTHANC_API_VERSION,
             "CheckRevisions": False,
             "DatabaseBackendPlugin": None,
             "DatabaseVersion": 6,
@@ -27,7 +27,7 @@ async def system() -> Response:
             "Name": config["Name"],
             "PluginsEnabled": False,
             "StorageAreaPlugin": None,
-            "Version": "1.10.1",
+            "Version": ORTHANC_VERSION,
             "Product": {"Name": PRODUCT_NAME, "Version": __version__},
         }
     )

@@ -12,6 +12,7 @@ from pydicom.uid import generate_uid
 from quart import Blueprint, Response, request
 
 from ...clock import orthanc_date
+from ...dicom.encodings import encoding_name
 from ...errors import ErrorCode, NoAnswer, OrthancError
 from ...net.scp import accepted_transfer_syntaxes
 from ...services.find import Finder, parse_find_request
@@ -28,12 +29,6 @@ TOOLS = [
     "log-level-lua", "log-level-plugins", "log-level-sqlite", "lookup", "metrics", "metrics-prometheus",
     "now", "now-local", "reconstruct", "reset", "shutdown", "unknown-sop-class-accepted",
 ]  # fmt: skip
-
-ENCODINGS = [
-    "Ascii", "Utf8", "Latin1", "Latin2", "Latin3", "Latin4", "Latin5", "Cyrillic", "Windows1251", "Arabic",
-    "Greek", "Hebrew", "Thai", "Japanese", "Chinese", "JapaneseKanji", "Korean", "SimplifiedChinese",
-]  # fmt: skip
-_ENCODINGS_BY_KEY = {name.lower(): name for name in ENCODINGS}
 
 
 @blueprint.route("/tools")
@@ -82,7 +77,7 @@ def _setting(key: str) -> Any:
 @blueprint.route("/tools/default-encoding", methods=["GET", "PUT"])
 async def default_encoding() -> Response:
     if request.method == "PUT":
-        name = _ENCODINGS_BY_KEY.get((await _body_text()).lower())
+        name = encoding_name(await _body_text())
         if name is None:
             raise OrthancError(ErrorCode.PARAMETER_OUT_OF_RANGE)
         node().runtime["DefaultEncoding"] = name

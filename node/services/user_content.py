@@ -1,0 +1,115 @@
+"""Metadata and attachments that clients write on a resource (/metadata, /attachments).
+
+Each write records its change (`UpdatedMetadata`, `UpdatedAttachment`) as Orthanc does.
+An attachment is written to the file store before the index points at it, and a file it
+replaces is removed only once the index no longer does; hashing and file access run in
+worker threads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import trio
+
+from ..clock import orthanc_date
+from ..errors import ErrorCode, OrthancError
+from ..storage.files import FileStore
+from ..storage.index import Attachment, Index, ResourceRecord
+from ..storage.index.base import COMPRESSION_NONE, COMPRESSION_ZLIB
+from .resources import Resources
+
+
+class UserContent:
+    """Stateless over the index and the file store, so a route builds one per call."""
+
+    def __init__(self, index: Index, files: FileStore, resources: Resources, *, store_md5: bool) -> None:
+        self._index = index
+        self._files = files
+        self._resources = resources
+        self._store_md5 = store_md5
+
+    async def _changed(self, change_type: str, record: ResourceRecord) -> None:
+        await self._index.log_change(change_type, record.public_id, record.level, orthanc_date())
+
+    async def set_metadata(self, record: ResourceRecord, key: str, value: str) -> None:
+        await self._index.set_metadata(record.public_id, key, value)
+        await self._changed("UpdatedMetadata", record)
+
+    async def delete_metadata(self, record: ResourceRecord, key: str) -> None:
+        """Error 17 when the resource has no such metadata."""
+        if not await self._index.delete_metadata(record.public_id, key):
+            raise OrthancError(ErrorCode.UNKNOWN_RESOURCE)
+        await self._changed("UpdatedMetadata", record)
+
+    async def attachments(self, record: ResourceRecord) -> dict[int, Attachment]:
+        return await self._index.attachments(record.public_id)
+
+    async def attachment(self, record: ResourceRecord, number: int) -> Attachment:
+        """One attachment of the resource, or error 17."""
+        attachment = (await self._index.attachments(record.public_id)).get(number)
+        if attachment is None:
+            raise OrthancError(ErrorCode.UNKNOWN_RESOURCE)
+        return attachment
+
+    def _write(self, number: int, data: bytes) -> Attachment:
+        """Store the file and describe it (blocking: run in a thread)."""
+        file_uuid, stored_size = self._files.write(data)
+        md5 = hashlib.md5(data).hexdigest() if self._store_md5 else ""
+        compressed_md5 = md5
+        if self._files.compress and md5:
+            compressed_md5 = hashlib.md5(self._files.read_raw(file_uuid)).hexdigest()
+        return Attachment(
+            content_type=number,
+            uuid=file_uuid,
+            uncompressed_size=len(data),
+            compressed_size=stored_size,
+            uncompressed_md5=md5,
+            compressed_md5=compressed_md5,
+            compression=COMPRESSION_ZLIB if self._files.compress else COMPRESSION_NONE,
+        )
+
+    async def put_attachment(self, record: ResourceRecord, number: int, data: bytes) -> None:
+        attachment = await trio.to_thread.run_sync(self._write, number, data)
+        try:
+            replaced = await self._index.set_attachment(record.public_id, attachment)
+        except BaseException:
+            with trio.CancelScope(shield=True):  # the index does not point at it: nothing else will remove it
+                await trio.to_thread.run_sync(self._files.remove, attachment.uuid)
+            raise
+        if replaced is not None:
+            await trio.to_thread.run_sync(self._files.remove, replaced)
+        await self._changed("UpdatedAttachment", record)
+
+    async def delete_attachment(self, record: ResourceRecord, number: int) -> None:
+        """Error 17 when the resource has no such attachment."""
+        file_uuid = await self._index.delete_attachment(record.public_id, number)
+        if file_uuid is None:
+            raise OrthancError(ErrorCode.UNKNOWN_RESOURCE)
+        await trio.to_thread.run_sync(self._files.remove, file_uuid)
+        await self._changed("UpdatedAttachment", record)
+
+    async def data(self, attachment: Attachment) -> bytes:
+        """The content as it was given (uncompressed)."""
+        return await self._resources.read_attachment(attachment)
+
+    async def stored_bytes(self, attachment: Attachment) -> bytes:
+        """The file as stored (compressed when StorageCompression was on)."""
+        try:
+            return await trio.to_thread.run_sync(self._files.read_raw, attachment.uuid)
+        except FileNotFoundError as exc:
+            raise OrthancError(ErrorCode.INEXISTENT_FILE, f"Missing file: {attachment.uuid}") from exc
+
+    async def verify_md5(self, attachment: Attachment) -> bool:
+        """Whether the stored file still has the recorded MD5s; error 6 when none was recorded."""
+        if not attachment.uncompressed_md5:
+            raise OrthancError(ErrorCode.BAD_SEQUENCE_OF_CALLS, "No MD5 was recorded for this attachment")
+        stored = await self.stored_bytes(attachment)
+        data = await self.data(attachment)
+
+        def matches() -> bool:
+            if attachment.compressed_md5 and hashlib.md5(stored).hexdigest() != attachment.compressed_md5:
+                return False
+            return hashlib.md5(data).hexdigest() == attachment.uncompressed_md5
+
+        return await trio.to_thread.run_sync(matches)
