@@ -24,6 +24,7 @@ from .http.app import create_app
 from .jobs.engine import JobsEngine
 from .jobs.types.archive import remove_stale_archives
 from .metrics import Metrics
+from .offload import offload
 from .services.ingest import Ingest
 from .services.resources import Resources
 from .services.stability import StabilityTracker
@@ -56,10 +57,10 @@ async def serve(
     """Run a node until cancelled; ``task_status`` receives its context (with bound ports)."""
     install_dictionary(config["Dictionary"])
     files = FileStore(config.storage_directory, compress=config["StorageCompression"])
-    stale = await trio.to_thread.run_sync(files.remove_stale_temporaries)
+    stale = await offload(files.remove_stale_temporaries)
     if stale:
         log.warning("removed %d half-written files left by a crash", stale)
-    if await trio.to_thread.run_sync(remove_stale_archives, config):
+    if await offload(remove_stale_archives, config):
         log.info("removed the archives of asynchronous jobs left by the previous run")
     index = SqliteIndex(Path(config.index_directory))
     try:

@@ -19,9 +19,8 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-import trio
-
 from ..errors import ErrorCode, OrthancError
+from ..offload import offload
 
 if TYPE_CHECKING:
     from ..context import NodeContext
@@ -69,7 +68,7 @@ class JobOutput:
 
     async def discard(self) -> None:
         if self.path is not None:
-            await trio.to_thread.run_sync(partial(self.path.unlink, missing_ok=True))
+            await offload(partial(self.path.unlink, missing_ok=True))
 
 
 class Job(abc.ABC):

@@ -27,6 +27,7 @@ from ..dicom.ids import Level
 from ..dicom.media import DicomDir, MediaEntry, media_entry
 from ..dicom.parse import read_dataset
 from ..errors import ErrorCode, OrthancError
+from ..offload import offload
 from ..storage.files import FileStore
 from ..storage.index import Index, ResourceRecord
 from ..storage.index.base import COMPRESSION_ZLIB, Attachment
@@ -401,8 +402,8 @@ class ArchiveBuilder:
     async def _prepare_final(self) -> PreparedStep:
         if self._dicomdir is None:
             return PreparedStep(end=self._writer.end())
-        data = await trio.to_thread.run_sync(self._dicomdir.encode)
-        member = self._writer.member(DICOMDIR_NAME, await trio.to_thread.run_sync(deflate, data))
+        data = await offload(self._dicomdir.encode)
+        member = self._writer.member(DICOMDIR_NAME, await offload(deflate, data))
         return PreparedStep((member,), end=self._writer.end(member))
 
     def commit(self, step: PreparedStep) -> None:

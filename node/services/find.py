@@ -11,7 +11,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import trio
 from pydicom.dataset import Dataset
 
 from ..dicom.ids import Level, parse_level
@@ -20,6 +19,7 @@ from ..dicom.matching import Constraint, parse_constraint
 from ..dicom.parse import read_dataset
 from ..dicom.tags import MAIN_TAGS, format_tag, parse_tag, shown_text, text_translation, too_long
 from ..errors import ErrorCode, OrthancError
+from ..offload import offload
 from ..storage.index import Index
 from .ingest import normalize_identifier
 from .resources import Resources
@@ -161,7 +161,7 @@ class Finder:
                 return False
             instance = instances[0]
         data = await self._resources.instance_file(instance)
-        dataset = await trio.to_thread.run_sync(lambda: read_dataset(data, stop_before_pixels=True))
+        dataset = await offload(lambda: read_dataset(data, stop_before_pixels=True))
         return all(constraint.matches(_file_value(dataset, constraint.tag)) for constraint in constraints)
 
     async def answer(self, request: FindRequest) -> list[Any]:

@@ -14,6 +14,7 @@ from ..clock import orthanc_date
 from ..config import Config
 from ..dicom.ids import Level
 from ..dicom.parse import ParsedInstance, parse_instance
+from ..offload import offload
 from ..storage.files import FileStore
 from ..storage.index import Attachment, Index, NewInstance
 from ..storage.index.base import ATTACHMENT_DICOM, COMPRESSION_NONE, COMPRESSION_ZLIB
@@ -144,19 +145,19 @@ class Ingest:
         The file is written before it is indexed; if indexing fails or finds the
         instance already stored, the new file is removed, so nothing partial stays.
         """
-        parsed, new = await trio.to_thread.run_sync(self._prepare, data, origin)
+        parsed, new = await offload(self._prepare, data, origin)
         try:
             result = await self._index.store(new, overwrite=self._config["OverwriteInstances"])
         except BaseException:
             with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(self._files.remove, new.attachment.uuid)
+                await offload(self._files.remove, new.attachment.uuid)
             raise
         if result.already_stored:
-            await trio.to_thread.run_sync(self._files.remove, new.attachment.uuid)
+            await offload(self._files.remove, new.attachment.uuid)
             status = "AlreadyStored"
         else:
             if result.removed_files:
-                await trio.to_thread.run_sync(self._files.remove_many, result.removed_files)
+                await offload(self._files.remove_many, result.removed_files)
             self._stability.touch(parsed.ids)
             status = "Success"
         ingest_result = IngestResult(status=status, ids=parsed.ids, parsed=parsed)

@@ -22,6 +22,7 @@ from ..dicom.ids import Level, parse_level
 from ..dicom.modification import ModificationPlan, plan_from_json
 from ..dicom.modifier import ModifiedFile, UidMap, UidMapper, modify_file
 from ..errors import ErrorCode, OrthancError
+from ..offload import offload
 from .ingest import Origin
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ async def complete_plan(index: Index, plan: ModificationPlan) -> ModificationPla
 async def modified_instance(context: NodeContext, public_id: str, plan: ModificationPlan) -> bytes:
     """The modified file of one instance, not stored (POST /instances/{id}/modify|anonymize)."""
     data = await context.resources.instance_file(public_id)
-    result = await trio.to_thread.run_sync(modify_file, data, plan, UidMap().mapper())
+    result = await offload(modify_file, data, plan, UidMap().mapper())
     return result.data
 
 
@@ -104,7 +105,7 @@ class InstanceRewrite(abc.ABC):
                 return False
             raise
         mapper = self.uid_map.mapper()
-        result = await trio.to_thread.run_sync(self.rewrite, data, mapper)
+        result = await offload(self.rewrite, data, mapper)
         with trio.CancelScope(shield=True):
             stored = await context.ingest.store(result.data, self.origin)
             if stored.status != "Success":

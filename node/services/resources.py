@@ -11,6 +11,7 @@ from ..dicom.ids import Level
 from ..dicom.json_view import TagFormat, tags_json_by_key
 from ..dicom.parse import read_dataset
 from ..errors import ErrorCode, OrthancError
+from ..offload import offload
 from ..storage.files import FileStore
 from ..storage.index import Index, ResourceRecord
 from ..storage.index.base import COMPRESSION_ZLIB, Attachment
@@ -77,7 +78,7 @@ class Resources:
             return None
         self.stability.forget(public_id)
         with trio.CancelScope(shield=True):
-            await trio.to_thread.run_sync(self.files.remove_many, result.removed_files)
+            await offload(self.files.remove_many, result.removed_files)
         ancestor = None
         if result.remaining_ancestor is not None:
             ancestor_id, ancestor_level = result.remaining_ancestor
@@ -91,7 +92,7 @@ class Resources:
     async def read_attachment(self, attachment: Attachment) -> bytes:
         compressed = attachment.compression == COMPRESSION_ZLIB
         try:
-            return await trio.to_thread.run_sync(self.files.read, attachment.uuid, compressed)
+            return await offload(self.files.read, attachment.uuid, compressed)
         except FileNotFoundError as exc:
             raise OrthancError(ErrorCode.INEXISTENT_FILE, f"Missing file: {attachment.uuid}") from exc
 
@@ -103,4 +104,4 @@ class Resources:
 
     async def instance_dataset(self, public_id: str) -> Dataset:
         data = await self.instance_file(public_id)
-        return await trio.to_thread.run_sync(read_dataset, data)
+        return await offload(read_dataset, data)

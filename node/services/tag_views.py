@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import trio
 from pydicom.dataset import Dataset
 
 from ..dicom.ids import Level
@@ -17,6 +16,7 @@ from ..dicom.json_view import TagFormat, dataset_to_json
 from ..dicom.modules import module_of, select
 from ..dicom.parse import read_dataset
 from ..errors import ErrorCode, OrthancError
+from ..offload import offload
 from ..storage.index import Index
 from .resources import Resources
 
@@ -38,7 +38,7 @@ class TagViews:
 
     async def _read(self, instance: str, *, pixels: bool = False) -> Dataset:
         data = await self._resources.instance_file(instance)
-        return await trio.to_thread.run_sync(lambda: read_dataset(data, stop_before_pixels=not pixels))
+        return await offload(lambda: read_dataset(data, stop_before_pixels=not pixels))
 
     async def shared_tags(self, public_id: str, level: Level, fmt: TagFormat) -> dict[str, Any]:
         """String-valued tags equal in every instance of the resource (one file in memory at a time)."""
@@ -46,7 +46,7 @@ class TagViews:
         shared: dict[str, Any] = {}
         for instance in await self._instances(public_id, level):
             dataset = await self._read(instance)
-            entries = await trio.to_thread.run_sync(_string_entries, dataset)
+            entries = await offload(_string_entries, dataset)
             if first is None:
                 first, shared = dataset, entries
             else:
@@ -60,7 +60,7 @@ class TagViews:
         answer = {}
         for instance in await self._instances(public_id, level):
             dataset = await self._read(instance, pixels=True)
-            answer[instance] = await trio.to_thread.run_sync(dataset_to_json, dataset, fmt)
+            answer[instance] = await offload(dataset_to_json, dataset, fmt)
         return answer
 
     async def module(self, public_id: str, level: Level, module: Level, fmt: TagFormat) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import trio
 
 from ..clock import orthanc_date
 from ..errors import ErrorCode, OrthancError
+from ..offload import offload
 from ..storage.files import FileStore
 from ..storage.index import Attachment, Index, ResourceRecord
 from ..storage.index.base import COMPRESSION_NONE, COMPRESSION_ZLIB
@@ -70,15 +71,15 @@ class UserContent:
         )
 
     async def put_attachment(self, record: ResourceRecord, number: int, data: bytes) -> None:
-        attachment = await trio.to_thread.run_sync(self._write, number, data)
+        attachment = await offload(self._write, number, data)
         try:
             replaced = await self._index.set_attachment(record.public_id, attachment)
         except BaseException:
             with trio.CancelScope(shield=True):  # the index does not point at it: nothing else will remove it
-                await trio.to_thread.run_sync(self._files.remove, attachment.uuid)
+                await offload(self._files.remove, attachment.uuid)
             raise
         if replaced is not None:
-            await trio.to_thread.run_sync(self._files.remove, replaced)
+            await offload(self._files.remove, replaced)
         await self._changed("UpdatedAttachment", record)
 
     async def delete_attachment(self, record: ResourceRecord, number: int) -> None:
@@ -86,7 +87,7 @@ class UserContent:
         file_uuid = await self._index.delete_attachment(record.public_id, number)
         if file_uuid is None:
             raise OrthancError(ErrorCode.UNKNOWN_RESOURCE)
-        await trio.to_thread.run_sync(self._files.remove, file_uuid)
+        await offload(self._files.remove, file_uuid)
         await self._changed("UpdatedAttachment", record)
 
     async def data(self, attachment: Attachment) -> bytes:
@@ -96,7 +97,7 @@ class UserContent:
     async def stored_bytes(self, attachment: Attachment) -> bytes:
         """The file as stored (compressed when StorageCompression was on)."""
         try:
-            return await trio.to_thread.run_sync(self._files.read_raw, attachment.uuid)
+            return await offload(self._files.read_raw, attachment.uuid)
         except FileNotFoundError as exc:
             raise OrthancError(ErrorCode.INEXISTENT_FILE, f"Missing file: {attachment.uuid}") from exc
 
@@ -112,4 +113,4 @@ class UserContent:
                 return False
             return hashlib.md5(data).hexdigest() == attachment.uncompressed_md5
 
-        return await trio.to_thread.run_sync(matches)
+        return await offload(matches)

@@ -13,22 +13,12 @@ from typing import Any, TypeVar
 
 import outcome
 import trio
-from trio.testing import MockClock
+
+from ..offload import under_virtual_clock
 
 T = TypeVar("T")
 
 _STOP = object()
-
-
-def under_virtual_clock() -> bool:
-    """True when Trio runs on a MockClock (tests of timed behaviour).
-
-    A task waiting on a thread counts as blocked, so a MockClock with autojump
-    would let virtual time run while the thread works and the outcome would
-    depend on thread timing. Short blocking calls then run inline instead: the
-    same code, on the same database, with virtual time standing still.
-    """
-    return isinstance(trio.lowlevel.current_clock(), MockClock)
 
 
 class DedicatedThread:

@@ -12,6 +12,7 @@ from ...dicom.create import Creation, Parent, build, extract_pdf, parse_request
 from ...dicom.encodings import character_set_of
 from ...dicom.ids import Level
 from ...errors import ErrorCode, NoAnswer, OrthancError
+from ...offload import offload
 from ...services.ingest import IngestResult
 from ..answers import json_answer, json_body, node, request_origin
 
@@ -67,7 +68,7 @@ async def create_dicom() -> Response:
     request = parse_request(await json_body(), context.config["DefaultPrivateCreator"])
     parent = await _parent(request.parent) if request.parent is not None else None
     encoding = context.runtime.get("DefaultEncoding", context.config["DefaultEncoding"])
-    creation = await trio.to_thread.run_sync(build, request, parent, utc_now(), character_set_of(encoding))
+    creation = await offload(build, request, parent, utc_now(), character_set_of(encoding))
     if creation.series:
         return await _store_series(creation)
     return json_answer((await _store(creation.files[0])).answer())

@@ -8,7 +8,6 @@ import logging
 import zipfile
 import zlib
 
-import trio
 from pydicom.dataelem import DataElement
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element
@@ -18,6 +17,7 @@ from ...dicom.ids import Level
 from ...dicom.json_view import TagFormat, dataset_to_json
 from ...dicom.tags import parse_tag
 from ...errors import ErrorCode, NoAnswer, OrthancError
+from ...offload import offload
 from ..answers import json_answer, node, request_origin, tag_format
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def _gunzip(data: bytes) -> bytes:
 async def _decoded_body(data: bytes) -> bytes:
     """The body as sent, gunzipped (off the Trio thread) when its Content-Encoding says so."""
     if request.headers.get("Content-Encoding", "").lower() in ("gzip", "x-gzip"):
-        return await trio.to_thread.run_sync(_gunzip, data)
+        return await offload(_gunzip, data)
     return data
 
 
@@ -49,7 +49,7 @@ def _zip_members(data: bytes) -> list[tuple[str, bytes]]:
 async def _store_zip(data: bytes) -> list[dict[str, str]]:
     answers = []
     origin = request_origin()
-    members = await trio.to_thread.run_sync(_zip_members, data)
+    members = await offload(_zip_members, data)
     for name, content in members:
         if not content:
             continue
@@ -70,7 +70,7 @@ async def upload() -> Response:
     if files:
         answers = []
         for storage in files.values():
-            content = await trio.to_thread.run_sync(storage.read)  # may be spooled to disk
+            content = await offload(storage.read)  # may be spooled to disk
             if content[:4] == b"PK\x03\x04":
                 answers += await _store_zip(content)
             else:
@@ -93,7 +93,7 @@ async def instance_file(public_id: str) -> Response:
     await _require_instance(public_id)
     if "application/dicom+json" in request.headers.get("Accept", ""):
         dataset = await node().resources.instance_dataset(public_id)
-        return Response(await trio.to_thread.run_sync(dataset.to_json), content_type="application/dicom+json")
+        return Response(await offload(dataset.to_json), content_type="application/dicom+json")
     data = await node().resources.instance_file(public_id)
     attachment = await node().index.dicom_attachment(public_id)
     name = attachment.uuid if attachment else public_id
@@ -110,14 +110,14 @@ async def instance_tags(public_id: str) -> Response:
     await _require_instance(public_id)
     dataset = await node().resources.instance_dataset(public_id)
     fmt = tag_format(TagFormat.FULL)
-    return json_answer(await trio.to_thread.run_sync(dataset_to_json, dataset, fmt, _ignore_length()))
+    return json_answer(await offload(dataset_to_json, dataset, fmt, _ignore_length()))
 
 
 @blueprint.route("/instances/<public_id>/simplified-tags")
 async def instance_simplified_tags(public_id: str) -> Response:
     await _require_instance(public_id)
     dataset = await node().resources.instance_dataset(public_id)
-    return json_answer(await trio.to_thread.run_sync(dataset_to_json, dataset, TagFormat.SIMPLIFY, _ignore_length()))
+    return json_answer(await offload(dataset_to_json, dataset, TagFormat.SIMPLIFY, _ignore_length()))
 
 
 @blueprint.route("/instances/<public_id>/header")

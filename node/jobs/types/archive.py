@@ -25,6 +25,7 @@ import trio
 
 from ...config import Config
 from ...errors import ErrorCode, OrthancError
+from ...offload import offload
 from ...services.archive import ArchiveBuilder, ArchiveKind, plan_archive
 from ..job import Job, JobOutput, Step, StepOutcome, StopReason
 
@@ -133,7 +134,7 @@ class FileDelivery(Delivery):
     async def deliver(self, chunks: list[bytes]) -> None:
         try:
             # Not cancellable: the write completes, then the step commits.
-            await trio.to_thread.run_sync(self._write, chunks)
+            await offload(self._write, chunks)
         except OSError as exc:
             raise OrthancError(ErrorCode.CANNOT_WRITE_FILE, f"Cannot write the archive {self.path}: {exc}") from exc
 
@@ -152,7 +153,7 @@ class FileDelivery(Delivery):
     async def stop(self, reason: StopReason) -> None:
         # A paused job keeps its open file; one paused by a shutdown leaves it for the start-up clean-up.
         if reason in (StopReason.FAILURE, StopReason.CANCELED):
-            await trio.to_thread.run_sync(self._remove)
+            await offload(self._remove)
 
     def output(self) -> JobOutput | None:
         return JobOutput(path=self.path, filename="archive.zip")
