@@ -1,15 +1,18 @@
 """The root of the nursery tree: storage, jobs, DICOM and HTTP, started in order.
 
-Cancelling the scope that runs :func:`serve` stops HTTP and DICOM first (they
-are the innermost children), then jobs, and closes the index last.
+Cancelling the scope that runs :func:`serve` stops them in reverse order: HTTP
+first (no new requests), then DICOM (no new associations), then jobs (whose
+final save still finds the index open), and the index is closed last.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import hypercorn.config
 import hypercorn.trio
@@ -24,6 +27,7 @@ from .http.app import create_app
 from .jobs.engine import JobsEngine
 from .jobs.types.archive import remove_stale_archives
 from .metrics import Metrics
+from .net.scp import run_scp
 from .offload import offload
 from .services.ingest import Ingest
 from .services.resources import Resources
@@ -38,7 +42,44 @@ def _port_of(address: str) -> int:
     return int(address.rsplit(":", 1)[1])
 
 
-async def _start_http(nursery: trio.Nursery, context: NodeContext) -> int:
+class ServiceStack:
+    """Services started one after the other and stopped in reverse order.
+
+    A plain nursery would cancel all its children at once. Each service here
+    runs shielded in a scope of its own; :meth:`stop` cancels those scopes from
+    the last started to the first, waiting for each to finish.
+    """
+
+    def __init__(self, nursery: trio.Nursery) -> None:
+        self._nursery = nursery
+        self._running: list[tuple[str, trio.CancelScope, trio.Event]] = []
+
+    async def start(self, name: str, service: Callable[..., Awaitable[Any]]) -> Any:
+        """Start ``service(task_status=...)`` and return what it reports as started."""
+        scope = trio.CancelScope(shield=True)
+        done = trio.Event()
+
+        async def run(task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
+            try:
+                with scope:
+                    await service(task_status=task_status)
+            finally:
+                done.set()
+
+        started = await self._nursery.start(run)
+        self._running.append((name, scope, done))
+        return started
+
+    async def stop(self) -> None:
+        with trio.CancelScope(shield=True):
+            while self._running:
+                name, scope, done = self._running.pop()
+                scope.cancel()
+                await done.wait()
+                log.info("%s stopped", name)
+
+
+async def _start_http(stack: ServiceStack, context: NodeContext) -> int:
     config = context.config
     hconfig = hypercorn.config.Config()
     hconfig.bind = [f"{config['HttpBindAddress']}:{config['HttpPort']}"]
@@ -47,7 +88,7 @@ async def _start_http(nursery: trio.Nursery, context: NodeContext) -> int:
     hconfig.keep_alive_timeout = max(5, int(config["HttpRequestTimeout"]))
     hconfig.graceful_timeout = 2
     app = create_app(context)
-    addresses = await nursery.start(partial(hypercorn.trio.serve, app, hconfig, mode="asgi"))
+    addresses = await stack.start("http", partial(hypercorn.trio.serve, app, hconfig, mode="asgi"))
     return _port_of(addresses[0])
 
 
@@ -65,38 +106,51 @@ async def serve(
     index = SqliteIndex(Path(config.index_directory))
     try:
         async with trio.open_nursery() as nursery:
+            stack = ServiceStack(nursery)
+            try:
 
-            async def on_stable(public_id: str, level: Level) -> None:
-                await index.log_change(f"Stable{level.title}", public_id, level, orthanc_date())
+                async def on_stable(public_id: str, level: Level) -> None:
+                    await index.log_change(f"Stable{level.title}", public_id, level, orthanc_date())
 
-            stability = StabilityTracker(float(config["StableAge"]), on_stable)
-            nursery.start_soon(stability.run)
-            context = NodeContext(
-                config=config,
-                index=index,
-                files=files,
-                ingest=Ingest(config, index, files, stability),
-                resources=Resources(index, files, stability),
-                metrics=Metrics(enabled=config["MetricsEnabled"]),
-                started_at=time.time(),
-            )
-            await _start_services(nursery, context, load_jobs=load_jobs)
-            log.info("node ready: %s", context.ports)
-            task_status.started(context)
+                stability = StabilityTracker(float(config["StableAge"]), on_stable)
+                context = NodeContext(
+                    config=config,
+                    index=index,
+                    files=files,
+                    ingest=Ingest(config, index, files, stability),
+                    resources=Resources(index, files, stability),
+                    metrics=Metrics(enabled=config["MetricsEnabled"]),
+                    started_at=time.time(),
+                )
+                await stack.start("stability", _started_at_once(stability.run))
+                await _start_services(stack, context, load_jobs=load_jobs)
+                log.info("node ready: %s", context.ports)
+                task_status.started(context)
+                await trio.sleep_forever()
+            finally:
+                await stack.stop()
     finally:
         with trio.CancelScope(shield=True):
             await index.close()
         log.info("node stopped")
 
 
-async def _start_services(nursery: trio.Nursery, context: NodeContext, *, load_jobs: bool) -> None:
+def _started_at_once(run: Callable[[], Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    """Adapt a service with nothing to report at start to :meth:`ServiceStack.start`."""
+
+    async def service(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        await run()
+
+    return service
+
+
+async def _start_services(stack: ServiceStack, context: NodeContext, *, load_jobs: bool) -> None:
     """Jobs, then DICOM, then HTTP: each can rely on what started before it."""
     config = context.config
     context.jobs = JobsEngine(context, load=load_jobs)
-    await nursery.start(context.jobs.run)
+    await stack.start("jobs", context.jobs.run)
     if config["DicomServerEnabled"]:
-        from .net.scp import run_scp
-
-        context.ports["dicom"] = await nursery.start(run_scp, context)
+        context.ports["dicom"] = await stack.start("dicom", partial(run_scp, context))
     if config["HttpServerEnabled"]:
-        context.ports["http"] = await _start_http(nursery, context)
+        context.ports["http"] = await _start_http(stack, context)
