@@ -16,7 +16,6 @@ bounded (target < 300 MB) while the archive is far bigger than that.
 from __future__ import annotations
 
 import argparse
-import io
 import math
 import os
 import random
@@ -27,26 +26,24 @@ import tempfile
 import threading
 import time
 import zipfile
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import trio
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
 
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.ingest import Server, our_node
-from bench.orthanc_process import orthanc_binary, orthanc_process
+from bench.common import Starter, file_bytes, orthanc, our_node, upload
+from bench.orthanc_process import orthanc_binary
 
 SIDE = 512
 SLICE_BYTES = SIDE * SIDE * 2
 LARGE_INSTANCES = 4100  # about 2.1 GB of DICOM
-UPLOAD_CLIENTS = 4
 MEMORY_TARGET_MB = 300
 THROUGHPUT_TARGET = 1.0  # ours / Orthanc
 _MB = 1024 * 1024
@@ -94,13 +91,7 @@ def ct_slice(base: bytes, study: str, series: str, number: int) -> bytes:
     ds.PixelRepresentation = 0
     shift = (number * 1034) % len(base)  # even: each slice differs, sample alignment kept
     ds.PixelData = base[shift:] + base[:shift]
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
+    return file_bytes(ds)
 
 
 def study_slices(count: int) -> Iterator[bytes]:
@@ -110,28 +101,6 @@ def study_slices(count: int) -> Iterator[bytes]:
     series = [generate_uid() for _ in range(max(1, count // 500))]  # a few series of up to ~500 slices
     for number in range(count):
         yield ct_slice(base, study, series[number % len(series)], number + 1)
-
-
-async def upload(url: str, slices: Iterator[bytes]) -> str:
-    """POST every slice with a few keep-alive clients; the study's Orthanc ID."""
-    study: list[str] = []
-    lock = trio.Lock()
-
-    async def client() -> None:
-        async with httpx.AsyncClient(base_url=url, timeout=120) as http:
-            while True:
-                async with lock:
-                    data = next(slices, None)
-                if data is None:
-                    return
-                answer = await http.post("/instances", content=data, headers={"Content-Type": "application/dicom"})
-                answer.raise_for_status()
-                study[:] = [answer.json()["ParentStudy"]]
-
-    async with trio.open_nursery() as nursery:
-        for _ in range(UPLOAD_CLIENTS):
-            nursery.start_soon(client)
-    return study[0]
 
 
 # -- measuring ----------------------------------------------------------------------
@@ -211,46 +180,16 @@ def verify(path: Path, count: int) -> str:
     return f"{len(members)} members, CRCs ok, {'ZIP64' if zip64 else 'classic ZIP'}"
 
 
-def child_pid(marker: str) -> int:
-    """Our node runs as a child of this process; find it by a word of its command line."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (OSError, IndexError, ValueError):
-            continue
-        if ppid == os.getpid() and marker in command:
-            return int(entry.name)
-    raise RuntimeError(f"no child process with {marker!r} in its command line")
-
-
-@contextmanager
-def ours(folder: Path) -> Iterator[tuple[Server, int]]:
-    with our_node(folder) as server:
-        yield server, child_pid(str(folder / "node.json"))
-
-
-@contextmanager
-def orthanc(folder: Path) -> Iterator[tuple[Server, int]]:
-    with orthanc_process(folder) as running:
-        yield Server("Orthanc", running.http_url, running.dicom_port, running.aet), running.process.pid
-
-
-Starter = Callable[[Path], AbstractContextManager[tuple[Server, int]]]
-
-
 def measure(name: str, start: Starter, folder: Path, count: int, repeat: int, check: bool) -> list[Run]:
-    (folder / "tmp").mkdir(parents=True)  # Orthanc does not create its TemporaryDirectory
-    with start(folder) as (server, pid):
+    folder.mkdir(parents=True)
+    with start(folder) as server:
         began = time.perf_counter()
         study = trio.run(upload, server.http_url, study_slices(count))
         print(f"{name}: {count} slices uploaded in {time.perf_counter() - began:.1f} s", flush=True)
         runs = []
         for number in range(repeat):
             keep = folder / "check.zip" if check and number == 0 else None
-            run = archive_once(server.http_url, study, pid, keep)
+            run = archive_once(server.http_url, study, server.pid, keep)
             runs.append(run)
             if keep is not None:
                 print(f"{name}: archive {number + 1} checked: {verify(keep, count)}", flush=True)
@@ -273,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     count = LARGE_INSTANCES if args.large else args.instances
     starters: list[tuple[str, Starter]] = []
     if args.only != "orthanc":
-        starters.append(("ours", ours))
+        starters.append(("ours", our_node))
     if args.only != "ours":
         if orthanc_binary() is None:
             print("Orthanc binary not found: measuring our node only")

@@ -16,106 +16,27 @@ what a real client sees, and the two servers are measured the same way.
 from __future__ import annotations
 
 import argparse
-import io
-import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import httpx
 import trio
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 if __package__ in (None, ""):  # run as a script: make `bench` and `tests` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.orthanc_process import free_port, orthanc_binary, orthanc_process, stop, wait_ready
+from bench.common import Server, Starter, ct_instances, fmt, median, orthanc, our_node, ratio, tiny_instances
+from bench.orthanc_process import orthanc_binary
 from tests.helpers import dcmtk_tool
-
-ROOT = Path(__file__).resolve().parents[1]
-CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
-SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
-CT_SIDE = 512  # 512 x 512 x 16 bits: 0.5 MB of pixels
 
 # Targets of issue 1 (ours / Orthanc) per case; cases without one are informative.
 TARGETS = {("rest", 4, "tiny"): 1.0, ("rest", 4, "ct"): 1.0, ("storescu", 1, "tiny"): 0.7}
-
-
-# -- data -------------------------------------------------------------------------
-
-
-def _file_bytes(ds: Dataset) -> bytes:
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
-
-
-def _base(sop_class: str, patient: str, study: str, series: str, number: int) -> Dataset:
-    ds = Dataset()
-    ds.SOPClassUID = sop_class
-    ds.SOPInstanceUID = generate_uid()
-    ds.PatientID = patient
-    ds.PatientName = f"BENCH^{patient}"
-    ds.PatientBirthDate = "19700101"
-    ds.PatientSex = "O"
-    ds.StudyInstanceUID = study
-    ds.StudyDate = "20240101"
-    ds.StudyTime = "120000"
-    ds.StudyDescription = "Ingest benchmark"
-    ds.AccessionNumber = "ACC" + patient[-6:]
-    ds.SeriesInstanceUID = series
-    ds.SeriesNumber = 1
-    ds.InstanceNumber = number
-    return ds
-
-
-def tiny_instances(count: int, label: str) -> list[bytes]:
-    """Small instances without pixels (about 600 bytes), in one series."""
-    study, series = generate_uid(), generate_uid()
-    out = []
-    for i in range(count):
-        ds = _base(SECONDARY_CAPTURE, f"TINY-{label}", study, series, i + 1)
-        ds.Modality = "OT"
-        out.append(_file_bytes(ds))
-    return out
-
-
-def ct_instances(count: int, label: str) -> list[bytes]:
-    """CT slices of 512 x 512 16-bit pixels (about 0.5 MB each), in one series."""
-    study, series, frame = generate_uid(), generate_uid(), generate_uid()
-    pixels = bytes(range(256)) * (CT_SIDE * CT_SIDE * 2 // 256)
-    out = []
-    for i in range(count):
-        ds = _base(CT_IMAGE_STORAGE, f"CT-{label}", study, series, i + 1)
-        ds.Modality = "CT"
-        ds.FrameOfReferenceUID = frame
-        ds.ImagePositionPatient = [0, 0, float(i)]
-        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-        ds.SliceThickness = 1
-        ds.PixelSpacing = [0.5, 0.5]
-        ds.Rows = ds.Columns = CT_SIDE
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.BitsAllocated = ds.BitsStored = 16
-        ds.HighBit = 15
-        ds.PixelRepresentation = 1
-        ds.RescaleIntercept = -1024
-        ds.RescaleSlope = 1
-        ds.PixelData = pixels
-        out.append(_file_bytes(ds))
-    return out
 
 
 @dataclass(frozen=True)
@@ -158,60 +79,6 @@ def generate(cases: list[Case], sizes: dict[str, int], folder: Path) -> list[Cas
                 data.files.append(path)
         out.append(data)
     return out
-
-
-# -- servers ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Server:
-    name: str
-    http_url: str
-    dicom_port: int
-    aet: str
-    pid: int = 0  # of the server process, for its CPU time
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of the server process so far (Linux /proc)."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@contextmanager
-def our_node(folder: Path) -> Iterator[Server]:
-    """`python -m node cfg.json` with temporary storage on free loopback ports."""
-    http_port, dicom_port = free_port(), free_port()
-    config = {
-        "Name": "bench",
-        "StorageDirectory": str(folder / "storage"),
-        "TemporaryDirectory": str(folder / "tmp"),
-        "HttpBindAddress": "127.0.0.1",
-        "DicomBindAddress": "127.0.0.1",
-        "HttpPort": http_port,
-        "DicomPort": dicom_port,
-        "DicomAet": "ORTHANC",
-        "StorageCompression": False,
-    }
-    config_path = folder / "node.json"
-    config_path.write_text(json.dumps(config))
-    log = folder / "node.log"
-    with open(log, "wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "node", str(config_path), "--no-jobs"], cwd=ROOT, stdout=log_file, stderr=log_file
-        )
-    try:
-        url = f"http://127.0.0.1:{http_port}"
-        wait_ready(url, process, log)
-        yield Server("ours", url, dicom_port, "ORTHANC", process.pid)
-    finally:
-        stop(process)
-
-
-@contextmanager
-def orthanc(folder: Path) -> Iterator[Server]:
-    (folder / "tmp").mkdir()  # Orthanc does not create its TemporaryDirectory
-    with orthanc_process(folder) as running:
-        yield Server("Orthanc", running.http_url, running.dicom_port, running.aet, running.process.pid)
 
 
 # -- load -------------------------------------------------------------------------
@@ -304,11 +171,7 @@ Results = dict[str, dict[Case, list[Measure]]]
 
 
 def _median(measures: list[Measure], attribute: str) -> float | None:
-    return statistics.median(getattr(m, attribute) for m in measures) if measures else None
-
-
-def _fmt(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
+    return median([getattr(m, attribute) for m in measures])
 
 
 def report(cases: list[Case], results: Results) -> None:
@@ -320,16 +183,16 @@ def report(cases: list[Case], results: Results) -> None:
     )
     for case in cases:
         a, b = _median(ours.get(case, []), "rate"), _median(theirs.get(case, []), "rate")
-        ratio = a / b if a is not None and b else None
+        quotient = ratio(a, b)
         verdict = ""
-        if case.target is not None and ratio is not None:
-            verdict = "ok" if ratio >= case.target else "BELOW"
+        if case.target is not None and quotient is not None:
+            verdict = "ok" if quotient >= case.target else "BELOW"
         runs = " ".join(f"{m.rate:.0f}" for m in ours.get(case, [])) + " | "
         runs += " ".join(f"{m.rate:.0f}" for m in theirs.get(case, []))
         cpu_ours, cpu_theirs = _median(ours.get(case, []), "cpu_ms"), _median(theirs.get(case, []), "cpu_ms")
         print(
-            f"{case.name:<18}{_fmt(a, '.0f'):>8}{_fmt(b, '.0f'):>11}{_fmt(ratio, '.2f'):>7}"
-            f"{_fmt(case.target, '.1f'):>8}{_fmt(cpu_ours, '.2f'):>18}{_fmt(cpu_theirs, '.2f'):>9}  {runs} {verdict}"
+            f"{case.name:<18}{fmt(a, '.0f'):>8}{fmt(b, '.0f'):>11}{fmt(quotient, '.2f'):>7}"
+            f"{fmt(case.target, '.1f'):>8}{fmt(cpu_ours, '.2f'):>18}{fmt(cpu_theirs, '.2f'):>9}  {runs} {verdict}"
         )
 
 
@@ -347,9 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     storescu = dcmtk_tool("storescu")
     if storescu is None:
         print("DCMTK storescu not found: C-STORE cases skipped")
-    servers = []
+    servers: list[Starter] = []
     if args.only != "orthanc":
-        servers.append(our_node)
+        servers.append(partial(our_node, jobs=False))
     if args.only != "ours":
         if orthanc_binary() is None:
             print("Orthanc binary not found: measuring our node only")
@@ -363,8 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"generating data: {sizes['tiny']} tiny and {sizes['ct']} CT instances per case ...", flush=True)
         data = generate(cases, sizes, folder)
         for run in range(repeat):
-            for start in servers:
-                run_folder = folder / f"run{run}-{start.__name__}"
+            for number, start in enumerate(servers):
+                run_folder = folder / f"run{run}-server{number}"
                 run_folder.mkdir()
                 with start(run_folder) as server:
                     measures = run_cases(server, data, storescu)

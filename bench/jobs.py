@@ -19,15 +19,13 @@ Medians of ``repeat`` runs are printed.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -39,14 +37,14 @@ import trio
 if __package__ in (None, ""):  # run as a script: make `node`, `bench` and `tests` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.orthanc_process import free_port, orthanc_binary, orthanc_process, wait_ready
+from bench.common import orthanc, our_node
+from bench.orthanc_process import orthanc_binary
 from node.config import Config
 from node.context import NodeContext
 from node.jobs.job import Job, Step, StepOutcome, register_job_type
 from node.supervisor import serve
 from tests.helpers import make_dicom
 
-ROOT = Path(__file__).resolve().parents[1]
 OVERHEAD_TARGET_MS = 1.0
 STEP_SECONDS = 0.005
 SERVER_OPTIONS = {"ConcurrentJobs": 2, "JobsHistorySize": 5000}
@@ -186,44 +184,6 @@ def rest_figures(url: str, count: int, queued: int) -> RestFigures:
         return RestFigures(ms_per_job, (started - answered) * 1000, overtaken)
 
 
-@contextmanager
-def our_process(folder: Path) -> Iterator[str]:
-    http_port = free_port()
-    config = {
-        "StorageDirectory": str(folder / "storage"),
-        "TemporaryDirectory": str(folder / "tmp"),
-        "HttpBindAddress": "127.0.0.1",
-        "HttpPort": http_port,
-        "DicomServerEnabled": False,
-        **SERVER_OPTIONS,
-    }
-    config_path = folder / "node.json"
-    config_path.write_text(json.dumps(config))
-    log = folder / "node.log"
-    with open(log, "wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "node", str(config_path)], cwd=ROOT, stdout=output, stderr=output
-        )
-    try:
-        url = f"http://127.0.0.1:{http_port}"
-        wait_ready(url, process, log)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@contextmanager
-def orthanc_server(folder: Path) -> Iterator[str]:
-    (folder / "tmp").mkdir()  # Orthanc does not create its TemporaryDirectory
-    with orthanc_process(folder, overrides=SERVER_OPTIONS) as running:
-        yield running.http_url
-
-
 # -- report ------------------------------------------------------------------------
 
 
@@ -271,16 +231,16 @@ def main(argv: list[str] | None = None) -> int:
             )
             rest["ours"] = []
             for i in range(args.repeat):
-                with our_process(folder("ours", i)) as url:
-                    rest["ours"].append(rest_figures(url, args.rest_jobs, args.queued))
+                with our_node(folder("ours", i), {"DicomServerEnabled": False, **SERVER_OPTIONS}) as server:
+                    rest["ours"].append(rest_figures(server.http_url, args.rest_jobs, args.queued))
         if args.only != "ours":
             if orthanc_binary() is None:
                 print("Orthanc is not installed: no reference figures")
             else:
                 rest["Orthanc"] = []
                 for i in range(args.repeat):
-                    with orthanc_server(folder("orthanc", i)) as url:
-                        rest["Orthanc"].append(rest_figures(url, args.rest_jobs, args.queued))
+                    with orthanc(folder("orthanc", i), SERVER_OPTIONS) as server:
+                        rest["Orthanc"].append(rest_figures(server.http_url, args.rest_jobs, args.queued))
 
     print(f"\nOver REST, one-instance study /modify jobs (Asynchronous), ConcurrentJobs 2, medians of {args.repeat}:")
     print(f"  {'server':<8} {'ms/job':>8} {'priority latency ms':>20} {'overtaken':>10}")

@@ -9,11 +9,11 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 
 from .dictionary import private_name
-from .tags import UNKNOWN_NAME, format_tag, shown_text, tag_name, text_translation, too_long
+from .tags import UNKNOWN_NAME, TextReader, format_tag, raw_vr, tag_name, too_long
 
 PIXEL_DATA = 0x7FE00010
 
@@ -24,59 +24,63 @@ class TagFormat(Enum):
     SIMPLIFY = "simplify"
 
 
-def _private_creator(dataset: Dataset, element: DataElement) -> str | None:
-    tag = element.tag
-    if not tag.is_private or tag.element < 0x1000:  # creator slots and group lengths have no creator
+def _private_creator(dataset: Dataset, tag: int) -> str | None:
+    group, element = tag >> 16, tag & 0xFFFF
+    if group % 2 == 0 or element < 0x1000:  # public, or a creator slot / group length: no creator
         return None
-    creator_tag = (tag.group << 16) | (tag.element >> 8)
+    creator_tag = (group << 16) | (element >> 8)
     if creator_tag in dataset:
         return str(dataset[creator_tag].value)
     return None
 
 
-def _name(dataset: Dataset, element: DataElement) -> str:
+def _name(dataset: Dataset, tag: int) -> str:
     """Keyword of a public tag; for a private one, its Dictionary name under its block's creator."""
-    tag = int(element.tag)
-    if element.tag.is_private:
-        return private_name(tag, _private_creator(dataset, element)) or UNKNOWN_NAME
+    if (tag >> 16) % 2 == 1:
+        return private_name(tag, _private_creator(dataset, tag)) or UNKNOWN_NAME
     return tag_name(tag)
 
 
-def _leaf(
-    element: DataElement, raw: Any, translation: dict[int, str] | None, ignore_length: frozenset[int]
-) -> tuple[str, Any]:
-    if element.tag == PIXEL_DATA:
+def _leaf(text: str | None, tag: int, ignore_length: frozenset[int]) -> tuple[str, Any]:
+    if tag == PIXEL_DATA or text is None:
         return "Null", None
-    text = shown_text(element, raw, translation)
-    if text is None:
-        return "Null", None
-    if too_long(text) and int(element.tag) not in ignore_length:
+    if too_long(text) and tag not in ignore_length:
         return "TooLong", None
     return "String", text
 
 
+def _sequence(dataset: Dataset, tag: int, element: RawDataElement | DataElement) -> DataElement | None:
+    """The element decoded if it is a sequence, else None; raw values that cannot be one stay raw."""
+    if isinstance(element, RawDataElement) and raw_vr(element) not in (None, "SQ", "UN"):
+        return None
+    decoded = dataset[tag]
+    return decoded if decoded.VR == "SQ" else None
+
+
 def _to_json(
-    dataset: Dataset, fmt: TagFormat, ignore_length: frozenset[int], translation: dict[int, str] | None
+    dataset: Dataset, fmt: TagFormat, ignore_length: frozenset[int], reader: TextReader, codec: str | None
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for tag in sorted(dataset.keys()):
+    elements = dict(dataset.items())
+    for tag in sorted(elements):
         if tag > PIXEL_DATA:
             break
-        raw = dataset.get_item(tag)  # before decoding: values as written
-        element = dataset[tag]
-        if element.VR == "SQ":
+        element = elements[tag]
+        sequence = _sequence(dataset, tag, element)
+        if sequence is not None:
             kind = "Sequence"
-            value: Any = [_to_json(item, fmt, ignore_length, translation) for item in element.value or []]
+            items = sequence.value or []
+            value: Any = [_to_json(item, fmt, ignore_length, reader, reader.codec_for(item)) for item in items]
         else:
-            kind, value = _leaf(element, raw, translation, ignore_length)
+            kind, value = _leaf(reader.text(dataset, element, codec), tag, ignore_length)
         if fmt is TagFormat.SIMPLIFY:
-            name = _name(dataset, element)
+            name = _name(dataset, tag)
             out[name if name != UNKNOWN_NAME else format_tag(tag)] = value
         elif fmt is TagFormat.SHORT:
             out[format_tag(tag)] = value
         else:
-            entry: dict[str, Any] = {"Name": _name(dataset, element), "Type": kind, "Value": value}
-            creator = _private_creator(dataset, element)
+            entry: dict[str, Any] = {"Name": _name(dataset, tag), "Type": kind, "Value": value}
+            creator = _private_creator(dataset, tag)
             if creator is not None:
                 entry["PrivateCreator"] = creator
             out[format_tag(tag)] = entry
@@ -88,9 +92,11 @@ def dataset_to_json(
 ) -> dict[str, Any]:
     """Every element up to PixelData, in the requested Orthanc format.
 
+    Values read as written where pydicom would lose something (see :class:`.tags.TextReader`).
     Nested items are decoded with the character set of the top-level dataset, as Orthanc does.
     """
-    return _to_json(dataset, fmt, ignore_length, text_translation(dataset))
+    reader = TextReader(dataset)
+    return _to_json(dataset, fmt, ignore_length, reader, reader.codec)
 
 
 def tags_json_by_key(tags: dict[str, str], fmt: TagFormat) -> dict[str, Any]:

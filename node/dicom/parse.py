@@ -8,16 +8,27 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pydicom
+from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
+from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from ..errors import ErrorCode, OrthancError
 from .ids import Level, hierarchy_ids
-from .tags import identifier, main_tags
+from .tags import DECODE, TextReader, identifier, main_tags, raw_shown_text, raw_vr
 
-# Parse errors raised by pydicom on malformed input, beyond its own InvalidDicomError.
-_PARSE_ERRORS = (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, IndexError, OverflowError, OSError)
+# Parse errors raised by pydicom on malformed input, beyond its own InvalidDicomError. A value
+# pydicom cannot convert raises BytesLengthException (wrong length for its VR) or
+# NotImplementedError (unknown VR).
+_PARSE_ERRORS = (
+    InvalidDicomError, EOFError, ValueError, KeyError, TypeError, IndexError, OverflowError, OSError,
+    BytesLengthException, NotImplementedError,
+)  # fmt: skip
+# VRs whose conversion by pydicom cannot fail: text (undecodable bytes are replaced) and binary.
+_ALWAYS_CONVERTIBLE = frozenset(
+    ["AE", "AS", "CS", "DA", "DT", "TM", "UI", "UR", "SH", "LO", "ST", "LT", "UC", "UT", "PN",
+     "OB", "OD", "OF", "OL", "OW", "OV"]
+)  # fmt: skip
 
 
 _UNDEFINED_LENGTH = 0xFFFFFFFF
@@ -84,10 +95,31 @@ def _load(data: bytes, stop_before_pixels: bool) -> Dataset:
     return dataset
 
 
+def _check_values(dataset: Dataset) -> None:
+    """Refuse what a view could not decode later, without decoding what cannot fail.
+
+    Sequences are parsed (and kept parsed) down to the last item; other values are only
+    converted, on a copy, when their VR or bytes leave a doubt. Raw values stay raw, so
+    views still see them as written.
+    """
+    for element in dataset.values():
+        if isinstance(element, RawDataElement):
+            vr = raw_vr(element)
+            if vr in _ALWAYS_CONVERTIBLE:
+                continue
+            if vr != "SQ" and raw_shown_text(element, vr, None) is not DECODE:
+                continue  # numbers read from their bytes
+            if vr != "SQ" and convert_raw_data_element(element, ds=dataset).VR != "SQ":
+                continue  # converted fine (or raised)
+            element = dataset[element.tag]
+        if isinstance(element, DataElement) and element.VR == "SQ":
+            for item in element.value or ():
+                _check_values(item)
+
+
 def _validate(dataset: Dataset, size: int) -> None:
-    """Decode every value now, so that a broken file fails here and not in a later view."""
-    for _ in dataset.iterall():
-        pass
+    """A broken file fails here, not in a later view."""
+    _check_values(dataset)
     if "TransferSyntaxUID" not in dataset.file_meta:
         raise _refuse(size)
 
@@ -149,13 +181,9 @@ class ParsedInstance:
     expected_instances: int | None = None
 
 
-def parse_instance(data: bytes) -> ParsedInstance:
-    _check_not_empty(data)
-    with _parse_errors(len(data)):
-        dataset = _load(data, stop_before_pixels=False)
-        # Main tags first, while their raw bytes are still there (see tags.main_tags).
-        tags = {level: main_tags(dataset, level) for level in Level}
-        _validate(dataset, len(data))
+def describe_instance(data: bytes, dataset: Dataset) -> ParsedInstance:
+    """What the index needs of a file read by :func:`read_dataset`; errors 21 / 15 when its
+    identifiers are missing."""
     uids = [identifier(dataset, k) for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")]
     if any(u is None for u in uids):
         raise OrthancError(ErrorCode.INEXISTENT_TAG)
@@ -167,12 +195,13 @@ def parse_instance(data: bytes) -> ParsedInstance:
     offset = None
     if pixel is not None and getattr(pixel, "value_tell", None) is not None:
         offset = pixel.value_tell
+    reader = TextReader(dataset)
     return ParsedInstance(
         data=data,
         dataset=dataset,
         dicom_ids=dicom_ids,
         ids=hierarchy_ids(*dicom_ids),
-        tags=tags,
+        tags={level: main_tags(dataset, level, reader) for level in Level},
         transfer_syntax=str(dataset.file_meta.TransferSyntaxUID),
         sop_class_uid=identifier(dataset, "SOPClassUID") or "",
         index_in_series=_index_in_series(dataset),
@@ -181,12 +210,11 @@ def parse_instance(data: bytes) -> ParsedInstance:
     )
 
 
-def sop_identity(data: bytes) -> tuple[str, str]:
-    """(SOPClassUID, SOPInstanceUID) of a file, read without decoding the rest; "" when absent.
+def parse_instance(data: bytes) -> ParsedInstance:
+    return describe_instance(data, read_dataset(data))
 
-    Cheap enough for the C-STORE SCP to compare them with its command before storing.
-    """
-    _check_not_empty(data)
-    with _parse_errors(len(data)):
-        dataset = _load(data, stop_before_pixels=True)
-        return identifier(dataset, "SOPClassUID") or "", identifier(dataset, "SOPInstanceUID") or ""
+
+def sop_identity(dataset: Dataset) -> tuple[str, str]:
+    """(SOPClassUID, SOPInstanceUID) of a dataset, "" when absent: what the C-STORE SCP compares
+    with its command before storing."""
+    return identifier(dataset, "SOPClassUID") or "", identifier(dataset, "SOPInstanceUID") or ""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+import struct
+from collections.abc import Mapping
+from typing import Any, Final
 
 from pydicom import datadict
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag, Tag
@@ -174,18 +176,175 @@ def shown_text(element: DataElement, raw: Any, translation: dict[int, str] | Non
     return text
 
 
-def main_tags(dataset: Dataset, level: Level) -> dict[str, str]:
-    """Main DICOM tags of one level, keyed `gggg,eeee`; absent and too long values are left out.
+# -- values read straight from their bytes ----------------------------------------------
+#
+# Decoding with pydicom costs some 15 µs per element; most values need no more than a
+# byte decode and a strip to read exactly as pydicom would give them. The functions
+# below do that and answer DECODE for anything else (other character sets, escape
+# sequences, unusual numbers), which then goes through pydicom.
 
-    Called before the dataset's values are decoded, it sees them as written.
+
+class _Decode:
+    """Marker: this raw value must be decoded by pydicom."""
+
+
+DECODE: Final = _Decode()
+_ESC = 0x1B
+# VRs decoded with the default character set whatever SpecificCharacterSet says (pydicom).
+_PLAIN_STRING_VRS = frozenset(["AS", "CS", "DA", "DT", "TM"])
+_CHARSET_VRS = frozenset(["SH", "LO", "UC", "ST", "LT", "UT", "PN"])
+_SPLIT_VRS = frozenset(["SH", "LO", "UC"])  # split, each value stripped
+_NUMBER_FORMATS = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d", "UV": "Q", "SV": "q"}
+_NUMBER_SIZES = {vr: struct.calcsize(f) for vr, f in _NUMBER_FORMATS.items()} | {"AT": 4}
+_INTEGER_STRING = re.compile(r" *[+-]?[0-9]+ *")
+_DECIMAL_STRING = re.compile(r" *[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})? *")
+_NUMBER_STRINGS = {"IS": _INTEGER_STRING, "DS": _DECIMAL_STRING}
+# pydicom fixes the sign of the first value of these (hooks.raw_element_value).
+_LUT_DESCRIPTORS = frozenset([0x00281101, 0x00281102, 0x00281103, 0x00283002])
+# Character sets whose text pydicom decodes with one Python codec, non-ASCII bytes included.
+_SIMPLE_CODECS = {"ISO_IR 100": "latin-1", "ISO_IR 192": "utf-8"}
+
+
+def raw_vr(raw: RawDataElement) -> str | None:
+    """The VR pydicom would give a raw element without looking further (implicit VR: the
+    public dictionary); None when that takes more (private tags, unknown or ambiguous VRs)."""
+    if raw.VR is not None:
+        return raw.VR
+    entry = datadict.DicomDictionary.get(raw.tag)
+    if entry is None or " " in entry[0]:  # "US or SS": settled by pydicom from other elements
+        return None
+    return entry[0]
+
+
+def _string_values(text: str, pattern: re.Pattern[str]) -> str | _Decode:
+    """IS and DS: pydicom keeps each value as written but for its surrounding spaces."""
+    pieces = text.rstrip(" \0").split("\\")
+    if not all(p == "" or pattern.fullmatch(p) for p in pieces):
+        return DECODE
+    return "\\".join(p.strip(" ") for p in pieces)
+
+
+def _number_text(raw: RawDataElement, vr: str) -> str | _Decode:
+    value = raw.value or b""
+    if len(value) % _NUMBER_SIZES[vr] or raw.tag in _LUT_DESCRIPTORS:
+        return DECODE
+    count = len(value) // _NUMBER_SIZES[vr]
+    numbers = struct.unpack(f"{'<' if raw.is_little_endian else '>'}{count}{_NUMBER_FORMATS[vr]}", value)
+    return "\\".join(_scalar_text(n) for n in numbers)
+
+
+def _charset_text(value: bytes, vr: str, codec: str | None) -> str | _Decode:
+    """Text of a VR decoded with the dataset's character set (``codec``; None: ASCII only)."""
+    if _ESC in value:
+        return DECODE
+    if codec is None or value.isascii():
+        if not value.isascii():
+            return DECODE
+        text = value.decode("ascii")
+    else:
+        try:
+            text = value.decode(codec)
+        except UnicodeDecodeError:
+            return DECODE
+    if vr in _SPLIT_VRS:
+        return "\\".join(v.rstrip("\0 ") for v in text.split("\\"))
+    if vr == "PN":
+        # One name as written: pydicom drops empty trailing groups, which Orthanc shows.
+        text = text.rstrip("\0 ")
+        return DECODE if "\\" in text else text
+    return text.rstrip("\0 ")
+
+
+def raw_shown_text(raw: RawDataElement, vr: str | None, codec: str | None) -> str | _Decode | None:
+    """:func:`shown_text` of a raw element, before any character-set translation; DECODE when
+    only pydicom can tell. ``vr`` is :func:`raw_vr`, ``codec`` that of :class:`TextReader`."""
+    value = raw.value
+    if vr is None or not isinstance(value, bytes):
+        return DECODE
+    if vr in _PLAIN_STRING_VRS:
+        return value.decode("latin-1").rstrip(" \0")
+    if vr == "UI":  # pydicom's UID strips each value
+        return "\\".join(v.strip() for v in value.decode("latin-1").rstrip("\0 ").split("\\"))
+    if vr in _CHARSET_VRS:
+        return _charset_text(value, vr, codec)
+    if vr == "AE":
+        return value.rstrip(b" \0").decode("latin-1")
+    if vr in _NUMBER_STRINGS:
+        return _string_values(value.decode("latin-1"), _NUMBER_STRINGS[vr])
+    if vr in _NUMBER_FORMATS:
+        return _number_text(raw, vr)
+    if vr == "UR":
+        return value.decode("latin-1").rstrip()
+    if vr in TEXT_VRS or vr in ("AT", "UN", "SQ"):
+        return DECODE
+    return None  # binary (OB, OW...): not text
+
+
+def decoded_copy(dataset: Dataset, raw: RawDataElement) -> DataElement:
+    """A raw element of ``dataset`` decoded by pydicom, the dataset keeping it raw: what
+    decoding drops (see :func:`_as_written`) stays there for the next reader."""
+    decoded = dataset[raw.tag]
+    dataset[raw.tag] = raw
+    return decoded
+
+
+def _charset_codec(charset: str | None) -> str | None:
+    if charset is None:  # absent: pydicom's default, ISO 8859-1
+        return "latin-1"
+    return _SIMPLE_CODECS.get(charset)
+
+
+class TextReader:
+    """Reads the values of one dataset (and its items) as every view shows them.
+
+    Values are taken from their raw bytes where that gives pydicom's result, and
+    decoded by pydicom otherwise, so that a value reads the same everywhere.
     """
+
+    def __init__(self, dataset: Dataset) -> None:
+        charset = self._charset(dataset)
+        self.codec = None if charset is DECODE else _charset_codec(charset)  # type: ignore[arg-type]
+        self.translation = (
+            _JIS_X0201_ROMAN if charset == "ISO_IR 13" else text_translation(dataset) if charset is DECODE else None
+        )
+
+    @staticmethod
+    def _charset(dataset: Dataset) -> str | _Decode | None:
+        """The single SpecificCharacterSet read raw, None when absent, DECODE otherwise."""
+        raw = dataset.get_item(0x00080005)
+        if raw is None:
+            return None
+        if not isinstance(raw, RawDataElement) or not isinstance(raw.value, bytes) or b"\\" in raw.value:
+            return DECODE
+        return raw.value.decode("latin-1").rstrip(" \0")
+
+    def codec_for(self, item: Dataset) -> str | None:
+        """The codec for a nested item: its own SpecificCharacterSet is left to pydicom."""
+        return None if 0x00080005 in item else self.codec
+
+    def text(self, dataset: Dataset, element: RawDataElement | DataElement, codec: str | None) -> str | None:
+        """The shown text of one element of ``dataset`` (None: not text)."""
+        if isinstance(element, RawDataElement):
+            vr = raw_vr(element)
+            text = raw_shown_text(element, vr, codec)
+            if isinstance(text, str) and self.translation is not None and vr in TEXT_VRS:
+                return text.translate(self.translation)
+            if text is not DECODE:
+                return text  # type: ignore[return-value]
+            return shown_text(decoded_copy(dataset, element), element, self.translation)
+        return shown_text(element, element, self.translation)
+
+
+def main_tags(dataset: Dataset, level: Level, reader: TextReader | None = None) -> dict[str, str]:
+    """Main DICOM tags of one level, keyed `gggg,eeee`; absent and too long values are left out."""
+    reader = reader or TextReader(dataset)
+    elements: Mapping[int, Any] = dict(dataset.items())
     found: dict[str, str] = {}
-    translation = text_translation(dataset)
     for tag in MAIN_TAGS[level]:
-        if tag not in dataset:
+        element = elements.get(tag)
+        if element is None:
             continue
-        raw = dataset.get_item(tag)
-        text = shown_text(dataset[tag], raw, translation)
+        text = reader.text(dataset, element, reader.codec)
         if text is not None and not too_long(text):
             found[format_tag(tag)] = text
     return found
@@ -193,7 +352,14 @@ def main_tags(dataset: Dataset, level: Level) -> dict[str, str]:
 
 def identifier(dataset: Dataset, keyword: str) -> str | None:
     """An identifier with trailing padding removed; None when the tag is absent."""
-    if keyword not in dataset:
+    tag = datadict.tag_for_keyword(keyword)
+    element = dataset.get_item(tag) if tag is not None else None
+    if element is None:
         return None
-    text = element_text(dataset[keyword])
-    return (text or "").rstrip(" \0")
+    text: str | _Decode | None = DECODE
+    vr = raw_vr(element) if isinstance(element, RawDataElement) else None
+    if vr is not None and vr not in ("PN", "AE"):  # those two read as written, not as decoded
+        text = raw_shown_text(element, vr, None)
+    if text is DECODE:
+        text = element_text(decoded_copy(dataset, element) if isinstance(element, RawDataElement) else element)
+    return (text or "").rstrip(" \0")  # type: ignore[union-attr]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, Any
 
 from quart import Response, current_app, request
@@ -53,10 +55,73 @@ def _wants_xml() -> bool:
     return request.headers.get("Accept", "").split(";", 1)[0] == "application/xml"
 
 
+_INDENT = "   "  # Orthanc pretty-prints its answers with three spaces
+_CONSTANTS: dict[Any, str] = {None: "null", True: "true", False: "false"}
+
+
+class _NotPlain(Exception):
+    """A value :func:`pretty_json` leaves to :mod:`json` (non-string keys, other types)."""
+
+
+def _write(value: Any, out: list[str], newline: str) -> None:
+    if isinstance(value, str):
+        out.append(encode_basestring_ascii(value))
+    elif value is None or value is True or value is False:
+        out.append(_CONSTANTS[value])
+    elif isinstance(value, dict):
+        if not value:
+            out.append("{}")
+            return
+        inner = newline + _INDENT
+        separator = "{" + inner
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise _NotPlain
+            out.append(separator)
+            out.append(encode_basestring_ascii(key))
+            out.append(": ")
+            _write(item, out, inner)
+            separator = "," + inner
+        out.append(newline + "}")
+    elif isinstance(value, (list, tuple)):
+        if not value:
+            out.append("[]")
+            return
+        inner = newline + _INDENT
+        separator = "[" + inner
+        for item in value:
+            out.append(separator)
+            _write(item, out, inner)
+            separator = "," + inner
+        out.append(newline + "]")
+    elif isinstance(value, int):
+        out.append(int.__repr__(value))
+    elif isinstance(value, float) and math.isfinite(value):
+        out.append(float.__repr__(value))
+    else:
+        raise _NotPlain
+
+
+def pretty_json(data: Any) -> str:
+    """``json.dumps(data, indent=3)``, character for character, a few times faster.
+
+    The json module encodes in C only without indentation; its indenting encoder is
+    pure Python and was a visible part of every answer, large ones (/tags, expanded
+    lists) most. Anything but strings, ints, booleans, None, lists and dicts with
+    string keys (NaN, say) is left to the json module.
+    """
+    out: list[str] = []
+    try:
+        _write(data, out, "\n")
+    except _NotPlain:
+        return json.dumps(data, indent=3)
+    return "".join(out)
+
+
 def json_answer(data: Any, status: int = 200) -> Response:
     if _wants_xml():
         return Response(to_xml(data), status=status, content_type="application/xml; charset=utf-8")
-    return Response(json.dumps(data, indent=3), status=status, content_type=JSON_TYPE)
+    return Response(pretty_json(data), status=status, content_type=JSON_TYPE)
 
 
 def text_answer(text: str | bytes, content_type: str = "text/plain", status: int = 200) -> Response:
@@ -88,7 +153,7 @@ def error_answer(error: OrthancError) -> Response:
     if not node().config["HttpDescribeErrors"]:
         return empty(error.http_status)
     body = error_body(error, request.method, request.path)
-    return Response(json.dumps(body, indent=3), status=error.http_status, content_type=JSON_TYPE)
+    return Response(pretty_json(body), status=error.http_status, content_type=JSON_TYPE)
 
 
 def flag(name: str) -> bool:

@@ -8,12 +8,11 @@ So the excess body is read and discarded (up to a bound) and only then is the
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 from ..errors import ErrorCode, OrthancError
-from .answers import JSON_TYPE, error_body
+from .answers import JSON_TYPE, error_body, pretty_json
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +55,7 @@ class BodyLimit:
         body = b""
         headers = [(b"content-length", b"0")]
         if self.describe_errors:
-            body = json.dumps(error_body(error, scope["method"], scope["path"]), indent=3).encode()
+            body = pretty_json(error_body(error, scope["method"], scope["path"])).encode()
             headers = [(b"content-type", JSON_TYPE.encode()), (b"content-length", str(len(body)).encode())]
         if drained > DRAIN_LIMIT:
             headers.append((b"connection", b"close"))

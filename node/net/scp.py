@@ -25,6 +25,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 import trio
+from pydicom.dataset import Dataset
 from pydicom.uid import (
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
@@ -41,9 +42,10 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 from ..config import Config
 from ..context import NodeContext
-from ..dicom.parse import sop_identity
+from ..dicom.parse import describe_instance, read_dataset, sop_identity
 from ..errors import ErrorCode, OrthancError
-from ..services.ingest import Ingest, Origin
+from ..offload import offload
+from ..services.ingest import Ingest, Origin, PreparedInstance
 from .tcp import rearm_quick_ack, set_no_delay
 
 log = logging.getLogger(__name__)
@@ -249,6 +251,11 @@ class ContextPolicy:
 # -- the Trio side ------------------------------------------------------------------
 
 
+def dimse_status(error: OrthancError) -> int:
+    """The C-STORE status of an ingest error."""
+    return STATUS_CANNOT_UNDERSTAND if error.code in _UNREADABLE else STATUS_OUT_OF_RESOURCES
+
+
 class StoreGate:
     """Admits C-STOREs into the Trio loop until closed; then knows when the last one is out."""
 
@@ -259,17 +266,29 @@ class StoreGate:
         self._inside = 0
         self._empty = trio.Event()
 
-    async def store(self, data: bytes, origin: Origin) -> int:
-        """Store one received dataset; the DIMSE status of the answer."""
+    async def commit(self, prepared: PreparedInstance, origin: Origin) -> int:
+        """Index one dataset prepared in an association thread; the DIMSE status of the answer.
+
+        Once closed, the prepared file is removed and the store refused.
+        """
         if not self._open:
+            await offload(self._ingest.discard, prepared)
             return STATUS_OUT_OF_RESOURCES
         self._inside += 1
         try:
-            async with self._limiter:
-                await self._ingest.store(data, origin)
+            try:
+                await self._limiter.acquire()
+            except BaseException:  # cancelled before commit could own the file
+                with trio.CancelScope(shield=True):
+                    await offload(self._ingest.discard, prepared)
+                raise
+            try:
+                await self._ingest.commit(prepared)
+            finally:
+                self._limiter.release()
         except OrthancError as error:
             log.warning("C-STORE from %s (%s) refused: %s", origin.remote_aet, origin.remote_ip, error)
-            return STATUS_CANNOT_UNDERSTAND if error.code in _UNREADABLE else STATUS_OUT_OF_RESOURCES
+            return dimse_status(error)
         finally:
             self._inside -= 1
             if not self._open and self._inside == 0:
@@ -293,13 +312,9 @@ def _socket_of(event: evt.Event) -> Any:
     return getattr(dul_socket, "socket", None)
 
 
-def _identity_problem(event: evt.Event, data: bytes) -> int | None:
+def _identity_problem(event: evt.Event, dataset: Dataset) -> int | None:
     """Orthanc's check before storing: the dataset must name the SOP class and instance of the command."""
-    try:
-        sop_class, sop_instance = sop_identity(data)
-    except OrthancError as error:
-        log.warning("C-STORE from %s: %s", event.assoc.requestor.ae_title, error.details)
-        return STATUS_CANNOT_UNDERSTAND
+    sop_class, sop_instance = sop_identity(dataset)
     if not sop_class or not sop_instance:
         return STATUS_CANNOT_UNDERSTAND
     request = event.request
@@ -313,6 +328,7 @@ class _Handlers:
 
     def __init__(self, context: NodeContext, gate: StoreGate, token: trio.lowlevel.TrioToken) -> None:
         self._context = context
+        self._ingest = context.ingest
         self._peers = Peers.from_config(context.config)
         self._gate = gate
         self._token = token
@@ -362,12 +378,9 @@ class _Handlers:
         return STATUS_SUCCESS if self._allowed(event, "Echo") else STATUS_OUT_OF_RESOURCES
 
     def on_store(self, event: evt.Event) -> int:
+        """Parse, check and write the file here, in the association thread; only indexing runs on Trio."""
         if not self._allowed(event, "Store"):
             return STATUS_OUT_OF_RESOURCES
-        data = event.encoded_dataset()
-        problem = _identity_problem(event, data)
-        if problem is not None:
-            return problem
         assoc = event.assoc
         origin = Origin(
             kind="DicomProtocol",
@@ -375,10 +388,23 @@ class _Handlers:
             remote_aet=str(assoc.requestor.ae_title).strip(),
             called_aet=str(assoc.requestor.primitive.called_ae_title).strip(),
         )
+        data = event.encoded_dataset()
         try:
-            return trio.from_thread.run(self._gate.store, data, origin, trio_token=self._token)
-        except (trio.RunFinishedError, trio.Cancelled):
-            return STATUS_OUT_OF_RESOURCES  # the node stopped while this dataset was on its way
+            dataset = read_dataset(data)
+            problem = _identity_problem(event, dataset)
+            if problem is not None:
+                return problem
+            prepared = self._ingest.prepare(describe_instance(data, dataset), origin)
+        except OrthancError as error:
+            log.warning("C-STORE from %s (%s) refused: %s", origin.remote_aet, origin.remote_ip, error)
+            return dimse_status(error)
+        try:
+            return trio.from_thread.run(self._gate.commit, prepared, origin, trio_token=self._token)
+        except trio.RunFinishedError:  # the node stopped while this dataset was on its way
+            self._ingest.discard(prepared)
+            return STATUS_OUT_OF_RESOURCES
+        except trio.Cancelled:  # commit was cancelled and removed the file itself
+            return STATUS_OUT_OF_RESOURCES
 
 
 class _Server(ThreadedAssociationServer):

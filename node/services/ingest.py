@@ -82,7 +82,21 @@ class IngestResult:
 StoredListener = Callable[[IngestResult], Awaitable[None]]
 
 
+@dataclass
+class PreparedInstance:
+    """A parsed instance whose file is written but not indexed yet: :meth:`Ingest.commit` or
+    :meth:`Ingest.discard` it."""
+
+    parsed: ParsedInstance
+    new: NewInstance
+
+
 class Ingest:
+    """Ingest in two steps, so that a caller running in a thread of its own (the SCP) does the
+    CPU and disk work there and crosses into Trio only to index: :meth:`prepare` in any thread,
+    then :meth:`commit` on Trio. :meth:`store` does both for callers on Trio.
+    """
+
     def __init__(self, config: Config, index: Index, files: FileStore, stability: StabilityTracker) -> None:
         self._config = config
         self._index = index
@@ -90,10 +104,26 @@ class Ingest:
         self._stability = stability
         self.listeners: list[StoredListener] = []
 
-    def _prepare(self, data: bytes, origin: Origin) -> tuple[ParsedInstance, NewInstance]:
-        """Parse and write the file: CPU and disk work, run in a worker thread."""
-        parsed = parse_instance(data)
+    def prepare(self, parsed: ParsedInstance, origin: Origin) -> PreparedInstance:
+        """Write the file of a parsed instance and describe it for the index (blocking, any thread)."""
+        data = parsed.data
         file_uuid, stored_size = self._files.write(data)
+        try:
+            return PreparedInstance(parsed, self._new_instance(parsed, origin, file_uuid, stored_size))
+        except BaseException:
+            self._files.remove(file_uuid)
+            raise
+
+    def parse_and_prepare(self, data: bytes, origin: Origin) -> PreparedInstance:
+        """:func:`parse_instance` then :meth:`prepare`: what :meth:`store` runs in a worker thread."""
+        return self.prepare(parse_instance(data), origin)
+
+    def discard(self, prepared: PreparedInstance) -> None:
+        """Remove the file of a prepared instance that will not be committed (blocking)."""
+        self._files.remove(prepared.new.attachment.uuid)
+
+    def _new_instance(self, parsed: ParsedInstance, origin: Origin, file_uuid: str, stored_size: int) -> NewInstance:
+        data = parsed.data
         md5 = hashlib.md5(data).hexdigest() if self._config["StoreMD5ForAttachments"] else ""
         compressed = self._files.compress
         attachment = Attachment(
@@ -125,11 +155,10 @@ class Ingest:
         series_metadata = {"RemoteAET": origin.remote_aet}
         if parsed.expected_instances is not None:
             series_metadata["ExpectedNumberOfInstances"] = str(parsed.expected_instances)
-        identifiers = _identifiers(parsed.tags)
-        new = NewInstance(
+        return NewInstance(
             ids=parsed.ids,
             tags=parsed.tags,
-            identifiers=identifiers,
+            identifiers=_identifiers(parsed.tags),
             attachment=attachment,
             metadata=metadata,
             series_metadata=series_metadata,
@@ -137,23 +166,26 @@ class Ingest:
             index_in_series=parsed.index_in_series,
             expected_instances=parsed.expected_instances,
         )
-        return parsed, new
 
     async def store(self, data: bytes, origin: Origin = Origin()) -> IngestResult:
-        """Parse, write and index one file. Raises OrthancError on bad input.
+        """Parse, write and index one file. Raises OrthancError on bad input."""
+        return await self.commit(await offload(self.parse_and_prepare, data, origin))
 
-        The file is written before it is indexed; if indexing fails or finds the
-        instance already stored, the new file is removed, so nothing partial stays.
+    async def commit(self, prepared: PreparedInstance) -> IngestResult:
+        """Index a prepared instance and tell the listeners.
+
+        If indexing fails or finds the instance already stored, the new file is
+        removed, so nothing partial stays.
         """
-        parsed, new = await offload(self._prepare, data, origin)
+        parsed, new = prepared.parsed, prepared.new
         try:
             result = await self._index.store(new, overwrite=self._config["OverwriteInstances"])
         except BaseException:
             with trio.CancelScope(shield=True):
-                await offload(self._files.remove, new.attachment.uuid)
+                await offload(self.discard, prepared)
             raise
         if result.already_stored:
-            await offload(self._files.remove, new.attachment.uuid)
+            await offload(self.discard, prepared)
             status = "AlreadyStored"
         else:
             if result.removed_files:
