@@ -97,7 +97,8 @@ async def serve(
 ) -> None:
     """Run a node until cancelled; ``task_status`` receives its context (with bound ports)."""
     install_dictionary(config["Dictionary"])
-    files = FileStore(config.storage_directory, compress=config["StorageCompression"])
+    metrics = Metrics(enabled=config["MetricsEnabled"])
+    files = FileStore(config.storage_directory, compress=config["StorageCompression"], metrics=metrics)
     stale = await offload(files.remove_stale_temporaries)
     if stale:
         log.warning("removed %d half-written files left by a crash", stale)
@@ -119,7 +120,7 @@ async def serve(
                     files=files,
                     ingest=Ingest(config, index, files, stability),
                     resources=Resources(index, files, stability),
-                    metrics=Metrics(enabled=config["MetricsEnabled"]),
+                    metrics=metrics,
                     started_at=time.time(),
                 )
                 await stack.start("stability", _started_at_once(stability.run))

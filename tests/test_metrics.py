@@ -32,8 +32,14 @@ async def test_counts_follow_store_and_delete(http: httpx.AsyncClient) -> None:
     assert after["orthanc_last_change"] == 4
     assert after["orthanc_rest_api_active_requests"] >= 1
     assert "orthanc_rest_api_duration_ms" in after
+    assert "orthanc_storage_create_duration_ms" in after
+    assert "orthanc_storage_read_duration_ms" not in after
+    await http.get(f"/instances/{stored['ID']}/file")
+    assert "orthanc_storage_read_duration_ms" in await _scrape(http)
     await http.delete(f"/patients/{stored['ParentPatient']}")
-    assert (await _scrape(http))["orthanc_count_instances"] == 0
+    final = await _scrape(http)
+    assert final["orthanc_count_instances"] == 0
+    assert "orthanc_storage_remove_duration_ms" in final
 
 
 async def test_orthanc_lines_carry_update_timestamps(http: httpx.AsyncClient) -> None:
