@@ -314,6 +314,15 @@ async def test_real_files_in_every_transfer_syntax(
     await _assert_same_as_rest(nursery, tmp_path, http, files, exact=False)
 
 
+async def test_instance_sent_twice_keeps_one_file(node: NodeContext, http: httpx.AsyncClient) -> None:
+    """The second file is written in the association thread, then removed when indexing finds it known."""
+    ds = make_dataset(patient_id="TWICE")
+    statuses = await trio.to_thread.run_sync(store_all, node.ports["dicom"], [ds, ds])
+    assert statuses == [0x0000, 0x0000]  # as Orthanc: an instance already stored is a success
+    assert await count(http) == 1
+    assert len([p for p in node.files.root.glob("*/*/*") if p.is_file()]) == 1
+
+
 async def test_every_storage_sop_class(node: NodeContext, http: httpx.AsyncClient) -> None:
     classes = [str(cx.abstract_syntax) for cx in AllStoragePresentationContexts] + RETIRED_STORAGE
     datasets = [make_dataset(patient_id="ALLSOP", SOPClassUID=uid) for uid in classes]

@@ -110,3 +110,26 @@ def test_tag_json_of_a_dataset_read_raw_shows_values_as_written() -> None:
     tags = dataset_to_json(pydicom.dcmread(io.BytesIO(data)), TagFormat.SHORT)
     assert tags["0010,0010"] == "Wang^XiaoDong=王^小東="
     assert tags["0008,0054"] == " AE1  \\ AE2"
+
+
+NAMES_AS_WRITTEN = [
+    ("ISO_IR 192", "Wang^XiaoDong=王^小東=".encode(), "Wang^XiaoDong=王^小東="),  # read from the bytes
+    (  # with escape sequences: decoded by pydicom
+        "ISO 2022 IR 6\\ISO 2022 IR 87",
+        b"Yamada^Tarou=\x1b$B;3ED\x1b(B^\x1b$BB@O:\x1b(B=",
+        "Yamada^Tarou=山田^太郎=",
+    ),
+]
+
+
+@pytest.mark.parametrize(("charset", "written", "shown"), NAMES_AS_WRITTEN)
+async def test_tags_of_a_stored_instance_show_values_as_written(
+    http: httpx.AsyncClient, charset: str, written: bytes, shown: str
+) -> None:
+    """/tags reads the stored file raw, as the main tags were, so both show what Orthanc shows."""
+    data = raw_dicom(charset, PatientName=("PN", written), RetrieveAETitle=("AE", b" AE1  \\ AE2 "))
+    ids = await upload(http, data)
+    tags = (await http.get(f"/instances/{ids['ID']}/tags", params={"short": ""})).json()
+    patient = (await http.get(f"/patients/{ids['ParentPatient']}")).json()["MainDicomTags"]
+    assert tags["0010,0010"] == patient["PatientName"] == shown
+    assert tags["0008,0054"] == " AE1  \\ AE2"

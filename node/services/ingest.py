@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import unicodedata
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import trio
@@ -104,12 +104,18 @@ class Ingest:
         self._stability = stability
         self.listeners: list[StoredListener] = []
 
-    def prepare(self, parsed: ParsedInstance, origin: Origin) -> PreparedInstance:
-        """Write the file of a parsed instance and describe it for the index (blocking, any thread)."""
-        data = parsed.data
-        file_uuid, stored_size = self._files.write(data)
+    def prepare(
+        self, parsed: ParsedInstance, origin: Origin, metadata: Mapping[str, str] | None = None
+    ) -> PreparedInstance:
+        """Write the file of a parsed instance and describe it for the index (blocking, any thread).
+
+        ``metadata`` is stored with the instance, besides what ingest records itself.
+        """
+        file_uuid, stored_size = self._files.write(parsed.data)
         try:
-            return PreparedInstance(parsed, self._new_instance(parsed, origin, file_uuid, stored_size))
+            new = self._new_instance(parsed, origin, file_uuid, stored_size)
+            new.metadata.update(metadata or {})
+            return PreparedInstance(parsed, new)
         except BaseException:
             self._files.remove(file_uuid)
             raise

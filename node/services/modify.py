@@ -21,9 +21,10 @@ import trio
 from ..dicom.ids import Level, parse_level
 from ..dicom.modification import ModificationPlan, plan_from_json
 from ..dicom.modifier import ModifiedFile, UidMap, UidMapper, modify_file
+from ..dicom.parse import parse_instance
 from ..errors import ErrorCode, OrthancError
 from ..offload import offload
-from .ingest import Origin
+from .ingest import Ingest, Origin, PreparedInstance
 
 if TYPE_CHECKING:
     from ..context import NodeContext
@@ -87,16 +88,29 @@ class InstanceRewrite(abc.ABC):
         """Hook run once an instance is stored (shielded from cancellation): record what was created."""
         return None  # optional hook
 
+    def instance_metadata(self, result: ModifiedFile, ids: tuple[str, str, str, str]) -> dict[str, str]:
+        """Metadata stored with the new instance (``ids``), in the same transaction; runs in a worker thread."""
+        return {}
+
     @abc.abstractmethod
     def content(self) -> dict[str, Any]:
         """The keys that the job adds to the instance-set ones (jobs.md §10)."""
 
+    def _rewrite_and_prepare(
+        self, ingest: Ingest, data: bytes, mapper: UidMapper
+    ) -> tuple[ModifiedFile, PreparedInstance]:
+        """The new file, parsed and written, ready to index: one trip to a worker thread."""
+        result = self.rewrite(data, mapper)
+        parsed = parse_instance(result.data)
+        return result, ingest.prepare(parsed, self.origin, self.instance_metadata(result, parsed.ids))
+
     async def modify(self, context: NodeContext, instance: str) -> bool:
         """Rewrite and store one instance; False if it vanished meanwhile.
 
-        Reading and rewriting may be interrupted (nothing changed yet); storing and
-        recording what was stored are shielded, so a pause never loses a stored instance
-        from the UID map, which a resumed job would otherwise give new identifiers twice.
+        Reading may be interrupted (nothing changed yet). Rewriting, storing and recording
+        what was stored are shielded, so a pause never leaves a written file unindexed nor
+        loses a stored instance from the UID map, which a resumed job would otherwise give
+        new identifiers twice.
         """
         try:
             data = await context.resources.instance_file(instance)
@@ -105,9 +119,9 @@ class InstanceRewrite(abc.ABC):
                 return False
             raise
         mapper = self.uid_map.mapper()
-        result = await offload(self.rewrite, data, mapper)
         with trio.CancelScope(shield=True):
-            stored = await context.ingest.store(result.data, self.origin)
+            result, prepared = await offload(self._rewrite_and_prepare, context.ingest, data, mapper)
+            stored = await context.ingest.commit(prepared)
             if stored.status != "Success":
                 raise OrthancError(
                     ErrorCode.CANNOT_STORE_INSTANCE, f"Error while storing a modified instance {instance}"
@@ -168,15 +182,20 @@ class ResourceModification(InstanceRewrite):
         if self.target is None and self.level is not None:
             self.target = (ids[self.level], ids[Level.PATIENT])
 
+    def instance_metadata(self, result: ModifiedFile, ids: tuple[str, str, str, str]) -> dict[str, str]:
+        """`ModifiedFrom`/`AnonymizedFrom` of the new instance (§2.2)."""
+        source = result.source_ids[Level.INSTANCE]
+        return {self.metadata_name: source} if source != ids[Level.INSTANCE] else {}
+
     async def _record_provenance(
         self, context: NodeContext, sources: tuple[str, ...], created: tuple[str, ...]
     ) -> None:
-        """`ModifiedFrom`/`AnonymizedFrom` on the new instance and on each new parent (§2.2)."""
-        for source, public_id in zip(sources, created, strict=True):
+        """`ModifiedFrom`/`AnonymizedFrom` on each new parent (§2.2), once per job; the instance has its own."""
+        for level in (Level.PATIENT, Level.STUDY, Level.SERIES):
+            source, public_id = sources[level], created[level]
             if source != public_id and public_id not in self._with_provenance:
                 await context.index.set_metadata(public_id, self.metadata_name, source)
-                if public_id != created[Level.INSTANCE]:
-                    self._with_provenance.add(public_id)
+                self._with_provenance.add(public_id)
 
     def content(self) -> dict[str, Any]:
         content: dict[str, Any] = {"IsAnonymization": self.plan.is_anonymization}
