@@ -33,6 +33,7 @@ async def test_counts_follow_store_and_delete(http: httpx.AsyncClient) -> None:
     assert after["orthanc_rest_api_active_requests"] >= 1
     assert "orthanc_rest_api_duration_ms" in after
     assert "orthanc_storage_create_duration_ms" in after
+    assert "orthanc_store_dicom_duration_ms" in after
     assert "orthanc_storage_read_duration_ms" not in after
     await http.get(f"/instances/{stored['ID']}/file")
     assert "orthanc_storage_read_duration_ms" in await _scrape(http)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 import unicodedata
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -89,6 +90,7 @@ class PreparedInstance:
 
     parsed: ParsedInstance
     new: NewInstance
+    started: float = 0.0  # time.perf_counter() when preparing began, for the store duration metric
 
 
 class Ingest:
@@ -111,11 +113,12 @@ class Ingest:
 
         ``metadata`` is stored with the instance, besides what ingest records itself.
         """
+        started = time.perf_counter()
         file_uuid, stored_size = self._files.write(parsed.data)
         try:
             new = self._new_instance(parsed, origin, file_uuid, stored_size)
             new.metadata.update(metadata or {})
-            return PreparedInstance(parsed, new)
+            return PreparedInstance(parsed, new, started)
         except BaseException:
             self._files.remove(file_uuid)
             raise
@@ -199,6 +202,9 @@ class Ingest:
             self._stability.touch(parsed.ids)
             status = "Success"
         ingest_result = IngestResult(status=status, ids=parsed.ids, parsed=parsed)
+        self._files.metrics.update_max(
+            "orthanc_store_dicom_duration_ms", int((time.perf_counter() - prepared.started) * 1000)
+        )
         for listener in self.listeners:
             await listener(ingest_result)
         log.debug("stored instance %s: %s", parsed.ids[3], status)
