@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,17 +10,10 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ImplicitVRLittleEndian
 
-from node.dicom.modifier import _fresh_meta, encode_file
+from node.dicom.modifier import encode_file, encode_with_pydicom
 from node.dicom.parse import read_dataset
 from node.errors import OrthancError
 from tests.helpers import SHARED_TESTDATA, make_dataset, to_bytes
-
-
-def _as_pydicom_writes(dataset: Dataset) -> bytes:
-    dataset.file_meta = _fresh_meta(dataset)
-    buffer = io.BytesIO()
-    dataset.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
 
 
 def _edit(dataset: Dataset) -> None:
@@ -55,7 +47,7 @@ def _compare(data: bytes, edit: Callable[[Dataset], None]) -> None:
     ours, theirs = read_dataset(data), read_dataset(data)
     edit(ours)
     edit(theirs)
-    assert encode_file(ours) == _as_pydicom_writes(theirs)
+    assert encode_file(ours) == encode_with_pydicom(theirs)
 
 
 @pytest.mark.parametrize(("name", "make", "edit"), SYNTHETIC, ids=[case[0] for case in SYNTHETIC])

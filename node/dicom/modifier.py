@@ -315,7 +315,8 @@ def _body(dataset: Dataset, implicit: bool, little: bool) -> list[bytes]:
     return parts
 
 
-def _encoded_by_pydicom(dataset: Dataset) -> bytes:
+def encode_with_pydicom(dataset: Dataset) -> bytes:
+    """What :func:`encode_file` must equal byte for byte: pydicom's own Part-10 writing."""
     dataset.file_meta = _fresh_meta(dataset)
     buffer = io.BytesIO()
     dataset.save_as(buffer, enforce_file_format=True)
@@ -333,7 +334,7 @@ def encode_file(dataset: Dataset) -> bytes:
     preamble = getattr(dataset, "preamble", None) or _PREAMBLE
     plain = syntax.is_transfer_syntax and not syntax.is_private and syntax != DeflatedExplicitVRLittleEndian
     if not (plain and sop_class and sop_instance and len(preamble) == len(_PREAMBLE)):
-        return _encoded_by_pydicom(dataset)  # pydicom deflates, or refuses what is missing
+        return encode_with_pydicom(dataset)  # pydicom deflates, or refuses what is missing
     pixels = dataset.get_item(0x7FE00010)
     if pixels is not None and (getattr(pixels, "length", None) == _UNDEFINED_LENGTH) != syntax.is_compressed:
         dataset["PixelData"].is_undefined_length = syntax.is_compressed  # as pydicom's writer does
