@@ -1,12 +1,17 @@
 """Ingest throughput of our node against real Orthanc 1.10.1, in the same run.
 
-    python bench/ingest.py [--quick] [--repeat N] [--only ours|orthanc]
+    python bench/ingest.py [--quick] [--repeat N] [--only ours|orthanc] [--sync on|off|both]
 
 Cases: POST /instances with 1 and 4 concurrent HTTP clients (httpx, keep-alive,
 one connection each) and one DCMTK storescu association (TCP_NODELAY=1), each on
 tiny instances without pixels and on ~0.5 MB CT images. Data is generated with
 pydicom before any timing; every repeat starts both servers afresh on free
 loopback ports with empty temporary storage, and the medians are printed.
+
+Each case runs with durability on and off (``SyncStorageArea``, set alike on both
+servers; on is the default of both): on, a store is acknowledged only once its file
+and index entry are flushed to the disk, which costs fsyncs on the storage's disk
+(the system's temporary folder).
 
 Our node runs as a subprocess (`python -m node cfg.json`), like Orthanc: the load
 generator then does not share the node's event loop and GIL, so the figures are
@@ -174,9 +179,9 @@ def _median(measures: list[Measure], attribute: str) -> float | None:
     return median([getattr(m, attribute) for m in measures])
 
 
-def report(cases: list[Case], results: Results) -> None:
+def report(cases: list[Case], results: Results, title: str) -> None:
     ours, theirs = results.get("ours", {}), results.get("Orthanc", {})
-    print()
+    print(f"\n{title}")
     print(
         f"{'case':<18}{'ours/s':>8}{'Orthanc/s':>11}{'ratio':>7}{'target':>8}"
         f"{'CPU ms/inst ours':>18}{'Orthanc':>9}  runs/s (ours | Orthanc)"
@@ -201,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="few instances, one repeat")
     parser.add_argument("--repeat", type=int, help="fresh server runs per target (default 3, 1 with --quick)")
     parser.add_argument("--only", choices=["ours", "orthanc"], help="measure one server only")
+    parser.add_argument("--sync", choices=["on", "off", "both"], default="both", help="SyncStorageArea settings")
     args = parser.parse_args(argv)
     repeat = args.repeat or (1 if args.quick else 3)
     # DCMTK (storescu, and Orthanc's DICOM server) leaves Nagle on unless told so; inherited by every child.
@@ -210,32 +216,36 @@ def main(argv: list[str] | None = None) -> int:
     storescu = dcmtk_tool("storescu")
     if storescu is None:
         print("DCMTK storescu not found: C-STORE cases skipped")
-    servers: list[Starter] = []
-    if args.only != "orthanc":
-        servers.append(partial(our_node, jobs=False))
-    if args.only != "ours":
-        if orthanc_binary() is None:
-            print("Orthanc binary not found: measuring our node only")
-        else:
-            servers.append(orthanc)
+    with_orthanc = args.only != "ours" and orthanc_binary() is not None
+    if args.only != "ours" and not with_orthanc:
+        print("Orthanc binary not found: measuring our node only")
+    settings = [s for s in ("on", "off") if args.sync in (s, "both")]
+    servers: list[tuple[str, Starter]] = []
+    for setting in settings:
+        options = {"SyncStorageArea": setting == "on"}
+        if args.only != "orthanc":
+            servers.append((setting, partial(our_node, options=options, jobs=False)))
+        if with_orthanc:
+            servers.append((setting, partial(orthanc, options=options)))
 
     cases = [Case(m, c, k) for k in ("tiny", "ct") for m, c in (("rest", 1), ("rest", 4), ("storescu", 1))]
-    results: Results = {}
+    results: dict[str, Results] = {setting: {} for setting in settings}
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as temporary:
         folder = Path(temporary)
         print(f"generating data: {sizes['tiny']} tiny and {sizes['ct']} CT instances per case ...", flush=True)
         data = generate(cases, sizes, folder)
         for run in range(repeat):
-            for number, start in enumerate(servers):
+            for number, (setting, start) in enumerate(servers):
                 run_folder = folder / f"run{run}-server{number}"
                 run_folder.mkdir()
                 with start(run_folder) as server:
                     measures = run_cases(server, data, storescu)
                 for case, measure in measures.items():
-                    results.setdefault(server.name, {}).setdefault(case, []).append(measure)
+                    results[setting].setdefault(server.name, {}).setdefault(case, []).append(measure)
                 shown = ", ".join(f"{' '.join(c.name.split())} {m.rate:.0f}/s" for c, m in measures.items())
-                print(f"run {run + 1}/{repeat} {server.name}: {shown}", flush=True)
-    report(cases, results)
+                print(f"run {run + 1}/{repeat} {server.name} sync {setting}: {shown}", flush=True)
+    for setting in settings:
+        report(cases, results[setting], f"SyncStorageArea {setting}")
     print(f"\nmedians of {repeat} run(s) on {os.cpu_count()} CPUs; the load generator runs on the same machine.")
     return 0
 

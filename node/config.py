@@ -22,6 +22,7 @@ DEFAULTS: dict[str, Any] = {
     "IndexDirectory": None,  # None: same as StorageDirectory
     "TemporaryDirectory": None,  # None: the OS temp dir
     "StorageCompression": False,
+    "SyncStorageArea": True,  # flush files and index commits before a store is acknowledged
     "StoreMD5ForAttachments": True,
     "OverwriteInstances": False,
     "StableAge": 60,
@@ -38,8 +39,10 @@ DEFAULTS: dict[str, Any] = {
     "RegisteredUsers": {},
     "HttpDescribeErrors": True,
     "HttpCompressionEnabled": True,
-    "HttpRequestTimeout": 30,
-    "MaximumRequestSize": 4096,  # MB; our own guard against unbounded bodies
+    "HttpRequestTimeout": 30,  # s: longest wait for a client's bytes, or for room to send to it
+    "HttpMinimumReceiveRate": 1024,  # bytes/s a client must sustain while sending a body, 0: none (ours)
+    "HttpMaximumConnections": 100,  # open HTTP connections, 0: no limit; more get 503 and are closed (ours)
+    "MaximumRequestSize": 512,  # MB; larger bodies get 413 (ours)
     "ExecuteLuaEnabled": False,
     "DicomServerEnabled": True,
     "DicomAet": "ORTHANC",
@@ -55,10 +58,17 @@ DEFAULTS: dict[str, Any] = {
     "DicomAlwaysAllowMove": False,
     "DicomCheckModalityHost": False,
     "DicomModalities": {},
+    "StorageAccessOnFind": "Always",  # Always, Answers or Never: may C-FIND read stored files
+    "CaseSensitivePN": False,
+    "LimitFindResults": 0,  # 0: no limit
+    "LimitFindInstances": 0,
     "DicomScpTimeout": 30,
     "DicomScuTimeout": 10,
     "DicomThreadsCount": 4,
     "MaximumPduLength": 16384,
+    "DicomMaximumAssociations": 64,  # ours: associations open at once (0: no limit)
+    "DicomMaximumAssociationsPerHost": 32,  # ours: of those, from one peer address (0: no limit)
+    "DicomMaximumDatasetSize": 4096,  # ours: MB; a larger C-STORE dataset is refused with 0xA700
     "AcceptedTransferSyntaxes": ["1.2.840.10008.1.*"],
     "UnknownSopClassAccepted": False,
     "Dictionary": {},

@@ -158,6 +158,13 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
 }
 
 
+# A write refused because the disk is full. Orthanc answers its code 14 with a plain 500; the
+# same code with WebDAV's "Insufficient Storage" lets a client tell a full disk (retry later,
+# elsewhere) from a fault.
+HTTP_INSUFFICIENT_STORAGE = 507
+STORAGE_FULL = "The storage area is full"
+
+
 def http_status(code: ErrorCode | int) -> int:
     """HTTP status Orthanc sends for an error code (500 unless listed)."""
     try:
@@ -189,6 +196,11 @@ class OrthancError(Exception):
 
     def __repr__(self) -> str:
         return f"OrthancError({self.code.name}, {self.details!r})"
+
+
+def storage_full() -> OrthancError:
+    """The error of a write that found no room left on the disk (files or index)."""
+    return OrthancError(ErrorCode.CANNOT_WRITE_FILE, STORAGE_FULL, status=HTTP_INSUFFICIENT_STORAGE)
 
 
 class NoAnswer(Exception):

@@ -14,8 +14,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import hypercorn.config
-import hypercorn.trio
 import trio
 
 from .clock import orthanc_date
@@ -23,7 +21,9 @@ from .config import Config
 from .context import NodeContext
 from .dicom.dictionary import install_option as install_dictionary
 from .dicom.ids import Level
+from .errors import OrthancError
 from .http.app import create_app
+from .http.server import serve_http
 from .jobs.engine import JobsEngine
 from .jobs.types.archive import remove_stale_archives
 from .metrics import Metrics
@@ -34,12 +34,9 @@ from .services.resources import Resources
 from .services.stability import StabilityTracker
 from .storage.files import FileStore
 from .storage.index.sqlite import SqliteIndex
+from .storage.sweep import sweep_storage
 
 log = logging.getLogger(__name__)
-
-
-def _port_of(address: str) -> int:
-    return int(address.rsplit(":", 1)[1])
 
 
 class ServiceStack:
@@ -80,31 +77,31 @@ class ServiceStack:
 
 
 async def _start_http(stack: ServiceStack, context: NodeContext) -> int:
-    config = context.config
-    hconfig = hypercorn.config.Config()
-    hconfig.bind = [f"{config['HttpBindAddress']}:{config['HttpPort']}"]
-    hconfig.accesslog = None
-    hconfig.errorlog = logging.getLogger("hypercorn.error")
-    hconfig.keep_alive_timeout = max(5, int(config["HttpRequestTimeout"]))
-    hconfig.graceful_timeout = 2
     app = create_app(context)
-    addresses = await stack.start("http", partial(hypercorn.trio.serve, app, hconfig, mode="asgi"))
-    return _port_of(addresses[0])
+    return int(await stack.start("http", partial(serve_http, app, context.config)))
 
 
 async def serve(
-    config: Config, *, load_jobs: bool = True, task_status: trio.TaskStatus[NodeContext] = trio.TASK_STATUS_IGNORED
+    config: Config,
+    *,
+    load_jobs: bool = True,
+    file_store: type[FileStore] = FileStore,
+    task_status: trio.TaskStatus[NodeContext] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run a node until cancelled; ``task_status`` receives its context (with bound ports)."""
+    """Run a node until cancelled; ``task_status`` receives its context (with bound ports).
+
+    ``file_store`` is the class of the storage area: a subclass may instrument or replace
+    how its files are flushed (see :class:`FileStore`).
+    """
     install_dictionary(config["Dictionary"])
     metrics = Metrics(enabled=config["MetricsEnabled"])
-    files = FileStore(config.storage_directory, compress=config["StorageCompression"], metrics=metrics)
-    stale = await offload(files.remove_stale_temporaries)
-    if stale:
-        log.warning("removed %d half-written files left by a crash", stale)
+    durable = bool(config["SyncStorageArea"])
+    files = file_store(
+        config.storage_directory, compress=config["StorageCompression"], sync=durable, metrics=metrics
+    )
     if await offload(remove_stale_archives, config):
         log.info("removed the archives of asynchronous jobs left by the previous run")
-    index = SqliteIndex(Path(config.index_directory))
+    index = SqliteIndex(Path(config.index_directory), durable=durable)
     try:
         async with trio.open_nursery() as nursery:
             stack = ServiceStack(nursery)
@@ -125,6 +122,7 @@ async def serve(
                 )
                 await stack.start("stability", _started_at_once(stability.run))
                 await _start_services(stack, context, load_jobs=load_jobs)
+                nursery.start_soon(_sweep_storage, files, index)
                 log.info("node ready: %s", context.ports)
                 task_status.started(context)
                 await trio.sleep_forever()
@@ -134,6 +132,14 @@ async def serve(
         with trio.CancelScope(shield=True):
             await index.close()
         log.info("node stopped")
+
+
+async def _sweep_storage(files: FileStore, index: SqliteIndex) -> None:
+    """The start-up sweep of the storage area, in the background: a large one takes a while to walk."""
+    try:
+        await sweep_storage(files, index)
+    except (OSError, OrthancError) as error:  # an unreadable folder: the node serves on, the log says why
+        log.error("storage sweep interrupted: %s", error)
 
 
 def _started_at_once(run: Callable[[], Awaitable[None]]) -> Callable[..., Awaitable[None]]:

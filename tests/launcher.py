@@ -134,7 +134,8 @@ class ArchiveLikeJob(StepsJob):
 
 @register_job_type
 class InstancesJob(InstanceSetJob):
-    """Instances named "bad…" raise, "gone…" are counted as failed, others succeed."""
+    """Instances named "bad…" raise an Orthanc error, "bug…" an unexpected one, "gone…" are counted as
+    failed, others succeed."""
 
     type_name = "TestInstances"
     has_trailing_step = True
@@ -143,6 +144,8 @@ class InstancesJob(InstanceSetJob):
         await trio.sleep(0)
         if instance.startswith("bad"):
             raise OrthancError(ErrorCode.NETWORK_PROTOCOL, f"cannot send {instance}")
+        if instance.startswith("bug"):
+            raise RuntimeError(f"internal state of {instance} in /var/lib/secret")
         return not instance.startswith("gone")
 
     @classmethod

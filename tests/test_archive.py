@@ -375,8 +375,7 @@ async def test_deleted_instances_are_skipped(http: httpx.AsyncClient, node: Node
 
 async def test_stale_archives_removed_at_start_up(nursery: trio.Nursery, tmp_path: Path) -> None:
     config = node_config(tmp_path)
-    stale = archive_folder(config) / "left-by-a-crash.zip"
-    stale.parent.mkdir(parents=True)
+    stale = archive_folder(config) / "left-by-a-crash.zip"  # the folder is made on first use
     stale.write_bytes(b"PK")
     await start_node(nursery, config)
     assert not stale.exists()

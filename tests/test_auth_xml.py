@@ -1,13 +1,19 @@
-"""HTTP access control (RemoteAccessAllowed, basic authentication), XML answers, DICOM JSON files."""
+"""HTTP access control (RemoteAccessAllowed, basic authentication, cross-site requests), error texts, XML
+answers, DICOM JSON files."""
 
 from __future__ import annotations
 
+import base64
+import logging
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import trio
+from quart import Blueprint
 
+from node.http.routes import ALL_BLUEPRINTS
 from tests.conftest import node_config, start_node
 from tests.helpers import make_dicom
 
@@ -95,7 +101,8 @@ async def test_xml_of_resources_and_tags(http: httpx.AsyncClient) -> None:
     assert "  <PatientMainDicomTags>\n    <PatientID>PAT1</PatientID>\n" in study
     assert f"  <Series>\n    <item>{stored['ParentSeries']}</item>\n  </Series>\n" in study
     tags = (await http.get(f"/instances/{stored['ID']}/tags", params={"short": ""}, headers=XML)).text
-    assert "  <0010,0010>A&amp;B&lt;C&gt;</0010,0010>\n" in tags  # keys verbatim, as Orthanc writes them
+    # Orthanc writes the key verbatim (`<0010,0010>`), which no XML parser accepts: ours stays well-formed.
+    assert '  <member name="0010,0010">A&amp;B&lt;C&gt;</member>\n' in tags
     metadata = (await http.get(f"/instances/{stored['ID']}/metadata", params={"expand": ""}, headers=XML)).text
     assert "  <RemoteAET></RemoteAET>\n" in metadata
 
@@ -119,3 +126,79 @@ async def test_file_as_dicom_json(http: httpx.AsyncClient) -> None:
     assert model["00200013"] == {"vr": "IS", "Value": [1]}
     assert (await http.get(url)).headers["content-type"] == "application/dicom"
     assert (await http.get("/instances/nope/file", headers={"Accept": "application/dicom+json"})).status_code == 404
+
+
+# -- open access, passwords, cross-site requests, internal errors ------------------------
+
+
+def _insecure_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "INSECURE" in r.getMessage()]
+
+
+async def test_open_access_is_warned_at_start(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    cases = [
+        ({}, None),
+        ({"RemoteAccessAllowed": True, "RegisteredUsers": {"alice": "secret"}}, None),
+        ({"RemoteAccessAllowed": True}, "orthanc / orthanc"),
+        ({"RemoteAccessAllowed": True, "AuthenticationEnabled": False}, "anyone"),
+    ]
+    for number, (options, expected) in enumerate(cases):
+        caplog.clear()
+        async with trio.open_nursery() as nursery:
+            await start_node(nursery, node_config(tmp_path / str(number), DicomServerEnabled=False, **options))
+            nursery.cancel_scope.cancel()
+        warnings = _insecure_warnings(caplog)
+        if expected is None:
+            assert warnings == [], options
+        else:
+            assert len(warnings) == 1 and expected in warnings[0], options
+
+
+async def test_password_of_any_characters(nursery: trio.Nursery, tmp_path: Path) -> None:
+    options = {"AuthenticationEnabled": True, "RegisteredUsers": {"zoë": "pässwörd"}}
+    async with await _client_of(nursery, tmp_path, **options) as http:
+        credentials = base64.b64encode("zoë:pässwörd".encode()).decode()
+        assert (await http.get("/system", headers={"Authorization": f"Basic {credentials}"})).status_code == 200
+        wrong = base64.b64encode("zoë:passwörd".encode()).decode()
+        _assert_unauthorized(await http.get("/system", headers={"Authorization": f"Basic {wrong}"}))
+
+
+async def test_cross_site_changes_are_refused(http: httpx.AsyncClient) -> None:
+    own = str(http.base_url).rstrip("/")
+    refused = await http.post("/instances", content=make_dicom(), headers={"Origin": "http://elsewhere.example"})
+    assert refused.status_code == 403
+    assert refused.json()["HttpStatus"] == 403 and "Origin" in refused.json()["Details"]
+    assert (await http.post("/instances", content=make_dicom(), headers={"Origin": "null"})).status_code == 403
+    assert (await http.get("/patients")).json() == []
+    stored = await http.post("/instances", content=make_dicom(), headers={"Origin": own})  # the node's own page
+    assert stored.status_code == 200
+    patient = stored.json()["ParentPatient"]
+    behind_proxy = {"Origin": "https://pacs.example", "X-Forwarded-Host": "pacs.example"}
+    assert (await http.post("/tools/find", json={"Level": "Patient", "Query": {}}, headers=behind_proxy)).status_code == 200
+    assert (await http.get("/patients", headers={"Origin": "http://elsewhere.example"})).status_code == 200
+    assert (await http.delete(f"/patients/{patient}", headers={"Origin": "http://elsewhere.example"})).status_code == 403
+    assert (await http.delete(f"/patients/{patient}")).status_code == 200  # no Origin: not a browser
+
+
+failing = Blueprint("failing", __name__)
+SECRET_PATH = "/var/lib/node-secret/index.sqlite"
+
+
+@failing.route("/test/failing")
+async def fail_with_an_internal_error() -> None:
+    raise OSError(13, "Permission denied", SECRET_PATH)
+
+
+async def test_internal_errors_stay_in_the_log(
+    nursery: trio.Nursery, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ALL_BLUEPRINTS.append(failing)
+    try:
+        node = await start_node(nursery, node_config(tmp_path, DicomServerEnabled=False))
+    finally:
+        ALL_BLUEPRINTS.remove(failing)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{node.ports['http']}") as http:
+        answer = await http.get("/test/failing")
+    assert answer.status_code == 500 and answer.json()["OrthancStatus"] == -1
+    assert "secret" not in answer.text and "Permission" not in answer.text and "OSError" not in answer.text
+    assert any(r.exc_info and SECRET_PATH in str(r.exc_info[1]) for r in caplog.records)  # logged in full

@@ -42,3 +42,20 @@ def test_dicom_permissions_have_the_documented_defaults() -> None:
 def test_an_option_of_the_wrong_type_is_refused() -> None:
     with pytest.raises(OrthancError):
         Config({"DicomAlwaysAllowMove": "yes"})
+
+
+def test_move_destinations_come_from_the_declared_modalities() -> None:
+    modalities = {
+        "array": ["STORESCP", "127.0.0.1", 11112],
+        "object": {"AET": "Viewer", "Host": "10.0.0.7", "Port": "104", "AllowMove": False},
+        "broken": {"AET": "BROKEN", "Host": "10.0.0.8", "Port": "none"},
+        "second": ["storescp", "127.0.0.2", 11113],
+    }
+    lenient = Peers.from_config(Config({"DicomModalities": modalities}))
+    assert lenient.destination("STORESCP") == ("127.0.0.1", 11112)
+    assert lenient.destination("viewer  ") == ("10.0.0.7", 104)
+    assert lenient.destination("BROKEN") is None
+    assert lenient.destination("NOBODY") is None
+    strict = Peers.from_config(Config({"DicomModalities": modalities, "StrictAetComparison": True}))
+    assert strict.destination("storescp") == ("127.0.0.2", 11113)
+    assert strict.destination("VIEWER") is None

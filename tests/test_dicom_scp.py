@@ -34,6 +34,7 @@ from pydicom.uid import (
 from pynetdicom import AE, AllStoragePresentationContexts
 from pynetdicom import _config as pynetdicom_config
 from pynetdicom.association import Association
+from pynetdicom.pdu_primitives import UserIdentityNegotiation
 from pynetdicom.sop_class import Verification
 
 from node.context import NodeContext
@@ -278,6 +279,36 @@ async def test_storescu_stores_like_rest_upload(
     await _assert_same_as_rest(nursery, tmp_path, http, files, exact=True)
 
 
+def _many_files(folder: Path, count: int, patient_id: str) -> list[Path]:
+    folder.mkdir()
+    files = []
+    for number in range(count):
+        path = folder / f"{number}.dcm"
+        path.write_bytes(make_dicom(patient_id=patient_id, instance_number=number))
+        files.append(path)
+    return files
+
+
+@needs_dcmtk
+async def test_storescu_many_files_in_one_association(
+    tmp_path: Path, node: NodeContext, http: httpx.AsyncClient
+) -> None:
+    files = _many_files(tmp_path / "many", 120, "MANY")
+    await _store_with_storescu(node.ports["dicom"], files)
+    assert await count(http) == 120
+
+
+@needs_dcmtk
+async def test_parallel_storescu_associations(tmp_path: Path, node: NodeContext, http: httpx.AsyncClient) -> None:
+    batches = [_many_files(tmp_path / f"batch{n}", 30, f"PARALLEL{n}") for n in range(4)]
+    async with trio.open_nursery() as nursery:
+        for files in batches:
+            nursery.start_soon(_store_with_storescu, node.ports["dicom"], files)
+    assert await count(http) == 120
+    answer = await http.get("/patients")
+    assert len(answer.json()) == 4
+
+
 # storescu's option proposing a transfer syntax in a context of its own (with -R).
 STORESCU_PROPOSAL = {
     "1.2.840.10008.1.2": "-xi",
@@ -401,6 +432,29 @@ async def test_unknown_sop_class(nursery: trio.Nursery, tmp_path: Path, accepted
         assert (await context.index.statistics())["CountInstances"] == 1
 
 
+async def test_user_identity_accepted_without_an_answer(node: NodeContext) -> None:
+    """As Orthanc: a user identity is not checked, and no server response is sent even if asked for."""
+
+    def negotiate() -> list[str]:
+        identity = UserIdentityNegotiation()
+        identity.user_identity_type = 2
+        identity.primary_field, identity.secondary_field = b"user", b"password"
+        identity.positive_response_requested = True
+        ae = client_ae()
+        ae.add_requested_context(Verification)
+        assoc = ae.associate("127.0.0.1", node.ports["dicom"], ae_title="ORTHANC", ext_neg=[identity])
+        assert assoc.is_established
+        try:
+            assert int(assoc.send_c_echo().Status) == 0
+            return [type(item).__name__ for item in assoc.acceptor.primitive.user_information]
+        finally:
+            assoc.release()
+
+    items = await trio.to_thread.run_sync(negotiate)
+    assert "UserIdentityNegotiation" not in items
+    assert "MaximumLengthNotification" in items
+
+
 async def test_maximum_pdu_length(nursery: trio.Nursery, tmp_path: Path) -> None:
     context = await start_node(nursery, node_config(tmp_path, MaximumPduLength=32768))
 
@@ -498,7 +552,8 @@ async def start_stoppable_node(nursery: trio.Nursery, tmp_path: Path) -> tuple[N
     return await nursery.start(run_node), node_scope
 
 
-async def test_stopping_the_node_leaves_no_thread(tmp_path: Path) -> None:
+async def test_stopping_the_node_aborts_a_pynetdicom_association(tmp_path: Path) -> None:
+    """pynetdicom as the peer: it sees the A-ABORT, and no thread outlives the node."""
     before = set(threading.enumerate())
     outcome: dict[str, bool] = {}
     async with trio.open_nursery() as nursery:
@@ -510,7 +565,6 @@ async def test_stopping_the_node_leaves_no_thread(tmp_path: Path) -> None:
 
         nursery.start_soon(client)
         await opened.wait()
-        assert new_threads(before), "the SCP and the association run in threads"
         node_scope.cancel()
     assert outcome["aborted"], "the open association should be aborted by the stop"
     assert new_threads(before) == []

@@ -6,73 +6,15 @@ job types). Waiting for a real process uses real time, with bounded polls only.
 
 from __future__ import annotations
 
-import json
-import socket
-import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import trio
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.node_process import kill, node_process, write_config
+
 JOB = {"Asynchronous": True, "Steps": 3, "Delay": 0.02}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def write_config(tmp_path: Path) -> tuple[Path, str]:
-    port = free_port()
-    config = {
-        "StorageDirectory": str(tmp_path / "storage"),
-        "HttpPort": port,
-        "HttpBindAddress": "127.0.0.1",
-        "DicomServerEnabled": False,
-        "ConcurrentJobs": 2,
-        "JobsHistorySize": 1000,
-    }
-    path = tmp_path / "node.json"
-    path.write_text(json.dumps(config))
-    return path, f"http://127.0.0.1:{port}"
-
-
-@asynccontextmanager
-async def node_process(config: Path, url: str, log: Path) -> AsyncIterator[trio.Process]:
-    """The launcher as a subprocess, ready to answer; killed (if still alive) when the block ends."""
-    with open(log, "ab") as output:
-        process = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "tests.launcher", str(config)], cwd=ROOT, stdout=output, stderr=output
-        )
-    try:
-        async with httpx.AsyncClient(base_url=url) as http:
-            with trio.fail_after(30):
-                while True:
-                    assert process.returncode is None, log.read_text()[-3000:]
-                    try:
-                        if (await http.get("/system")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    await trio.sleep(0.05)
-        yield process
-    finally:
-        if process.returncode is None:
-            process.kill()
-        with trio.CancelScope(shield=True):
-            await process.wait()
-
-
-async def kill(process: trio.Process) -> float:
-    moment = trio.current_time()
-    process.kill()  # SIGKILL
-    await process.wait()
-    return moment
 
 
 async def jobs_by_id(http: httpx.AsyncClient) -> dict[str, dict[str, Any]]:

@@ -160,6 +160,14 @@ async def test_permissive_submission(node: NodeContext, http: httpx.AsyncClient)
     assert answer.json() == {"Description": "REST API", "FailedInstancesCount": 1, "InstancesCount": 3}
 
 
+async def test_a_bug_in_a_job_keeps_its_details_in_the_log(node: NodeContext, http: httpx.AsyncClient) -> None:
+    job_id = await submit(http, Type="TestInstances", Instances=["a", "bug"])
+    await ended(node, job_id)
+    job = (await http.get(f"/jobs/{job_id}")).json()
+    assert (job["State"], job["ErrorCode"], job["ErrorDescription"]) == ("Failure", -1, "Internal error")
+    assert "secret" not in str(job) and "RuntimeError" not in str(job)
+
+
 async def action(http: httpx.AsyncClient, job_id: str, name: str) -> httpx.Response:
     return await http.post(f"/jobs/{job_id}/{name}", content=b"ignored")
 

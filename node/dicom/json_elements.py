@@ -27,6 +27,7 @@ from pydicom.sequence import Sequence
 from pydicom.tag import Tag
 
 from ..errors import ErrorCode, OrthancError
+from ..nesting import MAX_SEQUENCE_DEPTH
 from .dictionary import creator_slot, is_creator_slot, is_private_group
 from .tags import format_tag, parse_tag
 
@@ -72,18 +73,29 @@ def _out_of_range(tag: int, text: str) -> OrthancError:
     )
 
 
+def _too_deep() -> OrthancError:
+    return OrthancError(
+        ErrorCode.BAD_FILE_FORMAT, f"Sequences nested deeper than {MAX_SEQUENCE_DEPTH} levels cannot be created"
+    )
+
+
 def check_shape(tag: int, value: Any) -> None:
     """A value is a string, null, or a list of items (objects of tag -> value): else error 5.
+    Sequences nest at most MAX_SEQUENCE_DEPTH levels: else error 15, as for such a file.
 
-    Checked when a request is parsed, so that a job never starts with a body it cannot apply.
+    Checked when a request is parsed, so that a job never starts with a body it cannot apply,
+    and level by level in a loop, so that the conversion, which recurses, only meets values
+    of a bounded depth.
     """
-    if value is None or isinstance(value, str):
-        return
-    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-        raise _bad_type(tag)
-    for item in value:
-        for key, inner in item.items():
-            check_shape(int(parse_tag(key)), inner)
+    pending = [(tag, value, 1)]
+    for element, current, depth in pending:  # grows while it is walked: breadth first
+        if current is None or isinstance(current, str):
+            continue
+        if not isinstance(current, list) or not all(isinstance(item, dict) for item in current):
+            raise _bad_type(element)
+        if current and depth > MAX_SEQUENCE_DEPTH:
+            raise _too_deep()
+        pending.extend((int(parse_tag(key)), inner, depth + 1) for item in current for key, inner in item.items())
 
 
 def parse_data_uri(text: str) -> tuple[str, bytes]:

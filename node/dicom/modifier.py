@@ -2,15 +2,17 @@
 
 A :class:`UidMap` gives every original identifier the same new value for the whole
 job (so a modified study stays one study, and references between anonymized
-instances keep pointing at their targets); it is plain JSON so that a paused job
-resumes with it. Two kinds of rewrite share :func:`rewrite_file`: a
-:class:`ModificationPlan` (modify, anonymize) and a :class:`Reassignment` (split and
-merge of studies). No Trio, no I/O: the service layer reads, stores and keeps the map.
+instances keep pointing at their targets), derived from a seed saved with the job so
+that a resumed job, even one redoing a step, gives the same values. Two kinds of
+rewrite share :func:`rewrite_file`: a :class:`ModificationPlan` (modify, anonymize)
+and a :class:`Reassignment` (split and merge of studies). No Trio, no I/O: the service layer reads, stores and keeps the map.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import secrets
 import struct
 import uuid
 from collections.abc import Callable, Collection, Mapping
@@ -45,58 +47,43 @@ from .parse import read_dataset
 from .tags import element_text, format_tag, identifier, parse_tag
 
 _UID_NAMES = {PATIENT_ID: "PatientID", STUDY_UID: "StudyInstanceUID", SERIES_UID: "SeriesInstanceUID"}
+_SEED_BYTES = 16
 
 
-@dataclass
+def _new_seed() -> str:
+    return secrets.token_hex(_SEED_BYTES)
+
+
+@dataclass(frozen=True)
 class UidMap:
-    """Original identifier -> new one, for a whole job: plain JSON so that a paused job resumes.
+    """Original identifier -> new one, the same for a whole job, and again when a step is redone.
 
-    UIDs of every level share one table (an RT structure set names its study's UID in
-    ReferencedSOPInstanceUID, and must get the study's new UID); PatientIDs have their own.
+    New values are derived from the original and a random seed drawn once per job (and
+    saved with it), not drawn one by one: an instance rewritten a second time, because
+    the node stopped before the job's progress was saved, gets the identifiers it got the
+    first time, so storing it again finds it already there instead of adding a copy.
+    Being a pure function of its seed, the map can be used from any thread.
+
+    UIDs of every level share one derivation (an RT structure set names its study's UID
+    in ReferencedSOPInstanceUID, and must get the study's new UID); UIDs keep pydicom's
+    root, as drawn ones did, and PatientIDs are UUIDs, as Orthanc's.
     """
 
-    uids: dict[str, str] = field(default_factory=dict)
-    patients: dict[str, str] = field(default_factory=dict)
+    seed: str = field(default_factory=_new_seed)
 
-    def mapper(self) -> UidMapper:
-        return UidMapper(self)
+    def uid(self, original: str) -> str:
+        return str(generate_uid(entropy_srcs=[self.seed, original]))
 
-    def merge(self, mapper: UidMapper) -> None:
-        """Adopt what one instance added (called once the instance is stored)."""
-        self.uids.update(mapper.new_uids)
-        self.patients.update(mapper.new_patients)
+    def patient_id(self, original: str) -> str:
+        digest = hashlib.sha256(f"{self.seed}\0{original}".encode()).digest()
+        return str(uuid.UUID(bytes=digest[:16], version=4))
 
-    def to_json(self) -> dict[str, dict[str, str]]:
-        return {"Uids": dict(self.uids), "Patients": dict(self.patients)}
+    def to_json(self) -> dict[str, str]:
+        return {"Seed": self.seed}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> UidMap:
-        return cls(dict(data.get("Uids", {})), dict(data.get("Patients", {})))
-
-
-class UidMapper:
-    """Reads a :class:`UidMap` and records new entries apart.
-
-    Work on one instance runs in a worker thread while the job may be saved: the
-    shared map is only read there, and merged back on the Trio side afterwards.
-    """
-
-    def __init__(self, known: UidMap) -> None:
-        self._known = known
-        self.new_uids: dict[str, str] = {}
-        self.new_patients: dict[str, str] = {}
-
-    def uid(self, original: str) -> str:
-        found = self._known.uids.get(original) or self.new_uids.get(original)
-        if found is None:
-            found = self.new_uids[original] = generate_uid()
-        return found
-
-    def patient_id(self, original: str) -> str:
-        found = self._known.patients.get(original) or self.new_patients.get(original)
-        if found is None:
-            found = self.new_patients[original] = str(uuid.uuid4())
-        return found
+        return cls(str(data["Seed"]))
 
 
 def _check_level(plan: ModificationPlan) -> None:
@@ -137,15 +124,15 @@ def _remove_private(dataset: Dataset, keep: set[int], protected: set[int]) -> No
                 _remove_private(item, set(), set())
 
 
-def _map_uids(mapper: UidMapper, element: DataElement) -> None:
+def _map_uids(uids: UidMap, element: DataElement) -> None:
     value = element.value
     if isinstance(value, (list, MultiValue)):
-        element.value = [mapper.uid(str(v).rstrip(" \0")) if v else v for v in value]
+        element.value = [uids.uid(str(v).rstrip(" \0")) if v else v for v in value]
     elif isinstance(value, str) and value.rstrip(" \0"):
-        element.value = mapper.uid(value.rstrip(" \0"))
+        element.value = uids.uid(value.rstrip(" \0"))
 
 
-def _anonymize_deep(dataset: Dataset, plan: ModificationPlan, mapper: UidMapper, nested: bool) -> None:
+def _anonymize_deep(dataset: Dataset, plan: ModificationPlan, uids: UidMap, nested: bool) -> None:
     """Anonymization beyond the top level: map UIDs wherever they occur, so that references
     follow their targets, and apply the remove and clear lists inside sequences too (as Orthanc does).
     """
@@ -162,15 +149,15 @@ def _anonymize_deep(dataset: Dataset, plan: ModificationPlan, mapper: UidMapper,
             dataset.add(empty_element(element))
         elif element.VR == "SQ":
             for item in element.value:
-                _anonymize_deep(item, plan, mapper, nested=True)
+                _anonymize_deep(item, plan, uids, nested=True)
         elif tag in plan.uid_tags or tag in nested_uids:
-            _map_uids(mapper, element)
+            _map_uids(uids, element)
 
 
-def _map_identifier(dataset: Dataset, tag: int, mapper: UidMapper) -> None:
+def _map_identifier(dataset: Dataset, tag: int, uids: UidMap) -> None:
     """Give a top-level identifier (study, series, SOP instance UID) its new value for the job."""
     if tag in dataset:
-        dataset[tag].value = mapper.uid(str(dataset[tag].value).rstrip(" \0"))
+        dataset[tag].value = uids.uid(str(dataset[tag].value).rstrip(" \0"))
 
 
 def _in_ranges(tag: int, ranges: tuple[tuple[int, int, int, int], ...]) -> bool:
@@ -178,7 +165,7 @@ def _in_ranges(tag: int, ranges: tuple[tuple[int, int, int, int], ...]) -> bool:
     return any(g0 <= group <= g1 and e0 <= elem <= e1 for g0, g1, e0, e1 in ranges)
 
 
-def apply_plan(dataset: Dataset, plan: ModificationPlan, mapper: UidMapper) -> None:
+def apply_plan(dataset: Dataset, plan: ModificationPlan, uids: UidMap) -> None:
     """Modify ``dataset`` in place: checks, private tags, profile and user lists, identifiers, paths."""
     _check_level(plan)
     encodings = dataset_encodings(dataset)
@@ -197,12 +184,12 @@ def apply_plan(dataset: Dataset, plan: ModificationPlan, mapper: UidMapper) -> N
         if action is Action.REPLACE:
             set_from_json(dataset, tag, value, encodings, plan.private_creator)
     if plan.map_patient_id:
-        dataset.PatientID = mapper.patient_id(identifier(dataset, "PatientID") or "")
+        dataset.PatientID = uids.patient_id(identifier(dataset, "PatientID") or "")
     for level, tag in LEVEL_UIDS:
         if plan.level <= level and not plan.replaced(tag) and not plan.kept(tag):
-            _map_identifier(dataset, tag, mapper)
+            _map_identifier(dataset, tag, uids)
     if plan.is_anonymization:
-        _anonymize_deep(dataset, plan, mapper, nested=False)
+        _anonymize_deep(dataset, plan, uids, nested=False)
     for path in plan.path_removals:
         for item in path.items(dataset):
             if path.tag in item:
@@ -363,9 +350,9 @@ def rewrite_file(data: bytes, edit: Callable[[Dataset], None]) -> ModifiedFile:
     return ModifiedFile(encode_file(dataset), source_ids)
 
 
-def modify_file(data: bytes, plan: ModificationPlan, mapper: UidMapper) -> ModifiedFile:
+def modify_file(data: bytes, plan: ModificationPlan, uids: UidMap) -> ModifiedFile:
     """Apply ``plan`` to a stored DICOM file (modify, anonymize)."""
-    return rewrite_file(data, lambda dataset: apply_plan(dataset, plan, mapper))
+    return rewrite_file(data, lambda dataset: apply_plan(dataset, plan, uids))
 
 
 @dataclass(frozen=True)
@@ -406,7 +393,7 @@ class Reassignment:
         )
 
 
-def reassign(dataset: Dataset, reassignment: Reassignment, mapper: UidMapper) -> None:
+def reassign(dataset: Dataset, reassignment: Reassignment, uids: UidMap) -> None:
     """Move ``dataset`` (in place) as ``reassignment`` says."""
     encodings = dataset_encodings(dataset)
     for tag in reassignment.removals:
@@ -414,10 +401,10 @@ def reassign(dataset: Dataset, reassignment: Reassignment, mapper: UidMapper) ->
             del dataset[tag]
     for tag, value in reassignment.replacements.items():
         set_from_json(dataset, tag, value, encodings, "")
-    _map_identifier(dataset, SERIES_UID, mapper)
-    _map_identifier(dataset, SOP_UID, mapper)
+    _map_identifier(dataset, SERIES_UID, uids)
+    _map_identifier(dataset, SOP_UID, uids)
 
 
-def reassign_file(data: bytes, reassignment: Reassignment, mapper: UidMapper) -> ModifiedFile:
+def reassign_file(data: bytes, reassignment: Reassignment, uids: UidMap) -> ModifiedFile:
     """Apply ``reassignment`` to a stored DICOM file (split, merge)."""
-    return rewrite_file(data, lambda dataset: reassign(dataset, reassignment, mapper))
+    return rewrite_file(data, lambda dataset: reassign(dataset, reassignment, uids))

@@ -23,6 +23,7 @@ from pydicom.uid import (
 from pydicom.values import converters
 
 from ..errors import ErrorCode, OrthancError
+from ..nesting import MAX_SEQUENCE_DEPTH
 from .ids import Level, hierarchy_ids
 from .tags import DECODE, TextReader, identifier, main_tags, raw_shown_text, raw_vr
 
@@ -68,15 +69,26 @@ def _refuse(size: int, details: str = "") -> OrthancError:
     )
 
 
+def _too_deep(size: int) -> OrthancError:
+    return _refuse(
+        size,
+        f"Cannot parse an invalid DICOM file (size: {size} bytes): "
+        f"sequences nested deeper than {MAX_SEQUENCE_DEPTH} levels",
+    )
+
+
 @contextmanager
 def _parse_errors(size: int) -> Iterator[None]:
-    """Map what pydicom raises on malformed input to Orthanc's error 15."""
+    """Map what pydicom raises on malformed input to Orthanc's error 15.
+
+    pydicom reads a sequence of undefined length, and what it nests, as it meets it, by
+    recursion: a file deep enough stops it with RecursionError, refused like any file
+    nested too deeply.
+    """
     try:
         yield
     except RecursionError as exc:
-        raise _refuse(
-            size, f"Cannot parse an invalid DICOM file (size: {size} bytes): sequences nested too deeply"
-        ) from exc
+        raise _too_deep(size) from exc
     except _PARSE_ERRORS as exc:
         raise _refuse(size) from exc
 
@@ -146,31 +158,37 @@ def _load(data: bytes, stop_before_pixels: bool) -> Dataset:
     return dataset
 
 
-def _check_values(dataset: Dataset) -> None:
-    """Refuse what a view could not decode later, without decoding what cannot fail.
+def _check_values(dataset: Dataset, size: int) -> None:
+    """Refuse what a view could not decode later, without decoding what cannot fail, and
+    sequences nested deeper than MAX_SEQUENCE_DEPTH.
 
     Sequences are parsed (and kept parsed) down to the last item; other values are only
     converted, on a copy, when their VR or bytes leave a doubt. Raw values stay raw, so
-    views still see them as written.
+    views still see them as written. Items wait in a list rather than on the call stack,
+    so the depth of the file never becomes the depth of this walk.
     """
-    for element in dataset.values():
-        if isinstance(element, RawDataElement):
-            vr = raw_vr(element)
-            if vr in _ALWAYS_CONVERTIBLE:
-                continue
-            if vr != "SQ" and raw_shown_text(element, vr, None) is not DECODE:
-                continue  # numbers read from their bytes
-            if vr != "SQ" and convert_raw_data_element(element, ds=dataset).VR != "SQ":
-                continue  # converted fine (or raised)
-            element = dataset[element.tag]
-        if isinstance(element, DataElement) and element.VR == "SQ":
-            for item in element.value or ():
-                _check_values(item)
+    pending = [(dataset, 0)]
+    while pending:
+        current, depth = pending.pop()
+        for element in current.values():
+            if isinstance(element, RawDataElement):
+                vr = raw_vr(element)
+                if vr in _ALWAYS_CONVERTIBLE:
+                    continue
+                if vr != "SQ" and raw_shown_text(element, vr, None) is not DECODE:
+                    continue  # numbers read from their bytes
+                if vr != "SQ" and convert_raw_data_element(element, ds=current).VR != "SQ":
+                    continue  # converted fine (or raised)
+                element = current[element.tag]
+            if isinstance(element, DataElement) and element.VR == "SQ" and element.value:
+                if depth == MAX_SEQUENCE_DEPTH:
+                    raise _too_deep(size)
+                pending.extend((item, depth + 1) for item in element.value)
 
 
 def _validate(dataset: Dataset, size: int) -> None:
     """A broken file fails here, not in a later view."""
-    _check_values(dataset)
+    _check_values(dataset, size)
     if "TransferSyntaxUID" not in dataset.file_meta:
         raise _refuse(size)
 

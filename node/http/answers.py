@@ -13,6 +13,7 @@ from quart import Response, current_app, request
 from ..context import NodeContext
 from ..dicom.json_view import TagFormat
 from ..errors import ErrorCode, OrthancError, description
+from ..nesting import JsonTooDeep, load_json
 from ..services.ingest import Origin
 from .xml import to_xml
 
@@ -25,7 +26,7 @@ _REASONS = {
     200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
     405: "Method Not Allowed", 406: "Not Acceptable", 409: "Conflict", 413: "Payload Too Large",
     415: "Unsupported Media Type", 416: "Requested Range Not Satisfiable", 500: "Internal Server Error",
-    503: "Service Unavailable",
+    503: "Service Unavailable", 507: "Insufficient Storage",
 }  # fmt: skip
 
 JSON_TYPE = "application/json; charset=utf-8"
@@ -173,10 +174,13 @@ def tag_format(default: TagFormat = TagFormat.SIMPLIFY) -> TagFormat:
 
 
 async def json_body() -> Any:
-    """The request body parsed as JSON, or Orthanc's error 15."""
+    """The request body parsed as JSON, or Orthanc's error 15 (also for a body nested too
+    deeply to be handled: see :mod:`node.nesting`)."""
     data = await request.get_data(as_text=False)
     try:
-        return json.loads(data) if data.strip() else None
+        return load_json(data) if data.strip() else None
+    except JsonTooDeep as exc:
+        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, f"The body of the request is not accepted: {exc.msg}") from exc
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "The body of the request is not valid JSON") from exc
 

@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 import base64
+import hmac
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
+from ..config import Config
 from ..context import NodeContext
 from ..errors import ErrorCode, NoAnswer, OrthancError
 from .answers import empty, error_answer
 from .instrument import RequestMetrics
-from .limits import BodyLimit
+from .limits import RequestBody
 from .routes import ALL_BLUEPRINTS
+from .spool import MB, StreamedUploads, too_large
 
 log = logging.getLogger(__name__)
 
 _METHOD_ORDER = ("GET", "POST", "PUT", "DELETE")
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 _UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Basic realm="Orthanc Secure Area"'}
+_STATE_CHANGING = frozenset({"POST", "PUT", "DELETE"})
 
 
 class MethodOverride:
@@ -41,26 +46,69 @@ class MethodOverride:
         await self.app(scope, receive, send)
 
 
-def _credentials_ok(header: str, users: dict[str, str]) -> bool:
+def _credentials_ok(header: str, users: dict[str, bytes]) -> bool:
     if not header.lower().startswith("basic "):
         return False
     try:
         user, _, password = base64.b64decode(header[6:]).decode("utf-8").partition(":")
     except (ValueError, UnicodeDecodeError):
         return False
-    return users.get(user) == password
+    expected = users.get(user)
+    # In constant time, and a comparison even for an unknown user: timing tells nothing about a password.
+    matches = hmac.compare_digest(password.encode("utf-8"), expected if expected is not None else b"")
+    return expected is not None and matches
+
+
+def _same_origin(origin: str, hosts: list[str]) -> bool:
+    """Whether a browser's Origin header names this server, as the client reached it."""
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and any(parts.netloc.lower() == host.lower() for host in hosts if host)
+
+
+def _refuse_cross_site() -> None:
+    """A state-changing request sent by a web page of another site is refused.
+
+    Browsers say which site a page comes from in Origin; a form on another site can
+    post to the node but cannot hide that header, nor set any other. Clients that
+    are not browsers (curl, pyorthanc, modalities' software) send no Origin and pass.
+    Behind a reverse proxy that rewrites Host, the client's host is X-Forwarded-Host.
+    """
+    origin = request.headers.get("Origin")
+    if request.method not in _STATE_CHANGING or origin is None:
+        return
+    forwarded = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
+    if not _same_origin(origin, [request.headers.get("Host", ""), forwarded]):
+        log.warning("%s %s refused: sent from the web page of another site (%s)", request.method, request.path, origin)
+        raise OrthancError(ErrorCode.BAD_REQUEST, f"Cross-site request refused (Origin: {origin})", status=403)
+
+
+def _warn_if_open(config: Config) -> None:
+    """Say loudly at start when anyone who reaches the port can use the node."""
+    if not config["RemoteAccessAllowed"]:
+        return
+    if not config.authentication_enabled:
+        log.warning(
+            "INSECURE: RemoteAccessAllowed is true and AuthenticationEnabled false: anyone who can reach "
+            "the HTTP port has full access, patient data included"
+        )
+    elif not config["RegisteredUsers"]:
+        log.warning(
+            "INSECURE: RemoteAccessAllowed is true and RegisteredUsers is empty: the default user "
+            "orthanc / orthanc is accepted. Declare your own users in RegisteredUsers"
+        )
 
 
 def create_app(context: NodeContext) -> QuartTrio:
     app = QuartTrio("node")
     config = context.config
     app.config["NODE_CONTEXT"] = context
-    app.config["MAX_CONTENT_LENGTH"] = int(config["MaximumRequestSize"]) * 1024 * 1024
+    app.config["MAX_CONTENT_LENGTH"] = int(config["MaximumRequestSize"]) * MB
     # Archives stream for as long as they need; uploads may be slow: no silent cut-offs.
     app.config["BODY_TIMEOUT"] = None
     app.config["RESPONSE_TIMEOUT"] = None
     app.url_map.strict_slashes = False
-    users = config.registered_users
+    users = {name: str(password).encode("utf-8") for name, password in config.registered_users.items()}
+    _warn_if_open(config)
 
     @app.before_request
     async def access_control() -> Response | None:
@@ -69,6 +117,7 @@ def create_app(context: NodeContext) -> QuartTrio:
             return Response(b"", status=401, headers=_UNAUTHORIZED_HEADERS)
         if config.authentication_enabled and not _credentials_ok(request.headers.get("Authorization", ""), users):
             return Response(b"", status=401, headers=_UNAUTHORIZED_HEADERS)
+        _refuse_cross_site()
         return None
 
     @app.errorhandler(OrthancError)
@@ -91,24 +140,22 @@ def create_app(context: NodeContext) -> QuartTrio:
 
     @app.errorhandler(RequestEntityTooLarge)
     async def on_too_large(_: RequestEntityTooLarge) -> Response:
-        limit = config["MaximumRequestSize"]
-        log.warning("%s %s: body over MaximumRequestSize (%s MB)", request.method, request.path, limit)
-        return error_answer(
-            OrthancError(ErrorCode.BAD_REQUEST, f"The request body exceeds MaximumRequestSize ({limit} MB)", status=413)
-        )
+        log.warning("%s %s: body over MaximumRequestSize", request.method, request.path)
+        return error_answer(too_large(app.config["MAX_CONTENT_LENGTH"]))
 
     @app.errorhandler(HTTPException)
     async def on_http_error(error: HTTPException) -> Response:
         return empty(error.code or 500)
 
     @app.errorhandler(Exception)
-    async def on_bug(error: Exception) -> Response:
+    async def on_bug(_: Exception) -> Response:
+        # What failed, and where, is for the log: its text can name files, the OS or the database.
         log.exception("internal error on %s %s", request.method, request.path)
-        return error_answer(OrthancError(ErrorCode.INTERNAL_ERROR, f"{type(error).__name__}: {error}"))
+        return error_answer(OrthancError(ErrorCode.INTERNAL_ERROR))
 
     for blueprint in ALL_BLUEPRINTS:
         app.register_blueprint(blueprint)
     limit = app.config["MAX_CONTENT_LENGTH"]
-    wrapped = BodyLimit(MethodOverride(app.asgi_app), limit, config["HttpDescribeErrors"])
+    wrapped = RequestBody(MethodOverride(StreamedUploads(app.asgi_app)), limit, config["HttpDescribeErrors"])
     app.asgi_app = RequestMetrics(wrapped, context.metrics)  # type: ignore[method-assign]
     return app

@@ -1,63 +1,160 @@
-"""Refuse bodies over MaximumRequestSize before the app reads them.
+"""The request body around the app: its size limit, and what becomes of it when the app answers early.
 
-A client such as httpx sends its whole body before it reads the answer; if the
-server answers early and stops reading, both sides wait on full TCP buffers.
-So the excess body is read and discarded (up to a bound) and only then is the
-413 sent, which every client can read.
+A body whose Content-Length is over MaximumRequestSize gets 413 before the app sees it.
+
+An answer sent before the body was read (401, 403, 404, 405, 413...) leaves the body
+on the connection. hypercorn then stops reading (its queue to the app is full and
+nobody empties it) and never closes the connection, so a client that sends its next
+request on it, a retry with credentials say, waits forever. So before such an answer
+ends, the rest of the body is read and dropped, up to :data:`DRAIN_LIMIT`, and the
+connection serves the next request. A body longer than that, or of unknown length,
+gets ``Connection: close`` on the answer and the connection is closed after it.
+
+This is also where the connection learns when the client owes body bytes, which
+the time limits of :mod:`.connection` apply to.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from ..errors import ErrorCode, OrthancError
+import trio
+
 from .answers import JSON_TYPE, error_body, pretty_json
+from .server import connection_of
+from .spool import too_large
 
 log = logging.getLogger(__name__)
 
-# Past this many discarded bytes the connection is simply closed.
-DRAIN_LIMIT = 256 * 1024 * 1024
+HTTP1_VERSIONS = frozenset({"1.0", "1.1"})
+# An unread body is read and dropped up to this many bytes after an early answer.
+DRAIN_LIMIT = 64 * 1024 * 1024
+
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
 
 
-def _content_length(scope: dict) -> int | None:
-    for name, value in scope.get("headers", []):
-        if name.lower() == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
+def _header(scope: Message, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return bytes(value)
     return None
 
 
-class BodyLimit:
+class _Body:
+    """How much of a request's body was received, and how much is still owed."""
+
+    def __init__(self, scope: Message) -> None:
+        declared = _header(scope, b"content-length")
+        self.length: int | None = int(declared) if declared is not None and declared.isdigit() else None
+        chunked = b"chunked" in (_header(scope, b"transfer-encoding") or b"").lower()
+        self.finished = trio.Event()
+        if not chunked and not self.length:
+            self.finished.set()
+        self.received = 0
+
+    @property
+    def done(self) -> bool:
+        return self.finished.is_set()
+
+    def drainable(self) -> bool:
+        """Whether the rest can be read and dropped (see DRAIN_LIMIT)."""
+        return self.done or (self.length is not None and self.length - self.received <= DRAIN_LIMIT)
+
+
+async def _cancel_when_set(event: trio.Event, scope: trio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()
+
+
+class RequestBody:
+    """ASGI wrapper applying the rules above to every HTTP request."""
+
     def __init__(self, app: Any, limit_bytes: int, describe_errors: bool) -> None:
         self.app = app
         self.limit = limit_bytes
         self.describe_errors = describe_errors
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        length = _content_length(scope) if scope.get("type") == "http" else None
-        if length is None or length <= self.limit:
+    async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
+        if scope.get("type") != "http":
             await self.app(scope, receive, send)
             return
-        limit_mb = self.limit // (1024 * 1024)
-        log.warning("%s %s: body of %d bytes over MaximumRequestSize", scope["method"], scope["path"], length)
-        drained = 0
-        while drained <= DRAIN_LIMIT:
+        body = _Body(scope)
+        connection = connection_of(scope)
+        if connection is not None and scope.get("http_version") not in HTTP1_VERSIONS:
+            # The time limits follow one request at a time, as HTTP/1 sends them; Orthanc serves
+            # no HTTP/2 either (hypercorn would, after an upgrade or a preface).
+            connection.abort("HTTP/2 is not served")
+            return
+        if connection is not None and not body.done:
+            connection.expect_body()
+
+        async def tracked_receive() -> Message:
             message = await receive()
-            drained += len(message.get("body", b""))
             if message["type"] != "http.request" or not message.get("more_body", False):
-                break
-        error = OrthancError(
-            ErrorCode.BAD_REQUEST, f"The request body exceeds MaximumRequestSize ({limit_mb} MB)", status=413
-        )
-        body = b""
+                body.finished.set()  # complete, or the client is gone: nothing more will come
+                if connection is not None:
+                    connection.body_received()
+            body.received += len(message.get("body", b""))
+            return message
+
+        async def drain() -> None:
+            """Read and drop what is left of the body, up to DRAIN_LIMIT.
+
+            Quart may be reading the body at the same time: the end may reach it instead, so
+            the wait for the next part also stops when the body is complete.
+            """
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_cancel_when_set, body.finished, nursery.cancel_scope)
+                drained = 0
+                while not body.done and drained <= DRAIN_LIMIT:
+                    drained += len((await tracked_receive()).get("body", b""))
+                nursery.cancel_scope.cancel()
+
+        async def drain_or_abort() -> None:
+            await drain()
+            if not body.done and connection is not None:
+                connection.abort("its request body is too long to be read and dropped")
+
+        async def tracked_send(message: Message) -> None:
+            if message["type"] == "http.response.start" and not body.drainable():
+                message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+            last = message["type"] == "http.response.body" and not message.get("more_body", False)
+            if not last or body.done:
+                await send(message)
+                return
+            # hypercorn decides, as the answer ends, whether the connection serves another request:
+            # drop the body first, so it can.
+            if body.drainable():
+                await drain()
+            if body.done:
+                await send(message)
+                return
+            # Too long to drop: ending the answer closes the connection, once hypercorn has told the
+            # request that its client is gone, through the queue that the unread body fills.
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(drain_or_abort)
+                await send(message)
+
+        try:
+            if body.length is not None and body.length > self.limit:
+                await self._too_large(scope, tracked_send)
+            else:
+                await self.app(scope, tracked_receive, tracked_send)
+        finally:
+            if not body.done and connection is not None:
+                connection.abort("its request body was left unread")
+
+    async def _too_large(self, scope: Message, send: Send) -> None:
+        log.warning("%s %s: body over MaximumRequestSize", scope["method"], scope["path"])
+        error = too_large(self.limit)
+        content = b""
         headers = [(b"content-length", b"0")]
         if self.describe_errors:
-            body = pretty_json(error_body(error, scope["method"], scope["path"])).encode()
-            headers = [(b"content-type", JSON_TYPE.encode()), (b"content-length", str(len(body)).encode())]
-        if drained > DRAIN_LIMIT:
-            headers.append((b"connection", b"close"))
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+            content = pretty_json(error_body(error, scope["method"], scope["path"])).encode()
+            headers = [(b"content-type", JSON_TYPE.encode()), (b"content-length", str(len(content)).encode())]
+        await send({"type": "http.response.start", "status": error.http_status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})

@@ -236,9 +236,10 @@ class JobsEngine:
                     result = job.skip_failed_step(error)
                 except OrthancError as refused:
                     return _Ended(JobState.FAILURE, refused.code, refused.details)
-            except Exception as error:  # a bug in one job type fails that job, not the node
+            except Exception:  # a bug in one job type fails that job, not the node
+                # The traceback names internals (paths, library messages): it goes to the log only.
                 log.exception("job %s (%s) failed on an unexpected error", record.id, job.type_name)
-                return _Ended(JobState.FAILURE, ErrorCode.INTERNAL_ERROR, f"{type(error).__name__}: {error}")
+                return _Ended(JobState.FAILURE, ErrorCode.INTERNAL_ERROR, "")
             self._account(record)
             if result is Step.DONE:
                 return _Ended(JobState.SUCCESS, output=job.output())

@@ -1,1 +1,1 @@
-"""DICOM and HTTP I/O with remote peers; the only place that bridges Trio and threads."""
+"""DICOM networking: the Upper Layer on Trio (:mod:`node.net.ul`) and the SCP built on it."""

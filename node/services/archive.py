@@ -58,28 +58,51 @@ class CommandType(enum.Enum):
 
 @dataclass(frozen=True)
 class ZipCommand:
-    """One ZIP command; a WRITE carries the member's full path and the file to copy."""
+    """One ZIP command; a WRITE carries the member's full path and the file to copy.
+
+    The path of a WRITE is checked when the command is made (:func:`check_entry_path`):
+    no member is ever written under a name that leads out of the folder it is extracted to.
+    """
 
     type: CommandType
     path: str
     instance: str = ""
     attachment: Attachment | None = None
 
+    def __post_init__(self) -> None:
+        if self.type is CommandType.WRITE:
+            check_entry_path(self.path)
+
 
 # -- names of folders and files (archive-media.md §5) ------------------------
 
 _KEPT = re.compile(r"[^A-Za-z0-9._\s]")
 _SPACES = re.compile(r"\s+")
+_DOTS_AND_SPACES = re.compile(r"[. ]*")
+# What a component of an entry path never contains: separators of any system, a drive
+# letter's colon, control characters (NUL included).
+_UNSAFE_IN_COMPONENT = re.compile(r"[/\\:\x00-\x1f\x7f]")
+
+
+def check_entry_path(path: str) -> None:
+    """Refuse (error -1: names are made safe before) a path that is absolute, has an empty,
+    `.` or `..` component (or one that some systems trim down to those), or a component
+    holding a separator or a control character."""
+    for component in path.split("/"):
+        if _DOTS_AND_SPACES.fullmatch(component) or _UNSAFE_IN_COMPONENT.search(component):
+            raise OrthancError(ErrorCode.INTERNAL_ERROR, f"Unsafe entry name in an archive: {path!r}")
 
 
 def folder_name(first: str, second: str, fallback: str) -> str:
-    """Two main tags joined by a space, reduced to portable characters."""
-    text = f"{first} {second}".encode("ascii", "ignore").decode("ascii").strip()
-    if not text:
-        return fallback
+    """Two main tags joined by a space, reduced to portable characters.
+
+    Orthanc keeps a name made only of dots, so that a patient whose PatientID is `..`
+    yields an entry `../…` that a naive extractor writes outside its folder; such a name,
+    like an empty one, becomes ``fallback`` here.
+    """
+    text = f"{first} {second}".encode("ascii", "ignore").decode("ascii")
     text = _SPACES.sub(" ", _KEPT.sub("", text.replace("^", " "))).strip()
-    # Orthanc could leave an empty name here (e.g. "///"); an empty path component is worse.
-    return text or fallback
+    return fallback if _DOTS_AND_SPACES.fullmatch(text) else text
 
 
 def file_name(modality: str, counter: int) -> str:

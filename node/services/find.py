@@ -19,6 +19,7 @@ from ..dicom.matching import Constraint, parse_constraint
 from ..dicom.parse import read_dataset
 from ..dicom.tags import MAIN_TAGS, format_tag, parse_tag, shown_text, text_translation, too_long
 from ..errors import ErrorCode, OrthancError
+from ..nesting import load_json
 from ..offload import offload
 from ..storage.index import Index
 from .ingest import normalize_identifier
@@ -71,8 +72,8 @@ def body_tag_format(body: dict[str, Any], default: TagFormat = TagFormat.SIMPLIF
 def parse_find_request(raw: bytes) -> FindRequest:
     """Validate a /tools/find body; errors carry Orthanc's codes and Details texts."""
     try:
-        body = json.loads(raw) if raw.strip() else None
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        body = load_json(raw) if raw.strip() else None
+    except (UnicodeDecodeError, json.JSONDecodeError):  # nested too deeply included
         body = None
     if not isinstance(body, dict):
         raise _bad_request("The body must contain a JSON object")

@@ -97,6 +97,11 @@ class Ingest:
     """Ingest in two steps, so that a caller running in a thread of its own (the SCP) does the
     CPU and disk work there and crosses into Trio only to index: :meth:`prepare` in any thread,
     then :meth:`commit` on Trio. :meth:`store` does both for callers on Trio.
+
+    With ``SyncStorageArea`` (the default) :meth:`prepare` returns once the file is on the
+    disk and :meth:`commit` once the index entry is, so whatever a caller answers after
+    ``commit`` survives a power cut. A failed write raises an :class:`OrthancError` (507 for a
+    full disk) and leaves no file behind.
     """
 
     def __init__(self, config: Config, index: Index, files: FileStore, stability: StabilityTracker) -> None:

@@ -2,7 +2,7 @@
 
 :class:`InstanceRewrite` is the per-instance loop that every job rewriting stored
 instances shares (modify, anonymize, split and merge of studies): read, rewrite in a
-thread, store, remember the UID map, and at the end delete the sources. A subclass
+thread with the job's UID map, store, and at the end delete the sources. A subclass
 says how an instance is rewritten and what its job's Content adds; it keeps
 everything it needs between two instances as plain JSON, so that a job type only
 wraps it: one instance per step, then the deletion of the sources.
@@ -20,7 +20,7 @@ import trio
 
 from ..dicom.ids import Level, parse_level
 from ..dicom.modification import ModificationPlan, plan_from_json
-from ..dicom.modifier import ModifiedFile, UidMap, UidMapper, modify_file
+from ..dicom.modifier import ModifiedFile, UidMap, modify_file
 from ..dicom.parse import parse_instance
 from ..errors import ErrorCode, OrthancError
 from ..offload import offload
@@ -50,7 +50,7 @@ async def complete_plan(index: Index, plan: ModificationPlan) -> ModificationPla
 async def modified_instance(context: NodeContext, public_id: str, plan: ModificationPlan) -> bytes:
     """The modified file of one instance, not stored (POST /instances/{id}/modify|anonymize)."""
     data = await context.resources.instance_file(public_id)
-    result = await offload(modify_file, data, plan, UidMap().mapper())
+    result = await offload(modify_file, data, plan, UidMap())
     return result.data
 
 
@@ -81,7 +81,7 @@ class InstanceRewrite(abc.ABC):
         self.uid_map = UidMap()
 
     @abc.abstractmethod
-    def rewrite(self, data: bytes, mapper: UidMapper) -> ModifiedFile:
+    def rewrite(self, data: bytes, uids: UidMap) -> ModifiedFile:
         """The new file of one instance; runs in a worker thread, so it only reads ``self``."""
 
     async def stored(self, context: NodeContext, result: ModifiedFile, ids: tuple[str, str, str, str]) -> None:
@@ -96,11 +96,9 @@ class InstanceRewrite(abc.ABC):
     def content(self) -> dict[str, Any]:
         """The keys that the job adds to the instance-set ones (jobs.md §10)."""
 
-    def _rewrite_and_prepare(
-        self, ingest: Ingest, data: bytes, mapper: UidMapper
-    ) -> tuple[ModifiedFile, PreparedInstance]:
+    def _rewrite_and_prepare(self, ingest: Ingest, data: bytes) -> tuple[ModifiedFile, PreparedInstance]:
         """The new file, parsed and written, ready to index: one trip to a worker thread."""
-        result = self.rewrite(data, mapper)
+        result = self.rewrite(data, self.uid_map)
         parsed = parse_instance(result.data)
         return result, ingest.prepare(parsed, self.origin, self.instance_metadata(result, parsed.ids))
 
@@ -108,9 +106,13 @@ class InstanceRewrite(abc.ABC):
         """Rewrite and store one instance; False if it vanished meanwhile.
 
         Reading may be interrupted (nothing changed yet). Rewriting, storing and recording
-        what was stored are shielded, so a pause never leaves a written file unindexed nor
-        loses a stored instance from the UID map, which a resumed job would otherwise give
-        new identifiers twice.
+        what was stored are shielded, so a pause never leaves a written file unindexed.
+
+        The step may still run twice: a job restored after a crash redoes the steps done
+        since its progress was last saved. The rewrite gives the same file again (see
+        :class:`UidMap`), which is then already stored: that counts as done. Orthanc refuses
+        any instance already stored (error 2018); here only a different file stored under
+        the same identifiers is refused.
         """
         try:
             data = await context.resources.instance_file(instance)
@@ -118,24 +120,40 @@ class InstanceRewrite(abc.ABC):
             if error.code in _VANISHED:
                 return False
             raise
-        mapper = self.uid_map.mapper()
         with trio.CancelScope(shield=True):
-            result, prepared = await offload(self._rewrite_and_prepare, context.ingest, data, mapper)
+            result, prepared = await offload(self._rewrite_and_prepare, context.ingest, data)
             stored = await context.ingest.commit(prepared)
-            if stored.status != "Success":
+            if stored.status != "Success" and not await self._stored_before(context, result, stored.ids):
                 raise OrthancError(
                     ErrorCode.CANNOT_STORE_INSTANCE, f"Error while storing a modified instance {instance}"
                 )
             await self.stored(context, result, stored.ids)
-        self.uid_map.merge(mapper)
         return True
 
+    @staticmethod
+    async def _stored_before(context: NodeContext, result: ModifiedFile, ids: tuple[str, str, str, str]) -> bool:
+        """Whether the instance already stored under these identifiers is this very file."""
+        try:
+            return await context.resources.instance_file(ids[Level.INSTANCE]) == result.data
+        except OrthancError as error:
+            if error.code in _VANISHED:  # deleted meanwhile: not this job's copy
+                return False
+            raise
+
     async def delete_sources(self, context: NodeContext, instances: Iterable[str]) -> None:
-        """KeepSource false: delete the originals once every new instance is stored."""
+        """KeepSource false: delete the originals once every new instance is stored.
+
+        One already gone is skipped: deleted by someone else, or by this step itself before
+        a crash made the restored job redo it.
+        """
         if self.keep_source:
             return
         for instance in instances:
-            await context.resources.delete(instance, Level.INSTANCE)
+            try:
+                await context.resources.delete(instance, Level.INSTANCE)
+            except OrthancError as error:
+                if error.code not in _VANISHED:
+                    raise
 
     def reset(self) -> None:
         """Back to the start (a resubmitted job): new identifiers again, nothing created yet."""
@@ -172,8 +190,8 @@ class ResourceModification(InstanceRewrite):
     def metadata_name(self) -> str:
         return "AnonymizedFrom" if self.plan.is_anonymization else "ModifiedFrom"
 
-    def rewrite(self, data: bytes, mapper: UidMapper) -> ModifiedFile:
-        return modify_file(data, self.plan, mapper)
+    def rewrite(self, data: bytes, uids: UidMap) -> ModifiedFile:
+        return modify_file(data, self.plan, uids)
 
     async def stored(self, context: NodeContext, result: ModifiedFile, ids: tuple[str, str, str, str]) -> None:
         await self._record_provenance(context, result.source_ids, ids)

@@ -19,7 +19,7 @@ from pydicom.uid import generate_uid
 from ..dicom.dictionary import is_private_group, private_name
 from ..dicom.ids import Level
 from ..dicom.modification import SERIES_UID, STUDY_UID
-from ..dicom.modifier import ModifiedFile, Reassignment, UidMapper, reassign_file
+from ..dicom.modifier import ModifiedFile, Reassignment, UidMap, reassign_file
 from ..dicom.modules import MODULE_TAGS
 from ..dicom.tags import format_tag, parse_tag, tag_name
 from ..errors import ErrorCode, OrthancError
@@ -41,8 +41,8 @@ class StudyMove(InstanceRewrite):
         super().__init__(origin, keep_source)
         self.reassignment = reassignment
 
-    def rewrite(self, data: bytes, mapper: UidMapper) -> ModifiedFile:
-        return reassign_file(data, self.reassignment, mapper)
+    def rewrite(self, data: bytes, uids: UidMap) -> ModifiedFile:
+        return reassign_file(data, self.reassignment, uids)
 
     def to_json(self) -> dict[str, Any]:
         return {**super().to_json(), "Reassignment": self.reassignment.to_json(), "KeepSource": self.keep_source}

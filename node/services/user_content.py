@@ -56,10 +56,14 @@ class UserContent:
     def _write(self, number: int, data: bytes) -> Attachment:
         """Store the file and describe it (blocking: run in a thread)."""
         file_uuid, stored_size = self._files.write(data)
-        md5 = hashlib.md5(data).hexdigest() if self._store_md5 else ""
-        compressed_md5 = md5
-        if self._files.compress and md5:
-            compressed_md5 = hashlib.md5(self._files.read_raw(file_uuid)).hexdigest()
+        try:
+            md5 = hashlib.md5(data).hexdigest() if self._store_md5 else ""
+            compressed_md5 = md5
+            if self._files.compress and md5:
+                compressed_md5 = hashlib.md5(self._files.read_raw(file_uuid)).hexdigest()
+        except BaseException:  # nothing points at the file yet
+            self._files.remove(file_uuid)
+            raise
         return Attachment(
             content_type=number,
             uuid=file_uuid,
@@ -71,6 +75,7 @@ class UserContent:
         )
 
     async def put_attachment(self, record: ResourceRecord, number: int, data: bytes) -> None:
+        """Error 17 if the resource was deleted meanwhile, and then the new file is removed too."""
         attachment = await offload(self._write, number, data)
         try:
             replaced = await self._index.set_attachment(record.public_id, attachment)

@@ -1,77 +1,227 @@
-"""DICOM files under two-level hashed folders, written atomically."""
+"""DICOM files under two-level hashed folders, written atomically and, by default, durably."""
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 import uuid
 import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import ErrorCode, OrthancError, storage_full
 from ..metrics import Metrics
+from .private import create_file, make_folders
+
+log = logging.getLogger(__name__)
+
+TEMPORARY_SUFFIX = ".tmp"
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})  # a quota reached is a full disk for this account
+_HEX = frozenset("0123456789abcdef")
+
+
+def write_failure(error: OSError, path: str | os.PathLike[str]) -> OrthancError:
+    """The client's error for a failed write; what failed, and where, goes to the log only."""
+    if error.errno in _DISK_FULL:
+        log.error("disk full, cannot write %s: %s", path, error)
+        return storage_full()
+    log.error("cannot write %s: %s", path, error)
+    return OrthancError(ErrorCode.CANNOT_WRITE_FILE)
+
+
+def flush_folder(path: str | os.PathLike[str]) -> None:
+    """Flush a folder to the disk, so that the names created in it survive a crash."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class FolderScan:
+    """The old entries of one top-level folder of the storage area (see :meth:`FileStore.scan`)."""
+
+    files: list[str] = field(default_factory=list)  # UUIDs of stored files
+    temporaries: list[str] = field(default_factory=list)  # paths of half-written files
 
 
 class FileStore:
     """Files named by UUID under ``root/ab/cd/<uuid>`` like Orthanc's storage area.
 
-    A write goes to a temporary name first and is renamed into place, so a crash
-    never leaves a half-written file under a live name. Writes, reads and removals
-    are timed here, where the work happens, for Orthanc's storage metrics.
+    A write goes to a temporary name first and is renamed into place, so a crash never
+    leaves a half-written file under a live name. With ``sync`` (Orthanc's
+    ``SyncStorageArea``) :meth:`write` returns only once the file would survive a power
+    cut: its bytes flushed before the rename, then the folder holding the new name
+    flushed, and the folders above it too the first time this process writes there (they
+    may have just been created, by this write or a concurrent one). The index commits
+    after that, so it never points at a file that a crash could take away.
+
+    :meth:`sync_file` and :meth:`sync_folder` are the two flush primitives, and the place
+    for a subclass to instrument or replace them (the durability tests record through
+    them the order of flushes and renames). Writes, reads and removals are timed here,
+    where the work happens, for Orthanc's storage metrics.
     """
 
-    def __init__(self, root: Path, *, compress: bool = False, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self, root: Path, *, compress: bool = False, sync: bool = True, metrics: Metrics | None = None
+    ) -> None:
         self.root = root
         self.compress = compress
+        self.sync = sync
         self.metrics = metrics or Metrics(enabled=False)
-        root.mkdir(parents=True, exist_ok=True)
+        # Leaf folders whose own name, and their parent's, this process has flushed.
+        self._durable_folders: set[str] = set()
+        for created in make_folders(root):
+            if sync:
+                self.sync_folder(os.path.dirname(created))
 
     def path_of(self, file_uuid: str) -> Path:
         return self.root / file_uuid[0:2] / file_uuid[2:4] / file_uuid
 
+    # -- flush primitives ------------------------------------------------------------
+
+    def sync_file(self, fd: int, path: str) -> None:
+        """Flush the bytes written to ``fd`` (the open file ``path``) to the disk."""
+        os.fsync(fd)
+
+    def sync_folder(self, path: str) -> None:
+        """Flush a folder: see :func:`flush_folder`."""
+        flush_folder(path)
+
+    # -- writing ---------------------------------------------------------------------
+
     def write(self, data: bytes) -> tuple[str, int]:
         """Store bytes under a new UUID; return it and the stored size.
 
-        On the ingest path of every instance: plain strings and the folders created
-        only when the first open fails, which spares a syscall or two per file.
+        Blocking: run it in a worker thread, several at once if need be: concurrent
+        flushes share the file system's journal commits, where flushing them one after the
+        other from a single thread costs more per file. A failure removes whatever this
+        write created and raises an :class:`OrthancError` (507 when the disk is full).
         """
         with self.metrics.timer("orthanc_storage_create_duration_ms"):
-            return self._write(data)
+            file_uuid = str(uuid.uuid4())
+            folder = os.path.join(self.root, file_uuid[0:2], file_uuid[2:4])
+            path = os.path.join(folder, file_uuid)
+            payload = zlib.compress(data) if self.compress else data
+            try:
+                self._write(folder, path, payload)
+            except OSError as error:
+                raise write_failure(error, path) from error
+            return file_uuid, len(payload)
 
-    def _write(self, data: bytes) -> tuple[str, int]:
-        file_uuid = str(uuid.uuid4())
-        folder = os.path.join(self.root, file_uuid[0:2], file_uuid[2:4])
-        path = os.path.join(folder, file_uuid)
-        temporary = path + ".tmp"
-        payload = zlib.compress(data) if self.compress else data
+    def _write(self, folder: str, path: str, payload: bytes) -> None:
+        temporary = path + TEMPORARY_SUFFIX
         try:
-            handle = open(temporary, "wb")  # noqa: SIM115 - closed by the with below
-        except FileNotFoundError:  # the first file of its folder
-            os.makedirs(folder, exist_ok=True)
-            handle = open(temporary, "wb")  # noqa: SIM115
-        with handle:
-            handle.write(payload)
-        os.replace(temporary, path)
-        return file_uuid, len(payload)
+            fd = create_file(temporary)
+        except FileNotFoundError:  # the first file of its folder: plain strings and no stat before, on the hot path
+            make_folders(folder)
+            fd = create_file(temporary)
+        placed = False
+        try:
+            try:
+                view = memoryview(payload)
+                while view:
+                    view = view[os.write(fd, view) :]
+                if self.sync:
+                    self.sync_file(fd, temporary)
+            finally:
+                os.close(fd)
+            os.replace(temporary, path)
+            placed = True
+            if self.sync:
+                self._sync_folders(folder)
+        except BaseException:
+            _unlink_quietly(path if placed else temporary)
+            raise
+
+    def _sync_folders(self, folder: str) -> None:
+        self.sync_folder(folder)
+        if folder not in self._durable_folders:
+            parent = os.path.dirname(folder)
+            self.sync_folder(parent)
+            self.sync_folder(os.path.dirname(parent))
+            self._durable_folders.add(folder)
+
+    # -- reading and removing --------------------------------------------------------
 
     def read(self, file_uuid: str, compressed: bool = False) -> bytes:
         data = self.read_raw(file_uuid)
         return zlib.decompress(data) if compressed else data
 
     def read_raw(self, file_uuid: str) -> bytes:
+        """The file as stored. FileNotFoundError when it is missing (callers decide what that means)."""
         with self.metrics.timer("orthanc_storage_read_duration_ms"):
-            return self.path_of(file_uuid).read_bytes()
+            path = self.path_of(file_uuid)
+            try:
+                return path.read_bytes()
+            except FileNotFoundError:
+                raise
+            except OSError as error:
+                log.error("cannot read %s: %s", path, error)
+                raise OrthancError(ErrorCode.INTERNAL_ERROR, "Cannot read from the storage area") from error
 
     def remove(self, file_uuid: str) -> None:
+        """Remove a file the index no longer points at; a failure is logged and left to the start-up sweep."""
         with self.metrics.timer("orthanc_storage_remove_duration_ms"):
-            self.path_of(file_uuid).unlink(missing_ok=True)
+            _unlink_quietly(self.path_of(file_uuid))
 
     def remove_many(self, file_uuids: list[str]) -> None:
         for file_uuid in file_uuids:
             self.remove(file_uuid)
 
-    def remove_stale_temporaries(self) -> int:
-        """Files left half-written by a crash: never indexed, safe to delete."""
-        removed = 0
-        for path in self.root.glob("*/*/*.tmp"):
-            path.unlink(missing_ok=True)
-            removed += 1
-        return removed
+    # -- the start-up sweep (see storage/sweep.py) -------------------------------------
+
+    def top_folders(self) -> list[str]:
+        """The first level of hashed folders."""
+        with os.scandir(self.root) as entries:
+            return sorted(e.name for e in entries if _is_hash_folder(e.name) and e.is_dir(follow_symlinks=False))
+
+    def scan(self, top: str, modified_before: float) -> FolderScan:
+        """The stored and the half-written files under ``root/top`` last modified before ``modified_before``.
+
+        Only names this store gives are listed: anything else in the storage area is left alone.
+        """
+        scan = FolderScan()
+        with os.scandir(self.root / top) as folders:
+            subfolders = [e for e in folders if _is_hash_folder(e.name) and e.is_dir(follow_symlinks=False)]
+        for folder in subfolders:
+            with os.scandir(folder.path) as entries:
+                for entry in entries:
+                    stem = entry.name.removesuffix(TEMPORARY_SUFFIX)
+                    if stem[0:4] != top + folder.name or not _is_uuid(stem):
+                        continue
+                    if not entry.is_file(follow_symlinks=False):
+                        continue
+                    if entry.stat(follow_symlinks=False).st_mtime >= modified_before:
+                        continue
+                    if stem == entry.name:
+                        scan.files.append(stem)
+                    else:
+                        scan.temporaries.append(entry.path)
+        return scan
+
+    def remove_paths(self, paths: list[str]) -> None:
+        for path in paths:
+            _unlink_quietly(path)
+
+
+def _unlink_quietly(path: str | os.PathLike[str]) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as error:  # nothing points at it any more: the start-up sweep takes it later
+        log.warning("cannot remove %s: %s", path, error)
+
+
+def _is_hash_folder(name: str) -> bool:
+    return len(name) == 2 and set(name) <= _HEX
+
+
+def _is_uuid(name: str) -> bool:
+    try:
+        return str(uuid.UUID(name)) == name
+    except ValueError:
+        return False

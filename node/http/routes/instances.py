@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import gzip
-import io
 import logging
-import zipfile
-import zlib
+from pathlib import Path
+from typing import Any
 
 from pydicom.dataelem import DataElement
 from pydicom.filebase import DicomBytesIO
@@ -18,69 +16,118 @@ from ...dicom.json_view import TagFormat, dataset_to_json
 from ...dicom.tags import parse_tag
 from ...errors import ErrorCode, NoAnswer, OrthancError
 from ...offload import offload
-from ..answers import json_answer, node, request_origin, tag_format
+from ..answers import error_body, json_answer, node, request_origin, tag_format
+from ..inflate import ZipUpload, gunzip
+from ..multipart import boundary_of, file_parts
+from ..spool import MB, SpooledBody, receive_upload
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("instances", __name__)
 
-
-def _gunzip(data: bytes) -> bytes:
-    try:
-        return gzip.decompress(data)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "Cannot decompress the gzip body") from exc
+ZIP_MAGIC = b"PK\x03\x04"
+HTTP_SERVER_ERROR = 500
 
 
-async def _decoded_body(data: bytes) -> bytes:
-    """The body as sent, gunzipped (off the Trio thread) when its Content-Encoding says so."""
-    if request.headers.get("Content-Encoding", "").lower() in ("gzip", "x-gzip"):
-        return await offload(_gunzip, data)
-    return data
+def _temporary_folder() -> Path | None:
+    folder = node().config["TemporaryDirectory"]
+    return Path(folder) if folder else None
 
 
-def _zip_members(data: bytes) -> list[tuple[str, bytes]]:
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            return [(info.filename, archive.read(info)) for info in archive.infolist() if not info.is_dir()]
-    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "Cannot read the ZIP archive") from exc
+def _limit_bytes() -> int:
+    return int(node().config["MaximumRequestSize"]) * MB
 
 
-async def _store_zip(data: bytes) -> list[dict[str, str]]:
+async def _store_zip(content: SpooledBody) -> list[dict[str, str]]:
+    """Every DICOM member of a ZIP archive, one at a time; other members are skipped."""
     answers = []
     origin = request_origin()
-    members = await offload(_zip_members, data)
-    for name, content in members:
-        if not content:
-            continue
-        try:
-            result = await node().ingest.store(content, origin)
-        except OrthancError as error:
-            if error.code in (ErrorCode.BAD_FILE_FORMAT, ErrorCode.INEXISTENT_TAG):
-                log.warning("skipping ZIP entry %s: %s", name, error)
+    archive = await offload(ZipUpload, content, _limit_bytes())
+    try:
+        for info in archive.members():
+            data = await offload(archive.read, info)
+            if not data:
                 continue
-            raise
-        answers.append(result.answer())
+            try:
+                result = await node().ingest.store(data, origin)
+            except OrthancError as error:
+                if error.code in (ErrorCode.BAD_FILE_FORMAT, ErrorCode.INEXISTENT_TAG):
+                    log.warning("skipping ZIP entry %s: %s", info.filename, error)
+                    continue
+                raise
+            answers.append(result.answer())
+    finally:
+        archive.close()
     return answers
 
 
+async def _store_content(content: SpooledBody) -> list[dict[str, str]] | dict[str, str]:
+    """A DICOM file, or a ZIP of them (whose answer is a list, even of one)."""
+    if not content.on_disk:  # the frequent small upload: no thread hop before ingest's own
+        data = content.read_all()
+        if data[:4] == ZIP_MAGIC:
+            return await _store_zip(content)
+        return (await node().ingest.store(data, request_origin())).answer()
+    if await offload(content.head, len(ZIP_MAGIC)) == ZIP_MAGIC:
+        return await _store_zip(content)
+    data = await offload(content.read_all)
+    return (await node().ingest.store(data, request_origin())).answer()
+
+
+def _failed_part(filename: str, error: OrthancError) -> dict[str, Any]:
+    """The answer's entry for a part that could not be stored: its error, as an error answer carries it."""
+    return {"Filename": filename, "Status": "Failure", **error_body(error, request.method, request.path)}
+
+
+async def _store_form(body: SpooledBody, boundary: bytes) -> Response:
+    """Every file of a form, in order, each with its own entry in the answer.
+
+    A part the node refuses (not DICOM, say) gets an entry with its error and the next
+    parts are still stored; an error of the node itself (5xx: disk full...) ends the request.
+    One file answers as a plain upload does; if no file could be stored, the first error is the answer.
+    """
+    entries: list[dict[str, Any]] = []
+    first_error: OrthancError | None = None
+    stored_any = False
+    parts = file_parts(body, boundary, _temporary_folder())
+    try:
+        while (part := await offload(next, parts, None)) is not None:
+            try:
+                stored = await _store_content(part.content)
+            except OrthancError as error:
+                if error.http_status >= HTTP_SERVER_ERROR:
+                    raise
+                log.warning("upload: skipping the form part %r: %s", part.filename, error)
+                first_error = first_error or error
+                entries.append(_failed_part(part.filename, error))
+            else:
+                stored_any = stored_any or bool(stored)
+                entries += stored if isinstance(stored, list) else [stored]
+            finally:
+                part.content.close()
+    finally:
+        parts.close()
+    if first_error is not None and not stored_any:
+        raise first_error
+    if not entries:
+        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "The multipart form holds no file")
+    return json_answer(entries[0] if len(entries) == 1 else entries)
+
+
+# The body of this route is streamed: see STREAMED_ROUTES.
 @blueprint.route("/instances", methods=["POST"])
 async def upload() -> Response:
-    files = await request.files
-    if files:
-        answers = []
-        for storage in files.values():
-            content = await offload(storage.read)  # may be spooled to disk
-            if content[:4] == b"PK\x03\x04":
-                answers += await _store_zip(content)
-            else:
-                answers.append((await node().ingest.store(content, request_origin())).answer())
-        return json_answer(answers[0] if len(answers) == 1 else answers)
-    data = await _decoded_body(await request.get_data(as_text=False))
-    if data[:4] == b"PK\x03\x04":
-        return json_answer(await _store_zip(data))
-    result = await node().ingest.store(data, request_origin())
-    return json_answer(result.answer())
+    folder, limit = _temporary_folder(), _limit_bytes()
+    body = await receive_upload(request.scope, limit, folder)
+    try:
+        if request.headers.get("Content-Encoding", "").lower() in ("gzip", "x-gzip"):
+            compressed, body = body, await offload(gunzip, body, limit, folder)
+            compressed.close()
+        boundary = boundary_of(request.headers.get("Content-Type", ""))
+        if boundary is not None:
+            return await _store_form(body, boundary)
+        return json_answer(await _store_content(body))
+    finally:
+        body.close()
 
 
 async def _require_instance(public_id: str) -> None:

@@ -14,6 +14,7 @@ from quart import Blueprint, Response, request
 from ...clock import orthanc_date
 from ...dicom.encodings import encoding_name
 from ...errors import ErrorCode, NoAnswer, OrthancError
+from ...nesting import load_json
 from ...net.scp import accepted_transfer_syntaxes
 from ...services.find import Finder, parse_find_request
 from ..answers import empty, json_answer, node, text_answer
@@ -91,8 +92,8 @@ def _uid_order(uid: str) -> tuple[int, ...]:
 def _transfer_syntax_patterns(body: str) -> list[str]:
     """A JSON array of patterns, a JSON string, or one plain-text pattern."""
     try:
-        value = json.loads(body)
-    except json.JSONDecodeError:
+        value = load_json(body)
+    except json.JSONDecodeError:  # nested too deeply included
         return [body.strip()]
     if isinstance(value, str):
         return [value]

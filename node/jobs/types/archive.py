@@ -11,9 +11,12 @@ temporary files are removed on cancel, failure, eviction and at start-up.
 from __future__ import annotations
 
 import abc
+import contextlib
 import hashlib
 import logging
+import os
 import shutil
+import stat
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -27,6 +30,8 @@ from ...config import Config
 from ...errors import ErrorCode, OrthancError
 from ...offload import offload
 from ...services.archive import ArchiveBuilder, ArchiveKind, plan_archive
+from ...storage.files import write_failure
+from ...storage.private import create_file, make_folders
 from ..job import Job, JobOutput, Step, StepOutcome, StopReason
 
 if TYPE_CHECKING:
@@ -37,24 +42,67 @@ log = logging.getLogger(__name__)
 CLIENT_GONE = "HTTP client has disconnected while creating an archive in synchronous mode"
 
 
-def archive_folder(config: Config) -> Path:
-    """Where this node writes its asynchronous archives.
+# This run's archive folder, per storage area (see archive_folder).
+_FOLDERS: dict[tuple[Path, str], Path] = {}
 
-    One folder per storage area: no other live node can own it (a storage area
-    has a single node), so whatever it holds at start-up is stale.
+
+def _naming(config: Config) -> tuple[Path, str]:
+    """The temporary folder, and the start of the names of this storage area's archive folders there.
+
+    One storage area has a single node, so the folders of its name that a start-up finds are stale.
     """
     base = Path(config["TemporaryDirectory"] or tempfile.gettempdir())
     owner = hashlib.sha1(str(config.storage_directory.resolve()).encode("utf-8")).hexdigest()[:16]
-    return base / f"node-archives-{owner}"
+    return base, f"node-archives-{owner}-"
+
+
+def _is_private_folder(path: str | os.PathLike[str]) -> bool:
+    """A real folder (not a link) of this account that no other account may enter."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    others = stat.S_IRWXG | stat.S_IRWXO
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid() and not info.st_mode & others
+
+
+def archive_folder(config: Config) -> Path:
+    """The folder of this run's asynchronous archives, made on first use.
+
+    Its name comes from ``mkdtemp`` (unpredictable, created private), never a fixed one that
+    another account could prepare in a shared temporary folder; before each reuse it is
+    checked to still be ours and private, otherwise a new one replaces it.
+    """
+    base, prefix = _naming(config)
+    folder = _FOLDERS.get((base, prefix))
+    if folder is not None and _is_private_folder(folder):
+        return folder
+    if folder is not None and folder.exists():
+        log.warning("the archive folder %s is no longer private: using a new one", folder)
+    make_folders(base)
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+    _FOLDERS[(base, prefix)] = folder
+    return folder
 
 
 def remove_stale_archives(config: Config) -> int:
-    """Delete the archives a previous run left behind (jobs are not saved, so nobody can want them)."""
-    folder = archive_folder(config)
-    if not folder.is_dir():
+    """Delete the archives a previous run left behind (jobs are not saved, so nobody can want them).
+
+    Only folders of this account are touched: one of the same name owned by another is left, and logged.
+    """
+    base, prefix = _naming(config)
+    _FOLDERS.pop((base, prefix), None)
+    if not base.is_dir():
         return 0
-    count = sum(1 for _ in folder.iterdir())
-    shutil.rmtree(folder, ignore_errors=True)
+    count = 0
+    with os.scandir(base) as entries:
+        stale = [entry.path for entry in entries if entry.name.startswith(prefix)]
+    for folder in stale:
+        if not _is_private_folder(folder):
+            log.warning("leaving %s alone: not a private folder of this account", folder)
+            continue
+        count += len(os.listdir(folder))
+        shutil.rmtree(folder, ignore_errors=True)
     return count
 
 
@@ -126,25 +174,26 @@ class FileDelivery(Delivery):
 
     def _write(self, chunks: list[bytes]) -> None:
         if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "wb")  # noqa: SIM115 (kept open across steps)
+            self._file = os.fdopen(create_file(self.path), "wb")  # kept open across steps
         for chunk in chunks:
             self._file.write(chunk)
+        self._file.flush()  # a full disk fails this step, not the close at the end
 
     async def deliver(self, chunks: list[bytes]) -> None:
         try:
             # Not cancellable: the write completes, then the step commits.
             await offload(self._write, chunks)
         except OSError as exc:
-            raise OrthancError(ErrorCode.CANNOT_WRITE_FILE, f"Cannot write the archive {self.path}: {exc}") from exc
+            raise write_failure(exc, self.path) from exc
 
     def _close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        file, self._file = self._file, None
+        if file is not None:
+            file.close()
 
     def _remove(self) -> None:
-        self._close()
+        with contextlib.suppress(OSError):  # bytes that could not be flushed: the file goes anyway
+            self._close()
         self.path.unlink(missing_ok=True)
 
     def finished(self) -> None:

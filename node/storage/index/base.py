@@ -7,7 +7,7 @@ a PostgreSQL backend can follow without touching them.
 from __future__ import annotations
 
 import abc
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from ...dicom.ids import Level
@@ -95,6 +95,17 @@ class DeleteResult:
     removed_files: list[str]
 
 
+@dataclass
+class DescendantSummary:
+    """What C-FIND reports of the descendants of one resource (its counters), and the
+    instance whose file stands for the resource when a query needs more than main tags."""
+
+    counts: dict[Level, int]  # descendants at each lower level
+    modalities: list[str]  # distinct Modality main tags of the series below, sorted
+    sop_classes: list[str]  # distinct SOP class UIDs of the instances below, sorted
+    first_instance: str | None  # the instance stored first
+
+
 class Index(abc.ABC):
     """Resources, main tags, metadata, attachments, changes and properties."""
 
@@ -131,10 +142,19 @@ class Index(abc.ABC):
 
     @abc.abstractmethod
     async def all_tags_of_level(self, level: Level) -> list[tuple[str, dict[str, str]]]:
-        """Every resource of a level with its own and its ancestors' main tags (for find)."""
+        """Every resource of a level with its own and its ancestors' main tags (for find); below
+        the patient level, the patient tags are those its study keeps."""
 
     @abc.abstractmethod
     async def lookup_identifier(self, value: str) -> list[tuple[str, Level]]: ...
+
+    @abc.abstractmethod
+    async def lookup_identifier_at(self, level: Level, tag: str, value: str) -> list[str]:
+        """Resources of ``level`` whose normalized identifier ``tag`` (`gggg,eeee`) is ``value``."""
+
+    @abc.abstractmethod
+    async def descendant_summaries(self, public_ids: Sequence[str], level: Level) -> dict[str, DescendantSummary]:
+        """The summary of each of ``public_ids`` (resources of ``level``, above instances) that exists."""
 
     # Attachments and metadata
     @abc.abstractmethod
@@ -148,7 +168,15 @@ class Index(abc.ABC):
 
     @abc.abstractmethod
     async def set_attachment(self, public_id: str, attachment: Attachment) -> str | None:
-        """Add or replace an attachment; the UUID of the file it replaced, if any."""
+        """Add or replace an attachment; the UUID of the file it replaced, if any.
+
+        Error 17 when the resource no longer exists (deleted since the caller looked it
+        up): the caller then still owns the new file and must remove it.
+        """
+
+    @abc.abstractmethod
+    async def known_attachments(self, uuids: Collection[str]) -> set[str]:
+        """Those of ``uuids`` that an attachment uses (the storage sweep asks a few hundred at a time)."""
 
     @abc.abstractmethod
     async def set_metadata(self, public_id: str, name: str, value: str) -> None: ...

@@ -3,25 +3,36 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
+import logging
 import sqlite3
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 import outcome
 
 from ...dicom.ids import Level
+from ...errors import ErrorCode, OrthancError, storage_full
 from ..batch import Batcher
+from ..files import flush_folder
+from ..private import create_empty_file, make_folders
 from ..thread import DedicatedThread
 from .base import (
     Attachment,
     Change,
     DeleteResult,
+    DescendantSummary,
     Index,
     NewInstance,
     ResourceRecord,
     StoreResult,
 )
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_PRIMARY_CODE = 0xFF  # the low byte of an extended SQLite result code is its primary code
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (
@@ -52,6 +63,7 @@ CREATE TABLE IF NOT EXISTS attachments (
     compressed_md5 TEXT NOT NULL,
     PRIMARY KEY (internal_id, content_type)
 );
+CREATE INDEX IF NOT EXISTS attachments_uuid ON attachments(uuid);
 CREATE TABLE IF NOT EXISTS identifiers (
     internal_id INTEGER NOT NULL REFERENCES resources(internal_id) ON DELETE CASCADE,
     tag TEXT NOT NULL,
@@ -77,6 +89,26 @@ CREATE TABLE IF NOT EXISTS jobs (
 """
 
 _STATUS_NEW = {Level.PATIENT: "NewPatient", Level.STUDY: "NewStudy", Level.SERIES: "NewSeries"}
+_SUMMARY_CHUNK = 500  # resources per summary query: well below SQLite's limit on parameters
+
+
+def _summary_sql(level: Level, count: int) -> str:
+    """One row per resource of ``level`` among ``count`` public IDs: its first instance (a bare
+    column, taken by SQLite from the row of MIN), the distinct Modality of the series below, the
+    distinct SOP classes of the instances below, then the number of descendants per lower level."""
+    aliases = ["t", *(f"d{depth}" for depth in range(1, Level.INSTANCE - level + 1))]
+    joins = " ".join(f"JOIN resources {c} ON {c}.parent = {p}.internal_id" for p, c in itertools.pairwise(aliases))
+    instance = aliases[-1]
+    series = aliases[Level.SERIES - level] if level <= Level.SERIES else None
+    modality = f"json_extract({series}.main_tags, '$.\"0008,0060\"')" if series else "NULL"
+    counts = "".join(f", COUNT(DISTINCT {alias}.internal_id)" for alias in aliases[1:])
+    return (
+        f"SELECT t.public_id, MIN({instance}.internal_id), {instance}.public_id, "
+        f"json_group_array(DISTINCT {modality}), "
+        f"json_group_array(DISTINCT m.value){counts} FROM resources t {joins} "
+        f"LEFT JOIN metadata m ON m.internal_id = {instance}.internal_id AND m.name = 'SopClassUid' "
+        f"WHERE t.level = ? AND t.public_id IN ({','.join('?' * count)}) GROUP BY t.internal_id"
+    )
 
 
 def series_status(expected: int | None, indexes: list[str | None]) -> str:
@@ -97,21 +129,49 @@ def series_status(expected: int | None, indexes: list[str | None]) -> str:
     return "Complete" if len(seen) == expected else "Missing"
 
 
+def _orthanc_error(error: sqlite3.Error) -> OrthancError:
+    """What the client learns of an SQLite failure; SQLite's own words go to the log."""
+    if (getattr(error, "sqlite_errorcode", 0) & _PRIMARY_CODE) == sqlite3.SQLITE_FULL:
+        log.error("index: disk full: %s", error)
+        return storage_full()
+    log.error("index: %s", error, exc_info=error)
+    return OrthancError(ErrorCode.DATABASE)
+
+
+def _translated(fn: Callable[..., T], *args: Any) -> T:
+    try:
+        return fn(*args)
+    except sqlite3.Error as error:
+        raise _orthanc_error(error) from error
+
+
 class SqliteIndex(Index):
-    def __init__(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
+    """``durable`` (Orthanc's SyncStorageArea) makes every commit flush the write-ahead log
+    before it returns (``synchronous=FULL``); otherwise a power cut may lose the last commits,
+    though never corrupt the database.
+    """
+
+    def __init__(self, directory: Path, *, durable: bool = True) -> None:
+        make_folders(directory)
         self._thread = DedicatedThread("sqlite-index")
-        self._db: sqlite3.Connection = self._thread.run_blocking(self._open, directory / "index.sqlite")
+        self._db: sqlite3.Connection = self._thread.run_blocking(self._open, directory / "index.sqlite", durable)
         self._store_batcher = Batcher(self._thread, self._store_batch)
 
     @staticmethod
-    def _open(path: Path) -> sqlite3.Connection:
+    def _open(path: Path, durable: bool) -> sqlite3.Connection:
+        create_empty_file(path)  # private; SQLite gives its -wal and -shm files the same mode
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         db.execute("PRAGMA foreign_keys=ON")
         db.executescript(SCHEMA)
+        if durable:  # the names of the database and of its write-ahead log, just created
+            flush_folder(path.parent)
         return db
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on the index thread, SQLite's errors turned into Orthanc's."""
+        return await self._thread.run(_translated, fn, *args)
 
     async def close(self) -> None:
         await self._thread.run(self._db.close)
@@ -137,7 +197,7 @@ class SqliteIndex(Index):
             # A failure rolls the whole batch back; it is then redone one by one, so only the culprit fails.
             with contextlib.suppress(Exception), self._tx():
                 return [outcome.Value(self._insert(new, overwrite)) for new, overwrite in items]
-        return [outcome.capture(self._store, new, overwrite) for new, overwrite in items]
+        return [outcome.capture(_translated, self._store, new, overwrite) for new, overwrite in items]
 
     def _store(self, new: NewInstance, overwrite: bool) -> StoreResult:
         with self._tx():
@@ -222,11 +282,11 @@ class SqliteIndex(Index):
             found = self._internal(public_id, Level.SERIES)
             return self._series_status(found[0]) if found else "Unknown"
 
-        return await self._thread.run(run)
+        return await self._run(run)
 
     # -- deletion ----------------------------------------------------------
     async def delete(self, public_id: str, level: Level) -> DeleteResult | None:
-        return await self._thread.run(self._delete, public_id, level)
+        return await self._run(self._delete, public_id, level)
 
     def _delete(self, public_id: str, level: Level) -> DeleteResult | None:
         db = self._db
@@ -290,7 +350,7 @@ class SqliteIndex(Index):
             found = self._internal(public_id, level)
             return self._record(found[0]) if found else None
 
-        return await self._thread.run(run)
+        return await self._run(run)
 
     async def resources(self, public_ids: list[str]) -> list[ResourceRecord]:
         def run() -> list[ResourceRecord]:
@@ -301,7 +361,7 @@ class SqliteIndex(Index):
                     records.append(self._record(found[0]))
             return records
 
-        return await self._thread.run(run)
+        return await self._run(run)
 
     async def list_ids(self, level: Level, since: int = 0, limit: int = 0) -> list[str]:
         def run() -> list[str]:
@@ -311,7 +371,7 @@ class SqliteIndex(Index):
             )
             return [r[0] for r in rows]
 
-        return await self._thread.run(run)
+        return await self._run(run)
 
     async def descendants(self, public_id: str, level: Level) -> list[str]:
         def run() -> list[str]:
@@ -328,24 +388,26 @@ class SqliteIndex(Index):
             )
             return [r[0] for r in rows]
 
-        return await self._thread.run(run)
+        return await self._run(run)
 
     async def level_of(self, public_id: str) -> Level | None:
         def run() -> Level | None:
             found = self._internal(public_id)
             return found[1] if found else None
 
-        return await self._thread.run(run)
+        return await self._run(run)
 
     async def all_tags_of_level(self, level: Level) -> list[tuple[str, dict[str, str]]]:
         def run() -> list[tuple[str, dict[str, str]]]:
             rows = self._db.execute(
-                "SELECT r.public_id, r.main_tags, s.main_tags, se.main_tags, p.main_tags FROM resources r "
+                # Below the patient level, patient tags are the study's copy (those of its first
+                # instance), as Orthanc matches them: a patient renamed in a later study keeps
+                # its first name in the patient record, and the new one in that study.
+                "SELECT r.public_id, r.main_tags, s.main_tags, se.main_tags, COALESCE(s.patient_tags, r.patient_tags) "
+                "FROM resources r "
                 "LEFT JOIN resources se ON se.internal_id = CASE WHEN r.level = 3 THEN r.parent END "
                 "LEFT JOIN resources s ON s.internal_id = CASE WHEN r.level = 3 THEN se.parent "
                 "WHEN r.level = 2 THEN r.parent END "
-                "LEFT JOIN resources p ON p.internal_id = CASE WHEN r.level = 1 THEN r.parent "
-                "WHEN r.level >= 2 THEN s.parent END "
                 "WHERE r.level = ? ORDER BY r.internal_id",
                 (int(level),),
             )
@@ -358,7 +420,7 @@ class SqliteIndex(Index):
                 out.append((public_id, merged))
             return out
 
-        return await self._thread.run(run)
+        return await self._run(run)
 
     async def lookup_identifier(self, value: str) -> list[tuple[str, Level]]:
         def run() -> list[tuple[str, Level]]:
@@ -372,7 +434,37 @@ class SqliteIndex(Index):
             )
             return [(r[0], Level(r[1])) for r in rows]
 
-        return await self._thread.run(run)
+        return await self._run(run)
+
+    async def lookup_identifier_at(self, level: Level, tag: str, value: str) -> list[str]:
+        def run() -> list[str]:
+            rows = self._db.execute(
+                "SELECT r.public_id FROM identifiers i JOIN resources r ON r.internal_id = i.internal_id "
+                "WHERE i.value = ? AND i.tag = ? AND r.level = ? ORDER BY r.internal_id",
+                (value, tag, int(level)),
+            )
+            return [r[0] for r in rows]
+
+        return await self._run(run)
+
+    async def descendant_summaries(self, public_ids: Sequence[str], level: Level) -> dict[str, DescendantSummary]:
+        lower = [lv for lv in Level if lv > level]
+
+        def run() -> dict[str, DescendantSummary]:
+            found: dict[str, DescendantSummary] = {}
+            for start in range(0, len(public_ids), _SUMMARY_CHUNK):
+                chunk = list(public_ids[start : start + _SUMMARY_CHUNK])
+                rows = self._db.execute(_summary_sql(level, len(chunk)), (int(level), *chunk))
+                for public_id, _, first, modalities, sop_classes, *counts in rows:
+                    found[public_id] = DescendantSummary(
+                        counts=dict(zip(lower, counts, strict=True)),
+                        modalities=sorted(v for v in json.loads(modalities) if isinstance(v, str)),
+                        sop_classes=sorted(v for v in json.loads(sop_classes) if isinstance(v, str)),
+                        first_instance=first,
+                    )
+            return found
+
+        return await self._run(run)
 
     # -- attachments, metadata, protection ---------------------------------
     async def attachments(self, public_id: str) -> dict[int, Attachment]:
@@ -387,7 +479,7 @@ class SqliteIndex(Index):
             )
             return {r[0]: Attachment(*r) for r in rows}
 
-        return await self._thread.run(run)
+        return await self._run(run)
 
     async def delete_attachment(self, public_id: str, content_type: int) -> str | None:
         def run() -> str | None:
@@ -401,14 +493,14 @@ class SqliteIndex(Index):
                 ).fetchone()
                 return row[0] if row else None
 
-        return await self._thread.run(run)
+        return await self._run(run)
 
     async def set_attachment(self, public_id: str, attachment: Attachment) -> str | None:
         def run() -> str | None:
             with self._tx():
                 found = self._internal(public_id)
                 if found is None:
-                    return None
+                    raise OrthancError(ErrorCode.UNKNOWN_RESOURCE, f"Unknown resource: {public_id}")
                 a = attachment
                 old = self._db.execute(
                     "SELECT uuid FROM attachments WHERE internal_id = ? AND content_type = ?",
@@ -421,7 +513,16 @@ class SqliteIndex(Index):
                 )  # fmt: skip
                 return old[0] if old else None
 
-        return await self._thread.run(run)
+        return await self._run(run)
+
+    async def known_attachments(self, uuids: Collection[str]) -> set[str]:
+        wanted = list(uuids)
+
+        def run() -> set[str]:
+            marks = ",".join("?" * len(wanted))
+            return {r[0] for r in self._db.execute(f"SELECT uuid FROM attachments WHERE uuid IN ({marks})", wanted)}
+
+        return await self._run(run) if wanted else set()
 
     async def set_metadata(self, public_id: str, name: str, value: str) -> None:
         def run() -> None:
@@ -431,7 +532,7 @@ class SqliteIndex(Index):
                     "INSERT OR REPLACE INTO metadata(internal_id, name, value) VALUES (?,?,?)", (found[0], name, value)
                 )
 
-        await self._thread.run(run)
+        await self._run(run)
 
     async def delete_metadata(self, public_id: str, name: str) -> bool:
         def run() -> bool:
@@ -441,20 +542,20 @@ class SqliteIndex(Index):
             cursor = self._db.execute("DELETE FROM metadata WHERE internal_id = ? AND name = ?", (found[0], name))
             return cursor.rowcount > 0
 
-        return await self._thread.run(run)
+        return await self._run(run)
 
     async def is_protected(self, public_id: str) -> bool:
         def run() -> bool:
             row = self._db.execute("SELECT protected FROM resources WHERE public_id = ?", (public_id,)).fetchone()
             return bool(row and row[0])
 
-        return await self._thread.run(run)
+        return await self._run(run)
 
     async def set_protected(self, public_id: str, protected: bool) -> None:
         def run() -> None:
             self._db.execute("UPDATE resources SET protected = ? WHERE public_id = ?", (int(protected), public_id))
 
-        await self._thread.run(run)
+        await self._run(run)
 
     # -- changes -----------------------------------------------------------
     async def log_change(self, change_type: str, public_id: str, level: Level, date: str) -> None:
@@ -464,7 +565,7 @@ class SqliteIndex(Index):
                 (change_type, public_id, int(level), date),
             )
 
-        await self._thread.run(run)
+        await self._run(run)
 
     async def changes(self, since: int, limit: int) -> tuple[list[Change], bool]:
         def run() -> tuple[list[Change], bool]:
@@ -475,7 +576,7 @@ class SqliteIndex(Index):
             done = len(rows) <= limit
             return [Change(r[0], r[1], r[2], Level(r[3]), r[4]) for r in rows[:limit]], done
 
-        return await self._thread.run(run)
+        return await self._run(run)
 
     async def last_change(self) -> Change | None:
         def run() -> Change | None:
@@ -484,10 +585,10 @@ class SqliteIndex(Index):
             ).fetchone()
             return Change(r[0], r[1], r[2], Level(r[3]), r[4]) if r else None
 
-        return await self._thread.run(run)
+        return await self._run(run)
 
     async def clear_changes(self) -> None:
-        await self._thread.run(self._db.execute, "DELETE FROM changes")
+        await self._run(self._db.execute, "DELETE FROM changes")
 
     # -- statistics --------------------------------------------------------
     async def statistics(self) -> dict[str, int]:
@@ -499,7 +600,7 @@ class SqliteIndex(Index):
             stats = {f"Count{lv.plural.capitalize()}": counts.get(int(lv), 0) for lv in Level}
             return {**stats, "DiskSize": disk, "UncompressedSize": raw}
 
-        return await self._thread.run(run)
+        return await self._run(run)
 
     async def resource_statistics(self, public_id: str, level: Level) -> dict[str, int]:
         def run() -> dict[str, int]:
@@ -529,7 +630,7 @@ class SqliteIndex(Index):
                     stats.setdefault(f"Count{lv.plural.capitalize()}", 0)
             return stats
 
-        return await self._thread.run(run)
+        return await self._run(run)
 
     # -- global properties -------------------------------------------------
     async def get_property(self, name: str) -> str | None:
@@ -537,10 +638,10 @@ class SqliteIndex(Index):
             row = self._db.execute("SELECT value FROM global_properties WHERE name = ?", (name,)).fetchone()
             return row[0] if row else None
 
-        return await self._thread.run(run)
+        return await self._run(run)
 
     async def set_property(self, name: str, value: str) -> None:
-        await self._thread.run(
+        await self._run(
             self._db.execute, "INSERT OR REPLACE INTO global_properties(name, value) VALUES (?,?)", (name, value)
         )
 
@@ -549,7 +650,7 @@ class SqliteIndex(Index):
         def run() -> dict[str, str]:
             return dict(self._db.execute("SELECT id, data FROM jobs").fetchall())
 
-        return await self._thread.run(run)
+        return await self._run(run)
 
     async def save_jobs(self, changed: dict[str, str], removed: Collection[str], *, clear: bool = False) -> None:
         def run() -> None:
@@ -559,11 +660,15 @@ class SqliteIndex(Index):
                 self._db.executemany("DELETE FROM jobs WHERE id = ?", [(job_id,) for job_id in removed])
                 self._db.executemany("INSERT OR REPLACE INTO jobs(id, data) VALUES (?,?)", list(changed.items()))
 
-        await self._thread.run(run)
+        await self._run(run)
 
 
 class _Transaction:
-    """BEGIN IMMEDIATE … COMMIT, rolled back on any exception."""
+    """BEGIN IMMEDIATE … COMMIT, rolled back on any exception, a failed COMMIT included.
+
+    A COMMIT that fails (a full disk) may leave the transaction open; rolling it back is
+    what lets the next one begin once the disk has room again.
+    """
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
@@ -572,4 +677,15 @@ class _Transaction:
         self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type is None:
+            try:
+                self._db.execute("COMMIT")
+                return
+            except sqlite3.Error:
+                self._rollback()
+                raise
+        self._rollback()
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:  # SQLite may have rolled back already
+            self._db.execute("ROLLBACK")

@@ -1,0 +1,134 @@
+"""The C-STORE SCP: each received dataset checked against its command, written and indexed,
+for the association's own task.
+
+Parsing and writing go to a worker thread in one trip when the write flushes the file to the
+disk (SyncStorageArea), which must never stall the event loop; without flushes, small
+datasets are handled inline, where a thread hop would cost more than the work. Stopping is
+ordered by
+:class:`StoreGate`: once closed, a C-STORE gets 0xA700, and the stores already inside run to
+their end before associations are aborted.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import trio
+
+from ..dicom.parse import describe_instance, read_dataset, sop_identity
+from ..errors import ErrorCode, OrthancError
+from ..offload import offload
+from ..services.ingest import Ingest, Origin, PreparedInstance
+from .ul.assembly import Message
+from .ul.dimse import (
+    C_STORE_RQ,
+    CANNOT_UNDERSTAND,
+    OUT_OF_RESOURCES,
+    SOP_CLASS_MISMATCH,
+    SUCCESS,
+    Command,
+    file_meta,
+)
+from .ul.presentation import AcceptedContext
+
+log = logging.getLogger(__name__)
+
+# Without flushes to the disk, datasets up to this size are parsed and written on the event loop.
+INLINE_LIMIT = 256 * 1024
+
+# Ingest errors that mean "this dataset cannot be understood" rather than "it could not be stored".
+_UNREADABLE = frozenset({ErrorCode.BAD_FILE_FORMAT, ErrorCode.INEXISTENT_TAG})
+
+
+def dimse_status(error: OrthancError) -> int:
+    """The C-STORE status of an ingest error."""
+    return CANNOT_UNDERSTAND if error.code in _UNREADABLE else OUT_OF_RESOURCES
+
+
+def dataset_prefix(context: AcceptedContext, command: Command) -> bytes:
+    """What precedes a C-STORE dataset in the file we store: preamble and file meta."""
+    if command.get("CommandField") != C_STORE_RQ:
+        return b""
+    sop_class = str(command.get("AffectedSOPClassUID", ""))
+    sop_instance = str(command.get("AffectedSOPInstanceUID", ""))
+    return file_meta(sop_class, sop_instance, context.transfer_syntax)
+
+
+@dataclass(frozen=True)
+class _Refused:
+    status: int
+
+
+class StoreGate:
+    """Admits C-STOREs until closed; then knows when the last one admitted is done."""
+
+    def __init__(self, ingest: Ingest, concurrent: int, *, inline_limit: int) -> None:
+        self._ingest = ingest
+        self._inline_limit = inline_limit
+        self._limiter = trio.CapacityLimiter(max(1, concurrent))  # indexing at once (DicomThreadsCount)
+        self._open = True
+        self._inside = 0
+        self._empty = trio.Event()
+
+    async def store(self, data: bytes, command: Command, origin: Origin) -> int:
+        """Check, write and index one received file; the status of the C-STORE-RSP."""
+        if not self._open:
+            return OUT_OF_RESOURCES
+        self._inside += 1
+        try:
+            if len(data) <= self._inline_limit:
+                prepared = self._parse_and_write(data, command, origin)
+            else:
+                prepared = await offload(self._parse_and_write, data, command, origin)
+            if isinstance(prepared, _Refused):
+                return prepared.status
+            return await self._commit(prepared, origin)
+        except OrthancError as error:
+            log.warning("C-STORE from %s (%s) refused: %s", origin.remote_aet, origin.remote_ip, error)
+            return dimse_status(error)
+        finally:
+            self._inside -= 1
+            if not self._open and self._inside == 0:
+                self._empty.set()
+
+    def _parse_and_write(self, data: bytes, command: Command, origin: Origin) -> PreparedInstance | _Refused:
+        """Orthanc's check before storing: the dataset names the SOP class and instance of the command."""
+        dataset = read_dataset(data)
+        sop_class, sop_instance = sop_identity(dataset)
+        if not sop_class or not sop_instance:
+            return _Refused(CANNOT_UNDERSTAND)
+        if (sop_class, sop_instance) != (command.get("AffectedSOPClassUID"), command.get("AffectedSOPInstanceUID")):
+            return _Refused(SOP_CLASS_MISMATCH)
+        return self._ingest.prepare(describe_instance(data, dataset), origin)
+
+    async def _commit(self, prepared: PreparedInstance, origin: Origin) -> int:
+        try:
+            await self._limiter.acquire()
+        except BaseException:  # cancelled before commit could own the file
+            with trio.CancelScope(shield=True):
+                await offload(self._ingest.discard, prepared)
+            raise
+        try:
+            await self._ingest.commit(prepared)
+        finally:
+            self._limiter.release()
+        return SUCCESS
+
+    def close(self) -> None:
+        self._open = False
+        if self._inside == 0:
+            self._empty.set()
+
+    async def wait_empty(self) -> None:
+        await self._empty.wait()
+
+
+async def handle_store(gate: StoreGate, message: Message, origin: Origin) -> int:
+    """The status answering one C-STORE-RQ."""
+    if message.oversized:
+        log.warning("C-STORE from %s (%s) refused: dataset over the size limit", origin.remote_aet, origin.remote_ip)
+        return OUT_OF_RESOURCES
+    if message.dataset is None:
+        return CANNOT_UNDERSTAND
+    return await gate.store(message.dataset, message.command, origin)

@@ -1,0 +1,242 @@
+"""PDU framing: PDUs read off a byte stream with bounded lengths, the fixed-size PDUs, and
+P-DATA-TF built and taken apart.
+
+Nothing here trusts a length field: a PDU is buffered only as its bytes arrive and only up to
+the cap its type allows, so a peer announcing 4 GB gets an A-ABORT, not an allocation. Every
+malformed input raises :class:`ProtocolError`, which carries the A-ABORT reason to send.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterator
+
+import trio
+
+# PDU types.
+A_ASSOCIATE_RQ = 0x01
+A_ASSOCIATE_AC = 0x02
+A_ASSOCIATE_RJ = 0x03
+P_DATA_TF = 0x04
+A_RELEASE_RQ = 0x05
+A_RELEASE_RP = 0x06
+A_ABORT = 0x07
+PDU_NAMES = {
+    A_ASSOCIATE_RQ: "A-ASSOCIATE-RQ",
+    A_ASSOCIATE_AC: "A-ASSOCIATE-AC",
+    A_ASSOCIATE_RJ: "A-ASSOCIATE-RJ",
+    P_DATA_TF: "P-DATA-TF",
+    A_RELEASE_RQ: "A-RELEASE-RQ",
+    A_RELEASE_RP: "A-RELEASE-RP",
+    A_ABORT: "A-ABORT",
+}
+
+# A-ABORT sources and the reasons a service provider gives.
+SOURCE_USER = 0x00
+SOURCE_PROVIDER = 0x02
+REASON_NOT_SPECIFIED = 0x00
+REASON_UNRECOGNIZED_PDU = 0x01
+REASON_UNEXPECTED_PDU = 0x02
+REASON_UNEXPECTED_PARAMETER = 0x05
+REASON_INVALID_PARAMETER = 0x06
+
+HEADER = struct.Struct(">BxI")  # PDU type, reserved, length of what follows
+ITEM_HEADER = struct.Struct(">BxH")  # item type, reserved, item length
+PDV_HEADER = struct.Struct(">IBB")  # PDV item length, presentation context ID, message control header
+FIXED_BODY = 4  # A-ASSOCIATE-RJ, A-RELEASE-RQ/RP and A-ABORT bodies are exactly this long
+
+# Bounds on the body of each PDU type, whatever its length field says. Association PDUs with the
+# 128 contexts a requestor may propose, each with a dozen transfer syntaxes, stay far below.
+MAX_ASSOCIATE_BODY = 1 << 20
+# P-DATA-TF bodies from a peer that ignores our Maximum Length are tolerated up to this.
+MAX_P_DATA_BODY = 4 << 20
+RECEIVE_SIZE = 1 << 18
+COMPACT_AFTER = 1 << 20  # bytes already read that stay at the head of the buffer before it is compacted
+
+MESSAGE_COMMAND = 0x01  # message control header bits
+MESSAGE_LAST = 0x02
+_SMALLEST_PDV_ITEM = 2  # context ID and message control header, with an empty fragment
+
+
+class ProtocolError(Exception):
+    """The peer broke the protocol: abort the association (provider source) with ``reason``."""
+
+    def __init__(self, reason: int, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class PeerClosed(Exception):
+    """The peer closed the connection (possibly in the middle of a PDU)."""
+
+
+def _fixed(pdu_type: int, body: bytes) -> bytes:
+    return HEADER.pack(pdu_type, len(body)) + body
+
+
+RELEASE_RQ_PDU = _fixed(A_RELEASE_RQ, bytes(FIXED_BODY))
+RELEASE_RP_PDU = _fixed(A_RELEASE_RP, bytes(FIXED_BODY))
+
+
+def abort_pdu(source: int, reason: int = REASON_NOT_SPECIFIED) -> bytes:
+    """An A-ABORT; the reason is meaningful for the provider source only."""
+    return _fixed(A_ABORT, bytes([0, 0, source, reason if source == SOURCE_PROVIDER else 0]))
+
+
+def reject_pdu(result: int, source: int, reason: int) -> bytes:
+    return _fixed(A_ASSOCIATE_RJ, bytes([0, result, source, reason]))
+
+
+def p_data_limit(max_pdu: int) -> int:
+    """What we read of a P-DATA-TF: our announced maximum, and more from peers that exceed it."""
+    return max(max_pdu, MAX_P_DATA_BODY)
+
+
+def _body_limit(pdu_type: int, p_data_limit: int) -> int:
+    if pdu_type == P_DATA_TF:
+        return p_data_limit
+    if pdu_type in (A_ASSOCIATE_RQ, A_ASSOCIATE_AC):
+        return MAX_ASSOCIATE_BODY
+    return FIXED_BODY
+
+
+class PDUReader:
+    """Reads whole PDUs from a stream; the bytes of the next PDU stay buffered across calls.
+
+    Cancelling :meth:`read` loses nothing: a later call goes on from the same byte.
+    """
+
+    def __init__(
+        self, stream: trio.abc.ReceiveStream, *, p_data_limit: int, after_receive: Callable[[], None] | None = None
+    ) -> None:
+        self._stream = stream
+        self._buffer = bytearray()
+        self._start = 0  # first unread byte of the buffer
+        self.p_data_limit = p_data_limit
+        self._after_receive = after_receive
+
+    async def _fill(self) -> None:
+        try:
+            data = await self._stream.receive_some(RECEIVE_SIZE)
+        except trio.BrokenResourceError as error:  # reset by the peer
+            raise PeerClosed(f"connection reset by the peer: {error}") from error
+        if not data:
+            raise PeerClosed("connection closed by the peer")
+        if self._after_receive is not None:
+            self._after_receive()
+        self._buffer += data
+
+    async def read(self) -> tuple[int, bytes]:
+        """The next PDU: (type, body after the 6-byte header)."""
+        if self._start and (self._start == len(self._buffer) or self._start >= COMPACT_AFTER):
+            del self._buffer[: self._start]  # what was read before: free when nothing else is buffered
+            self._start = 0
+        while len(self._buffer) - self._start < HEADER.size:
+            await self._fill()
+        pdu_type, length = HEADER.unpack_from(self._buffer, self._start)
+        if pdu_type not in PDU_NAMES:
+            raise ProtocolError(REASON_UNRECOGNIZED_PDU, f"unknown PDU type 0x{pdu_type:02x}")
+        limit = _body_limit(pdu_type, self.p_data_limit)
+        if length > limit or (limit == FIXED_BODY and length != FIXED_BODY):
+            raise ProtocolError(REASON_INVALID_PARAMETER, f"{PDU_NAMES[pdu_type]} of {length} bytes")
+        end = self._start + HEADER.size + length
+        while len(self._buffer) < end:
+            await self._fill()
+        body = bytes(memoryview(self._buffer)[self._start + HEADER.size : end])  # one copy, not two
+        self._start = end
+        return pdu_type, body
+
+
+# -- P-DATA-TF --------------------------------------------------------------------------
+
+
+def parse_pdvs(body: bytes) -> Iterator[tuple[int, int, memoryview]]:
+    """(presentation context ID, message control header, fragment) of each PDV of a P-DATA-TF."""
+    view = memoryview(body)
+    position, end = 0, len(body)
+    if not end:
+        raise ProtocolError(REASON_INVALID_PARAMETER, "P-DATA-TF without any PDV")
+    while position < end:
+        if end - position < PDV_HEADER.size:
+            raise ProtocolError(REASON_INVALID_PARAMETER, "PDV header cut short")
+        length, context_id, control = PDV_HEADER.unpack_from(body, position)
+        if length < _SMALLEST_PDV_ITEM or position + 4 + length > end:
+            raise ProtocolError(REASON_INVALID_PARAMETER, f"PDV of {length} bytes in {end} bytes")
+        yield context_id, control, view[position + PDV_HEADER.size : position + 4 + length]
+        position += 4 + length
+
+
+def p_data_pdus(context_id: int, control: int, payload: bytes | memoryview, max_pdu: int) -> Iterator[bytes]:
+    """One message part (command or dataset) as P-DATA-TF PDUs of one PDV each.
+
+    ``max_pdu`` is the peer's Maximum Length Received (0: unlimited), which bounds the PDV item;
+    the last fragment carries the "last" bit. Fragments as pynetdicom makes them, byte for byte.
+    """
+    step = max_pdu - PDV_HEADER.size if max_pdu else max(len(payload), 1)
+    total = len(payload)
+    offset = 0
+    while True:
+        fragment = payload[offset : offset + step]
+        offset += step
+        last = offset >= total
+        flags = control | MESSAGE_LAST if last else control
+        pdv_length = len(fragment) + 2
+        yield HEADER.pack(P_DATA_TF, pdv_length + 4) + PDV_HEADER.pack(pdv_length, context_id, flags) + fragment
+        if last:
+            return
+
+
+# -- items of the association PDUs ------------------------------------------------------------------
+
+
+def walk_items(data: bytes, start: int, end: int) -> Iterator[tuple[int, int, int]]:
+    """(item type, first byte, end) of each item between ``start`` and ``end``, lengths checked."""
+    position = start
+    while position < end:
+        if end - position < ITEM_HEADER.size:
+            raise ProtocolError(REASON_INVALID_PARAMETER, "item header cut short")
+        item_type, length = ITEM_HEADER.unpack_from(data, position)
+        value = position + ITEM_HEADER.size
+        if value + length > end:
+            raise ProtocolError(REASON_INVALID_PARAMETER, f"item 0x{item_type:02x} of {length} bytes overruns")
+        yield item_type, value, value + length
+        position = value + length
+
+
+def _item(item_type: int, value: bytes) -> bytes:
+    return ITEM_HEADER.pack(item_type, len(value)) + value
+
+
+# Item types each container may hold; others are skipped, as the standard asks receivers to do.
+RQ_ITEMS = frozenset([0x10, 0x20, 0x50])
+AC_ITEMS = frozenset([0x10, 0x21, 0x50])
+CONTEXT_SUB_ITEMS = frozenset([0x30, 0x40])
+RQ_USER_ITEMS = frozenset([0x51, 0x52, 0x53, 0x54, 0x55, 0x56, 0x57, 0x58])
+AC_USER_ITEMS = frozenset([0x51, 0x52, 0x53, 0x54, 0x55, 0x56, 0x59])
+_CONTEXT_FIXED = 4  # context ID, reserved, result, reserved
+_USER_INFORMATION = 0x50
+
+
+def known_items(data: bytes, start: int, top: frozenset[int], user: frozenset[int]) -> bytes:
+    """The variable items from ``start`` on, re-encoded without the items of unknown types.
+
+    pynetdicom raises on an unknown type; the standard says to ignore it. Lengths are checked
+    all the way down, so what pynetdicom decodes next is well-formed at the item level.
+    """
+    out = []
+    for item_type, first, end in walk_items(data, start, len(data)):
+        if item_type not in top:
+            continue
+        if item_type == _USER_INFORMATION:
+            kept = b"".join(_item(t, data[a:b]) for t, a, b in walk_items(data, first, end) if t in user)
+        elif item_type in (0x20, 0x21):
+            if end - first < _CONTEXT_FIXED:
+                raise ProtocolError(REASON_INVALID_PARAMETER, "presentation context item cut short")
+            sub = walk_items(data, first + _CONTEXT_FIXED, end)
+            kept = data[first : first + _CONTEXT_FIXED] + b"".join(
+                _item(t, data[a:b]) for t, a, b in sub if t in CONTEXT_SUB_ITEMS
+            )
+        else:
+            kept = data[first:end]
+        out.append(_item(item_type, kept))
+    return b"".join(out)

@@ -1,0 +1,351 @@
+"""The requestor role: ``async with associate(...) as peer:`` then C-ECHO, C-STORE, C-FIND and
+C-MOVE on one association, released at the end of the block.
+
+Cancelling the block's scope (a job cancelled or paused) reaches every wait here: the
+association is aborted at once (A-ABORT on the wire within milliseconds), never left half
+way. Any error out of the block aborts it too; a clean exit releases it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from functools import partial
+
+import trio
+from pydicom.dataset import Dataset
+from pynetdicom.presentation import PresentationContext, negotiate_as_requestor
+
+from ...errors import ErrorCode, OrthancError
+from ..tcp import rearm_quick_ack, set_no_delay
+from .acse import decode_accept, decode_reject, encode_request
+from .assembly import Message
+from .association import Association, Limits, PeerAborted, TimedOut
+from .dimse import (
+    C_CANCEL_RQ,
+    C_ECHO_RQ,
+    C_FIND_RQ,
+    C_MOVE_RQ,
+    CANNOT_UNDERSTAND,
+    HAS_DATASET,
+    NO_DATASET,
+    PENDING,
+    PRIORITY_MEDIUM,
+    RESPONSE_BIT,
+    read_file_meta,
+    store_request,
+)
+from .identifiers import decode_identifier, encode_identifier
+from .negotiate import VERIFICATION
+from .pdu import (
+    A_ABORT,
+    A_ASSOCIATE_AC,
+    A_ASSOCIATE_RJ,
+    PDU_NAMES,
+    REASON_INVALID_PARAMETER,
+    REASON_UNEXPECTED_PDU,
+    SOURCE_PROVIDER,
+    PDUReader,
+    PeerClosed,
+    ProtocolError,
+    p_data_limit,
+)
+from .presentation import AcceptedContext
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_PDU = 16384  # the Maximum Length we announce as requestor
+DEFAULT_TIMEOUT = 30.0  # s, when none is given: no wait of the requestor is ever unbounded
+PENDING_WITH_WARNING = 0xFF01
+
+
+class AssociationFailed(OrthancError):
+    """No association: connection refused, rejected, aborted or timed out (Orthanc's error 9)."""
+
+    def __init__(self, details: str) -> None:
+        super().__init__(ErrorCode.NETWORK_PROTOCOL, details)
+
+
+@dataclass
+class RetrieveResult:
+    """The last response to a C-MOVE: status and sub-operation counters."""
+
+    status: int
+    completed: int = 0
+    failed: int = 0
+    warning: int = 0
+    remaining: int = 0
+
+
+@dataclass
+class FindResult:
+    status: int
+    answers: list[Dataset] = field(default_factory=list)
+
+
+def _is_pending(status: int) -> bool:
+    return status in (PENDING, PENDING_WITH_WARNING)
+
+
+class Peer:
+    """An established association, seen from the requestor: one operation at a time."""
+
+    def __init__(self, association: Association, called_aet: str) -> None:
+        self.association = association
+        self.called_aet = called_aet
+
+    def context_for(self, sop_class: str, transfer_syntax: str | None = None) -> AcceptedContext | None:
+        """An accepted context where we may send requests of ``sop_class`` (in that syntax if given)."""
+        for context in self.association.contexts.values():
+            if (
+                context.abstract_syntax == sop_class
+                and context.as_scu
+                and transfer_syntax in (None, context.transfer_syntax)
+            ):
+                return context
+        return None
+
+    def _context(self, sop_class: str, transfer_syntax: str | None = None) -> AcceptedContext:
+        context = self.context_for(sop_class, transfer_syntax)
+        if context is None:
+            wanted = sop_class if transfer_syntax is None else f"{sop_class} in {transfer_syntax}"
+            raise OrthancError(ErrorCode.NETWORK_PROTOCOL, f"{self.called_aet} accepted no context for {wanted}")
+        return context
+
+    async def _response_to(self, message_id: int) -> Message:
+        """The next response to ``message_id``; other messages are a protocol error."""
+        message = await self.association.receive_message()
+        command = message.command
+        if not command["CommandField"] & RESPONSE_BIT or command.get("MessageIDBeingRespondedTo") != message_id:
+            raise ProtocolError(REASON_UNEXPECTED_PDU, f"unexpected {message} while waiting for #{message_id}")
+        return message
+
+    async def c_echo(self) -> int:
+        context = self._context(VERIFICATION)
+        message_id = self.association.next_message_id()
+        command = {
+            "CommandField": C_ECHO_RQ,
+            "MessageID": message_id,
+            "AffectedSOPClassUID": VERIFICATION,
+            "CommandDataSetType": NO_DATASET,
+        }
+        await self.association.send_message(context.context_id, command)
+        return int((await self._response_to(message_id)).command.get("Status", CANNOT_UNDERSTAND))
+
+    async def c_store(self, data: bytes, *, move_originator: tuple[str, int] | None = None) -> int:
+        """Send one Part-10 file as it is stored (no transcoding); the C-STORE-RSP status."""
+        meta = read_file_meta(data)
+        if meta is None:
+            raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "Cannot send a file without its DICOM meta header")
+        context = self._context(meta.sop_class, meta.transfer_syntax)
+        message_id = self.association.next_message_id()
+        command = store_request(message_id, meta, move_originator=move_originator)
+        await self.association.send_message(context.context_id, command, memoryview(data)[meta.dataset_offset :])
+        return int((await self._response_to(message_id)).command.get("Status", CANNOT_UNDERSTAND))
+
+    async def c_find(self, identifier: Dataset, sop_class: str, *, limit: int = 0) -> FindResult:
+        """Every answer of a C-FIND (at most ``limit`` if set, then C-CANCEL) and its final status."""
+        context = self._context(sop_class)
+        message_id = self.association.next_message_id()
+        command = {
+            "CommandField": C_FIND_RQ,
+            "MessageID": message_id,
+            "AffectedSOPClassUID": sop_class,
+            "Priority": PRIORITY_MEDIUM,
+            "CommandDataSetType": HAS_DATASET,
+        }
+        await self.association.send_message(context.context_id, command, encode_identifier(context, identifier))
+        result = FindResult(PENDING)
+        cancelled = False
+        while True:
+            response = await self._response_to(message_id)
+            result.status = int(response.command.get("Status", CANNOT_UNDERSTAND))
+            if not _is_pending(result.status):
+                return result
+            if response.dataset is not None and not cancelled:
+                result.answers.append(decode_identifier(context, response.dataset))
+            if limit and len(result.answers) >= limit and not cancelled:
+                await self._cancel(context, message_id)
+                cancelled = True
+
+    async def _cancel(self, context: AcceptedContext, message_id: int) -> None:
+        command = {
+            "CommandField": C_CANCEL_RQ,
+            "MessageIDBeingRespondedTo": message_id,
+            "CommandDataSetType": NO_DATASET,
+        }
+        await self.association.send_message(context.context_id, command)
+
+    async def c_move(
+        self,
+        identifier: Dataset,
+        sop_class: str,
+        destination: str,
+        *,
+        on_pending: Callable[[RetrieveResult], None] | None = None,
+    ) -> RetrieveResult:
+        """A C-MOVE to ``destination``; ``on_pending`` sees each pending response's counters."""
+        context = self._context(sop_class)
+        message_id = self.association.next_message_id()
+        command = {
+            "CommandField": C_MOVE_RQ,
+            "MessageID": message_id,
+            "AffectedSOPClassUID": sop_class,
+            "Priority": PRIORITY_MEDIUM,
+            "CommandDataSetType": HAS_DATASET,
+            "MoveDestination": destination,
+        }
+        await self.association.send_message(context.context_id, command, encode_identifier(context, identifier))
+        while True:
+            fields = (await self._response_to(message_id)).command
+            result = RetrieveResult(
+                status=int(fields.get("Status", CANNOT_UNDERSTAND)),
+                completed=int(fields.get("NumberOfCompletedSuboperations") or 0),
+                failed=int(fields.get("NumberOfFailedSuboperations") or 0),
+                warning=int(fields.get("NumberOfWarningSuboperations") or 0),
+                remaining=int(fields.get("NumberOfRemainingSuboperations") or 0),
+            )
+            if not _is_pending(result.status):
+                return result
+            if on_pending is not None:
+                on_pending(result)
+
+
+async def _connect(host: str, port: int, timeout: float) -> trio.SocketStream:
+    try:
+        with trio.fail_after(timeout):
+            return await trio.open_tcp_stream(host, port)
+    except trio.TooSlowError:
+        raise AssociationFailed(
+            f"TCP Initialization Error: no connection to {host}:{port} within {timeout} s"
+        ) from None
+    except OSError as error:
+        raise AssociationFailed(f"TCP Initialization Error: {error.strerror or error}") from None
+
+
+async def _negotiate(
+    stream: trio.SocketStream,
+    reader: PDUReader,
+    *,
+    calling_aet: str,
+    called_aet: str,
+    contexts: Sequence[PresentationContext],
+    max_pdu: int,
+    limits: Limits,
+    peer_ip: str,
+) -> Association:
+    for number, context in enumerate(contexts):
+        context.context_id = 2 * number + 1
+    await stream.send_all(encode_request(calling_aet, called_aet, list(contexts), max_pdu))
+    answer: tuple[int, bytes] | None = None
+    with trio.move_on_after(limits.timeout or DEFAULT_TIMEOUT):
+        answer = await reader.read()
+    if answer is None:
+        raise TimedOut(f"no answer from {called_aet} to the association request")
+    pdu_type, body = answer
+    if pdu_type == A_ASSOCIATE_RJ:
+        result, source, reason = decode_reject(body)
+        raise AssociationFailed(
+            f"association rejected by {called_aet} (result {result}, source {source}, reason {reason})"
+        )
+    if pdu_type == A_ABORT:
+        raise PeerAborted(body[2], body[3])
+    if pdu_type != A_ASSOCIATE_AC:
+        raise ProtocolError(REASON_UNEXPECTED_PDU, f"{PDU_NAMES[pdu_type]} in answer to an association request")
+    accept = decode_accept(body)
+    try:
+        results = negotiate_as_requestor(list(contexts), accept.contexts, accept.user.roles or None)
+    except Exception as error:  # pynetdicom, on results that do not fit what we proposed
+        raise ProtocolError(REASON_INVALID_PARAMETER, f"A-ASSOCIATE-AC does not fit the request: {error!r}") from error
+    accepted = [
+        AcceptedContext(
+            int(cx.context_id), str(cx.abstract_syntax), str(cx.transfer_syntax[0]), bool(cx.as_scu), bool(cx.as_scp)
+        )
+        for cx in results
+        if cx.result == 0
+    ]
+    return Association(
+        stream,
+        reader,
+        contexts=accepted,
+        peer_max_pdu=accept.user.max_pdu,
+        limits=limits,
+        calling_aet=calling_aet,
+        called_aet=called_aet,
+        peer_ip=peer_ip,
+    )
+
+
+@asynccontextmanager
+async def associate(
+    host: str,
+    port: int,
+    *,
+    calling_aet: str,
+    called_aet: str,
+    contexts: Sequence[PresentationContext],
+    timeout: float | None = None,
+    max_pdu: int = DEFAULT_MAX_PDU,
+    max_dataset: int = 1 << 30,
+    spool_directory: str | None = None,
+) -> AsyncIterator[Peer]:
+    """An association proposing ``contexts`` (their ``scu_role``/``scp_role`` proposed too; their
+    context IDs are assigned here).
+
+    Raises :class:`AssociationFailed` when none is established, including when the peer
+    accepted none of the contexts.
+    """
+    timeout = timeout or DEFAULT_TIMEOUT
+    limits = Limits(timeout=timeout, max_dataset=max_dataset, spool_directory=spool_directory)
+    stream = await _connect(host, port, timeout)
+    set_no_delay(stream.socket)
+    reader = PDUReader(
+        stream, p_data_limit=p_data_limit(max_pdu), after_receive=partial(rearm_quick_ack, stream.socket)
+    )
+    try:
+        association = await _negotiate(
+            stream,
+            reader,
+            calling_aet=calling_aet,
+            called_aet=called_aet,
+            contexts=contexts,
+            max_pdu=max_pdu,
+            limits=limits,
+            peer_ip=host,
+        )
+    except BaseException as error:
+        with trio.CancelScope(shield=True):
+            await stream.aclose()
+        if isinstance(error, _UPPER_LAYER_ERRORS):
+            raise AssociationFailed(f'DicomAssociation - connecting to AET "{called_aet}": {error}') from error
+        raise
+    if not association.contexts:
+        await association.abort(SOURCE_PROVIDER, linger=0)
+        raise AssociationFailed(f"{called_aet} accepted none of the proposed presentation contexts")
+    try:
+        yield Peer(association, called_aet)
+    except trio.Cancelled:
+        await association.cancelled_abort()
+        raise
+    except ProtocolError as error:
+        await association.abort(SOURCE_PROVIDER, error.reason, linger=0)
+        raise AssociationFailed(f"DicomAssociation with {called_aet}: {error}") from error
+    except (PeerAborted, PeerClosed) as error:  # nothing to tell a peer that is gone
+        await association.aclose()
+        raise AssociationFailed(f"DicomAssociation with {called_aet}: {error}") from error
+    except _UPPER_LAYER_ERRORS as error:
+        await association.abort(linger=0)
+        raise AssociationFailed(f"DicomAssociation with {called_aet}: {error}") from error
+    except BaseException:
+        await association.abort(linger=0)
+        raise
+    try:
+        await association.release()
+    except _UPPER_LAYER_ERRORS as error:  # what we asked for is done: a failed release only ends it sooner
+        log.info("release of the association with %s failed: %s", called_aet, error)
+        await association.abort(linger=0)
+
+
+_UPPER_LAYER_ERRORS = (PeerAborted, PeerClosed, TimedOut, ProtocolError, trio.BrokenResourceError)
