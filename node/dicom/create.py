@@ -18,7 +18,7 @@ from PIL import Image, UnidentifiedImageError
 from pydicom import charset
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
 from ..errors import ErrorCode, OrthancError
 from .dictionary import creator_slot, entry_for_name, is_creator_slot, is_private_group
@@ -308,7 +308,7 @@ def to_part10(dataset: Dataset) -> bytes:
     if not str(dataset.get("SOPInstanceUID", "")).strip():  # pydicom cannot write the file meta without it
         raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "missing StudyInstanceUID, SeriesInstanceUID or SOPInstanceUID")
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = str(dataset.get("SOPClassUID", "")) or GENERIC_FILE_SOP_CLASS
+    meta.MediaStorageSOPClassUID = UID(str(dataset.get("SOPClassUID", "")) or GENERIC_FILE_SOP_CLASS)
     meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     dataset.file_meta = meta
@@ -319,7 +319,7 @@ def to_part10(dataset: Dataset) -> bytes:
 
 def _series_items(items: list[Any]) -> list[tuple[str, Mapping[str, Any]]]:
     """(data URI, item tags) of each item of a Content array, checked before anything is built."""
-    checked = []
+    checked: list[tuple[str, Mapping[str, Any]]] = []
     for item in items:
         if isinstance(item, str):
             checked.append((item, {}))

@@ -127,12 +127,12 @@ def _uninstall() -> None:
         else:
             datadict.DicomDictionary[tag] = previous
             datadict.keyword_dict[previous[4]] = tag
-    for (creator, key), previous in _installed.private_saved.items():
+    for (creator, key), saved in _installed.private_saved.items():
         entries = datadict.private_dictionaries[creator]
-        if previous is None:
+        if saved is None:
             del entries[key]
         else:
-            entries[key] = previous
+            entries[key] = saved
     _installed = _Installed()
 
 

@@ -20,7 +20,7 @@ class Level(IntEnum):
         return cls(_PLURALS.index(plural))
 
     @property
-    def title(self) -> str:  # type: ignore[override]
+    def title(self) -> str:
         return ("Patient", "Study", "Series", "Instance")[self]
 
     @property

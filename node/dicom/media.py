@@ -18,7 +18,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset, write_file_meta_info
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 FILE_SET_ID = "ORTHANC_MEDIA"
@@ -164,7 +164,7 @@ class DicomDir:
     def encode(self) -> bytes:
         """The DICOMDIR file: meta header, file-set identification, linked records."""
         meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = MEDIA_STORAGE_DIRECTORY
+        meta.MediaStorageSOPClassUID = UID(MEDIA_STORAGE_DIRECTORY)
         meta.MediaStorageSOPInstanceUID = generate_uid()
         meta.TransferSyntaxUID = ExplicitVRLittleEndian
         head = DicomBytesIO()

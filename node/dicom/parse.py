@@ -14,6 +14,7 @@ from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_eleme
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.uid import (
+    UID,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
@@ -45,7 +46,7 @@ _UNDEFINED_LENGTH = 0xFFFFFFFF
 # First group of a dataset sent without its Part-10 header: meta group without preamble, or identification.
 _BARE_DATASET_GROUPS = (0x0002, 0x0008)
 # (implicit VR, little endian) as detected by pydicom -> transfer syntax.
-_DETECTED_SYNTAX = {
+_DETECTED_SYNTAX: dict[tuple[bool | None, bool | None], UID] = {
     (True, True): ImplicitVRLittleEndian,
     (False, True): ExplicitVRLittleEndian,
     (False, False): ExplicitVRBigEndian,
@@ -54,13 +55,13 @@ _DETECTED_SYNTAX = {
 
 def _check_complete(dataset: Dataset) -> None:
     """pydicom keeps a value cut short by the end of the file: refuse it."""
-    for tag in reversed(dataset.keys()):
-        raw = dataset.get_item(tag)
-        length = getattr(raw, "length", None)
-        value = getattr(raw, "value", None)
-        if isinstance(value, bytes) and length not in (None, _UNDEFINED_LENGTH) and len(value) < length:
-            raise EOFError("value truncated by the end of the file")
+    if not dataset:
         return
+    raw = dataset.get_item(list(dataset.keys())[-1])  # only the last value can be cut short
+    length = getattr(raw, "length", None)
+    value = getattr(raw, "value", None)
+    if isinstance(value, bytes) and length not in (None, _UNDEFINED_LENGTH) and len(value) < length:
+        raise EOFError("value truncated by the end of the file")
 
 
 def _refuse(size: int, details: str = "") -> OrthancError:
@@ -262,7 +263,7 @@ def describe_instance(data: bytes, dataset: Dataset) -> ParsedInstance:
     dicom_ids = (patient, uids[0] or "", uids[1] or "", uids[2] or "")
     pixel = dataset.get_item(0x7FE00010)
     offset = None
-    if pixel is not None and getattr(pixel, "value_tell", None) is not None:
+    if isinstance(pixel, RawDataElement):
         offset = pixel.value_tell
     reader = TextReader(dataset)
     return ParsedInstance(

@@ -173,10 +173,20 @@ def tag_format(default: TagFormat = TagFormat.SIMPLIFY) -> TagFormat:
     return default
 
 
+async def body_bytes() -> bytes:
+    """The request body as received (Quart types ``get_data`` as ``str | bytes``: this says which)."""
+    return await request.get_data(cache=True, as_text=False, parse_form_data=False)
+
+
+async def body_text() -> str:
+    """The request body decoded as text."""
+    return await request.get_data(cache=True, as_text=True, parse_form_data=False)
+
+
 async def json_body() -> Any:
     """The request body parsed as JSON, or Orthanc's error 15 (also for a body nested too
     deeply to be handled: see :mod:`node.nesting`)."""
-    data = await request.get_data(as_text=False)
+    data = await body_bytes()
     try:
         return load_json(data) if data.strip() else None
     except JsonTooDeep as exc:

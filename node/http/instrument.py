@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
+
 from ..metrics import Metrics
 
 
@@ -13,8 +15,8 @@ class RequestMetrics:
         self.app = app
         self.metrics = metrics
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope.get("type") != "http":
+    async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         self.metrics.request_started()
@@ -22,4 +24,4 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send)
         finally:
-            self.metrics.request_finished(scope.get("method", ""), time.perf_counter() - start)
+            self.metrics.request_finished(scope["method"], time.perf_counter() - start)

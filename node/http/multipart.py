@@ -8,7 +8,7 @@ not files (plain form fields) are skipped.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +40,7 @@ def boundary_of(content_type: str) -> bytes | None:
     return boundary.encode("latin-1")
 
 
-def file_parts(body: SpooledBody, boundary: bytes, folder: Path | None) -> Iterator[FilePart]:
+def file_parts(body: SpooledBody, boundary: bytes, folder: Path | None) -> Generator[FilePart, None, None]:
     """The file parts of ``body`` in order; blocking (each ``next`` may read and write files).
 
     A part is never larger than the body, whose size is already bounded. The caller owns each

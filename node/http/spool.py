@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import tempfile
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -176,7 +176,7 @@ def _route_path(path: str) -> str:
     return path.rstrip("/") or "/"
 
 
-async def receive_upload(scope: Message, limit_bytes: int, folder: Path | None) -> SpooledBody:
+async def receive_upload(scope: Mapping[str, Any], limit_bytes: int, folder: Path | None) -> SpooledBody:
     """The body of a request to a streamed route, received now; 413 past ``limit_bytes``."""
     receive: Receive = scope["extensions"][UPLOAD_KEY]
     return await _receive_body(receive, limit_bytes, folder)

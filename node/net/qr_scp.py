@@ -26,6 +26,7 @@ from .ul.dimse import (
     PENDING,
     SUB_OPERATIONS_FAILED,
     SUCCESS,
+    SubOperationCounters,
     counters,
     read_file_meta,
     response,
@@ -67,10 +68,10 @@ class Progress:
             return CANCELLED
         return SUB_OPERATIONS_FAILED if self.failed or self.warning else SUCCESS
 
-    def pending_fields(self) -> dict[str, int | None]:
+    def pending_fields(self) -> SubOperationCounters:
         return counters(self.remaining, self.completed, self.failed, self.warning)
 
-    def final_fields(self, cancelled: bool) -> dict[str, int | None]:
+    def final_fields(self, cancelled: bool) -> SubOperationCounters:
         """The final response keeps the remaining count only when it was cancelled."""
         return counters(self.remaining if cancelled else None, self.completed, self.failed, self.warning)
 

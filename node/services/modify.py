@@ -248,5 +248,5 @@ class ResourceModification(InstanceRewrite):
         run = cls(plan_from_json(data["Plan"]), level, Origin(**data["Origin"]))
         run.restore_rewrite(data)
         run.created = {lv: set(data["Created"].get(lv.title, [])) for lv in Level}
-        run.target = tuple(data["Target"]) if data.get("Target") else None  # type: ignore[assignment]
+        run.target = tuple(data["Target"]) if data.get("Target") else None
         return run

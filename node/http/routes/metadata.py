@@ -14,7 +14,7 @@ from ...services.metadata import MetadataNames, attachment_name, attachment_numb
 from ...services.user_content import UserContent
 from ...storage.index import Attachment, ResourceRecord
 from ...storage.index.base import ATTACHMENT_DICOM, COMPRESSION_ZLIB
-from ..answers import empty, flag, json_answer, node, text_answer
+from ..answers import body_bytes, body_text, empty, flag, json_answer, node, text_answer
 
 blueprint = Blueprint("metadata", __name__)
 
@@ -61,7 +61,7 @@ async def one_metadata(plural: str, public_id: str, name: str) -> Response:
             raise NoAnswer()
         return text_answer(record.metadata[key.stored_as])
     if request.method == "PUT":
-        await _content().set_metadata(record, key.stored_as, await request.get_data(as_text=True))
+        await _content().set_metadata(record, key.stored_as, await body_text())
     else:
         await _content().delete_metadata(record, key.stored_as)
     return text_answer("")
@@ -92,7 +92,7 @@ async def put_attachment(plural: str, public_id: str, name: str) -> Response:
     if not is_user_number(number):
         return empty(403)
     record = await _record(plural, public_id)
-    await _content().put_attachment(record, number, await request.get_data(as_text=False))
+    await _content().put_attachment(record, number, await body_bytes())
     return json_answer({})
 
 

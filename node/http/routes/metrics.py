@@ -7,7 +7,7 @@ import time
 from quart import Blueprint, Response, request
 
 from ...errors import ErrorCode, OrthancError
-from ..answers import node, text_answer
+from ..answers import body_text, node, text_answer
 
 blueprint = Blueprint("metrics", __name__)
 
@@ -53,7 +53,7 @@ async def switch() -> Response:
     metrics = node().metrics
     if request.method == "GET":
         return text_answer("1" if metrics.enabled else "0")
-    body = (await request.get_data(as_text=True)).strip().lower()
+    body = (await body_text()).strip().lower()
     if body not in _BOOLEANS:
         raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "Boolean value expected")
     metrics.enabled = _BOOLEANS[body]

@@ -6,7 +6,7 @@ from quart import Blueprint, Response, request
 
 from ...dicom.ids import Level
 from ...errors import ErrorCode, NoAnswer, OrthancError
-from ..answers import empty, flag, int_arg, json_answer, node, tag_format, text_answer
+from ..answers import body_text, empty, flag, int_arg, json_answer, node, tag_format, text_answer
 
 blueprint = Blueprint("resources", __name__)
 
@@ -104,7 +104,7 @@ async def protected(public_id: str) -> Response:
     await _require(public_id, Level.PATIENT)
     if request.method == "GET":
         return text_answer("1" if await node().index.is_protected(public_id) else "0")
-    body = (await request.get_data(as_text=True)).strip()
+    body = (await body_text()).strip()
     if body not in ("0", "1"):
         raise OrthancError(ErrorCode.BAD_REQUEST, "Protection is 0 or 1")
     await node().index.set_protected(public_id, body == "1")

@@ -17,7 +17,7 @@ from ...errors import ErrorCode, NoAnswer, OrthancError
 from ...nesting import load_json
 from ...net.scp import accepted_transfer_syntaxes
 from ...services.find import Finder, parse_find_request
-from ..answers import empty, json_answer, node, text_answer
+from ..answers import body_bytes, body_text, empty, json_answer, node, text_answer
 
 blueprint = Blueprint("tools", __name__)
 
@@ -65,10 +65,6 @@ async def execute_script() -> Response:
     raise OrthancError(ErrorCode.NOT_IMPLEMENTED, "Lua scripts are not supported by this server")
 
 
-async def _body_text() -> str:
-    return (await request.get_data(as_text=True)) or ""
-
-
 def _setting(key: str) -> Any:
     """A setting changed through /tools, else its configured value."""
     runtime = node().runtime
@@ -78,7 +74,7 @@ def _setting(key: str) -> Any:
 @blueprint.route("/tools/default-encoding", methods=["GET", "PUT"])
 async def default_encoding() -> Response:
     if request.method == "PUT":
-        name = encoding_name(await _body_text())
+        name = encoding_name(await body_text())
         if name is None:
             raise OrthancError(ErrorCode.PARAMETER_OUT_OF_RANGE)
         node().runtime["DefaultEncoding"] = name
@@ -106,7 +102,7 @@ def _transfer_syntax_patterns(body: str) -> list[str]:
 async def transfer_syntaxes() -> Response:
     """Changes apply to the next associations of the C-STORE SCP."""
     if request.method == "PUT":
-        node().runtime["AcceptedTransferSyntaxes"] = _transfer_syntax_patterns(await _body_text())
+        node().runtime["AcceptedTransferSyntaxes"] = _transfer_syntax_patterns(await body_text())
     syntaxes = accepted_transfer_syntaxes(_setting("AcceptedTransferSyntaxes"))
     return json_answer(sorted(syntaxes, key=_uid_order))
 
@@ -117,7 +113,7 @@ _BOOLEANS = {"0": False, "false": False, "1": True, "true": True}
 @blueprint.route("/tools/unknown-sop-class-accepted", methods=["GET", "PUT"])
 async def unknown_sop_class_accepted() -> Response:
     if request.method == "PUT":
-        value = _BOOLEANS.get((await _body_text()).strip())
+        value = _BOOLEANS.get((await body_text()).strip())
         if value is None:
             raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "Boolean value expected")
         node().runtime["UnknownSopClassAccepted"] = value
@@ -146,7 +142,7 @@ def _verbosity(loggers: tuple[str, ...]) -> str:
 
 async def _log_level(loggers: tuple[str, ...]) -> Response:
     if request.method == "PUT":
-        text = await _body_text()
+        text = await body_text()
         if text not in _VERBOSITY:
             raise OrthancError(
                 ErrorCode.PARAMETER_OUT_OF_RANGE, f'Verbosity can be "default", "verbose" or "trace": {text}'
@@ -175,10 +171,10 @@ def _finder() -> Finder:
 
 @blueprint.route("/tools/find", methods=["POST"])
 async def find() -> Response:
-    find_request = parse_find_request(await request.get_data(as_text=False))
+    find_request = parse_find_request(await body_bytes())
     return json_answer(await _finder().answer(find_request))
 
 
 @blueprint.route("/tools/lookup", methods=["POST"])
 async def lookup() -> Response:
-    return json_answer(await _finder().lookup(await _body_text()))
+    return json_answer(await _finder().lookup(await body_text()))

@@ -8,7 +8,7 @@ instance, then the deletion of the sources when KeepSource is false).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar, cast
 
 from ...services.modify import InstanceRewrite, ResourceModification
 from ..instance_set import InstanceSetJob
@@ -24,7 +24,7 @@ class RewriteJob(InstanceSetJob, Generic[RewriteT]):
     """An instance-set job whose steps are an :class:`InstanceRewrite`; subclasses name the type."""
 
     has_trailing_step: ClassVar[bool] = True
-    rewrite_type: ClassVar[type[InstanceRewrite]]
+    rewrite_type: ClassVar[type[InstanceRewrite]]  # the class RewriteT stands for: a ClassVar cannot name it
 
     def __init__(self, rewrite: RewriteT, instances: list[str], description: str = "REST API") -> None:
         super().__init__(instances, description)
@@ -49,7 +49,7 @@ class RewriteJob(InstanceSetJob, Generic[RewriteT]):
 
     @classmethod
     def deserialize(cls, data: dict[str, Any]) -> Self:
-        job = cls(cls.rewrite_type.from_json(data["Modification"]), [])
+        job = cls(cast(RewriteT, cls.rewrite_type.from_json(data["Modification"])), [])
         job.restore_instance_set(data)
         return job
 

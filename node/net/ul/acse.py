@@ -10,16 +10,21 @@ still raises means a malformed PDU: :class:`ProtocolError`, hence an A-ABORT.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from pydicom.uid import UID
 from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
 from pynetdicom import pdu as pn_pdu
 from pynetdicom.pdu_primitives import (
     A_ASSOCIATE,
+    AsynchronousOperationsWindowNegotiation,
     ImplementationClassUIDNotification,
     ImplementationVersionNameNotification,
     MaximumLengthNotification,
     SCP_SCU_RoleSelectionNegotiation,
+    SOPClassCommonExtendedNegotiation,
+    SOPClassExtendedNegotiation,
     UserIdentityNegotiation,
 )
 from pynetdicom.presentation import PresentationContext
@@ -62,7 +67,18 @@ REJECT_CALLED_AET = (RESULT_PERMANENT, 0x01, 0x07)
 REJECT_PROTOCOL_VERSION = (RESULT_PERMANENT, 0x02, 0x02)
 REJECT_LOCAL_LIMIT = (RESULT_TRANSIENT, 0x03, 0x02)
 
-Roles = dict[str, tuple[bool | None, bool | None]]  # SOP class -> (SCU role, SCP role) proposed
+Roles = dict[UID, tuple[bool | None, bool | None]]  # SOP class -> (SCU role, SCP role) proposed
+# The sub-items of a user information item, as pynetdicom's A-ASSOCIATE primitive holds them.
+UserItem = (
+    MaximumLengthNotification
+    | ImplementationClassUIDNotification
+    | ImplementationVersionNameNotification
+    | AsynchronousOperationsWindowNegotiation
+    | SCP_SCU_RoleSelectionNegotiation
+    | SOPClassExtendedNegotiation
+    | SOPClassCommonExtendedNegotiation
+    | UserIdentityNegotiation
+)
 
 
 class Rejected(Exception):
@@ -95,7 +111,7 @@ class UserInformation:
     user_identity: UserIdentityNegotiation | None = None
 
     @classmethod
-    def from_items(cls, items: list[object]) -> UserInformation:
+    def from_items(cls, items: Iterable[UserItem]) -> UserInformation:
         info = cls()
         for item in items:
             if isinstance(item, MaximumLengthNotification):
@@ -105,7 +121,7 @@ class UserInformation:
             elif isinstance(item, ImplementationVersionNameNotification):
                 info.implementation_version = str(item.implementation_version_name or "")
             elif isinstance(item, SCP_SCU_RoleSelectionNegotiation) and item.sop_class_uid:
-                info.roles[str(item.sop_class_uid)] = (item.scu_role, item.scp_role)
+                info.roles[item.sop_class_uid] = (item.scu_role, item.scp_role)
             elif isinstance(item, UserIdentityNegotiation):
                 info.user_identity = item
         return info
@@ -160,7 +176,7 @@ def decode_request(body: bytes) -> AssociateRequest:
     return AssociateRequest(called, calling, contexts, user)
 
 
-def _user_items(max_pdu: int, roles: list[SCP_SCU_RoleSelectionNegotiation]) -> list[object]:
+def _user_items(max_pdu: int, roles: list[SCP_SCU_RoleSelectionNegotiation]) -> list[UserItem]:
     length = MaximumLengthNotification()
     length.maximum_length_received = max_pdu
     uid = ImplementationClassUIDNotification()
@@ -200,7 +216,7 @@ def encode_request(
     called_aet: str,
     contexts: list[PresentationContext],
     max_pdu: int,
-    extra_items: list[object] | None = None,
+    extra_items: list[UserItem] | None = None,
 ) -> bytes:
     """An A-ASSOCIATE-RQ proposing ``contexts`` (with their roles, when set)."""
     roles = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from .acse import IMPLEMENTATION_UID, IMPLEMENTATION_VERSION
 from .pdu import REASON_INVALID_PARAMETER, ProtocolError
@@ -206,7 +206,16 @@ def describe(command: Command) -> str:
     return f"{name} #{command.get('MessageID', command.get('MessageIDBeingRespondedTo', '?'))}"
 
 
-def counters(remaining: int | None, completed: int, failed: int, warning: int) -> dict[str, int | None]:
+class SubOperationCounters(TypedDict):
+    """The counter fields of a C-MOVE/C-GET response (None: the field is left out)."""
+
+    NumberOfRemainingSuboperations: int | None
+    NumberOfCompletedSuboperations: int
+    NumberOfFailedSuboperations: int
+    NumberOfWarningSuboperations: int
+
+
+def counters(remaining: int | None, completed: int, failed: int, warning: int) -> SubOperationCounters:
     """The sub-operation counters of a C-MOVE/C-GET response (no remaining count in the final one)."""
     return {
         "NumberOfRemainingSuboperations": remaining,

@@ -133,15 +133,5 @@ class ContextPolicy:
     ) -> tuple[list[PresentationContext], list[SCP_SCU_RoleSelectionNegotiation], list[AcceptedContext]]:
         """(results for the A-ASSOCIATE-AC, role replies, the contexts accepted)."""
         results, roles = negotiate_as_acceptor(request.contexts, self.supported(request.contexts), request.user.roles)
-        accepted = [
-            AcceptedContext(
-                int(cx.context_id),
-                str(cx.abstract_syntax),
-                str(cx.transfer_syntax[0]),
-                as_scu=bool(cx.as_scu),
-                as_scp=bool(cx.as_scp),
-            )
-            for cx in results
-            if cx.result == 0
-        ]
+        accepted = [AcceptedContext.from_result(cx) for cx in results if cx.result == 0]
         return results, roles, accepted

@@ -86,7 +86,7 @@ def _first_real(group: BaseExceptionGroup) -> BaseException:
     When only Cancelled remain, the enclosing scope is being cancelled: one of them is it.
     """
     _, rest = group.split(trio.Cancelled)
-    chosen = rest if rest is not None else group
+    chosen: BaseException = rest if rest is not None else group
     while isinstance(chosen, BaseExceptionGroup):
         chosen = chosen.exceptions[0]
     return chosen

@@ -259,13 +259,7 @@ async def _negotiate(
         results = negotiate_as_requestor(list(contexts), accept.contexts, accept.user.roles or None)
     except Exception as error:  # pynetdicom, on results that do not fit what we proposed
         raise ProtocolError(REASON_INVALID_PARAMETER, f"A-ASSOCIATE-AC does not fit the request: {error!r}") from error
-    accepted = [
-        AcceptedContext(
-            int(cx.context_id), str(cx.abstract_syntax), str(cx.transfer_syntax[0]), bool(cx.as_scu), bool(cx.as_scp)
-        )
-        for cx in results
-        if cx.result == 0
-    ]
+    accepted = [AcceptedContext.from_result(cx) for cx in results if cx.result == 0]
     return Association(
         stream,
         reader,

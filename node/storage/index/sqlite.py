@@ -184,7 +184,7 @@ class SqliteIndex(Index):
             return None
         return row[0], Level(row[1])
 
-    def _tx(self):
+    def _tx(self) -> _Transaction:
         return _Transaction(self._db)
 
     # -- ingest ------------------------------------------------------------
