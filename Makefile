@@ -1,6 +1,6 @@
 # Two entry points for a fresh machine with Python >= 3.11 and pip:
 #   make run   - start the node on its embedded default (SQLite + ./data, HTTP 8042, DICOM 4242)
-#   make test  - lint, type-check, run the whole test suite
+#   make test  - lint, type-check, check the import layers, run the whole test suite
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
@@ -21,6 +21,7 @@ run: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 
 bench: install

@@ -17,8 +17,21 @@ from ..errors import ErrorCode, OrthancError
 from ..offload import offload
 from ..storage.files import FileStore
 from ..storage.index import Attachment, Index, ResourceRecord
-from ..storage.index.base import COMPRESSION_NONE, COMPRESSION_ZLIB
+from ..storage.index.base import ATTACHMENT_DICOM, COMPRESSION_NONE, COMPRESSION_ZLIB
 from .resources import Resources
+
+# The index's records are what this service hands to its callers (the routes never import storage).
+__all__ = ["Attachment", "ResourceRecord", "UserContent", "is_compressed", "is_dicom"]
+
+
+def is_dicom(attachment: Attachment) -> bool:
+    """Whether the attachment is the instance's DICOM file."""
+    return attachment.content_type == ATTACHMENT_DICOM
+
+
+def is_compressed(attachment: Attachment) -> bool:
+    """Whether the file is stored zlib-compressed (StorageCompression was on when it was written)."""
+    return attachment.compression == COMPRESSION_ZLIB
 
 
 class UserContent:

@@ -11,9 +11,7 @@ from quart import Blueprint, Response, request
 from ...dicom.ids import Level
 from ...errors import ErrorCode, NoAnswer, OrthancError
 from ...services.metadata import MetadataNames, attachment_name, attachment_number, is_user_number
-from ...services.user_content import UserContent
-from ...storage.index import Attachment, ResourceRecord
-from ...storage.index.base import ATTACHMENT_DICOM, COMPRESSION_ZLIB
+from ...services.user_content import Attachment, ResourceRecord, UserContent, is_compressed, is_dicom
 from ..answers import body_bytes, body_text, empty, flag, json_answer, node, text_answer
 
 blueprint = Blueprint("metadata", __name__)
@@ -109,8 +107,7 @@ async def delete_attachment(plural: str, public_id: str, name: str) -> Response:
 async def attachment_data(plural: str, public_id: str, name: str) -> Response:
     attachment = await _attachment(plural, public_id, name)
     data = await _content().data(attachment)
-    dicom = attachment.content_type == ATTACHMENT_DICOM
-    return Response(data, content_type="application/dicom" if dicom else "application/octet-stream")
+    return Response(data, content_type="application/dicom" if is_dicom(attachment) else "application/octet-stream")
 
 
 @blueprint.route(f"{_PREFIX}/attachments/<name>/compressed-data")
@@ -130,7 +127,7 @@ async def attachment_property(plural: str, public_id: str, name: str, what: str)
         "compressed-size": str(attachment.compressed_size),
         "md5": attachment.uncompressed_md5,
         "compressed-md5": attachment.compressed_md5,
-        "is-compressed": "1" if attachment.compression == COMPRESSION_ZLIB else "0",
+        "is-compressed": "1" if is_compressed(attachment) else "0",
     }
     if not values[what]:
         raise NoAnswer()  # MD5 not recorded (StoreMD5ForAttachments = false)
