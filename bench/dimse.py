@@ -47,7 +47,7 @@ from bench.orthanc_process import free_port, orthanc_binary
 from node.net.ul import acse
 from node.net.ul.dimse import C_ECHO_RQ, NO_DATASET, encode_command
 from node.net.ul.pdu import RELEASE_RQ_PDU, p_data_pdus
-from tests.helpers import dcmtk_tool
+from tests.support.dcmtk import dcmtk_tool
 
 TARGETS = {("tiny", 1): 1.0, ("tiny", 4): 1.0, ("ct", 1): 1.0, ("ct", 4): 1.0}
 ASSOCIATION_TARGET_MS = 2.0

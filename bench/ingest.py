@@ -38,7 +38,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` and `tests` impor
 
 from bench.common import Server, Starter, ct_instances, fmt, median, orthanc, our_node, ratio, tiny_instances
 from bench.orthanc_process import orthanc_binary
-from tests.helpers import dcmtk_tool
+from tests.support.dcmtk import dcmtk_tool
 
 # Targets of issue 1 (ours / Orthanc) per case; cases without one are informative.
 TARGETS = {("rest", 4, "tiny"): 1.0, ("rest", 4, "ct"): 1.0, ("storescu", 1, "tiny"): 0.7}

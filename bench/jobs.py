@@ -43,7 +43,7 @@ from node.config import Config
 from node.context import NodeContext
 from node.jobs.job import Job, Step, StepOutcome, register_job_type
 from node.supervisor import serve
-from tests.helpers import make_dicom
+from tests.support.datasets import make_dicom
 
 OVERHEAD_TARGET_MS = 1.0
 STEP_SECONDS = 0.005

@@ -10,7 +10,7 @@ MainDicomTags of the instance, series, study and patient (and the study's
 PatientMainDicomTags) as Orthanc answers them. Files Orthanc refuses are listed
 with the HTTP status it gave; the global counts come from /statistics.
 
-tests/test_testdata_identity.py replays the same uploads against our node and
+tests/interop/test_testdata_identity.py replays the same uploads against our node and
 compares. The result is committed as tests/data/orthanc_reference.json, so the
 tests need neither Orthanc nor this script.
 """
@@ -30,7 +30,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` and `tests` impor
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.orthanc_process import orthanc_process
-from tests.helpers import SHARED_TESTDATA
+from tests.support.datasets import SHARED_TESTDATA
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = ROOT / "tests" / "data" / "orthanc_reference.json"

@@ -1,9 +1,9 @@
-"""A node started in-process on free ports, and an HTTP client talking to it."""
+"""The fixtures every test may use: a node started in-process on free ports, and an HTTP client
+talking to it. The helpers are in :mod:`tests.support`."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -11,26 +11,8 @@ import httpx
 import pytest
 import trio
 
-from node.config import Config
 from node.context import NodeContext
-from node.supervisor import serve
-
-
-def node_config(tmp_path: Path, **overrides: Any) -> Config:
-    values: dict[str, Any] = {
-        "StorageDirectory": str(tmp_path / "storage"),
-        "HttpPort": 0,
-        "DicomPort": 0,
-        "HttpBindAddress": "127.0.0.1",
-        "DicomBindAddress": "127.0.0.1",
-        "TemporaryDirectory": str(tmp_path / "tmp"),
-    }
-    values.update(overrides)
-    return Config(values)
-
-
-async def start_node(nursery: trio.Nursery, config: Config, **kwargs: Any) -> NodeContext:
-    return await nursery.start(partial(serve, config, **kwargs))
+from tests.support.node import client_of, node_config, start_node
 
 
 @pytest.fixture
@@ -46,5 +28,5 @@ async def node(nursery: trio.Nursery, tmp_path: Path, config_overrides: dict[str
 
 @pytest.fixture
 async def http(node: NodeContext) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{node.ports['http']}", timeout=30) as client:
+    async with client_of(node) as client:
         yield client

@@ -1,0 +1,181 @@
+"""Concurrent stores share index transactions (group commit) and still behave one by one."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import outcome
+import pytest
+import trio
+import trio.testing
+
+from node.context import NodeContext
+from node.dicom.ids import Level, hierarchy_ids
+from node.storage.batch import Batcher
+from node.storage.index.base import ATTACHMENT_DICOM, Attachment, NewInstance
+from node.storage.index.sqlite import SqliteIndex
+from node.storage.thread import DedicatedThread
+from tests.support.datasets import make_dicom
+from tests.support.storage import stored_files
+
+
+async def _post_all(http: httpx.AsyncClient, bodies: list[bytes]) -> list[dict]:
+    answers: list[dict] = [{}] * len(bodies)
+
+    async def post(i: int) -> None:
+        response = await http.post("/instances", content=bodies[i])
+        assert response.status_code == 200
+        answers[i] = response.json()
+
+    async with trio.open_nursery() as nursery:
+        for i in range(len(bodies)):
+            nursery.start_soon(post, i)
+    return answers
+
+
+async def test_concurrent_uploads_of_one_series(http: httpx.AsyncClient, node: NodeContext) -> None:
+    bodies = [make_dicom(study_uid="1.2.3", series_uid="1.2.3.4", instance_number=i + 1) for i in range(12)]
+    answers = await _post_all(http, bodies)
+    assert [a["Status"] for a in answers] == ["Success"] * 12
+    assert len({a["ParentSeries"] for a in answers}) == 1
+    stats = (await http.get("/statistics")).json()
+    assert (stats["CountPatients"], stats["CountStudies"], stats["CountSeries"]) == (1, 1, 1)
+    assert stats["CountInstances"] == 12
+    changes = (await http.get("/changes", params={"limit": 100})).json()["Changes"]
+    kinds = [c["ChangeType"] for c in changes]
+    assert kinds.count("NewInstance") == 12
+    assert (kinds.count("NewSeries"), kinds.count("NewStudy"), kinds.count("NewPatient")) == (1, 1, 1)
+
+
+async def test_concurrent_uploads_of_one_instance(http: httpx.AsyncClient, node: NodeContext) -> None:
+    body = make_dicom(sop_uid="1.2.3.4.5.6")
+    answers = await _post_all(http, [body] * 6)
+    assert sorted(a["Status"] for a in answers) == ["AlreadyStored"] * 5 + ["Success"]
+    assert (await http.get("/statistics")).json()["CountInstances"] == 1
+    assert len(stored_files(node.files.root)) == 1
+
+
+@pytest.fixture
+def thread() -> Iterator[DedicatedThread]:
+    worker = DedicatedThread("test-batcher")
+    yield worker
+    worker.stop()
+
+
+def _square_or_refuse(batches: list[list[int]]) -> Callable[[list[int]], list[outcome.Outcome[int]]]:
+    """A batch function that records its batches and fails negative items on their own."""
+
+    def run(items: list[int]) -> list[outcome.Outcome[int]]:
+        batches.append(list(items))
+        return [outcome.Error(ValueError(i)) if i < 0 else outcome.Value(i * i) for i in items]
+
+    return run
+
+
+async def test_batcher_groups_waiting_calls_and_keeps_each_outcome(thread: DedicatedThread) -> None:
+    batches: list[list[int]] = []
+    batcher: Batcher[int, int] = Batcher(thread, _square_or_refuse(batches))
+    items = [1, 2, -3, 4, 5, -6, 7, 8]
+    results: dict[int, object] = {}
+
+    async def submit(item: int) -> None:
+        try:
+            results[item] = await batcher.submit(item)
+        except ValueError as error:
+            results[item] = error
+
+    busy = threading.Event()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(thread.run, busy.wait)  # the writer is busy: the submits queue up meanwhile
+        await trio.testing.wait_all_tasks_blocked()
+        for item in items:
+            nursery.start_soon(submit, item)
+        await trio.testing.wait_all_tasks_blocked()
+        busy.set()
+    assert [sorted(batch) for batch in batches] == [sorted(items)]  # one batch, each item once
+    for item in items:
+        if item < 0:
+            assert isinstance(results[item], ValueError) and results[item].args == (item,)
+        else:
+            assert results[item] == item * item
+
+
+async def test_batcher_completes_a_submitted_item_despite_cancellation(thread: DedicatedThread) -> None:
+    batches: list[list[int]] = []
+    batcher: Batcher[int, int] = Batcher(thread, _square_or_refuse(batches))
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        result = await batcher.submit(5)  # a queued write is never abandoned halfway
+    assert result == 25 and batches == [[5]]
+
+
+async def test_batcher_queues_each_item_before_later_work_on_the_thread(thread: DedicatedThread) -> None:
+    """Closing the index queues its work after the pending stores: none may be left behind it."""
+    batches: list[list[int]] = []
+    order: list[str] = []
+
+    def run_batch(items: list[int]) -> list[outcome.Outcome[int]]:
+        batches.append(sorted(items))
+        order.append("batch")
+        return [outcome.Value(i) for i in items]
+
+    batcher: Batcher[int, int] = Batcher(thread, run_batch)
+    busy = threading.Event()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(thread.run, busy.wait)  # the writer is busy: the next submits wait together
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(batcher.submit, 1)
+        nursery.start_soon(batcher.submit, 2)
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(thread.run, order.append, "later work")
+        await trio.testing.wait_all_tasks_blocked()
+        busy.set()
+    assert batches == [[1, 2]] and order == ["batch", "later work"]
+
+
+def _new_instance(sop_uid: str, instance_number: object = "1") -> NewInstance:
+    """What the index gets for one instance; a tag value that is not text makes its insert fail."""
+    tags: dict[Level, dict[str, Any]] = {level: {} for level in Level}
+    tags[Level.INSTANCE]["0020,0013"] = instance_number
+    return NewInstance(
+        ids=hierarchy_ids("PAT", "1.2", "1.2.3", sop_uid),
+        tags=tags,
+        identifiers={level: {} for level in Level},
+        attachment=Attachment(ATTACHMENT_DICOM, f"uuid-{sop_uid}", 10, 10, "", ""),
+        metadata={},
+        series_metadata={},
+        last_update="20240101T000000",
+        index_in_series=None,
+        expected_instances=None,
+    )
+
+
+async def test_a_failing_store_in_a_batch_fails_alone(tmp_path: Path) -> None:
+    index = SqliteIndex(tmp_path)
+    busy = threading.Event()
+    outcomes: dict[str, object] = {}
+
+    async def store(new: NewInstance) -> None:
+        try:
+            outcomes[new.ids[3]] = (await index.store(new, overwrite=False)).already_stored
+        except TypeError as error:
+            outcomes[new.ids[3]] = error
+
+    batch = [_new_instance("1.2.3.1"), _new_instance("1.2.3.2", instance_number=object()), _new_instance("1.2.3.3")]
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(index._thread.run, busy.wait)  # white box: hold the writer so the stores batch up
+            await trio.testing.wait_all_tasks_blocked()
+            for new in batch:
+                nursery.start_soon(store, new)
+            await trio.testing.wait_all_tasks_blocked()
+            busy.set()
+        good, bad, other = (outcomes[new.ids[3]] for new in batch)
+        assert good is False and other is False and isinstance(bad, TypeError)
+        assert (await index.statistics())["CountInstances"] == 2
+    finally:
+        await index.close()
