@@ -44,6 +44,11 @@ class Metrics:
             ["type", "state"],
             registry=self.registry,
         )
+        self.jobs_saves = Counter(
+            "trionode_jobs_saves",
+            "Writes of the saved jobs to the index (SaveJobs): a burst of changes makes one",
+            registry=self.registry,
+        )
 
     def set_gauge(self, name: str, value: float, when: float | None = None) -> None:
         if not self.enabled:
@@ -87,6 +92,10 @@ class Metrics:
     def job_finished(self, job_type: str, state: str) -> None:
         if self.enabled:
             self.jobs_finished.labels(type=job_type, state=state).inc()
+
+    def jobs_saved(self) -> None:
+        if self.enabled:
+            self.jobs_saves.inc()
 
     def render(self) -> str:
         """Orthanc's lines sorted by name, then our Prometheus families."""

@@ -52,7 +52,7 @@ class JobsEngine:
         self._history: OrderedDict[str, None] = OrderedDict()  # completed jobs, oldest completion first
         self._queue = PendingQueue()
         self._outputs = OutputStore(int(config["MediaArchiveSize"]))
-        self.store = JobsStore(context.index, lambda: self._records) if config["SaveJobs"] else None
+        self.store = JobsStore(context.index, lambda: self._records, context.metrics) if config["SaveJobs"] else None
         self._load = load
         self._nursery: trio.Nursery | None = None
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import trio
 
+from ..metrics import Metrics
 from ..storage.index import Index
 from .record import JobRecord
 
@@ -26,13 +27,13 @@ SAVE_PERIOD = 10.0
 
 
 class JobsStore:
-    def __init__(self, index: Index, records: Callable[[], Mapping[str, JobRecord]]) -> None:
+    def __init__(self, index: Index, records: Callable[[], Mapping[str, JobRecord]], metrics: Metrics) -> None:
         self._index = index
         self._records = records
+        self._metrics = metrics
         self._changed: set[str] = set()
         self._removed: set[str] = set()
         self._urgent = trio.Event()
-        self.writes = 0  # number of transactions written, for tests and benchmarks
 
     def changed(self, job_id: str) -> None:
         """The job changed; the next save writes it."""
@@ -95,4 +96,4 @@ class JobsStore:
                 rows[job_id] = json.dumps(form)
         if rows or removed:
             await self._index.save_jobs(rows, removed)
-            self.writes += 1
+            self._metrics.jobs_saved()

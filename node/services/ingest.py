@@ -80,6 +80,10 @@ class IngestResult:
         }
 
 
+# What reacts to stored instances, as Orthanc's OnStoredInstance callbacks (Lua, plugins) do:
+# the listeners in ``Ingest.listeners`` are awaited in order once an instance is indexed (or
+# found already stored), in the task that stored it. A slow listener delays the answer to that
+# store; an exception it raises fails the store, whose instance stays stored.
 StoredListener = Callable[[IngestResult], Awaitable[None]]
 
 
@@ -109,7 +113,7 @@ class Ingest:
         self._index = index
         self._files = files
         self._stability = stability
-        self.listeners: list[StoredListener] = []
+        self.listeners: list[StoredListener] = []  # the extension point described at StoredListener
 
     def prepare(
         self, parsed: ParsedInstance, origin: Origin, metadata: Mapping[str, str] | None = None
