@@ -64,7 +64,7 @@ async def finished(node: NodeContext, job_id: str) -> None:
         await (await record_of(node, job_id)).completed.wait()
 
 
-class StoreGate:
+class IngestHold:
     """Holds a job inside the step that stores its ``after``-th instance until released.
 
     Plugged into the ingest listeners: the step is in its shielded part there, so a
@@ -85,8 +85,8 @@ class StoreGate:
 
 
 @asynccontextmanager
-async def gate_at(node: NodeContext, after: int) -> AsyncIterator[StoreGate]:
-    gate = StoreGate(after)
+async def gate_at(node: NodeContext, after: int) -> AsyncIterator[IngestHold]:
+    gate = IngestHold(after)
     node.ingest.listeners.append(gate)
     try:
         yield gate
@@ -95,7 +95,7 @@ async def gate_at(node: NodeContext, after: int) -> AsyncIterator[StoreGate]:
         node.ingest.listeners.remove(gate)
 
 
-async def pause_at(node: NodeContext, http: httpx.AsyncClient, job_id: str, gate: StoreGate) -> None:
+async def pause_at(node: NodeContext, http: httpx.AsyncClient, job_id: str, gate: IngestHold) -> None:
     """Pause the job through REST while it stores its gated instance; back once it is Paused."""
     record = await record_of(node, job_id)
     with trio.fail_after(30):

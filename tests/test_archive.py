@@ -20,7 +20,7 @@ from pydicom.fileset import FileSet
 from node.context import NodeContext
 from node.jobs.record import JobRecord, JobState
 from node.jobs.types.archive import FileDelivery, MediaJob, archive_folder
-from node.services.archive import file_name, folder_name
+from node.services.archive_names import file_name, folder_name
 from node.services.zip_writer import ZipWriter, deflate
 from tests.conftest import node_config, start_node
 from tests.helpers import dcmtk_tool, make_dataset, make_dicom, to_bytes

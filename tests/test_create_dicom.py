@@ -11,8 +11,8 @@ import httpx
 import pydicom
 import pytest
 from PIL import Image
+from pydicom.uid import EncapsulatedPDFStorage as ENCAPSULATED_PDF_STORAGE
 
-from node.dicom.create import ENCAPSULATED_PDF_STORAGE
 from tests.helpers import make_dicom
 
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
