@@ -33,7 +33,7 @@ from pathlib import Path
 import httpx
 import trio
 from pydicom.dataset import Dataset
-from pydicom.uid import generate_uid
+from pydicom.uid import CTImageStorage, generate_uid
 
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -71,7 +71,7 @@ def phantom() -> bytes:
 
 def ct_slice(base: bytes, study: str, series: str, number: int) -> bytes:
     ds = Dataset()
-    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    ds.SOPClassUID = CTImageStorage
     ds.SOPInstanceUID = generate_uid()
     ds.PatientID = "ARCHIVE-BENCH"
     ds.PatientName = "BENCH^ARCHIVE"

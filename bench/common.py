@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 import trio
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
 if __package__ in (None, ""):  # imported from a benchmark run as a script
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -38,8 +38,6 @@ from bench.orthanc_process import free_port, orthanc_process, stop, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 AET = "ORTHANC"
-CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
-SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 CT_SIDE = 512  # 512 x 512 x 16 bits: 0.5 MB of pixels
 
 
@@ -152,7 +150,7 @@ def tiny_instances(count: int, label: str) -> list[bytes]:
     study, series = generate_uid(), generate_uid()
     out = []
     for i in range(count):
-        ds = _base(SECONDARY_CAPTURE, f"TINY-{label}", study, series, i + 1)
+        ds = _base(SecondaryCaptureImageStorage, f"TINY-{label}", study, series, i + 1)
         ds.Modality = "OT"
         out.append(file_bytes(ds))
     return out
@@ -164,7 +162,7 @@ def ct_instances(count: int, label: str) -> list[bytes]:
     pixels = bytes(range(256)) * (CT_SIDE * CT_SIDE * 2 // 256)
     out = []
     for i in range(count):
-        ds = _base(CT_IMAGE_STORAGE, f"CT-{label}", study, series, i + 1)
+        ds = _base(CTImageStorage, f"CT-{label}", study, series, i + 1)
         ds.Modality = "CT"
         ds.FrameOfReferenceUID = frame
         ds.ImagePositionPatient = [0, 0, float(i)]

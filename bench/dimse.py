@@ -40,7 +40,9 @@ import trio
 if __package__ in (None, ""):  # run as a script: make `bench`, `node` and `tests` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pydicom.uid import ExplicitVRLittleEndian
 from pynetdicom.presentation import build_context
+from pynetdicom.sop_class import Verification
 
 from bench.common import Server, ct_instances, fmt, median, orthanc, our_node, ratio, tiny_instances, upload
 from bench.orthanc_process import free_port, orthanc_binary
@@ -52,7 +54,6 @@ from tests.support.dcmtk import dcmtk_tool
 TARGETS = {("tiny", 1): 1.0, ("tiny", 4): 1.0, ("ct", 1): 1.0, ("ct", 4): 1.0}
 ASSOCIATION_TARGET_MS = 2.0
 ABORT_TARGET_MS = 100.0
-VERIFICATION = "1.2.840.10008.1.1"
 ASSOCIATIONS = 200  # per measure of the association cost
 
 
@@ -128,10 +129,10 @@ def _receive(sock: socket.socket, size: int) -> bytes:
 
 
 def _echo_pdus() -> tuple[bytes, bytes]:
-    context = build_context(VERIFICATION, ["1.2.840.10008.1.2.1"])
+    context = build_context(Verification, [ExplicitVRLittleEndian])
     context.context_id = 1
     request = acse.encode_request("BENCH", "ORTHANC", [context], 16384)
-    command = {"CommandField": C_ECHO_RQ, "MessageID": 1, "AffectedSOPClassUID": VERIFICATION}
+    command = {"CommandField": C_ECHO_RQ, "MessageID": 1, "AffectedSOPClassUID": Verification}
     echo = b"".join(p_data_pdus(1, 0x01, encode_command({**command, "CommandDataSetType": NO_DATASET}), 16384))
     return request, echo
 

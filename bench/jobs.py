@@ -42,6 +42,7 @@ from bench.orthanc_process import orthanc_binary
 from node.config import Config
 from node.context import NodeContext
 from node.jobs.job import Job, Step, StepOutcome, register_job_type
+from node.services.bundle import ServiceBundle
 from node.supervisor import serve
 from tests.support.datasets import make_dicom
 
@@ -68,7 +69,7 @@ class BenchJob(Job):
     def progress(self) -> float:
         return 1.0 if self.done else 0.0
 
-    async def step(self, context: NodeContext) -> StepOutcome:
+    async def step(self, services: ServiceBundle) -> StepOutcome:
         if self.first_step_at is None:
             self.first_step_at = time.perf_counter()
         if self.seconds:

@@ -14,7 +14,8 @@ from typing import Any
 
 from .errors import ErrorCode, OrthancError
 
-# Every option the code reads, with its code default (configuration.md §2). Code reads options
+# Every option the code reads, with Orthanc's code default (what applies when no configuration file
+# sets it: https://book.orthanc-server.com/users/configuration.html). Code reads options
 # only by indexing (config[name]): an option missing here fails loudly, never takes a local default.
 DEFAULTS: dict[str, Any] = {
     "Name": "",

@@ -1,31 +1,50 @@
-"""The services of one running node, handed to the HTTP app, the SCP and jobs."""
+"""The services of one running node, handed to the HTTP app and the SCP.
+
+Built once the jobs engine exists, so that every field is set from the start. Jobs and
+the operations on stored resources get only its :class:`ServiceBundle`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .config import Config
+from .jobs.engine import JobsEngine
 from .metrics import Metrics
+from .services.bundle import ServiceBundle
 from .services.ingest import Ingest
 from .services.resources import Resources
 from .storage.files import FileStore
 from .storage.index import Index
 
-if TYPE_CHECKING:
-    from .jobs.engine import JobsEngine
-
 
 @dataclass
 class NodeContext:
     config: Config
-    index: Index
-    files: FileStore
-    ingest: Ingest
-    resources: Resources
-    jobs: JobsEngine | None = None
+    services: ServiceBundle
+    jobs: JobsEngine
     # Settings changed at run time through the REST API (/tools/default-encoding...).
     runtime: dict[str, Any] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
-    metrics: Metrics = field(default_factory=Metrics)
     started_at: float = 0.0  # time.time() at start, for orthanc_up_time_s
+
+    @property
+    def index(self) -> Index:
+        return self.services.index
+
+    @property
+    def files(self) -> FileStore:
+        return self.services.files
+
+    @property
+    def ingest(self) -> Ingest:
+        return self.services.ingest
+
+    @property
+    def resources(self) -> Resources:
+        return self.services.resources
+
+    @property
+    def metrics(self) -> Metrics:
+        return self.services.metrics

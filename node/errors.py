@@ -1,7 +1,7 @@
 """Orthanc's error codes as one exception hierarchy.
 
 Every layer raises :class:`OrthancError`; only the HTTP layer turns it into a
-status line and the JSON body of errors.md, so the mapping lives in one place.
+status line and Orthanc's JSON body of errors, so the mapping lives in one place.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Orthanc's metrics registry, plus Prometheus histograms and counters of our own.
 
-Orthanc's part follows metrics.md: a metric appears once updated, each keeps the
+Orthanc's part behaves as Orthanc's: a metric appears once updated, each keeps the
 time of its last update, timers feed "max over 10 s" values, and disabling stops
 recording while keeping old values. Our extras (request latency histogram, jobs
 by type and outcome) use prometheus_client so dashboards get percentiles.

@@ -24,11 +24,12 @@ from .dicom.ids import Level
 from .errors import OrthancError
 from .http.app import create_app
 from .http.server import serve_http
-from .jobs.engine import JobsEngine
+from .jobs.engine import EngineSettings, JobsEngine
 from .jobs.types.archive import remove_stale_archives
 from .metrics import Metrics
 from .net.scp import run_scp
 from .offload import offload
+from .services.bundle import ServiceBundle
 from .services.ingest import Ingest
 from .services.resources import Resources
 from .services.stability import StabilityTracker
@@ -111,17 +112,17 @@ async def serve(
                     await index.log_change(f"Stable{level.title}", public_id, level, orthanc_date())
 
                 stability = StabilityTracker(float(config["StableAge"]), on_stable)
-                context = NodeContext(
-                    config=config,
+                services = ServiceBundle(
                     index=index,
                     files=files,
                     ingest=Ingest(config, index, files, stability),
                     resources=Resources(index, files, stability),
                     metrics=metrics,
-                    started_at=time.time(),
                 )
+                engine = JobsEngine(services, EngineSettings.from_config(config), load=load_jobs)
+                context = NodeContext(config=config, services=services, jobs=engine, started_at=time.time())
                 await stack.start("stability", _started_at_once(stability.run))
-                await _start_services(stack, context, load_jobs=load_jobs)
+                await _start_services(stack, context)
                 nursery.start_soon(_sweep_storage, files, index)
                 log.info("node ready: %s", context.ports)
                 task_status.started(context)
@@ -152,10 +153,9 @@ def _started_at_once(run: Callable[[], Awaitable[None]]) -> Callable[..., Awaita
     return service
 
 
-async def _start_services(stack: ServiceStack, context: NodeContext, *, load_jobs: bool) -> None:
+async def _start_services(stack: ServiceStack, context: NodeContext) -> None:
     """Jobs, then DICOM, then HTTP: each can rely on what started before it."""
     config = context.config
-    context.jobs = JobsEngine(context, load=load_jobs)
     await stack.start("jobs", context.jobs.run)
     if config["DicomServerEnabled"]:
         context.ports["dicom"] = await stack.start("dicom", partial(run_scp, context))

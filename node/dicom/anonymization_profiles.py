@@ -32,7 +32,7 @@ class Profile:
     def method(self) -> str:
         """The DeidentificationMethod Orthanc writes for this profile."""
         suffix = "" if self.name == "2008" else " Basic Profile"
-        # The version /system reports is part of the method (modify-anonymize.md §3.1).
+        # The version /system reports is part of the method, as Orthanc writes it.
         return f"Orthanc {ORTHANC_VERSION} - PS 3.15-{self.name} Table E.1-1{suffix}"
 
 

@@ -17,22 +17,37 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 from pydicom import charset
 from pydicom.dataelem import DataElement
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
+from pydicom.dataset import Dataset
+from pydicom.uid import EncapsulatedPDFStorage, generate_uid
 
+from ..body_fields import boolean, json_object, optional_string, string
 from ..errors import ErrorCode, OrthancError
 from .dictionary import creator_slot, entry_for_name, is_creator_slot, is_private_group
 from .ids import Level
 from .json_elements import BINARY_VRS, check_shape, dataset_encodings, parse_data_uri, set_from_json, vr_for
 from .modules import MODULE_TAGS
+from .part10 import to_part10
+from .tag_numbers import (
+    ACQUISITION_DATE,
+    ACQUISITION_TIME,
+    CONTENT_DATE,
+    CONTENT_TIME,
+    ENCAPSULATED_DOCUMENT,
+    INSTANCE_CREATION_DATE,
+    INSTANCE_CREATION_TIME,
+    PATIENT_ID,
+    PIXEL_DATA,
+    SERIES_DATE,
+    SERIES_TIME,
+    SPECIFIC_CHARACTER_SET,
+    STUDY_DATE,
+    STUDY_TIME,
+)
 from .tags import element_text, format_tag, parse_tag
 
-ENCAPSULATED_PDF_STORAGE = "1.2.840.10008.5.1.4.1.1.104.1"
-# The file meta needs a SOP class even when the body gives none: the one DCMTK (hence Orthanc) writes.
-GENERIC_FILE_SOP_CLASS = "1.2.276.0.7230010.3.1.0.1"
 PDF_MIME = "application/pdf"
 
-# Module tags copied from one instance below the parent, by level of the parent (create-dicom.md §1.1).
+# Module tags copied from one instance below the parent, by level of the parent.
 _INHERITED = {
     Level.PATIENT: MODULE_TAGS[Level.PATIENT],
     Level.STUDY: MODULE_TAGS[Level.PATIENT] | MODULE_TAGS[Level.STUDY],
@@ -40,11 +55,9 @@ _INHERITED = {
 }
 # Tags a body may set even when generated or inherited.
 _ALWAYS_SETTABLE = frozenset(
-    [0x00100020, 0x00080022, 0x00080032, 0x00080023, 0x00080033, 0x00080012, 0x00080013,
-     0x00080021, 0x00080031, 0x00080020, 0x00080030]
+    [PATIENT_ID, ACQUISITION_DATE, ACQUISITION_TIME, CONTENT_DATE, CONTENT_TIME, INSTANCE_CREATION_DATE,
+     INSTANCE_CREATION_TIME, SERIES_DATE, SERIES_TIME, STUDY_DATE, STUDY_TIME]
 )  # fmt: skip
-_PIXEL_DATA = 0x7FE00010
-_SPECIFIC_CHARACTER_SET = 0x00080005
 
 # Pillow modes accepted, and the mode each is stored as (alpha and palettes are flattened).
 _IMAGE_MODES = {
@@ -83,35 +96,36 @@ class Creation:
     series: bool
 
 
-def _field(body: Mapping[str, Any], key: str, kind: type, default: Any) -> Any:
-    value = body.get(key, default)
-    if not isinstance(value, kind):
-        raise OrthancError(ErrorCode.BAD_REQUEST, f'The "{key}" field must be of type {kind.__name__}')
-    return value
+def _wrong_type(key: str, kind: type) -> str:
+    return f'The "{key}" field must be of type {kind.__name__}'
 
 
 def parse_request(body: Any, default_private_creator: str) -> CreateRequest:
-    """Check the shape of the body (create-dicom.md §1 and §1.5)."""
-    if not isinstance(body, dict):
-        raise OrthancError(ErrorCode.BAD_REQUEST, "The body must be a JSON object")
+    """Check the shape of the body: with `Tags`, or the older flat form (tags only)."""
+    body = json_object(body, ErrorCode.BAD_REQUEST, "The body must be a JSON object")
     if "Tags" not in body:
         if any(not isinstance(value, str) for value in body.values()):
             raise OrthancError(ErrorCode.CREATE_DICOM_NOT_STRING)
         return CreateRequest(tags=body, private_creator=default_private_creator, legacy=True)
-    tags = _field(body, "Tags", dict, {})
+    tags = json_object(body["Tags"], ErrorCode.BAD_REQUEST, _wrong_type("Tags", dict))
     content = body.get("Content")
     if content is not None and not isinstance(content, (str, list)):
         raise OrthancError(ErrorCode.CREATE_DICOM_USE_DATA_URI_SCHEME)
-    parent = body.get("Parent")
-    if parent is not None and not isinstance(parent, str):
-        raise OrthancError(ErrorCode.CREATE_DICOM_BAD_PARENT, "Parent must be the Orthanc ID of a resource")
+    bad_parent = "Parent must be the Orthanc ID of a resource"
+    parent = optional_string(body.get("Parent"), ErrorCode.CREATE_DICOM_BAD_PARENT, bad_parent)
     return CreateRequest(
         tags=tags,
         content=content,
         parent=parent,
-        interpret_binary=_field(body, "InterpretBinaryTags", bool, True),
-        private_creator=_field(body, "PrivateCreator", str, default_private_creator),
-        force=_field(body, "Force", bool, False),
+        interpret_binary=boolean(
+            body.get("InterpretBinaryTags", True), ErrorCode.BAD_REQUEST, _wrong_type("InterpretBinaryTags", bool)
+        ),
+        private_creator=string(
+            body.get("PrivateCreator", default_private_creator),
+            ErrorCode.BAD_REQUEST,
+            _wrong_type("PrivateCreator", str),
+        ),
+        force=boolean(body.get("Force", False), ErrorCode.BAD_REQUEST, _wrong_type("Force", bool)),
     )
 
 
@@ -143,7 +157,7 @@ class _TagWriter:
         parsed = [(key, int(parse_tag(key)), value) for key, value in tags.items()]
         parsed.sort(key=lambda item: not is_creator_slot(item[1]))
         for key, tag, value in parsed:
-            if tag == _PIXEL_DATA:
+            if tag == PIXEL_DATA:
                 raise OrthancError(ErrorCode.CREATE_DICOM_USE_CONTENT)
             if not force and tag in dataset and tag not in _ALWAYS_SETTABLE:
                 raise OrthancError(ErrorCode.CREATE_DICOM_OVERRIDE_TAG, key)
@@ -183,12 +197,12 @@ class _TagWriter:
 def _embed_pdf(dataset: Dataset, pdf: bytes) -> None:
     if not pdf.startswith(b"%PDF-"):
         raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "Not a PDF file")
-    dataset.SOPClassUID = ENCAPSULATED_PDF_STORAGE
+    dataset.SOPClassUID = EncapsulatedPDFStorage
     for keyword, value in (("Modality", "OT"), ("ConversionType", "WSD"), ("MIMETypeOfEncapsulatedDocument", PDF_MIME)):
         if keyword not in dataset:
             setattr(dataset, keyword, value)
     # Values have an even length: an odd document gets one NUL, which /pdf removes.
-    dataset.add_new(0x00420011, "OB", pdf + b"\0" * (len(pdf) % 2))
+    dataset.add_new(ENCAPSULATED_DOCUMENT, "OB", pdf + b"\0" * (len(pdf) % 2))
 
 
 def _decode_image(data: bytes, mime: str) -> Image.Image:
@@ -225,7 +239,7 @@ def _embed_image(dataset: Dataset, data: bytes, mime: str) -> None:
     dataset.BitsAllocated = dataset.BitsStored = bits
     dataset.HighBit = bits - 1
     dataset.PixelRepresentation = 0
-    dataset.add_new(_PIXEL_DATA, "OW", pixels + b"\0" * (len(pixels) % 2))
+    dataset.add_new(PIXEL_DATA, "OW", pixels + b"\0" * (len(pixels) % 2))
 
 
 def embed_content(dataset: Dataset, data_uri: str) -> None:
@@ -248,7 +262,7 @@ def extract_pdf(dataset: Dataset) -> bytes | None:
     `%%EOF` and maybe an end of line), so it is removed. Orthanc removes any last byte
     that is not CR/LF, which cuts the `F` of an even-length PDF without end of line.
     """
-    if str(dataset.get("SOPClassUID", "")) != ENCAPSULATED_PDF_STORAGE:
+    if str(dataset.get("SOPClassUID", "")) != EncapsulatedPDFStorage:
         return None
     if str(dataset.get("MIMETypeOfEncapsulatedDocument", "")).strip() != PDF_MIME:
         return None
@@ -274,8 +288,8 @@ def _new_dataset(character_set: str | None) -> Dataset:
 
 def _character_set(request: CreateRequest, parent: Parent | None, default: str) -> str:
     """The parent's, else the one of Tags, else the default encoding's (error 3 if unknown)."""
-    if parent is not None and _SPECIFIC_CHARACTER_SET in parent.dataset:
-        value = element_text(parent.dataset[_SPECIFIC_CHARACTER_SET]) or ""
+    if parent is not None and SPECIFIC_CHARACTER_SET in parent.dataset:
+        value = element_text(parent.dataset[SPECIFIC_CHARACTER_SET]) or ""
         if not _known_character_set(value):
             raise OrthancError(ErrorCode.CREATE_DICOM_PARENT_ENCODING, value)
         return value
@@ -303,20 +317,6 @@ def _set_dates(dataset: Dataset, parent: Parent | None, now: datetime) -> None:
         setattr(dataset, f"{prefix}Time", time)
 
 
-def to_part10(dataset: Dataset) -> bytes:
-    """The dataset as a Part-10 file in Explicit VR Little Endian."""
-    if not str(dataset.get("SOPInstanceUID", "")).strip():  # pydicom cannot write the file meta without it
-        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "missing StudyInstanceUID, SeriesInstanceUID or SOPInstanceUID")
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = UID(str(dataset.get("SOPClassUID", "")) or GENERIC_FILE_SOP_CLASS)
-    meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    dataset.file_meta = meta
-    buffer = io.BytesIO()
-    dataset.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
-
-
 def _series_items(items: list[Any]) -> list[tuple[str, Mapping[str, Any]]]:
     """(data URI, item tags) of each item of a Content array, checked before anything is built."""
     checked: list[tuple[str, Mapping[str, Any]]] = []
@@ -328,12 +328,11 @@ def _series_items(items: list[Any]) -> list[tuple[str, Mapping[str, Any]]]:
             raise OrthancError(ErrorCode.CREATE_DICOM_USE_DATA_URI_SCHEME)
         if "Content" not in item:
             raise OrthancError(ErrorCode.CREATE_DICOM_NO_PAYLOAD)
-        if not isinstance(item["Content"], str):
-            raise OrthancError(ErrorCode.CREATE_DICOM_USE_DATA_URI_SCHEME)
-        tags = item.get("Tags", {})
-        if not isinstance(tags, dict):
-            raise OrthancError(ErrorCode.BAD_REQUEST, 'The "Tags" of a series item must be a JSON object')
-        checked.append((item["Content"], tags))
+        content = string(item["Content"], ErrorCode.CREATE_DICOM_USE_DATA_URI_SCHEME)
+        tags = json_object(
+            item.get("Tags", {}), ErrorCode.BAD_REQUEST, 'The "Tags" of a series item must be a JSON object'
+        )
+        checked.append((content, tags))
     return checked
 
 
@@ -360,7 +359,7 @@ def _build_legacy(request: CreateRequest) -> Creation:
     character_set = tags.get("SpecificCharacterSet")
     if character_set is not None and not _known_character_set(character_set):
         raise OrthancError(ErrorCode.PARAMETER_OUT_OF_RANGE, f"Unknown specific character set: {character_set}")
-    pixel_key = next((key for key in tags if int(parse_tag(key)) == _PIXEL_DATA), None)
+    pixel_key = next((key for key in tags if int(parse_tag(key)) == PIXEL_DATA), None)
     content = tags.pop(pixel_key) if pixel_key is not None else None
     dataset = _new_dataset(character_set)
     _TagWriter(request.private_creator, interpret_binary=True).apply(dataset, tags)
@@ -370,7 +369,7 @@ def _build_legacy(request: CreateRequest) -> Creation:
 
 
 def build(request: CreateRequest, parent: Parent | None, now: datetime, default_character_set: str) -> Creation:
-    """Every file of the request (create-dicom.md §1.1), or the first error in its input."""
+    """Every file of the request, or the first error in its input."""
     if request.legacy:
         return _build_legacy(request)
     dataset = _new_dataset(_character_set(request, parent, default_character_set))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from enum import IntEnum
+from typing import NamedTuple
 
 _PLURALS = ("patients", "studies", "series", "instances")
 
@@ -75,9 +76,21 @@ def instance_id(patient: str, study_uid: str, series_uid: str, sop_uid: str) -> 
     return _hash(f"{patient}|{study_uid}|{series_uid}|{sop_uid}")
 
 
-def hierarchy_ids(patient: str, study_uid: str, series_uid: str, sop_uid: str) -> tuple[str, str, str, str]:
+class OrthancIds(NamedTuple):
+    """The Orthanc IDs of an instance and of its series, study and patient.
+
+    A tuple, patient first, so that ``ids[level]`` picks the ID of a :class:`Level`.
+    """
+
+    patient: str
+    study: str
+    series: str
+    instance: str
+
+
+def hierarchy_ids(patient: str, study_uid: str, series_uid: str, sop_uid: str) -> OrthancIds:
     """The four Orthanc IDs of an instance, patient first."""
-    return (
+    return OrthancIds(
         patient_id(patient),
         study_id(patient, study_uid),
         series_id(patient, study_uid, series_uid),

@@ -13,9 +13,8 @@ from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 
 from .dictionary import private_name
+from .tag_numbers import PIXEL_DATA
 from .tags import UNKNOWN_NAME, TextReader, format_tag, raw_vr, tag_name, too_long
-
-PIXEL_DATA = 0x7FE00010
 
 
 class TagFormat(Enum):

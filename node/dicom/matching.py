@@ -1,7 +1,7 @@
 """C-FIND style constraints on tag values: value lists, wildcards and date/time ranges.
 
 Shared by /tools/find and any DICOM query handler, so both read a query the same way
-(resources.md §10, networking.md §6). Pure: values come in as strings.
+(Orthanc matches both alike). Pure: values come in as strings.
 """
 
 from __future__ import annotations

@@ -17,13 +17,25 @@ from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_dataset, write_file_meta_info
-from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
+from pydicom.filewriter import write_dataset
+from pydicom.uid import ExplicitVRLittleEndian, MediaStorageDirectoryStorage, generate_uid
 
-MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
-FILE_SET_ID = "ORTHANC_MEDIA"
+from .part10 import file_head
+from .tag_numbers import (
+    DIRECTORY_RECORD_SEQUENCE,
+    DIRECTORY_RECORD_TYPE,
+    FILE_SET_CONSISTENCY_FLAG,
+    FILE_SET_ID,
+    FIRST_ROOT_RECORD_OFFSET,
+    LAST_ROOT_RECORD_OFFSET,
+    LOWER_LEVEL_RECORD_OFFSET,
+    NEXT_RECORD_OFFSET,
+    RECORD_IN_USE_FLAG,
+)
 
-# The attributes each record copies from the instance (archive-media.md §6).
+ORTHANC_FILE_SET_ID = "ORTHANC_MEDIA"
+
+# The attributes each record copies from the instance, by record level, and where a missing date comes from.
 _PATIENT = ("PatientName", "PatientID")
 _STUDY = ("StudyDate", "StudyTime", "AccessionNumber", "StudyDescription", "StudyInstanceUID", "StudyID")
 _SERIES = ("Modality", "SeriesInstanceUID", "SeriesNumber")
@@ -32,13 +44,18 @@ _FALLBACKS = {
     "StudyTime": ("StudyTime", "SeriesTime", "AcquisitionTime", "ContentTime"),
 }
 _ITEM_TAG = b"\xfe\xff\x00\xe0"
+_RECORD_IN_USE = 0xFFFF
 # Byte positions, inside an encoded item, of the two offsets of the record header.
 _NEXT_AT = 8 + 8
 _LOWER_AT = 8 + 12 + 10 + 8
 
 
-def _element(group: int, element: int, vr: bytes, value: bytes) -> bytes:
-    return struct.pack("<HH2sH", group, element, vr, len(value)) + value
+def _group_and_element(tag: int) -> tuple[int, int]:
+    return tag >> 16, tag & 0xFFFF
+
+
+def _element(tag: int, vr: bytes, value: bytes) -> bytes:
+    return struct.pack("<HH2sH", *_group_and_element(tag), vr, len(value)) + value
 
 
 def _text(value: str) -> bytes:
@@ -66,10 +83,10 @@ def _encode_body(attributes: Dataset) -> bytes:
 def _record(kind: str, attributes: Dataset) -> bytes:
     """One Directory Record item with zero offsets (patched once positions are known)."""
     header = (
-        _element(0x0004, 0x1400, b"UL", struct.pack("<I", 0))
-        + _element(0x0004, 0x1410, b"US", struct.pack("<H", 0xFFFF))
-        + _element(0x0004, 0x1420, b"UL", struct.pack("<I", 0))
-        + _element(0x0004, 0x1430, b"CS", _text(kind))
+        _element(NEXT_RECORD_OFFSET, b"UL", struct.pack("<I", 0))
+        + _element(RECORD_IN_USE_FLAG, b"US", struct.pack("<H", _RECORD_IN_USE))
+        + _element(LOWER_LEVEL_RECORD_OFFSET, b"UL", struct.pack("<I", 0))
+        + _element(DIRECTORY_RECORD_TYPE, b"CS", _text(kind))
     )
     content = header + _encode_body(attributes)
     return _ITEM_TAG + struct.pack("<I", len(content)) + content
@@ -163,15 +180,8 @@ class DicomDir:
 
     def encode(self) -> bytes:
         """The DICOMDIR file: meta header, file-set identification, linked records."""
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = UID(MEDIA_STORAGE_DIRECTORY)
-        meta.MediaStorageSOPInstanceUID = generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        head = DicomBytesIO()
-        head.write(b"\x00" * 128 + b"DICM")
-        write_file_meta_info(head, meta, enforce_standard=True)
-        prefix = head.getvalue()
-        file_set_id = _element(0x0004, 0x1130, b"CS", _text(FILE_SET_ID))
+        prefix = file_head(MediaStorageDirectoryStorage, generate_uid())
+        file_set_id = _element(FILE_SET_ID, b"CS", _text(ORTHANC_FILE_SET_ID))
         # Then two root offsets (12 bytes each), the consistency flag (10), the sequence header (12).
         position = len(prefix) + len(file_set_id) + 12 + 12 + 10 + 12
         order = self._preorder()
@@ -184,9 +194,9 @@ class DicomDir:
         items = b"".join(node.item for node in order)
         dataset = (
             file_set_id
-            + _element(0x0004, 0x1200, b"UL", struct.pack("<I", first))
-            + _element(0x0004, 0x1202, b"UL", struct.pack("<I", last))
-            + _element(0x0004, 0x1212, b"US", struct.pack("<H", 0))
-            + struct.pack("<HH2sHI", 0x0004, 0x1220, b"SQ", 0, len(items))
+            + _element(FIRST_ROOT_RECORD_OFFSET, b"UL", struct.pack("<I", first))
+            + _element(LAST_ROOT_RECORD_OFFSET, b"UL", struct.pack("<I", last))
+            + _element(FILE_SET_CONSISTENCY_FLAG, b"US", struct.pack("<H", 0))
+            + struct.pack("<HH2sHI", *_group_and_element(DIRECTORY_RECORD_SEQUENCE), b"SQ", 0, len(items))
         )
         return prefix + dataset + items

@@ -25,7 +25,8 @@ from pydicom.values import converters
 
 from ..errors import ErrorCode, OrthancError
 from ..nesting import MAX_SEQUENCE_DEPTH
-from .ids import Level, hierarchy_ids
+from .ids import Level, OrthancIds, hierarchy_ids
+from .tag_numbers import DOUBLE_FLOAT_PIXEL_DATA, FLOAT_PIXEL_DATA, PIXEL_DATA, TRANSFER_SYNTAX_UID
 from .tags import DECODE, TextReader, identifier, main_tags, raw_shown_text, raw_vr
 
 # Parse errors raised by pydicom on malformed input, beyond its own InvalidDicomError. A value
@@ -100,7 +101,7 @@ def _starts_like_dataset(data: bytes) -> bool:
 
 
 _PREAMBLE = 128
-_PIXEL_DATA_TAGS = frozenset([0x7FE00010, 0x7FE00009, 0x7FE00008])  # where stop_before_pixels stops
+_PIXEL_DATA_TAGS = frozenset([PIXEL_DATA, DOUBLE_FLOAT_PIXEL_DATA, FLOAT_PIXEL_DATA])  # where stop_before_pixels stops
 # Transfer syntax -> (implicit VR, little endian), for those read without decompression.
 _ENCODINGS = {ImplicitVRLittleEndian: (True, True), ExplicitVRBigEndian: (False, False)}
 
@@ -123,7 +124,7 @@ def _read_part10(data: bytes, stop_before_pixels: bool) -> FileDataset | None:
     buffer = io.BytesIO(data)
     buffer.seek(_PREAMBLE + 4)
     raw_meta = filereader.read_dataset(buffer, is_implicit_VR=False, is_little_endian=True, stop_when=_outside_meta)
-    syntax = raw_meta.get_item(0x00020010)
+    syntax = raw_meta.get_item(TRANSFER_SYNTAX_UID)
     if any(e.VR not in converters for e in raw_meta.values()) or syntax is None or buffer.tell() == len(data):
         return None
     file_meta = FileMetaDataset(raw_meta)
@@ -242,7 +243,7 @@ class ParsedInstance:
     data: bytes
     dataset: Dataset
     dicom_ids: tuple[str, str, str, str]
-    ids: tuple[str, str, str, str]  # patient, study, series, instance Orthanc IDs
+    ids: OrthancIds
     tags: dict[Level, dict[str, str]] = field(default_factory=dict)
     transfer_syntax: str = ""
     sop_class_uid: str = ""
@@ -261,7 +262,7 @@ def describe_instance(data: bytes, dataset: Dataset) -> ParsedInstance:
         raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "missing StudyInstanceUID, SeriesInstanceUID or SOPInstanceUID")
     patient = identifier(dataset, "PatientID") or ""
     dicom_ids = (patient, uids[0] or "", uids[1] or "", uids[2] or "")
-    pixel = dataset.get_item(0x7FE00010)
+    pixel = dataset.get_item(PIXEL_DATA)
     offset = None
     if isinstance(pixel, RawDataElement):
         offset = pixel.value_tell

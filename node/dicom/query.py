@@ -34,20 +34,25 @@ from .json_elements import set_from_json
 from .json_view import TagFormat, dataset_to_json
 from .matching import Constraint, Kind, dictionary_vr, parse_constraint
 from .parse import read_dataset
+from .tag_numbers import (
+    ACCESSION_NUMBER,
+    MODALITIES_IN_STUDY,
+    NUMBER_OF_PATIENT_RELATED_INSTANCES,
+    NUMBER_OF_PATIENT_RELATED_SERIES,
+    NUMBER_OF_PATIENT_RELATED_STUDIES,
+    NUMBER_OF_SERIES_RELATED_INSTANCES,
+    NUMBER_OF_STUDY_RELATED_INSTANCES,
+    NUMBER_OF_STUDY_RELATED_SERIES,
+    PATIENT_ID,
+    QUERY_RETRIEVE_LEVEL,
+    RETRIEVE_AE_TITLE,
+    SERIES_INSTANCE_UID,
+    SOP_CLASSES_IN_STUDY,
+    SOP_INSTANCE_UID,
+    SPECIFIC_CHARACTER_SET,
+    STUDY_INSTANCE_UID,
+)
 from .tags import MAIN_TAGS, TextReader, format_tag, raw_vr
-
-SPECIFIC_CHARACTER_SET = 0x00080005
-QUERY_RETRIEVE_LEVEL = 0x00080052
-RETRIEVE_AE_TITLE = 0x00080054
-MODALITIES_IN_STUDY = 0x00080061
-SOP_CLASSES_IN_STUDY = 0x00080062
-MODALITY = "0008,0060"
-NUMBER_OF_PATIENT_RELATED_STUDIES = 0x00201200
-NUMBER_OF_PATIENT_RELATED_SERIES = 0x00201202
-NUMBER_OF_PATIENT_RELATED_INSTANCES = 0x00201204
-NUMBER_OF_STUDY_RELATED_SERIES = 0x00201206
-NUMBER_OF_STUDY_RELATED_INSTANCES = 0x00201208
-NUMBER_OF_SERIES_RELATED_INSTANCES = 0x00201209
 
 # Attributes computed from the index, each answered at its own level only.
 COUNTERS: dict[Level, tuple[int, ...]] = {
@@ -271,10 +276,10 @@ def stored_values(data: bytes, tags: Iterable[int]) -> dict[str, Any]:
 # The identifier designating what to retrieve at each level (at study level AccessionNumber
 # wins when it has a value), and the levels tried, in order, when the request names none.
 _RETRIEVE_KEYS: dict[Level, tuple[int, ...]] = {
-    Level.PATIENT: (0x00100020,),
-    Level.STUDY: (0x00080050, 0x0020000D),
-    Level.SERIES: (0x0020000E,),
-    Level.INSTANCE: (0x00080018,),
+    Level.PATIENT: (PATIENT_ID,),
+    Level.STUDY: (ACCESSION_NUMBER, STUDY_INSTANCE_UID),
+    Level.SERIES: (SERIES_INSTANCE_UID,),
+    Level.INSTANCE: (SOP_INSTANCE_UID,),
 }
 _LEVELS_TRIED = (Level.INSTANCE, Level.SERIES, Level.STUDY, Level.PATIENT)
 

@@ -16,6 +16,7 @@ from pydicom.tag import BaseTag, Tag
 from ..errors import ErrorCode, OrthancError
 from .dictionary import entry_for_name
 from .ids import Level
+from .tag_numbers import SPECIFIC_CHARACTER_SET
 
 PATIENT_TAGS = (0x00100010, 0x00100020, 0x00100030, 0x00100040, 0x00101000)
 STUDY_TAGS = (
@@ -311,7 +312,7 @@ class TextReader:
     @staticmethod
     def _charset(dataset: Dataset) -> str | _Decode | None:
         """The single SpecificCharacterSet read raw, None when absent, DECODE otherwise."""
-        raw = dataset.get_item(0x00080005)
+        raw = dataset.get_item(SPECIFIC_CHARACTER_SET)
         if raw is None:
             return None
         if not isinstance(raw, RawDataElement) or not isinstance(raw.value, bytes) or b"\\" in raw.value:
@@ -320,7 +321,7 @@ class TextReader:
 
     def codec_for(self, item: Dataset) -> str | None:
         """The codec for a nested item: its own SpecificCharacterSet is left to pydicom."""
-        return None if 0x00080005 in item else self.codec
+        return None if SPECIFIC_CHARACTER_SET in item else self.codec
 
     def text(self, dataset: Dataset, element: RawDataElement | DataElement, codec: str | None) -> str | None:
         """The shown text of one element of ``dataset`` (None: not text)."""

@@ -6,19 +6,17 @@ import json
 import logging
 import math
 from json.encoder import encode_basestring_ascii
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from quart import Response, current_app, request
 
+from ..body_fields import json_object
 from ..context import NodeContext
 from ..dicom.json_view import TagFormat
 from ..errors import ErrorCode, OrthancError, description
 from ..nesting import JsonTooDeep, load_json
 from ..services.ingest import Origin
 from .xml import to_xml
-
-if TYPE_CHECKING:
-    from ..jobs.engine import JobsEngine
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +32,6 @@ JSON_TYPE = "application/json; charset=utf-8"
 
 def node() -> NodeContext:
     return current_app.config["NODE_CONTEXT"]
-
-
-def jobs_engine() -> JobsEngine:
-    """The node's jobs engine; error 6 when the node runs without one."""
-    engine = node().jobs
-    if engine is None:
-        raise OrthancError(ErrorCode.BAD_SEQUENCE_OF_CALLS, "The jobs engine is not running")
-    return engine
 
 
 def request_origin() -> Origin:
@@ -134,7 +124,7 @@ def empty(status: int) -> Response:
 
 
 def error_body(error: OrthancError, method: str, uri: str) -> dict[str, Any]:
-    """The JSON body of errors.md §2."""
+    """Orthanc's JSON body of an error: code, HTTP status, message, details, method and URI."""
     status = error.http_status
     body: dict[str, Any] = {
         "HttpError": _REASONS.get(status, "Internal Server Error"),
@@ -196,10 +186,7 @@ async def json_body() -> Any:
 
 
 async def json_object_body() -> dict[str, Any]:
-    body = await json_body()
-    if not isinstance(body, dict):
-        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "The body must be a JSON object")
-    return body
+    return json_object(await json_body(), ErrorCode.BAD_FILE_FORMAT, "The body must be a JSON object")
 
 
 def int_arg(name: str) -> int | None:

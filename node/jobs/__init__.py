@@ -1,1 +1,4 @@
-"""Long operations as jobs: the protocol (job), the engine, persistence and submission (jobs.md)."""
+"""Long operations as jobs: the protocol (job), the engine, persistence and submission.
+
+The model is Orthanc's: https://book.orthanc-server.com/users/advanced-rest.html#jobs
+"""

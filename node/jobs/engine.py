@@ -1,6 +1,7 @@
 """The jobs engine: registry, pending queue, workers, user actions, history and outputs.
 
-States and transitions follow jobs.md §2–3, with one deliberate improvement:
+States and transitions are Orthanc's (Pending, Running, Paused, Retry, Success,
+Failure), with one deliberate improvement:
 pause and cancel do not wait for the end of the running step. Each running job
 lives in its own cancel scope; a request cancels it, so the job leaves Running
 at once even when its step is blocked on the network. The interrupted step left
@@ -12,20 +13,19 @@ from __future__ import annotations
 import logging
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
+from ..config import Config
 from ..errors import ErrorCode, OrthancError
+from ..services.bundle import ServiceBundle
 from . import types as _builtin_types  # noqa: F401  (registers the types saved jobs may need)
 from .job import Job, JobOutput, Retry, Step, StopReason
 from .outputs import OutputStore
 from .persist import JobsStore
 from .queue import PendingQueue
 from .record import NO_USER_DATA, JobRecord, JobState, Request
-
-if TYPE_CHECKING:
-    from ..context import NodeContext
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +42,37 @@ class _Ended:
     output: JobOutput | None = None
 
 
+@dataclass(frozen=True)
+class EngineSettings:
+    """The options of the engine: workers, finished jobs kept, outputs kept, persistence."""
+
+    workers: int
+    history_size: int
+    outputs_kept: int
+    save_jobs: bool
+
+    @classmethod
+    def from_config(cls, config: Config) -> EngineSettings:
+        return cls(
+            workers=config.concurrent_jobs,
+            history_size=max(0, int(config["JobsHistorySize"])),
+            outputs_kept=int(config["MediaArchiveSize"]),
+            save_jobs=bool(config["SaveJobs"]),
+        )
+
+
 class JobsEngine:
-    def __init__(self, context: NodeContext, *, load: bool = True) -> None:
-        config = context.config
-        self._context = context
-        self._worker_count = config.concurrent_jobs
-        self._history_size = max(0, int(config["JobsHistorySize"]))
+    """Runs jobs, handing each the node's :class:`ServiceBundle`."""
+
+    def __init__(self, services: ServiceBundle, settings: EngineSettings, *, load: bool = True) -> None:
+        self._services = services
+        self._worker_count = settings.workers
+        self._history_size = settings.history_size
         self._records: dict[str, JobRecord] = {}
         self._history: OrderedDict[str, None] = OrderedDict()  # completed jobs, oldest completion first
         self._queue = PendingQueue()
-        self._outputs = OutputStore(int(config["MediaArchiveSize"]))
-        self.store = JobsStore(context.index, lambda: self._records, context.metrics) if config["SaveJobs"] else None
+        self._outputs = OutputStore(settings.outputs_kept)
+        self.store = JobsStore(services.index, lambda: self._records, services.metrics) if settings.save_jobs else None
         self._load = load
         self._nursery: trio.Nursery | None = None
 
@@ -72,7 +92,7 @@ class JobsEngine:
             task_status.started()
 
     def _restore(self, forms: list[dict[str, Any]]) -> None:
-        """jobs.md §6: unfinished jobs are queued again, paused ones stay paused, ended ones go to history."""
+        """Saved jobs at start: unfinished ones are queued again, paused ones stay paused, ended ones go to history."""
         records = []
         for form in forms:
             try:
@@ -97,7 +117,7 @@ class JobsEngine:
     # -- submission and lookup -------------------------------------------------
     async def submit(self, job: Job, *, priority: int = 0, user_data: Any = NO_USER_DATA) -> JobRecord:
         """Run the job's submission hook, then queue it; the hook's error refuses the job."""
-        await job.start(self._context)
+        await job.start(self._services)
         record = JobRecord(job=job, priority=priority, user_data=user_data)
         self._records[record.id] = record
         self._queue.push(record)
@@ -227,7 +247,7 @@ class JobsEngine:
         job = record.job
         while record.request is None:
             try:
-                result = await job.step(self._context)
+                result = await job.step(self._services)
             except OrthancError as error:
                 if not job.permissive:
                     return _Ended(JobState.FAILURE, error.code, error.details)
@@ -304,7 +324,7 @@ class JobsEngine:
         record.completion_time = record.last_change
         record.error_code, record.error_details = ended.code, ended.details
         self._history[record.id] = None
-        self._context.metrics.job_finished(record.job.type_name, ended.state.value)
+        self._services.metrics.job_finished(record.job.type_name, ended.state.value)
         record.completed.set()
         self._save(record, urgent=True)
         self._evict_history()
@@ -365,7 +385,7 @@ class JobsEngine:
     async def _stop_hook(self, record: JobRecord, reason: StopReason) -> None:
         with trio.move_on_after(STOP_HOOK_TIMEOUT) as bound:
             try:
-                await record.job.stop(self._context, reason)
+                await record.job.stop(self._services, reason)
             except OrthancError as error:
                 log.warning("job %s: stop hook failed: %s", record.id, error)
             except Exception:  # a bug in one job type must not stop the engine

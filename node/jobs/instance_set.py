@@ -1,6 +1,6 @@
 """The shared base of jobs that process a list of instances (store, modify, split, merge).
 
-One step per instance, plus an optional trailing step (jobs.md §11). An
+One step per instance, plus an optional trailing step (deleting sources, say). An
 instance that cannot be processed is counted in ``FailedInstancesCount``; in
 permissive mode a step that raises is counted the same way instead of failing
 the job.
@@ -9,13 +9,11 @@ the job.
 from __future__ import annotations
 
 import abc
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from ..errors import OrthancError
+from ..services.bundle import ServiceBundle
 from .job import Job, Step, StepOutcome
-
-if TYPE_CHECKING:
-    from ..context import NodeContext
 
 
 class InstanceSetJob(Job):
@@ -29,10 +27,10 @@ class InstanceSetJob(Job):
         self.failed: list[str] = []
 
     @abc.abstractmethod
-    async def process_instance(self, context: NodeContext, instance: str) -> bool:
+    async def process_instance(self, services: ServiceBundle, instance: str) -> bool:
         """Handle one instance; False counts it as failed without failing the job."""
 
-    async def trailing_step(self, context: NodeContext) -> None:
+    async def trailing_step(self, services: ServiceBundle) -> None:
         """The last step, run once every instance is processed (if ``has_trailing_step``)."""
 
     @property
@@ -48,14 +46,14 @@ class InstanceSetJob(Job):
     def _current_instance(self) -> str | None:
         return self.instances[self.position] if self.position < len(self.instances) else None
 
-    async def step(self, context: NodeContext) -> StepOutcome:
+    async def step(self, services: ServiceBundle) -> StepOutcome:
         if self.position >= self.total_steps:
             return Step.DONE
         instance = self._current_instance()
         if instance is None:
-            await self.trailing_step(context)
+            await self.trailing_step(services)
             return self._advance(None)
-        ok = await self.process_instance(context, instance)
+        ok = await self.process_instance(services, instance)
         return self._advance(None if ok else instance)
 
     def skip_failed_step(self, error: OrthancError) -> StepOutcome:

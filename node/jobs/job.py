@@ -17,13 +17,11 @@ import enum
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from ..errors import ErrorCode, OrthancError
 from ..offload import offload
-
-if TYPE_CHECKING:
-    from ..context import NodeContext
+from ..services.bundle import ServiceBundle
 
 
 class Step(enum.Enum):
@@ -75,7 +73,8 @@ class Job(abc.ABC):
     """One job of a registered type. Subclasses set ``type_name`` and register with :func:`register_job_type`."""
 
     type_name: ClassVar[str]
-    #: Set at submission from the request's "Permissive" field (jobs.md §9.2) and saved by the engine.
+    #: Set at submission from the request's "Permissive" field (a failed step is counted, not fatal)
+    #: and saved by the engine.
     permissive: bool = False
 
     @abc.abstractmethod
@@ -87,21 +86,21 @@ class Job(abc.ABC):
         """How far the job got, as a fraction 0..1 of its steps."""
 
     @abc.abstractmethod
-    async def step(self, context: NodeContext) -> StepOutcome:
+    async def step(self, services: ServiceBundle) -> StepOutcome:
         """Run the next step; raise :class:`OrthancError` to fail the job.
 
         May be cancelled at any ``await``: change the job's state only after the
         last one (see the module docstring).
         """
 
-    async def start(self, context: NodeContext) -> None:
+    async def start(self, services: ServiceBundle) -> None:
         """Submission hook: runs when the job is submitted, before it is queued.
 
         An error raised here refuses the submission (the job is never registered).
         """
         return None  # optional hook
 
-    async def stop(self, context: NodeContext, reason: StopReason) -> None:
+    async def stop(self, services: ServiceBundle, reason: StopReason) -> None:
         """Release what the job holds (associations, temporary files) after it leaves Running.
 
         Runs shielded from cancellation with a time bound; may run more than once

@@ -1,4 +1,4 @@
-"""SaveJobs: keeps the saved jobs in the index in step with the registry (jobs.md §6).
+"""SaveJobs: keeps the saved jobs in the index in step with the registry, for the next start.
 
 Jobs are saved one row each and only when they changed, so a save costs what
 changed, not the size of the registry: the rows always equal the registry as

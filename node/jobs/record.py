@@ -65,7 +65,7 @@ class JobRecord:
         self.last_change = utc_now()
 
     def to_json(self, now: datetime) -> dict[str, Any]:
-        """The job as GET /jobs/{id} shows it (jobs.md §7)."""
+        """The job as GET /jobs/{id} shows it."""
         fraction = self.job.progress()
         answer: dict[str, Any] = {
             "Content": self.job.content(),
@@ -91,7 +91,7 @@ class JobRecord:
         return answer
 
     def saved_form(self) -> dict[str, Any] | None:
-        """What persistence writes (jobs.md §6), or None for jobs that are never saved."""
+        """What persistence writes, or None for jobs that are never saved."""
         serialized = self.job.serialize()
         if serialized is None:
             return None

@@ -1,4 +1,4 @@
-"""The one way every job-creating route submits its job (jobs.md §9).
+"""The one way every job-creating route submits its job.
 
 Routes parse the common body fields with :func:`submit_options` and hand the
 job to :func:`submit`, which answers ``{ID, Path}`` at once or waits for the
@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..body_fields import boolean, integer
 from ..errors import ErrorCode, OrthancError
 from .engine import JobsEngine
 from .job import Job
@@ -27,10 +28,7 @@ class SubmitOptions:
 
 
 def _boolean(body: dict[str, Any], field: str) -> bool:
-    value = body[field]
-    if not isinstance(value, bool):
-        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, f"Boolean value expected in field: {field}")
-    return value
+    return boolean(body[field], ErrorCode.BAD_FILE_FORMAT, f"Boolean value expected in field: {field}")
 
 
 def submit_options(body: Any, *, synchronous: bool) -> SubmitOptions:
@@ -44,9 +42,7 @@ def submit_options(body: Any, *, synchronous: bool) -> SubmitOptions:
         synchronous = _boolean(body, "Synchronous")
     elif "Asynchronous" in body:
         synchronous = not _boolean(body, "Asynchronous")
-    priority = body.get("Priority", 0)
-    if not isinstance(priority, int) or isinstance(priority, bool):
-        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "Integer value expected in field: Priority")
+    priority = integer(body.get("Priority", 0), ErrorCode.BAD_FILE_FORMAT, "Integer value expected in field: Priority")
     permissive = _boolean(body, "Permissive") if "Permissive" in body else False
     return SubmitOptions(synchronous, priority, permissive, body.get("UserData", NO_USER_DATA))
 

@@ -1,4 +1,4 @@
-"""Local search: POST /tools/find and /tools/lookup (resources.md §10).
+"""Local search: POST /tools/find and /tools/lookup.
 
 Constraints on main DICOM tags are checked against the index; the others against
 the stored file of one instance of each candidate, read only for candidates that
@@ -13,6 +13,7 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 
+from ..body_fields import boolean, integer, json_object, string
 from ..dicom.ids import Level, parse_level
 from ..dicom.json_view import TagFormat
 from ..dicom.matching import Constraint, parse_constraint
@@ -42,24 +43,15 @@ class FindRequest:
     tag_format: TagFormat = TagFormat.SIMPLIFY
 
 
-def _bad_request(details: str) -> OrthancError:
-    return OrthancError(ErrorCode.BAD_REQUEST, details)
-
-
 def _count(body: dict[str, Any], key: str) -> int:
-    value = body.get(key, 0)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _bad_request(f'Field "{key}" should be an integer')
+    value = integer(body.get(key, 0), ErrorCode.BAD_REQUEST, f'Field "{key}" should be an integer')
     if value < 0:
-        raise _bad_request(f'Field "{key}" should be a positive integer')
+        raise OrthancError(ErrorCode.BAD_REQUEST, f'Field "{key}" should be a positive integer')
     return value
 
 
 def _flag(body: dict[str, Any], key: str) -> bool:
-    value = body.get(key, False)
-    if not isinstance(value, bool):
-        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, f"Boolean value expected in field: {key}")
-    return value
+    return boolean(body.get(key, False), ErrorCode.BAD_FILE_FORMAT, f"Boolean value expected in field: {key}")
 
 
 def body_tag_format(body: dict[str, Any], default: TagFormat = TagFormat.SIMPLIFY) -> TagFormat:
@@ -75,26 +67,22 @@ def parse_find_request(raw: bytes) -> FindRequest:
         body = load_json(raw) if raw.strip() else None
     except (UnicodeDecodeError, json.JSONDecodeError):  # nested too deeply included
         body = None
-    if not isinstance(body, dict):
-        raise _bad_request("The body must contain a JSON object")
-    if not isinstance(body.get("Level"), str):
-        raise _bad_request('Field "Level" is missing, or should be a string')
-    query = body.get("Query", {})
-    if not isinstance(query, dict):
-        raise _bad_request('Field "Query" is missing, or should be a JSON object')
-    case_sensitive = body.get("CaseSensitive", False)
-    if not isinstance(case_sensitive, bool):
-        raise _bad_request('Field "CaseSensitive" should be a Boolean')
+    body = json_object(body, ErrorCode.BAD_REQUEST, "The body must contain a JSON object")
+    level_text = string(body.get("Level"), ErrorCode.BAD_REQUEST, 'Field "Level" is missing, or should be a string')
+    query = json_object(
+        body.get("Query", {}), ErrorCode.BAD_REQUEST, 'Field "Query" is missing, or should be a JSON object'
+    )
+    case_sensitive = boolean(
+        body.get("CaseSensitive", False), ErrorCode.BAD_REQUEST, 'Field "CaseSensitive" should be a Boolean'
+    )
     limit, since = _count(body, "Limit"), _count(body, "Since")
     expand, tag_format = _flag(body, "Expand"), body_tag_format(body)
-    level = parse_level(body["Level"])
+    level = parse_level(level_text)
     if level is None:
-        raise OrthancError(ErrorCode.PARAMETER_OUT_OF_RANGE, f"Unknown resource level: {body['Level']}")
+        raise OrthancError(ErrorCode.PARAMETER_OUT_OF_RANGE, f"Unknown resource level: {level_text}")
     constraints = []
     for name in sorted(query):
-        value = query[name]
-        if not isinstance(value, str):
-            raise _bad_request(f'Tag "{name}" should be associated with a string')
+        value = string(query[name], ErrorCode.BAD_REQUEST, f'Tag "{name}" should be associated with a string')
         if not value:
             continue  # universal match: the tag is not even looked up
         constraint = parse_constraint(int(parse_tag(name)), value, case_sensitive=case_sensitive)

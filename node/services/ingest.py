@@ -13,8 +13,20 @@ import trio
 
 from ..clock import orthanc_date
 from ..config import Config
-from ..dicom.ids import Level
+from ..dicom.ids import Level, OrthancIds
 from ..dicom.parse import ParsedInstance, parse_instance
+from ..dicom.tag_numbers import (
+    ACCESSION_NUMBER,
+    PATIENT_BIRTH_DATE,
+    PATIENT_ID,
+    PATIENT_NAME,
+    SERIES_INSTANCE_UID,
+    SOP_INSTANCE_UID,
+    STUDY_DATE,
+    STUDY_DESCRIPTION,
+    STUDY_INSTANCE_UID,
+)
+from ..dicom.tags import format_tag
 from ..offload import offload
 from ..storage.files import FileStore
 from ..storage.index import Attachment, Index, NewInstance
@@ -23,14 +35,16 @@ from .stability import StabilityTracker
 
 log = logging.getLogger(__name__)
 
-# Identifier tags indexed for /tools/lookup and C-MOVE, per level (resources.md §3).
-IDENTIFIER_TAGS: dict[Level, tuple[str, ...]] = {
-    Level.PATIENT: ("0010,0020", "0010,0010", "0010,0030"),
-    Level.STUDY: ("0010,0020", "0010,0010", "0010,0030", "0020,000d", "0008,0050", "0008,1030", "0008,0020"),
-    Level.SERIES: ("0020,000e",),
-    Level.INSTANCE: ("0008,0018",),
+# Identifier tags indexed for /tools/lookup and C-MOVE, per level; a study also indexes its patient's.
+_PATIENT_LOOKUP_TAGS = (PATIENT_ID, PATIENT_NAME, PATIENT_BIRTH_DATE)
+_STUDY_LOOKUP_TAGS = (STUDY_INSTANCE_UID, ACCESSION_NUMBER, STUDY_DESCRIPTION, STUDY_DATE)
+LOOKUP_TAGS: dict[Level, tuple[str, ...]] = {
+    Level.PATIENT: tuple(map(format_tag, _PATIENT_LOOKUP_TAGS)),
+    Level.STUDY: tuple(map(format_tag, _PATIENT_LOOKUP_TAGS + _STUDY_LOOKUP_TAGS)),
+    Level.SERIES: (format_tag(SERIES_INSTANCE_UID),),
+    Level.INSTANCE: (format_tag(SOP_INSTANCE_UID),),
 }
-_ALL_IDENTIFIER_TAGS = frozenset(tag for tags in IDENTIFIER_TAGS.values() for tag in tags)
+_ALL_LOOKUP_TAGS = frozenset(tag for tags in LOOKUP_TAGS.values() for tag in tags)
 
 
 # Control characters of ASCII, deleted by str.translate.
@@ -47,8 +61,8 @@ def normalize_identifier(value: str) -> str:
 def _identifiers(tags: dict[Level, dict[str, str]]) -> dict[Level, dict[str, str]]:
     """The normalized identifier tags of each level, taken from the main tags of any level."""
     present = {tag: value for level_tags in tags.values() for tag, value in level_tags.items()}
-    normalized = {tag: normalize_identifier(present[tag]) for tag in _ALL_IDENTIFIER_TAGS if tag in present}
-    return {level: {t: normalized[t] for t in IDENTIFIER_TAGS[level] if t in normalized} for level in Level}
+    normalized = {tag: normalize_identifier(present[tag]) for tag in _ALL_LOOKUP_TAGS if tag in present}
+    return {level: {t: normalized[t] for t in LOOKUP_TAGS[level] if t in normalized} for level in Level}
 
 
 @dataclass(frozen=True)
@@ -65,7 +79,7 @@ class Origin:
 @dataclass
 class IngestResult:
     status: str  # Success, AlreadyStored
-    ids: tuple[str, str, str, str]
+    ids: OrthancIds
     parsed: ParsedInstance
 
     def answer(self) -> dict[str, str]:

@@ -20,7 +20,8 @@ from pydicom.dataset import Dataset
 from ..config import Config
 from ..dicom.encodings import character_set_of
 from ..dicom.ids import Level
-from ..dicom.query import (
+from ..dicom.query import AnswerBuilder, FindQuery, parse_find, parse_retrieve, stored_values
+from ..dicom.tag_numbers import (
     MODALITIES_IN_STUDY,
     NUMBER_OF_PATIENT_RELATED_INSTANCES,
     NUMBER_OF_PATIENT_RELATED_SERIES,
@@ -29,11 +30,6 @@ from ..dicom.query import (
     NUMBER_OF_STUDY_RELATED_INSTANCES,
     NUMBER_OF_STUDY_RELATED_SERIES,
     SOP_CLASSES_IN_STUDY,
-    AnswerBuilder,
-    FindQuery,
-    parse_find,
-    parse_retrieve,
-    stored_values,
 )
 from ..dicom.tags import format_tag
 from ..errors import ErrorCode, OrthancError

@@ -1,7 +1,7 @@
-"""Split and merge of studies (create-dicom.md §3): moving instances to another study.
+"""Split and merge of studies: moving instances to another study.
 
-Both are instance rewrites (:class:`~node.services.modify.InstanceRewrite`) whose
-rule is a :class:`~node.dicom.modifier.Reassignment`: module tags removed and
+Both are instance rewrites (:class:`~node.services.rewrite.InstanceRewrite`) whose
+rule is a :class:`~node.dicom.rewrite.Reassignment`: module tags removed and
 replaced, one new SeriesInstanceUID per source series, a new SOPInstanceUID per
 instance. A split moves instances of a study to a new study (the user may change
 patient and study module tags); a merge moves instances into an existing study,
@@ -12,26 +12,25 @@ Orthanc's order, before the job is submitted; the job then only rewrites and sto
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 from pydicom.uid import generate_uid
 
+from ..body_fields import boolean, json_object, string, string_list
 from ..dicom.dictionary import is_private_group, private_name
-from ..dicom.ids import Level
-from ..dicom.modification import SERIES_UID, STUDY_UID
-from ..dicom.modifier import ModifiedFile, Reassignment, UidMap, reassign_file
+from ..dicom.ids import Level, OrthancIds
 from ..dicom.modules import MODULE_TAGS
+from ..dicom.rewrite import ModifiedFile, Reassignment, UidMap, reassign_file
+from ..dicom.tag_numbers import SERIES_INSTANCE_UID, STUDY_INSTANCE_UID
 from ..dicom.tags import format_tag, parse_tag, tag_name
 from ..errors import ErrorCode, OrthancError
+from .bundle import ServiceBundle
 from .ingest import Origin
-from .modify import InstanceRewrite
-
-if TYPE_CHECKING:
-    from ..context import NodeContext
+from .rewrite import InstanceRewrite
 
 # The tags that a merge copies from the target study, and the only ones a split may change.
 STUDY_MODULES = MODULE_TAGS[Level.PATIENT] | MODULE_TAGS[Level.STUDY]
-_SPLIT_CHANGEABLE = STUDY_MODULES - {STUDY_UID, SERIES_UID}
+_SPLIT_CHANGEABLE = STUDY_MODULES - {STUDY_INSTANCE_UID, SERIES_INSTANCE_UID}
 
 
 class StudyMove(InstanceRewrite):
@@ -57,10 +56,10 @@ class StudySplit(StudyMove):
 
     def __init__(self, reassignment: Reassignment, origin: Origin, keep_source: bool) -> None:
         super().__init__(reassignment, origin, keep_source)
-        self.target_uid = reassignment.replacements[STUDY_UID]
+        self.target_uid = reassignment.replacements[STUDY_INSTANCE_UID]
         self.target_study: str | None = None
 
-    async def stored(self, context: NodeContext, result: ModifiedFile, ids: tuple[str, str, str, str]) -> None:
+    async def stored(self, services: ServiceBundle, result: ModifiedFile, ids: OrthancIds) -> None:
         if self.target_study is None:
             self.target_study = ids[Level.STUDY]
 
@@ -113,19 +112,14 @@ def _strings(body: Any, field: str, *, required: bool) -> list[str]:
     if isinstance(body, dict) and field not in body and not required:
         return []
     value = body.get(field) if isinstance(body, dict) else None
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, f"List of strings expected in field: {field}")
-    return value
+    return string_list(value, ErrorCode.BAD_FILE_FORMAT, f"List of strings expected in field: {field}")
 
 
 def _keep_source(body: Any) -> bool:
     """KeepSource defaults to false for split and merge (unlike /modify)."""
     if not isinstance(body, dict) or "KeepSource" not in body:
         return False
-    value = body["KeepSource"]
-    if not isinstance(value, bool):
-        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "Boolean value expected in field: KeepSource")
-    return value
+    return boolean(body["KeepSource"], ErrorCode.BAD_FILE_FORMAT, "Boolean value expected in field: KeepSource")
 
 
 def _name(tag: int) -> str:
@@ -146,19 +140,13 @@ def _changeable(name: str) -> int:
 
 def _split_reassignment(body: dict[str, Any]) -> Reassignment:
     """The user's Remove then Replace (patient and study modules only), and the new StudyInstanceUID."""
-    removals = body.get("Remove", [])
-    if not isinstance(removals, list) or not all(isinstance(name, str) for name in removals):
-        raise OrthancError(ErrorCode.BAD_FILE_FORMAT)
+    removals = string_list(body.get("Remove", []), ErrorCode.BAD_FILE_FORMAT)
     removed = frozenset(_changeable(name) for name in removals)
-    replacements = body.get("Replace", {})
-    if not isinstance(replacements, dict):
-        raise OrthancError(ErrorCode.BAD_FILE_FORMAT)
+    replacements = json_object(body.get("Replace", {}), ErrorCode.BAD_FILE_FORMAT)
     replaced: dict[int, str] = {}
     for name, value in replacements.items():
-        if not isinstance(value, str):
-            raise OrthancError(ErrorCode.BAD_FILE_FORMAT)
-        replaced[_changeable(name)] = value
-    replaced[STUDY_UID] = generate_uid()
+        replaced[_changeable(name)] = string(value, ErrorCode.BAD_FILE_FORMAT)
+    replaced[STUDY_INSTANCE_UID] = generate_uid()
     return Reassignment(removed, replaced)
 
 
@@ -167,23 +155,23 @@ def _unique(instances: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(instances))
 
 
-async def _study_of(context: NodeContext, public_id: str, level: Level) -> str | None:
+async def _study_of(services: ServiceBundle, public_id: str, level: Level) -> str | None:
     """The study above a series or an instance (None if ``public_id`` is not at ``level``)."""
-    record = await context.index.resource(public_id)
+    record = await services.index.resource(public_id)
     if record is None:
         raise OrthancError(ErrorCode.UNKNOWN_RESOURCE)
     if record.level != level:
         return None
     if level == Level.INSTANCE and record.parent is not None:
-        record = await context.index.resource(record.parent)
+        record = await services.index.resource(record.parent)
     return record.parent if record is not None else None
 
 
 async def prepare_split(
-    context: NodeContext, study: str, body: dict[str, Any], origin: Origin
+    services: ServiceBundle, study: str, body: dict[str, Any], origin: Origin
 ) -> tuple[StudySplit, list[str]]:
     """Check a /studies/{id}/split request; the split and the instances it moves."""
-    if await context.index.level_of(study) != Level.STUDY:
+    if await services.index.level_of(study) != Level.STUDY:
         raise OrthancError(ErrorCode.UNKNOWN_RESOURCE, f"Cannot split unknown study {study}")
     series = _strings(body, "Series", required=False)
     instances = _strings(body, "Instances", required=False)
@@ -192,20 +180,20 @@ async def prepare_split(
     moved: list[str] = []
     for level, named in ((Level.SERIES, series), (Level.INSTANCE, instances)):
         for public_id in named:
-            if await _study_of(context, public_id, level) != study:
+            if await _study_of(services, public_id, level) != study:
                 raise OrthancError(
                     ErrorCode.UNKNOWN_RESOURCE,
                     f"This {level.title.lower()} does not belong to the study to be split: {public_id}",
                 )
-            moved.extend(await context.index.descendants(public_id, Level.INSTANCE))
+            moved.extend(await services.index.descendants(public_id, Level.INSTANCE))
     keep_source = _keep_source(body)
     split = StudySplit(_split_reassignment(body), origin, keep_source)
     return split, _unique(moved)
 
 
-async def _merged_instances(context: NodeContext, target: str, source: str) -> list[str]:
+async def _merged_instances(services: ServiceBundle, target: str, source: str) -> list[str]:
     """The instances of one source of a merge, refused if it is the target or already in it."""
-    level = await context.index.level_of(source)
+    level = await services.index.level_of(source)
     if level is None:
         raise OrthancError(ErrorCode.UNKNOWN_RESOURCE, f"Cannot find this resource: {source}")
     if level == Level.PATIENT:
@@ -215,26 +203,28 @@ async def _merged_instances(context: NodeContext, target: str, source: str) -> l
         )
     if level == Level.STUDY and source == target:
         raise OrthancError(ErrorCode.UNKNOWN_RESOURCE, f"Cannot merge a study into the same study: {source}")
-    if level != Level.STUDY and await _study_of(context, source, level) == target:
+    if level != Level.STUDY and await _study_of(services, source, level) == target:
         raise OrthancError(
             ErrorCode.UNKNOWN_RESOURCE,
             f"Cannot merge {level.title.lower()} {source} into its parent study {target}",
         )
-    return await context.index.descendants(source, Level.INSTANCE)
+    return await services.index.descendants(source, Level.INSTANCE)
 
 
-async def prepare_merge(context: NodeContext, target: str, body: Any, origin: Origin) -> tuple[StudyMerge, list[str]]:
+async def prepare_merge(
+    services: ServiceBundle, target: str, body: Any, origin: Origin
+) -> tuple[StudyMerge, list[str]]:
     """Check a /studies/{id}/merge request; the merge and the instances it moves.
 
     The tags to copy are read from one instance of the target now, so that a job
     resumed later gives every instance the same values.
     """
-    if await context.index.level_of(target) != Level.STUDY:
+    if await services.index.level_of(target) != Level.STUDY:
         raise OrthancError(ErrorCode.UNKNOWN_RESOURCE, f"Cannot merge into an unknown study: {target}")
     moved: list[str] = []
     for source in _strings(body, "Resources", required=True):
-        moved.extend(await _merged_instances(context, target, source))
+        moved.extend(await _merged_instances(services, target, source))
     keep_source = _keep_source(body)
-    model = (await context.index.descendants(target, Level.INSTANCE))[0]
-    reassignment = Reassignment.copying(await context.resources.instance_dataset(model), STUDY_MODULES)
+    model = (await services.index.descendants(target, Level.INSTANCE))[0]
+    reassignment = Reassignment.copying(await services.resources.instance_dataset(model), STUDY_MODULES)
     return StudyMerge(reassignment, target, origin, keep_source), _unique(moved)

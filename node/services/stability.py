@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-from ..dicom.ids import Level
+from ..dicom.ids import Level, OrthancIds
 
 OnStable = Callable[[str, Level], Awaitable[None]]
 
@@ -23,7 +23,7 @@ class StabilityTracker:
         self._deadlines: dict[str, tuple[float, Level]] = {}
         self._wakeup = trio.Event()
 
-    def touch(self, ids: tuple[str, str, str, str]) -> None:
+    def touch(self, ids: OrthancIds) -> None:
         deadline = trio.current_time() + self._age
         for level in (Level.SERIES, Level.STUDY, Level.PATIENT):
             self._deadlines[ids[level]] = (deadline, level)

@@ -14,7 +14,7 @@ import time
 import zlib
 from dataclasses import dataclass
 
-# Orthanc switches to ZIP64 from these figures on (archive-media.md §7).
+# Orthanc switches to ZIP64 from these figures on, with a margin below the limits of plain ZIP.
 ZIP64_SIZE_THRESHOLD = 2 * 1024**3 - 64 * 1024**2
 ZIP64_COUNT_THRESHOLD = 65525
 # Level 1 costs a fraction of the CPU of the usual 6 and DICOM pixel data gains
@@ -30,6 +30,13 @@ _FLAG_UTF8 = 1 << 11
 _METHOD_DEFLATE = 8
 _UNIX_FILE_ATTRIBUTES = (0o100644 << 16) & _U32
 _ZIP64_EXTRA_ID = 0x0001
+_ZIP64_END_RECORD_SIZE = 44  # the size the ZIP64 end record states: its length after this field
+# Record signatures.
+_LOCAL_HEADER = 0x04034B50
+_CENTRAL_HEADER = 0x02014B50
+_ZIP64_END_RECORD = 0x06064B50
+_ZIP64_END_LOCATOR = 0x07064B50
+_END_RECORD = 0x06054B50
 
 
 @dataclass(frozen=True)
@@ -102,7 +109,7 @@ class ZipWriter:
         extra = struct.pack("<HHQQ", _ZIP64_EXTRA_ID, 16, content.size, compressed) if wide else b""
         header = struct.pack(
             "<IHHHHHIIIHH",
-            0x04034B50,
+            _LOCAL_HEADER,
             _VERSION_ZIP64 if wide else _VERSION_DEFLATE,
             flags,
             _METHOD_DEFLATE,
@@ -127,7 +134,7 @@ class ZipWriter:
         size, compressed_field, offset = (_U32 if w else v for v, w in zip(values, wide, strict=True))
         header = struct.pack(
             "<IHHHHHHIIIHHHHHII",
-            0x02014B50,
+            _CENTRAL_HEADER,
             _VERSION_MADE_BY,
             _VERSION_ZIP64 if extra_values else _VERSION_DEFLATE,
             flags,
@@ -163,12 +170,22 @@ class ZipWriter:
         if self._zip64 or count >= _U16 or start >= _U32 or size >= _U32:
             tail.append(
                 struct.pack(
-                    "<IQHHIIQQQQ", 0x06064B50, 44, _VERSION_MADE_BY, _VERSION_ZIP64, 0, 0, count, count, size, start
+                    "<IQHHIIQQQQ",
+                    _ZIP64_END_RECORD,
+                    _ZIP64_END_RECORD_SIZE,
+                    _VERSION_MADE_BY,
+                    _VERSION_ZIP64,
+                    0,
+                    0,
+                    count,
+                    count,
+                    size,
+                    start,
                 )
             )
-            tail.append(struct.pack("<IIQI", 0x07064B50, 0, start + size, 1))
+            tail.append(struct.pack("<IIQI", _ZIP64_END_LOCATOR, 0, start + size, 1))
             count, start, size = min(count, _U16), min(start, _U32), min(size, _U32)
-        tail.append(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, count, count, size, start, len(self._comment)))
+        tail.append(struct.pack("<IHHHHIIH", _END_RECORD, 0, 0, count, count, size, start, len(self._comment)))
         tail.append(self._comment)
         return b"".join(tail)
 

@@ -21,7 +21,7 @@ from pydicom.fileset import FileSet
 from node.context import NodeContext
 from node.jobs.record import JobRecord, JobState
 from node.jobs.types.archive import FileDelivery, MediaJob, archive_folder
-from node.services.archive import file_name, folder_name
+from node.services.archive_names import file_name, folder_name
 from node.services.zip_writer import ZipWriter, deflate
 from tests.support.datasets import make_dicom, random_pixels
 from tests.support.dcmtk import dcmtk_tool

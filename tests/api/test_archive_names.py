@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from node.errors import OrthancError
-from node.services.archive import check_entry_path
+from node.services.archive_names import check_entry_path
 from tests.support.datasets import make_dicom
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

@@ -11,8 +11,8 @@ import httpx
 import pydicom
 import pytest
 from PIL import Image
+from pydicom.uid import EncapsulatedPDFStorage as ENCAPSULATED_PDF_STORAGE
 
-from node.dicom.create import ENCAPSULATED_PDF_STORAGE
 from tests.support.datasets import make_dicom
 from tests.support.rest import assert_error, file_of, upload
 

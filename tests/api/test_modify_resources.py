@@ -10,10 +10,10 @@ import pytest
 
 from node.context import NodeContext
 from node.dicom.ids import Level
-from node.dicom.modification import parse_modify_request
-from node.jobs.types.modification import ResourceModificationJob
+from node.dicom.rewrite_plan import parse_modify_request
+from node.jobs.types.rewrite import ResourceModificationJob
 from node.services.ingest import Origin
-from node.services.modify import ResourceModification, instances_of
+from node.services.rewrite import ResourceModification, instances_of
 from tests.support.datasets import SHARED_TESTDATA
 from tests.support.rest import file_of, post
 from tests.support.studies import upload_study
@@ -186,7 +186,7 @@ async def test_bulk_routes(http: httpx.AsyncClient) -> None:
 
 
 async def test_a_reloaded_job_keeps_its_identifier_map(http: httpx.AsyncClient, node: NodeContext) -> None:
-    """A job saved half-way and reloaded continues with the same new study (jobs.md §6)."""
+    """A job saved half-way and reloaded continues with the same new study."""
     source = await upload_study(http)
     plan = parse_modify_request({}, level=Level.STUDY, job=True)
     modification = ResourceModification(plan, Level.STUDY, Origin())

@@ -5,8 +5,9 @@ from __future__ import annotations
 import httpx
 import pydicom
 import pytest
+from pydicom.uid import EncapsulatedPDFStorage as ENCAPSULATED_PDF_STORAGE
 
-from node.dicom.create import ENCAPSULATED_PDF_STORAGE, extract_pdf
+from node.dicom.create import extract_pdf
 from tests.support.datasets import SHARED_TESTDATA, make_dataset, to_bytes
 from tests.support.rest import upload
 

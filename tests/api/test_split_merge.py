@@ -1,4 +1,4 @@
-"""/studies/{id}/split and /studies/{id}/merge: SplitStudy and MergeStudy jobs (create-dicom.md §3)."""
+"""/studies/{id}/split and /studies/{id}/merge: SplitStudy and MergeStudy jobs."""
 
 from __future__ import annotations
 

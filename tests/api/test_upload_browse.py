@@ -10,7 +10,7 @@ import httpx
 
 from tests.support.datasets import make_dicom
 
-# Identifiers computed by real Orthanc 1.10.1 (resources.md §2, DummyCT.dcm).
+# Identifiers computed by real Orthanc 1.10.1 for DummyCT.dcm (SHA-1 of the DICOM identifiers).
 DUMMY_CT = {
     "PatientID": "ozp00SjY2xG",
     "StudyInstanceUID": "1.2.840.113619.2.176.2025.1499492.7391.1171285944.390",

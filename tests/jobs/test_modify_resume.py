@@ -20,11 +20,11 @@ import trio
 
 from node.context import NodeContext
 from node.dicom.ids import Level
-from node.dicom.modification import parse_anonymize_request, parse_modify_request
-from node.jobs.types.modification import ResourceModificationJob, RewriteJob
+from node.dicom.rewrite_plan import parse_anonymize_request, parse_modify_request
+from node.jobs.types.rewrite import ResourceModificationJob, RewriteJob
 from node.jobs.types.split_merge import MergeStudyJob, SplitStudyJob
 from node.services.ingest import Origin
-from node.services.modify import ResourceModification, complete_plan, instances_of
+from node.services.rewrite import ResourceModification, complete_plan, instances_of
 from node.services.split_merge import prepare_merge, prepare_split
 from node.storage.index.sqlite import SqliteIndex
 from tests.support.process import kill, node_process, write_config

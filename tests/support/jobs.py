@@ -37,7 +37,7 @@ async def finished(node: NodeContext, job_id: str) -> JobRecord:
     return record
 
 
-class IngestGate:
+class IngestHold:
     """Holds a job inside the step that stores its ``after``-th instance until released.
 
     An ingest listener: the step is in its shielded part there, so a pause asked
@@ -58,8 +58,8 @@ class IngestGate:
 
 
 @asynccontextmanager
-async def gate_at(node: NodeContext, after: int) -> AsyncIterator[IngestGate]:
-    gate = IngestGate(after)
+async def gate_at(node: NodeContext, after: int) -> AsyncIterator[IngestHold]:
+    gate = IngestHold(after)
     node.ingest.listeners.append(gate)
     try:
         yield gate
@@ -68,7 +68,7 @@ async def gate_at(node: NodeContext, after: int) -> AsyncIterator[IngestGate]:
         node.ingest.listeners.remove(gate)
 
 
-async def pause_at(node: NodeContext, http: httpx.AsyncClient, job_id: str, gate: IngestGate) -> None:
+async def pause_at(node: NodeContext, http: httpx.AsyncClient, job_id: str, gate: IngestHold) -> None:
     """Pause the job through REST while it stores its gated instance; back once it is Paused."""
     record = record_of(node, job_id)
     with trio.fail_after(JOB_TIMEOUT):

@@ -10,8 +10,8 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ImplicitVRLittleEndian
 
-from node.dicom.modifier import encode_file, encode_with_pydicom
 from node.dicom.parse import read_dataset
+from node.dicom.part10 import encode_file, encode_with_pydicom
 from node.errors import OrthancError
 from tests.support.datasets import SHARED_TESTDATA, make_dataset, to_bytes
 

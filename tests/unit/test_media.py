@@ -6,9 +6,9 @@ import io
 
 import pydicom
 from pydicom.dataset import Dataset
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, MediaStorageDirectoryStorage
 
-from node.dicom.media import FILE_SET_ID, MEDIA_STORAGE_DIRECTORY, DicomDir, media_entry
+from node.dicom.media import ORTHANC_FILE_SET_ID, DicomDir, media_entry
 from tests.support.datasets import CT_IMAGE_STORAGE, make_dataset
 
 
@@ -44,9 +44,9 @@ def tree(ds: Dataset) -> list[tuple[str, list]]:
 
 def test_an_empty_directory() -> None:
     ds = read(DicomDir().encode())
-    assert ds.file_meta.MediaStorageSOPClassUID == MEDIA_STORAGE_DIRECTORY
+    assert ds.file_meta.MediaStorageSOPClassUID == MediaStorageDirectoryStorage
     assert ds.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
-    assert ds.FileSetID == FILE_SET_ID
+    assert ds.FileSetID == ORTHANC_FILE_SET_ID
     assert ds.OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity == 0
     assert ds.OffsetOfTheLastDirectoryRecordOfTheRootDirectoryEntity == 0
     assert ds.FileSetConsistencyFlag == 0

@@ -12,10 +12,11 @@ from typing import Any
 from pydicom.uid import UID
 from quart import Blueprint, Response, request
 
+from ...body_fields import boolean, string, string_list
 from ...errors import ErrorCode, OrthancError
 from ...jobs.submit import SubmitOptions, submit, submit_options
 from ...jobs.types.archive import FileDelivery, StreamDelivery, archive_folder, archive_job
-from ...services.archive import ArchiveKind
+from ...services.archive_plan import ArchiveKind
 from ..answers import flag, json_answer, json_body, node
 
 blueprint = Blueprint("archive", __name__)
@@ -29,8 +30,7 @@ def _transcode(value: Any) -> str | None:
     """Transcoding is not done yet: the UID is only checked, files are copied unchanged."""
     if value is None:
         return None
-    if not isinstance(value, str):
-        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "String value expected in field: Transcode")
+    value = string(value, ErrorCode.BAD_FILE_FORMAT, "String value expected in field: Transcode")
     if not UID(value.strip()).is_transfer_syntax:
         raise OrthancError(ErrorCode.PARAMETER_OUT_OF_RANGE, f"Unknown transfer syntax: {value}")
     return value.strip()
@@ -39,9 +39,7 @@ def _transcode(value: Any) -> str | None:
 def _extended(body: Any, default: bool) -> bool:
     if not isinstance(body, dict) or "Extended" not in body:
         return default
-    if not isinstance(body["Extended"], bool):
-        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "Boolean value expected in field: Extended")
-    return body["Extended"]
+    return boolean(body["Extended"], ErrorCode.BAD_FILE_FORMAT, "Boolean value expected in field: Extended")
 
 
 def _body_transcode(body: Any) -> str | None:
@@ -56,9 +54,7 @@ def _resources_of(body: Any) -> list[str]:
         if "Resources" not in body:
             raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "Missing field Resources in the JSON body")
         body = body["Resources"]
-    if not isinstance(body, list) or not all(isinstance(item, str) for item in body):
-        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, _NOT_IDS)
-    return body
+    return string_list(body, ErrorCode.BAD_FILE_FORMAT, _NOT_IDS)
 
 
 async def _create(
@@ -66,14 +62,12 @@ async def _create(
 ) -> Response:
     context = node()
     engine = context.jobs
-    if engine is None:
-        raise OrthancError(ErrorCode.BAD_SEQUENCE_OF_CALLS, "The jobs engine is not running")
     if not options.synchronous:
         job = archive_job(kind, resources, FileDelivery(archive_folder(context.config)), **job_options)
         return json_answer(await submit(engine, job, options))
     delivery = StreamDelivery()
     job = archive_job(kind, resources, delivery, **job_options)
-    await job.start(context)  # unknown resources are refused before the headers go out
+    await job.start(context.services)  # unknown resources are refused before the headers go out
     body = delivery.chunks(partial(engine.submit, job, priority=options.priority, user_data=options.user_data))
     # Headers at once, then the ZIP as it is built: chunked, no Content-Length.
     return Response(body, content_type="application/zip", headers={"Content-Disposition": f'filename="{filename}"'})

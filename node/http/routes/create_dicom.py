@@ -56,9 +56,9 @@ async def _store_series(creation: Creation) -> Response:
         with trio.CancelScope(shield=True):
             for result in stored:
                 if result.status == "Success":
-                    await node().resources.delete(result.ids[3], Level.INSTANCE)
+                    await node().resources.delete(result.ids.instance, Level.INSTANCE)
         raise
-    series_id = stored[-1].ids[2]
+    series_id = stored[-1].ids.series
     return json_answer({"ID": series_id, "Path": f"/series/{series_id}", "Status": "Success"})
 
 

@@ -1,4 +1,4 @@
-"""/jobs: the registry, user actions on jobs and their outputs (jobs.md §3, §5, §7, §8)."""
+"""/jobs: the registry, user actions on jobs (pause, resume, cancel, resubmit) and their outputs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from quart import Blueprint, Response, request
 from ...clock import utc_now
 from ...errors import ErrorCode, NoAnswer, OrthancError
 from ...jobs.job import JobOutput
-from ..answers import flag, jobs_engine, json_answer, text_answer
+from ..answers import flag, json_answer, node, text_answer
 
 blueprint = Blueprint("jobs", __name__)
 
@@ -20,7 +20,7 @@ _CHUNK = 1024 * 1024
 
 @blueprint.route("/jobs")
 async def list_jobs() -> Response:
-    records = sorted(jobs_engine().records(), key=lambda record: record.id)
+    records = sorted(node().jobs.records(), key=lambda record: record.id)
     if flag("expand"):
         now = utc_now()
         return json_answer([record.to_json(now) for record in records])
@@ -29,7 +29,7 @@ async def list_jobs() -> Response:
 
 @blueprint.route("/jobs/<job_id>", methods=["GET", "DELETE"])
 async def job(job_id: str) -> Response:
-    engine = jobs_engine()
+    engine = node().jobs
     if request.method == "DELETE":
         if not engine.delete(job_id):
             raise OrthancError(ErrorCode.INEXISTENT_ITEM, f"No job found with this id: {job_id}")
@@ -43,7 +43,7 @@ async def job(job_id: str) -> Response:
 @blueprint.route("/jobs/<job_id>/<any(cancel, pause, resume, resubmit):action>", methods=["POST"])
 async def job_action(job_id: str, action: str) -> Response:
     """200 {} when allowed or without effect; an empty 400 for an unknown job or a refused action."""
-    engine = jobs_engine()
+    engine = node().jobs
     if action == "pause":
         done = await engine.pause(job_id)
     elif action == "cancel":
@@ -59,7 +59,7 @@ async def job_action(job_id: str, action: str) -> Response:
 
 @blueprint.route("/jobs/<job_id>/<key>", methods=["GET", "DELETE"])
 async def job_output(job_id: str, key: str) -> Response:
-    engine = jobs_engine()
+    engine = node().jobs
     no_output = OrthancError(ErrorCode.INEXISTENT_ITEM, f"Job has no such output: {key}")
     if request.method == "DELETE":
         if not engine.delete_output(job_id, key):

@@ -15,7 +15,7 @@ _MB = 1024 * 1024
 
 
 async def _refresh_scrape_gauges() -> None:
-    """Gauges Orthanc recomputes at every scrape (metrics.md §4)."""
+    """Gauges Orthanc recomputes at every scrape: resource counts, disk use, jobs by state, up time."""
     context = node()
     metrics = context.metrics
     stats = await context.index.statistics()
@@ -24,14 +24,13 @@ async def _refresh_scrape_gauges() -> None:
         metrics.set_gauge(f"orthanc_count_{level}", stats[f"Count{level.capitalize()}"], now)
     metrics.set_gauge("orthanc_disk_size_mb", stats["DiskSize"] / _MB, now)
     metrics.set_gauge("orthanc_uncompressed_size_mb", stats["UncompressedSize"] / _MB, now)
-    if context.jobs is not None:
-        counts = context.jobs.count_by_state()
-        pending = counts.get("Pending", 0) + counts.get("Retry", 0)
-        running = counts.get("Running", 0) + counts.get("Paused", 0)
-        success, failed = counts.get("Success", 0), counts.get("Failure", 0)
-        for name, value in (("pending", pending), ("running", running), ("success", success),
-                            ("failed", failed), ("completed", success + failed)):  # fmt: skip
-            metrics.set_gauge(f"orthanc_jobs_{name}", value, now)
+    counts = context.jobs.count_by_state()
+    pending = counts.get("Pending", 0) + counts.get("Retry", 0)
+    running = counts.get("Running", 0) + counts.get("Paused", 0)
+    success, failed = counts.get("Success", 0), counts.get("Failure", 0)
+    for name, value in (("pending", pending), ("running", running), ("success", success),
+                        ("failed", failed), ("completed", success + failed)):  # fmt: skip
+        metrics.set_gauge(f"orthanc_jobs_{name}", value, now)
     metrics.set_gauge("orthanc_up_time_s", int(now - context.started_at), now)
     last = await context.index.last_change()
     metrics.set_gauge("orthanc_last_change", last.seq if last else 0, now)

@@ -22,20 +22,19 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from io import BufferedWriter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import trio
 
 from ...config import Config
 from ...errors import ErrorCode, OrthancError
 from ...offload import offload
-from ...services.archive import ArchiveBuilder, ArchiveKind, plan_archive
+from ...services.archive_builder import ArchiveBuilder
+from ...services.archive_plan import ArchiveKind, plan_archive
+from ...services.bundle import ServiceBundle
 from ...storage.files import write_failure
 from ...storage.private import create_file, make_folders
 from ..job import Job, JobOutput, Step, StepOutcome, StopReason
-
-if TYPE_CHECKING:
-    from ...context import NodeContext
 
 log = logging.getLogger(__name__)
 
@@ -230,22 +229,22 @@ class ArchiveJob(Job):
         self.description = description
         self.builder: ArchiveBuilder | None = None
 
-    async def start(self, context: NodeContext) -> None:
+    async def start(self, services: ServiceBundle) -> None:
         """Expand the resources now: the counts are fixed at submission, unknown IDs refuse it.
 
         A synchronous route calls it before answering (so errors still get their
         status), and the engine's own call then has nothing left to do.
         """
         if self.builder is None:
-            plan = await plan_archive(context.index, self.resources, self.kind, extended=self.extended)
-            self.builder = ArchiveBuilder(plan, context.files)
+            plan = await plan_archive(services.index, self.resources, self.kind, extended=self.extended)
+            self.builder = ArchiveBuilder(plan, services.files)
 
     def _builder(self) -> ArchiveBuilder:
         if self.builder is None:
             raise OrthancError(ErrorCode.BAD_SEQUENCE_OF_CALLS, "The archive job was not started")
         return self.builder
 
-    async def step(self, context: NodeContext) -> StepOutcome:
+    async def step(self, services: ServiceBundle) -> StepOutcome:
         builder = self._builder()
         prepared = await builder.prepare_step()
         await self.delivery.deliver(prepared.chunks)
@@ -266,7 +265,7 @@ class ArchiveJob(Job):
             content["Transcode"] = self.transcode
         return content
 
-    async def stop(self, context: NodeContext, reason: StopReason) -> None:
+    async def stop(self, services: ServiceBundle, reason: StopReason) -> None:
         if self.builder is not None and reason is not StopReason.PAUSED:
             self.builder.close()
         await self.delivery.stop(reason)

@@ -1,6 +1,6 @@
-"""SplitStudy and MergeStudy jobs: /studies/{id}/split and /studies/{id}/merge (create-dicom.md §3).
+"""SplitStudy and MergeStudy jobs: /studies/{id}/split and /studies/{id}/merge.
 
-The rewrite jobs of :mod:`.modification` with the split and merge rules of
+The rewrite jobs of :mod:`.rewrite` with the split and merge rules of
 :mod:`node.services.split_merge`: one step per moved instance, then the deletion of
 the sources (KeepSource defaults to false here).
 """
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ...services.modify import InstanceRewrite
+from ...services.rewrite import InstanceRewrite
 from ...services.split_merge import StudyMerge, StudySplit
 from ..job import register_job_type
-from .modification import RewriteJob
+from .rewrite import RewriteJob
 
 
 @register_job_type

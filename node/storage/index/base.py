@@ -10,7 +10,7 @@ import abc
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
-from ...dicom.ids import Level
+from ...dicom.ids import Level, OrthancIds
 
 # Orthanc's numbers for the built-in metadata (`?numeric`), and for attachments.
 METADATA_NUMBERS: dict[str, int] = {
@@ -50,7 +50,7 @@ class Attachment:
 class NewInstance:
     """Everything the index records for one received instance."""
 
-    ids: tuple[str, str, str, str]
+    ids: OrthancIds
     tags: dict[Level, dict[str, str]]
     identifiers: dict[Level, dict[str, str]]
     attachment: Attachment
@@ -131,7 +131,7 @@ class Index(abc.ABC):
 
     @abc.abstractmethod
     async def series_status(self, public_id: str) -> str:
-        """Unknown, Complete, Missing or Inconsistent (resources.md §5)."""
+        """Unknown, Complete, Missing or Inconsistent, from the expected count and the instances' indexes."""
 
     @abc.abstractmethod
     async def descendants(self, public_id: str, level: Level) -> list[str]:
@@ -217,7 +217,7 @@ class Index(abc.ABC):
     @abc.abstractmethod
     async def set_property(self, name: str, value: str) -> None: ...
 
-    # Saved jobs (jobs.md §6): one JSON text per job ID
+    # Saved jobs (SaveJobs): one JSON text per job ID
     @abc.abstractmethod
     async def saved_jobs(self) -> dict[str, str]: ...
 

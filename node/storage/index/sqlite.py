@@ -112,7 +112,8 @@ def _summary_sql(level: Level, count: int) -> str:
 
 
 def series_status(expected: int | None, indexes: list[str | None]) -> str:
-    """Unknown, Complete, Missing or Inconsistent, as resources.md §5 defines them."""
+    """Unknown (no expected count, or an index missing), Inconsistent (an index out of range or
+    repeated), Complete (every index seen) or Missing."""
     if not expected or expected <= 0:
         return "Unknown"
     seen: set[int] = set()

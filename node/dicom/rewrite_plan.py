@@ -1,8 +1,10 @@
-"""Modify and anonymize requests (modify-anonymize.md §2-3) parsed into a :class:`ModificationPlan`.
+"""Modify and anonymize requests parsed into a :class:`ModificationPlan` (the first stage of a rewrite).
+
+The requests are Orthanc's: https://book.orthanc-server.com/users/anonymization.html
 
 A body is validated and turned into a plan once, at submission: every error of the
 request itself surfaces there. The rules that Orthanc checks while modifying (level
-rules, removed identifiers) are checked by :mod:`.modifier` when the plan is applied.
+rules, removed identifiers) are checked by :mod:`.rewrite` when the plan is applied.
 """
 
 from __future__ import annotations
@@ -15,22 +17,29 @@ from typing import Any
 
 from pydicom.uid import UID
 
+from ..body_fields import boolean, json_object, optional_string, string, string_list
 from ..errors import ErrorCode, OrthancError
 from .anonymization_profiles import DEFAULT_PROFILE, profiles
 from .ids import Level, parse_level
 from .json_elements import check_shape
+from .tag_numbers import (
+    DEIDENTIFICATION_METHOD,
+    HIERARCHY_TAGS,
+    PATIENT_ID,
+    PATIENT_IDENTITY_REMOVED,
+    PATIENT_NAME,
+    SERIES_INSTANCE_UID,
+    SOP_INSTANCE_UID,
+    STUDY_INSTANCE_UID,
+)
 from .tag_paths import TagPath, parse_path
 
-PATIENT_ID = 0x00100020
-PATIENT_NAME = 0x00100010
-STUDY_UID = 0x0020000D
-SERIES_UID = 0x0020000E
-SOP_UID = 0x00080018
-PATIENT_IDENTITY_REMOVED = 0x00120062
-DEIDENTIFICATION_METHOD = 0x00120063
-IDENTIFIER_TAGS = (PATIENT_ID, STUDY_UID, SERIES_UID, SOP_UID)
 # The identifier that a modification at each level regenerates, from the top down.
-LEVEL_UIDS = ((Level.STUDY, STUDY_UID), (Level.SERIES, SERIES_UID), (Level.INSTANCE, SOP_UID))
+LEVEL_UIDS = (
+    (Level.STUDY, STUDY_INSTANCE_UID),
+    (Level.SERIES, SERIES_INSTANCE_UID),
+    (Level.INSTANCE, SOP_INSTANCE_UID),
+)
 
 
 class Action(enum.Enum):
@@ -87,34 +96,24 @@ class ModificationPlan:
 
 
 def _bool(body: Mapping[str, Any], name: str, default: bool) -> bool:
-    value = body.get(name, default)
-    if not isinstance(value, bool):
-        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, f'Member "{name}" should be a Boolean value')
-    return value
+    return boolean(body.get(name, default), ErrorCode.BAD_FILE_FORMAT, f'Member "{name}" should be a Boolean value')
 
 
 def _string(body: Mapping[str, Any], name: str, default: str | None) -> str | None:
     value = body.get(name, default)
-    if value is not None and not isinstance(value, str):
-        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, f"String value expected in field: {name}")
-    return value
+    return optional_string(value, ErrorCode.BAD_FILE_FORMAT, f"String value expected in field: {name}")
 
 
 def _object(body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "The body must be a JSON object")
-    return body
+    return json_object(body, ErrorCode.BAD_FILE_FORMAT, "The body must be a JSON object")
 
 
 def _paths(body: Mapping[str, Any], field_name: str) -> list[TagPath]:
-    names = body.get(field_name, [])
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise OrthancError(ErrorCode.BAD_REQUEST)
-    return [parse_path(n) for n in names]
+    return [parse_path(n) for n in string_list(body.get(field_name, []), ErrorCode.BAD_REQUEST)]
 
 
 def _check_force(path: TagPath, force: bool, verb: str) -> None:
-    if path.top_level and path.tag in IDENTIFIER_TAGS and not force:
+    if path.top_level and path.tag in HIERARCHY_TAGS and not force:
         raise OrthancError(
             ErrorCode.BAD_REQUEST,
             f'Marking tag "{path.text}" as to be {verb} requires the "Force" option to be set to true',
@@ -143,9 +142,7 @@ class _Builder:
                 self.set(path.tag, Action.REMOVE)
             else:
                 self.path_removals.append(path)
-        replacements = body.get("Replace", {})
-        if not isinstance(replacements, dict):
-            raise OrthancError(ErrorCode.BAD_REQUEST)
+        replacements = json_object(body.get("Replace", {}), ErrorCode.BAD_REQUEST)
         for name, value in replacements.items():
             path = parse_path(name)
             _check_force(path, force, "replaced")
@@ -211,9 +208,7 @@ def parse_modify_request(
 def parse_anonymize_request(body: Any, *, default_private_creator: str = "", job: bool = False) -> ModificationPlan:
     """The plan of an /anonymize body; the caller then fills PatientName if ``needs_patient_name``."""
     body = _object(body)
-    version = body.get("DicomVersion", DEFAULT_PROFILE)
-    if not isinstance(version, str):
-        raise OrthancError(ErrorCode.BAD_FILE_FORMAT)
+    version = string(body.get("DicomVersion", DEFAULT_PROFILE), ErrorCode.BAD_FILE_FORMAT)
     profile = profiles().get(version)
     if profile is None:
         raise OrthancError(

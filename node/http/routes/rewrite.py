@@ -1,4 +1,9 @@
-"""/modify and /anonymize: of one instance (the file is answered, not stored), or as a job."""
+"""/modify and /anonymize: of one instance (the file is answered, not stored), or as a job.
+
+The rewrite pipeline, one module per layer: :mod:`node.dicom.rewrite_plan` (request to
+plan), :mod:`node.dicom.rewrite` (the rules and the UID map), :mod:`node.services.rewrite`
+(applies a plan to stored instances), :mod:`node.jobs.types.rewrite` (the job), here the route.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,16 @@ from typing import Any
 
 from quart import Blueprint, Response
 
+from ...body_fields import string_list
 from ...dicom.ids import Level
-from ...dicom.modification import ModificationPlan, bulk_level, parse_anonymize_request, parse_modify_request
-from ...errors import ErrorCode, OrthancError
+from ...dicom.rewrite_plan import ModificationPlan, bulk_level, parse_anonymize_request, parse_modify_request
+from ...errors import ErrorCode
 from ...jobs.submit import SubmitOptions, submit, submit_options
-from ...jobs.types.modification import ResourceModificationJob, RewriteJob
-from ...services.modify import ResourceModification, complete_plan, instances_of, modified_instance
-from ..answers import jobs_engine, json_answer, json_body, node, request_origin
+from ...jobs.types.rewrite import ResourceModificationJob, RewriteJob
+from ...services.rewrite import ResourceModification, complete_plan, instances_of, modified_instance
+from ..answers import json_answer, json_body, node, request_origin
 
-blueprint = Blueprint("modify", __name__)
+blueprint = Blueprint("rewrite", __name__)
 
 
 def _plan(action: str, body: Any, level: Level | None, *, job: bool) -> ModificationPlan:
@@ -29,18 +35,18 @@ async def modify_instance(public_id: str, action: str) -> Response:
     plan = _plan(action, await json_body(), None, job=False)
     await node().resources.get(public_id, Level.INSTANCE)
     plan = await complete_plan(node().index, plan)
-    return Response(await modified_instance(node(), public_id, plan), content_type="application/dicom")
+    return Response(await modified_instance(node().services, public_id, plan), content_type="application/dicom")
 
 
 async def submit_rewrite(body: Any, job: RewriteJob[Any], options: SubmitOptions | None = None) -> Response:
     """Submit a job that rewrites instances (modify, anonymize, split, merge): synchronous by default."""
     options = options or submit_options(body, synchronous=True)
-    return json_answer(await submit(jobs_engine(), job, options))
+    return json_answer(await submit(node().jobs, job, options))
 
 
 async def _run_job(body: Any, plan: ModificationPlan, level: Level | None, resources: list[str]) -> Response:
     options = submit_options(body, synchronous=True)
-    instances = await instances_of(node(), resources)
+    instances = await instances_of(node().services, resources)
     plan = await complete_plan(node().index, plan)
     modification = ResourceModification(plan, level, request_origin())
     return await submit_rewrite(body, ResourceModificationJob(modification, instances), options)
@@ -61,7 +67,7 @@ async def modify_resource(plural: str, public_id: str, action: str) -> Response:
 async def bulk_modify(action: str) -> Response:
     body = await json_body()
     plan = _plan(action, body, None if action.endswith("anonymize") else bulk_level(body), job=True)
-    resources = body.get("Resources")
-    if not isinstance(resources, list) or not all(isinstance(r, str) for r in resources):
-        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "List of strings expected in field: Resources")
+    resources = string_list(
+        body.get("Resources"), ErrorCode.BAD_FILE_FORMAT, "List of strings expected in field: Resources"
+    )
     return await _run_job(body, plan, None, resources)

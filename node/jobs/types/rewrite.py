@@ -1,21 +1,19 @@
 """Jobs that rewrite stored instances: ResourceModification (/modify and /anonymize of patients,
 studies, series, and the bulk routes), and the base that SplitStudy and MergeStudy share with it.
 
-Thin wrappers: an :class:`~node.services.modify.InstanceRewrite` does the work and
+Thin wrappers: an :class:`~node.services.rewrite.InstanceRewrite` does the work and
 keeps the state; :class:`RewriteJob` maps it onto the instance-set steps (one per
 instance, then the deletion of the sources when KeepSource is false).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar, cast
+from typing import Any, ClassVar, Generic, Self, TypeVar, cast
 
-from ...services.modify import InstanceRewrite, ResourceModification
+from ...services.bundle import ServiceBundle
+from ...services.rewrite import InstanceRewrite, ResourceModification
 from ..instance_set import InstanceSetJob
 from ..job import register_job_type
-
-if TYPE_CHECKING:
-    from ...context import NodeContext
 
 RewriteT = TypeVar("RewriteT", bound=InstanceRewrite)
 
@@ -28,24 +26,24 @@ class RewriteJob(InstanceSetJob, Generic[RewriteT]):
 
     def __init__(self, rewrite: RewriteT, instances: list[str], description: str = "REST API") -> None:
         super().__init__(instances, description)
-        self.modification = rewrite
+        self.rewrite = rewrite
 
-    async def process_instance(self, context: NodeContext, instance: str) -> bool:
-        return await self.modification.modify(context, instance)
+    async def process_instance(self, services: ServiceBundle, instance: str) -> bool:
+        return await self.rewrite.rewrite_and_store(services, instance)
 
-    async def trailing_step(self, context: NodeContext) -> None:
+    async def trailing_step(self, services: ServiceBundle) -> None:
         failed = set(self.failed)  # a source that could not be moved is kept
-        await self.modification.delete_sources(context, [i for i in self.instances if i not in failed])
+        await self.rewrite.delete_sources(services, [i for i in self.instances if i not in failed])
 
     def content(self) -> dict[str, Any]:
-        return {**super().content(), **self.modification.content()}
+        return {**super().content(), **self.rewrite.content()}
 
     def reset(self) -> None:
         super().reset()
-        self.modification.reset()
+        self.rewrite.reset()
 
     def serialize(self) -> dict[str, Any] | None:
-        return {**(super().serialize() or {}), "Modification": self.modification.to_json()}
+        return {**(super().serialize() or {}), "Modification": self.rewrite.to_json()}  # key of saved jobs
 
     @classmethod
     def deserialize(cls, data: dict[str, Any]) -> Self:

@@ -1,4 +1,4 @@
-"""Modifying and anonymizing stored instances: the one code path of the instance routes and the job.
+"""Applying a rewrite to stored instances: the one code path of the instance routes and the jobs.
 
 :class:`InstanceRewrite` is the per-instance loop that every job rewriting stored
 instances shares (modify, anonymize, split and merge of studies): read, rewrite in a
@@ -14,26 +14,24 @@ from __future__ import annotations
 import abc
 import dataclasses
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 import trio
 
-from ..dicom.ids import Level, parse_level
-from ..dicom.modification import ModificationPlan, plan_from_json
-from ..dicom.modifier import ModifiedFile, UidMap, modify_file
+from ..dicom.ids import Level, OrthancIds, parse_level
 from ..dicom.parse import parse_instance
+from ..dicom.rewrite import ModifiedFile, UidMap, modify_file
+from ..dicom.rewrite_plan import ModificationPlan, plan_from_json
 from ..errors import ErrorCode, OrthancError
 from ..offload import offload
+from ..storage.index import Index
+from .bundle import ServiceBundle
 from .ingest import Ingest, Origin, PreparedInstance
-
-if TYPE_CHECKING:
-    from ..context import NodeContext
-    from ..storage.index import Index
 
 # Global property holding the last N of `Anonymized<N>` (kept in the database, as Orthanc does).
 ANONYMIZATION_SEQUENCE = "AnonymizationSequence"
 _sequence_lock = trio.Lock()
-# An instance deleted while a job runs: counted as failed, not fatal (modify-anonymize.md §5).
+# An instance deleted while a job runs: counted as failed, not fatal to the job.
 _VANISHED = (ErrorCode.UNKNOWN_RESOURCE, ErrorCode.INEXISTENT_FILE)
 
 
@@ -47,21 +45,21 @@ async def complete_plan(index: Index, plan: ModificationPlan) -> ModificationPla
     return plan.with_patient_name(f"Anonymized{number}")
 
 
-async def modified_instance(context: NodeContext, public_id: str, plan: ModificationPlan) -> bytes:
+async def modified_instance(services: ServiceBundle, public_id: str, plan: ModificationPlan) -> bytes:
     """The modified file of one instance, not stored (POST /instances/{id}/modify|anonymize)."""
-    data = await context.resources.instance_file(public_id)
+    data = await services.resources.instance_file(public_id)
     result = await offload(modify_file, data, plan, UidMap())
     return result.data
 
 
-async def instances_of(context: NodeContext, resources: Iterable[str]) -> list[str]:
+async def instances_of(services: ServiceBundle, resources: Iterable[str]) -> list[str]:
     """Every instance below these resources (any level, unknown one: error 17), each listed once."""
     found: dict[str, None] = {}
     for public_id in resources:
-        level = await context.index.level_of(public_id)
+        level = await services.index.level_of(public_id)
         if level is None:
             raise OrthancError(ErrorCode.UNKNOWN_RESOURCE, f"Unknown resource: {public_id}")
-        found.update(dict.fromkeys(await context.index.descendants(public_id, Level.INSTANCE)))
+        found.update(dict.fromkeys(await services.index.descendants(public_id, Level.INSTANCE)))
     return list(found)
 
 
@@ -84,17 +82,17 @@ class InstanceRewrite(abc.ABC):
     def rewrite(self, data: bytes, uids: UidMap) -> ModifiedFile:
         """The new file of one instance; runs in a worker thread, so it only reads ``self``."""
 
-    async def stored(self, context: NodeContext, result: ModifiedFile, ids: tuple[str, str, str, str]) -> None:
+    async def stored(self, services: ServiceBundle, result: ModifiedFile, ids: OrthancIds) -> None:
         """Hook run once an instance is stored (shielded from cancellation): record what was created."""
         return None  # optional hook
 
-    def instance_metadata(self, result: ModifiedFile, ids: tuple[str, str, str, str]) -> dict[str, str]:
+    def instance_metadata(self, result: ModifiedFile, ids: OrthancIds) -> dict[str, str]:
         """Metadata stored with the new instance (``ids``), in the same transaction; runs in a worker thread."""
         return {}
 
     @abc.abstractmethod
     def content(self) -> dict[str, Any]:
-        """The keys that the job adds to the instance-set ones (jobs.md §10)."""
+        """The keys that the job adds to the Content of every instance-set job."""
 
     def _rewrite_and_prepare(self, ingest: Ingest, data: bytes) -> tuple[ModifiedFile, PreparedInstance]:
         """The new file, parsed and written, ready to index: one trip to a worker thread."""
@@ -102,7 +100,7 @@ class InstanceRewrite(abc.ABC):
         parsed = parse_instance(result.data)
         return result, ingest.prepare(parsed, self.origin, self.instance_metadata(result, parsed.ids))
 
-    async def modify(self, context: NodeContext, instance: str) -> bool:
+    async def rewrite_and_store(self, services: ServiceBundle, instance: str) -> bool:
         """Rewrite and store one instance; False if it vanished meanwhile.
 
         Reading may be interrupted (nothing changed yet). Rewriting, storing and recording
@@ -115,32 +113,32 @@ class InstanceRewrite(abc.ABC):
         the same identifiers is refused.
         """
         try:
-            data = await context.resources.instance_file(instance)
+            data = await services.resources.instance_file(instance)
         except OrthancError as error:
             if error.code in _VANISHED:
                 return False
             raise
         with trio.CancelScope(shield=True):
-            result, prepared = await offload(self._rewrite_and_prepare, context.ingest, data)
-            stored = await context.ingest.commit(prepared)
-            if stored.status != "Success" and not await self._stored_before(context, result, stored.ids):
+            result, prepared = await offload(self._rewrite_and_prepare, services.ingest, data)
+            stored = await services.ingest.commit(prepared)
+            if stored.status != "Success" and not await self._stored_before(services, result, stored.ids):
                 raise OrthancError(
                     ErrorCode.CANNOT_STORE_INSTANCE, f"Error while storing a modified instance {instance}"
                 )
-            await self.stored(context, result, stored.ids)
+            await self.stored(services, result, stored.ids)
         return True
 
     @staticmethod
-    async def _stored_before(context: NodeContext, result: ModifiedFile, ids: tuple[str, str, str, str]) -> bool:
+    async def _stored_before(services: ServiceBundle, result: ModifiedFile, ids: OrthancIds) -> bool:
         """Whether the instance already stored under these identifiers is this very file."""
         try:
-            return await context.resources.instance_file(ids[Level.INSTANCE]) == result.data
+            return await services.resources.instance_file(ids[Level.INSTANCE]) == result.data
         except OrthancError as error:
             if error.code in _VANISHED:  # deleted meanwhile: not this job's copy
                 return False
             raise
 
-    async def delete_sources(self, context: NodeContext, instances: Iterable[str]) -> None:
+    async def delete_sources(self, services: ServiceBundle, instances: Iterable[str]) -> None:
         """KeepSource false: delete the originals once every new instance is stored.
 
         One already gone is skipped: deleted by someone else, or by this step itself before
@@ -150,7 +148,7 @@ class InstanceRewrite(abc.ABC):
             return
         for instance in instances:
             try:
-                await context.resources.delete(instance, Level.INSTANCE)
+                await services.resources.delete(instance, Level.INSTANCE)
             except OrthancError as error:
                 if error.code not in _VANISHED:
                     raise
@@ -193,26 +191,24 @@ class ResourceModification(InstanceRewrite):
     def rewrite(self, data: bytes, uids: UidMap) -> ModifiedFile:
         return modify_file(data, self.plan, uids)
 
-    async def stored(self, context: NodeContext, result: ModifiedFile, ids: tuple[str, str, str, str]) -> None:
-        await self._record_provenance(context, result.source_ids, ids)
+    async def stored(self, services: ServiceBundle, result: ModifiedFile, ids: OrthancIds) -> None:
+        await self._record_provenance(services, result.source_ids, ids)
         for level, public_id in zip(Level, ids, strict=True):
             self.created[level].add(public_id)
         if self.target is None and self.level is not None:
             self.target = (ids[self.level], ids[Level.PATIENT])
 
-    def instance_metadata(self, result: ModifiedFile, ids: tuple[str, str, str, str]) -> dict[str, str]:
-        """`ModifiedFrom`/`AnonymizedFrom` of the new instance (§2.2)."""
+    def instance_metadata(self, result: ModifiedFile, ids: OrthancIds) -> dict[str, str]:
+        """`ModifiedFrom`/`AnonymizedFrom` of the new instance: the ID of its source, when it got a new one."""
         source = result.source_ids[Level.INSTANCE]
         return {self.metadata_name: source} if source != ids[Level.INSTANCE] else {}
 
-    async def _record_provenance(
-        self, context: NodeContext, sources: tuple[str, ...], created: tuple[str, ...]
-    ) -> None:
-        """`ModifiedFrom`/`AnonymizedFrom` on each new parent (§2.2), once per job; the instance has its own."""
+    async def _record_provenance(self, services: ServiceBundle, sources: OrthancIds, created: OrthancIds) -> None:
+        """`ModifiedFrom`/`AnonymizedFrom` on each new parent, once per job; the instance has its own."""
         for level in (Level.PATIENT, Level.STUDY, Level.SERIES):
             source, public_id = sources[level], created[level]
             if source != public_id and public_id not in self._with_provenance:
-                await context.index.set_metadata(public_id, self.metadata_name, source)
+                await services.index.set_metadata(public_id, self.metadata_name, source)
                 self._with_provenance.add(public_id)
 
     def content(self) -> dict[str, Any]:
