@@ -22,6 +22,7 @@ from node.jobs.record import JobRecord, JobState
 from node.jobs.types.archive import FileDelivery, MediaJob, archive_folder
 from node.services.archive_names import file_name, folder_name
 from node.services.zip_writer import ZipWriter, deflate
+from node.storage.settings import StorageSettings
 from tests.conftest import node_config, start_node
 from tests.helpers import dcmtk_tool, make_dataset, make_dicom, to_bytes
 
@@ -260,7 +261,7 @@ async def wait_job(node: NodeContext, job_id: str) -> JobRecord:
 
 
 def archive_files(node: NodeContext) -> list[Path]:
-    folder = archive_folder(node.config)
+    folder = archive_folder(node.settings.storage)
     return sorted(folder.iterdir()) if folder.is_dir() else []
 
 
@@ -299,7 +300,7 @@ async def test_async_archive_and_media_outputs(http: httpx.AsyncClient, node: No
 
 async def submit_paused_media(node: NodeContext, study: str) -> JobRecord:
     """A media job submitted in-process and paused before any worker ran it."""
-    job = MediaJob([study], FileDelivery(archive_folder(node.config)))
+    job = MediaJob([study], FileDelivery(archive_folder(node.settings.storage)))
     record = await node.jobs.submit(job)  # type: ignore[union-attr]
     assert await node.jobs.pause(record.id)  # type: ignore[union-attr]  # no checkpoint between: still Pending
     assert record.state is JobState.PAUSED
@@ -375,7 +376,7 @@ async def test_deleted_instances_are_skipped(http: httpx.AsyncClient, node: Node
 
 async def test_stale_archives_removed_at_start_up(nursery: trio.Nursery, tmp_path: Path) -> None:
     config = node_config(tmp_path)
-    stale = archive_folder(config) / "left-by-a-crash.zip"  # the folder is made on first use
+    stale = archive_folder(StorageSettings.from_config(config)) / "left-by-a-crash.zip"  # the folder is made on first use
     stale.write_bytes(b"PK")
     await start_node(nursery, config)
     assert not stale.exists()

@@ -17,6 +17,7 @@ from node.errors import ErrorCode
 from node.jobs.engine import JobsEngine
 from node.jobs.record import JobRecord, JobState
 from node.storage.index.sqlite import SqliteIndex
+from node.storage.settings import StorageSettings
 from tests.conftest import node_config, start_node
 from tests.launcher import JOURNAL, ArchiveLikeJob, StepsJob, until
 
@@ -45,7 +46,7 @@ async def saved(context: NodeContext) -> dict[str, dict[str, Any]]:
 
 
 async def saved_after_stop(tmp_path: Path) -> dict[str, dict[str, Any]]:
-    index = SqliteIndex(Path(node_config(tmp_path).index_directory))
+    index = SqliteIndex(StorageSettings.from_config(node_config(tmp_path)).index_directory)
     try:
         return {job_id: json.loads(text) for job_id, text in (await index.saved_jobs()).items()}
     finally:

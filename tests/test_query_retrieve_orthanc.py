@@ -28,7 +28,8 @@ from bench.orthanc_process import RunningOrthanc, orthanc_binary, orthanc_proces
 from node.config import Config
 from node.context import NodeContext
 from node.errors import OrthancError
-from node.services.query_retrieve import QueryRetrieve
+from node.runtime_settings import RuntimeSettings
+from node.services.query_retrieve import FindSettings, QueryRetrieve
 from tests.helpers import SHARED_TESTDATA
 from tests.query_retrieve_data import (
     STUDY_BRAIN,
@@ -169,7 +170,10 @@ def restricted_orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run
 async def _ours(node: NodeContext, http: httpx.AsyncClient, **options: Any) -> QueryRetrieve:
     for data in _files():
         (await http.post("/instances", content=data)).raise_for_status()
-    return QueryRetrieve(Config(options), node.index, node.resources)
+    config = Config(options)
+    return QueryRetrieve(
+        FindSettings.from_config(config), node.index, node.resources, runtime=RuntimeSettings.from_config(config)
+    )
 
 
 def _canonical(dataset: Dataset) -> dict[str, Any]:
