@@ -14,9 +14,10 @@ from typing import Any
 
 from .errors import ErrorCode, OrthancError
 
-# Every option the code reads, with Orthanc's code default (what applies when no configuration file
-# sets it: https://book.orthanc-server.com/users/configuration.html). Code reads options
-# only by indexing (config[name]): an option missing here fails loudly, never takes a local default.
+# Every option the node accepts, with Orthanc's code default (what applies when no configuration file
+# sets it: https://book.orthanc-server.com/users/configuration.html). Options are read only in the
+# from_config of a subsystem's settings (node/settings.py), by indexing (config[name]): an option
+# missing here fails loudly, never takes a local default.
 DEFAULTS: dict[str, Any] = {
     "Name": "",
     "StorageDirectory": "OrthancStorage",
@@ -39,7 +40,7 @@ DEFAULTS: dict[str, Any] = {
     "AuthenticationEnabled": None,  # None: same as RemoteAccessAllowed
     "RegisteredUsers": {},
     "HttpDescribeErrors": True,
-    "HttpCompressionEnabled": True,
+    "HttpCompressionEnabled": True,  # accepted, not acted on: answers are never compressed
     "HttpRequestTimeout": 30,  # s: longest wait for a client's bytes, or for room to send to it
     "HttpMinimumReceiveRate": 1024,  # bytes/s a client must sustain while sending a body, 0: none (ours)
     "HttpMaximumConnections": 100,  # open HTTP connections, 0: no limit; more get 503 and are closed (ours)
@@ -184,34 +185,3 @@ class Config:
         if key in self._values:
             return self._values[key]
         return DEFAULTS[key]
-
-    @property
-    def storage_directory(self) -> Path:
-        return Path(self["StorageDirectory"])
-
-    @property
-    def index_directory(self) -> Path:
-        return Path(self["IndexDirectory"] or self["StorageDirectory"])
-
-    @property
-    def authentication_enabled(self) -> bool:
-        value = self["AuthenticationEnabled"]
-        return self["RemoteAccessAllowed"] if value is None else bool(value)
-
-    @property
-    def registered_users(self) -> dict[str, str]:
-        users = dict(self["RegisteredUsers"])
-        if self.authentication_enabled and self["RemoteAccessAllowed"] and not users:
-            users["orthanc"] = "orthanc"
-        return users
-
-    @property
-    def is_http_server_secure(self) -> bool:
-        if self["RemoteAccessAllowed"] and self["AuthenticationEnabled"] is False:
-            return False
-        return not (self.authentication_enabled and self["RemoteAccessAllowed"] and not self["RegisteredUsers"])
-
-    @property
-    def concurrent_jobs(self) -> int:
-        count = int(self["ConcurrentJobs"])
-        return count if count > 0 else max(1, os.cpu_count() or 1)

@@ -7,25 +7,24 @@ the operations on stored resources get only its :class:`ServiceBundle`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-from .config import Config
 from .jobs.engine import JobsEngine
 from .metrics import Metrics
+from .runtime_settings import RuntimeSettings
 from .services.bundle import ServiceBundle
 from .services.ingest import Ingest
 from .services.resources import Resources
+from .settings import NodeSettings
 from .storage.files import FileStore
 from .storage.index import Index
 
 
 @dataclass
 class NodeContext:
-    config: Config
+    settings: NodeSettings
+    runtime: RuntimeSettings  # what clients may change while the node runs (/tools/default-encoding...)
     services: ServiceBundle
     jobs: JobsEngine
-    # Settings changed at run time through the REST API (/tools/default-encoding...).
-    runtime: dict[str, Any] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     started_at: float = 0.0  # time.time() at start, for orthanc_up_time_s
 

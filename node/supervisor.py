@@ -11,7 +11,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import trio
@@ -24,15 +23,17 @@ from .dicom.ids import Level
 from .errors import OrthancError
 from .http.app import create_app
 from .http.server import serve_http
-from .jobs.engine import EngineSettings, JobsEngine
+from .jobs.engine import JobsEngine
 from .jobs.types.archive import remove_stale_archives
 from .metrics import Metrics
 from .net.scp import run_scp
 from .offload import offload
+from .runtime_settings import RuntimeSettings
 from .services.bundle import ServiceBundle
 from .services.ingest import Ingest
 from .services.resources import Resources
 from .services.stability import StabilityTracker
+from .settings import NodeSettings
 from .storage.files import FileStore
 from .storage.index.sqlite import SqliteIndex
 from .storage.sweep import sweep_storage
@@ -79,7 +80,7 @@ class ServiceStack:
 
 async def _start_http(stack: ServiceStack, context: NodeContext) -> int:
     app = create_app(context)
-    return int(await stack.start("http", partial(serve_http, app, context.config)))
+    return int(await stack.start("http", partial(serve_http, app, context.settings.http)))
 
 
 async def serve(
@@ -94,15 +95,14 @@ async def serve(
     ``file_store`` is the class of the storage area: a subclass may instrument or replace
     how its files are flushed (see :class:`FileStore`).
     """
-    install_dictionary(config["Dictionary"])
-    metrics = Metrics(enabled=config["MetricsEnabled"])
-    durable = bool(config["SyncStorageArea"])
-    files = file_store(
-        config.storage_directory, compress=config["StorageCompression"], sync=durable, metrics=metrics
-    )
-    if await offload(remove_stale_archives, config):
+    settings = NodeSettings.from_config(config)
+    storage = settings.storage
+    install_dictionary(settings.dictionary)
+    metrics = Metrics(enabled=settings.metrics_enabled)
+    files = file_store(storage.storage_directory, compress=storage.compress, sync=storage.sync, metrics=metrics)
+    if await offload(remove_stale_archives, storage):
         log.info("removed the archives of asynchronous jobs left by the previous run")
-    index = SqliteIndex(Path(config.index_directory), durable=durable)
+    index = SqliteIndex(storage.index_directory, durable=storage.sync)
     try:
         async with trio.open_nursery() as nursery:
             stack = ServiceStack(nursery)
@@ -111,16 +111,22 @@ async def serve(
                 async def on_stable(public_id: str, level: Level) -> None:
                     await index.log_change(f"Stable{level.title}", public_id, level, orthanc_date())
 
-                stability = StabilityTracker(float(config["StableAge"]), on_stable)
+                stability = StabilityTracker(storage.stable_age, on_stable)
                 services = ServiceBundle(
                     index=index,
                     files=files,
-                    ingest=Ingest(config, index, files, stability),
+                    ingest=Ingest(storage, index, files, stability),
                     resources=Resources(index, files, stability),
                     metrics=metrics,
                 )
-                engine = JobsEngine(services, EngineSettings.from_config(config), load=load_jobs)
-                context = NodeContext(config=config, services=services, jobs=engine, started_at=time.time())
+                engine = JobsEngine(services, settings.jobs, load=load_jobs)
+                context = NodeContext(
+                    settings=settings,
+                    runtime=RuntimeSettings.from_config(config),
+                    services=services,
+                    jobs=engine,
+                    started_at=time.time(),
+                )
                 await stack.start("stability", _started_at_once(stability.run))
                 await _start_services(stack, context)
                 nursery.start_soon(_sweep_storage, files, index)
@@ -155,9 +161,8 @@ def _started_at_once(run: Callable[[], Awaitable[None]]) -> Callable[..., Awaita
 
 async def _start_services(stack: ServiceStack, context: NodeContext) -> None:
     """Jobs, then DICOM, then HTTP: each can rely on what started before it."""
-    config = context.config
     await stack.start("jobs", context.jobs.run)
-    if config["DicomServerEnabled"]:
+    if context.settings.dicom.enabled:
         context.ports["dicom"] = await stack.start("dicom", partial(run_scp, context))
-    if config["HttpServerEnabled"]:
+    if context.settings.http.enabled:
         context.ports["http"] = await _start_http(stack, context)

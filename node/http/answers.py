@@ -141,7 +141,7 @@ def error_body(error: OrthancError, method: str, uri: str) -> dict[str, Any]:
 
 
 def error_answer(error: OrthancError) -> Response:
-    if not node().config["HttpDescribeErrors"]:
+    if not node().settings.http.describe_errors:
         return empty(error.http_status)
     body = error_body(error, request.method, request.path)
     return Response(pretty_json(body), status=error.http_status, content_type=JSON_TYPE)

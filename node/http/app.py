@@ -12,14 +12,14 @@ from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
-from ..config import Config
 from ..context import NodeContext
 from ..errors import ErrorCode, NoAnswer, OrthancError
 from .answers import empty, error_answer
 from .instrument import RequestMetrics
 from .limits import RequestBody
 from .routes import ALL_BLUEPRINTS
-from .spool import MB, StreamedUploads, too_large
+from .settings import HttpSettings
+from .spool import StreamedUploads, too_large
 
 log = logging.getLogger(__name__)
 
@@ -82,16 +82,16 @@ def _refuse_cross_site() -> None:
         raise OrthancError(ErrorCode.BAD_REQUEST, f"Cross-site request refused (Origin: {origin})", status=403)
 
 
-def _warn_if_open(config: Config) -> None:
+def _warn_if_open(settings: HttpSettings) -> None:
     """Say loudly at start when anyone who reaches the port can use the node."""
-    if not config["RemoteAccessAllowed"]:
+    if not settings.remote_access_allowed:
         return
-    if not config.authentication_enabled:
+    if not settings.authentication_enabled:
         log.warning(
             "INSECURE: RemoteAccessAllowed is true and AuthenticationEnabled false: anyone who can reach "
             "the HTTP port has full access, patient data included"
         )
-    elif not config["RegisteredUsers"]:
+    elif not settings.registered_users:
         log.warning(
             "INSECURE: RemoteAccessAllowed is true and RegisteredUsers is empty: the default user "
             "orthanc / orthanc is accepted. Declare your own users in RegisteredUsers"
@@ -100,22 +100,22 @@ def _warn_if_open(config: Config) -> None:
 
 def create_app(context: NodeContext) -> QuartTrio:
     app = QuartTrio("node")
-    config = context.config
+    settings = context.settings.http
     app.config["NODE_CONTEXT"] = context
-    app.config["MAX_CONTENT_LENGTH"] = int(config["MaximumRequestSize"]) * MB
+    app.config["MAX_CONTENT_LENGTH"] = settings.maximum_request_size
     # Archives stream for as long as they need; uploads may be slow: no silent cut-offs.
     app.config["BODY_TIMEOUT"] = None
     app.config["RESPONSE_TIMEOUT"] = None
     app.url_map.strict_slashes = False
-    users = {name: str(password).encode("utf-8") for name, password in config.registered_users.items()}
-    _warn_if_open(config)
+    users = {name: password.encode("utf-8") for name, password in settings.accepted_users.items()}
+    _warn_if_open(settings)
 
     @app.before_request
     async def access_control() -> Response | None:
         remote = request.remote_addr or ""
-        if not config["RemoteAccessAllowed"] and remote not in _LOOPBACK:
+        if not settings.remote_access_allowed and remote not in _LOOPBACK:
             return Response(b"", status=401, headers=_UNAUTHORIZED_HEADERS)
-        if config.authentication_enabled and not _credentials_ok(request.headers.get("Authorization", ""), users):
+        if settings.authentication_enabled and not _credentials_ok(request.headers.get("Authorization", ""), users):
             return Response(b"", status=401, headers=_UNAUTHORIZED_HEADERS)
         _refuse_cross_site()
         return None
@@ -156,6 +156,6 @@ def create_app(context: NodeContext) -> QuartTrio:
     for blueprint in ALL_BLUEPRINTS:
         app.register_blueprint(blueprint)
     limit = app.config["MAX_CONTENT_LENGTH"]
-    wrapped = RequestBody(MethodOverride(StreamedUploads(app.asgi_app)), limit, config["HttpDescribeErrors"])
+    wrapped = RequestBody(MethodOverride(StreamedUploads(app.asgi_app)), limit, settings.describe_errors)
     app.asgi_app = RequestMetrics(wrapped, context.metrics)  # type: ignore[method-assign]
     return app

@@ -23,16 +23,16 @@ from pathlib import Path
 from typing import IO
 
 from ..errors import ErrorCode, OrthancError
+from ..units import MEGABYTE
 from .spool import SpooledBody, too_large
 
 log = logging.getLogger(__name__)
 
-MB = 1024 * 1024
 MAX_RATIO = 100
-RATIO_FREE_SIZE = 32 * MB
+RATIO_FREE_SIZE = 32 * MEGABYTE
 MAX_ZIP_ENTRIES = 100_000
 # Decompressed output is produced at most this much at a time.
-PIECE = 1 * MB
+PIECE = 1 * MEGABYTE
 # gzip with its header and trailer (zlib's window bits for that format).
 _GZIP_WBITS = 16 + zlib.MAX_WBITS
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import trio
 
+from ..units import MEGABYTE
 from .answers import JSON_TYPE, error_body, pretty_json
 from .server import connection_of
 from .spool import too_large
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 
 HTTP1_VERSIONS = frozenset({"1.0", "1.1"})
 # An unread body is read and dropped up to this many bytes after an early answer.
-DRAIN_LIMIT = 64 * 1024 * 1024
+DRAIN_LIMIT = 64 * MEGABYTE
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]

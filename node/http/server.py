@@ -23,8 +23,8 @@ from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import ASGIFramework, ConnectionState
 from hypercorn.utils import wrap_app
 
-from ..config import Config
 from .connection import ClientLimits, GuardedStream
+from .settings import HttpSettings
 
 log = logging.getLogger(__name__)
 
@@ -46,24 +46,26 @@ def connection_of(scope: MutableMapping[str, Any]) -> GuardedStream | None:
     return scope.get("state", {}).get(CONNECTION_KEY)
 
 
-def _hypercorn_config(config: Config) -> hypercorn.config.Config:
+def _hypercorn_config(settings: HttpSettings) -> hypercorn.config.Config:
     hconfig = hypercorn.config.Config()
     hconfig.accesslog = None
     hconfig.errorlog = logging.getLogger("hypercorn.error")
-    hconfig.keep_alive_timeout = max(MIN_KEEP_ALIVE, int(config["HttpRequestTimeout"]))
+    hconfig.keep_alive_timeout = max(MIN_KEEP_ALIVE, settings.request_timeout)
     return hconfig
 
 
 class _Connections:
     """Accepted connections, counted against the limit; each served by hypercorn."""
 
-    def __init__(self, app: Any, hconfig: hypercorn.config.Config, config: Config, state: dict[str, Any]) -> None:
+    def __init__(
+        self, app: Any, hconfig: hypercorn.config.Config, settings: HttpSettings, state: dict[str, Any]
+    ) -> None:
         self._app = app
         self._hconfig = hconfig
         self._worker = WorkerContext(None)
         self._state = state
-        self._limits = ClientLimits(float(config["HttpRequestTimeout"]), float(config["HttpMinimumReceiveRate"]))
-        self._maximum = int(config["HttpMaximumConnections"])
+        self._limits = ClientLimits(settings.request_timeout, settings.minimum_receive_rate)
+        self._maximum = settings.maximum_connections
         self._open: set[GuardedStream] = set()
         self._refusing = 0
 
@@ -113,14 +115,14 @@ class _Connections:
                 await stream.aclose()
 
 
-async def serve_http(app: ASGIFramework, config: Config, *, task_status: trio.TaskStatus[int]) -> None:
+async def serve_http(app: ASGIFramework, settings: HttpSettings, *, task_status: trio.TaskStatus[int]) -> None:
     """Serve ``app`` on HttpBindAddress:HttpPort until cancelled; reports the bound port."""
-    hconfig = _hypercorn_config(config)
+    hconfig = _hypercorn_config(settings)
     wrapped = wrap_app(app, hconfig.wsgi_max_body_size, "asgi")
-    listeners = await trio.open_tcp_listeners(config["HttpPort"], host=config["HttpBindAddress"])
+    listeners = await trio.open_tcp_listeners(settings.port, host=settings.bind_address)
     state: dict[str, Any] = {}
     lifespan = Lifespan(wrapped, hconfig, state)
-    connections = _Connections(wrapped, hconfig, config, state)
+    connections = _Connections(wrapped, hconfig, settings, state)
     async with trio.open_nursery() as nursery:
         await nursery.start(lifespan.handle_lifespan)
         await lifespan.wait_for_startup()

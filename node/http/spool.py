@@ -24,12 +24,12 @@ from ..errors import ErrorCode, OrthancError
 from ..offload import offload
 from ..storage.files import write_failure
 from ..storage.private import make_folders
+from ..units import MEGABYTE
 
-MB = 1024 * 1024
 # Bodies up to this size stay in memory.
-MEMORY_LIMIT = 4 * MB
+MEMORY_LIMIT = 4 * MEGABYTE
 # Past MEMORY_LIMIT, received bytes are written to the file in batches of this size (one thread hop each).
-WRITE_BATCH = 1 * MB
+WRITE_BATCH = 1 * MEGABYTE
 # (method, path) of the routes that read their body with receive_upload; Quart sees an empty body.
 STREAMED_ROUTES = frozenset({("POST", "/instances")})
 # Where a streamed route finds the ASGI receive channel of its request.
@@ -42,7 +42,7 @@ Receive = Callable[[], Awaitable[Message]]
 def too_large(limit_bytes: int) -> OrthancError:
     """Orthanc's "bad request" with the status that says why: the body is over MaximumRequestSize."""
     return OrthancError(
-        ErrorCode.BAD_REQUEST, f"The request body exceeds MaximumRequestSize ({limit_bytes // MB} MB)", status=413
+        ErrorCode.BAD_REQUEST, f"The request body exceeds MaximumRequestSize ({limit_bytes // MEGABYTE} MB)", status=413
     )
 
 

@@ -11,6 +11,7 @@ no trace (see :mod:`node.jobs.job`) and runs again when the job resumes.
 from __future__ import annotations
 
 import logging
+import os
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -53,8 +54,9 @@ class EngineSettings:
 
     @classmethod
     def from_config(cls, config: Config) -> EngineSettings:
+        workers = int(config["ConcurrentJobs"])  # 0: one per core
         return cls(
-            workers=config.concurrent_jobs,
+            workers=workers if workers > 0 else max(1, os.cpu_count() or 1),
             history_size=max(0, int(config["JobsHistorySize"])),
             outputs_kept=int(config["MediaArchiveSize"]),
             save_jobs=bool(config["SaveJobs"]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,11 +33,11 @@ def _port(value: Any) -> int | None:
     return value if 0 < value <= _MAX_PORT else None
 
 
-def declared_modalities(config: Config) -> list[DeclaredModality]:
-    """DicomModalities in either form; the array form allows everything."""
+def declared_modalities(option: Mapping[str, Any]) -> list[DeclaredModality]:
+    """The DicomModalities option, its entries in either form; the array form allows everything."""
     out = []
     entry: Any
-    for entry in dict(config["DicomModalities"]).values():
+    for entry in dict(option).values():
         if isinstance(entry, list) and len(entry) >= 2:
             port = _port(entry[2]) if len(entry) >= 3 else None
             out.append(DeclaredModality(str(entry[0]), str(entry[1]), port, frozenset(ALLOW_FLAGS)))
@@ -60,13 +61,21 @@ class Peers:
 
     @classmethod
     def from_config(cls, config: Config) -> Peers:
+        always = {
+            "Echo": config["DicomAlwaysAllowEcho"],
+            "Find": config["DicomAlwaysAllowFind"],
+            "FindWorklist": config["DicomAlwaysAllowFindWorklist"],  # no worklist service: only admits unknown AETs
+            "Get": config["DicomAlwaysAllowGet"],
+            "Move": config["DicomAlwaysAllowMove"],
+            "Store": config["DicomAlwaysAllowStore"],
+        }
         return cls(
             our_aet=str(config["DicomAet"]),
             check_called_aet=bool(config["DicomCheckCalledAet"]),
             strict=bool(config["StrictAetComparison"]),
             check_host=bool(config["DicomCheckModalityHost"]),
-            always_allowed=frozenset(f for f in ALLOW_FLAGS if config[f"DicomAlwaysAllow{f}"]),
-            modalities=tuple(declared_modalities(config)),
+            always_allowed=frozenset(flag for flag, allowed in always.items() if allowed),
+            modalities=tuple(declared_modalities(config["DicomModalities"])),
         )
 
     def same_aet(self, a: str, b: str) -> bool:

@@ -80,7 +80,9 @@ class QueryRetrieveSCP:
     """The three query/retrieve operations of one SCP; each answers its request to the end."""
 
     def __init__(self, context: NodeContext, peers: Peers, scu_timeout: float | None) -> None:
-        self._service = QueryRetrieve(context.config, context.index, context.resources, runtime=context.runtime)
+        self._service = QueryRetrieve(
+            context.settings.dicom.find, context.index, context.resources, runtime=context.runtime
+        )
         self._index = context.index
         self._resources = context.resources
         self._peers = peers

@@ -49,8 +49,6 @@ __all__ = ["Peers", "accepted_transfer_syntaxes", "run_scp"]
 
 log = logging.getLogger(__name__)
 
-MEGABYTE = 1024 * 1024
-
 
 class NotAllowed(Exception):
     """The peer asked for an operation its AE title may not ask: the association is aborted."""
@@ -89,22 +87,19 @@ class DicomServer:
     """What every association of one SCP shares: options, limits and the store gate."""
 
     def __init__(self, context: NodeContext) -> None:
-        config = context.config
+        dicom, temporary = context.settings.dicom, context.settings.storage.temporary_directory
         self._context = context
-        self.peers = Peers.from_config(config)
+        self.peers = dicom.peers
         inline_limit = 0 if context.files.sync else INLINE_LIMIT  # a flush never runs on the event loop
-        self.gate = StoreGate(context.ingest, int(config["DicomThreadsCount"]), inline_limit=inline_limit)
-        self.slots = AssociationSlots(
-            int(config["DicomMaximumAssociations"]), int(config["DicomMaximumAssociationsPerHost"])
-        )
-        timeout = float(config["DicomScpTimeout"]) or None  # 0: no timeout
+        self.gate = StoreGate(context.ingest, dicom.concurrent_stores, inline_limit=inline_limit)
+        self.slots = AssociationSlots(dicom.maximum_associations, dicom.maximum_associations_per_host)
         limits = Limits(
-            timeout=timeout,
-            max_dataset=int(config["DicomMaximumDatasetSize"]) * MEGABYTE,
-            spool_directory=config["TemporaryDirectory"],
+            timeout=dicom.scp_timeout,
+            max_dataset=dicom.maximum_dataset_size,
+            spool_directory=str(temporary) if temporary else None,
         )
-        self.settings = AcceptorSettings(max_pdu=int(config["MaximumPduLength"]), limits=limits)
-        self._query_retrieve = QueryRetrieveSCP(context, self.peers, float(config["DicomScuTimeout"]) or None)
+        self.settings = AcceptorSettings(max_pdu=dicom.maximum_pdu_length, limits=limits)
+        self._query_retrieve = QueryRetrieveSCP(context, self.peers, dicom.scu_timeout)
         self._handlers: dict[int, Handler] = {
             C_ECHO_RQ: self._echo,
             C_STORE_RQ: self._store,
@@ -147,10 +142,9 @@ class DicomServer:
 
     def _policy(self) -> ContextPolicy:
         """The options as they are now: REST (/tools/...) may change them while we run."""
-        runtime, config = self._context.runtime, self._context.config
-        patterns = runtime.get("AcceptedTransferSyntaxes", config["AcceptedTransferSyntaxes"])
-        unknown = runtime.get("UnknownSopClassAccepted", config["UnknownSopClassAccepted"])
-        return ContextPolicy(accepted_transfer_syntaxes(patterns), bool(unknown))
+        runtime = self._context.runtime
+        patterns = runtime.accepted_transfer_syntaxes
+        return ContextPolicy(accepted_transfer_syntaxes(patterns), runtime.unknown_sop_class_accepted)
 
     async def _serve(self, association: Association) -> None:
         who = f"{association.calling_aet} ({association.peer_ip})"
@@ -244,9 +238,9 @@ async def _association_nursery(*, task_status: trio.TaskStatus[_AssociationTasks
 
 async def run_scp(context: NodeContext, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve DICOM until cancelled; reports the bound port."""
-    config = context.config
+    dicom = context.settings.dicom
     server = DicomServer(context)
-    listeners = await trio.open_tcp_listeners(int(config["DicomPort"]), host=config["DicomBindAddress"])
+    listeners = await trio.open_tcp_listeners(dicom.port, host=dicom.bind_address)
     port = int(listeners[0].socket.getsockname()[1])
     async with trio.open_nursery() as nursery:
         associations: _AssociationTasks = await nursery.start(_association_nursery)

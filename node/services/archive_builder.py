@@ -21,6 +21,7 @@ from ..errors import ErrorCode, OrthancError
 from ..offload import Pending, offload, offload_ahead
 from ..storage.files import FileStore
 from ..storage.index.base import COMPRESSION_ZLIB
+from ..units import MEGABYTE
 from .archive_plan import ArchiveKind, ArchivePlan, CommandType, ZipCommand
 from .zip_writer import DeflatedFile, ZipMember, ZipWriter, deflate
 
@@ -29,8 +30,6 @@ DICOMDIR_NAME = "DICOMDIR"
 # Files read and deflated ahead of the one being written: enough to keep the
 # cores busy while the previous file goes out, few enough to bound memory.
 LOOKAHEAD = 3
-
-_MB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -148,7 +147,7 @@ class ArchiveBuilder:
         return {
             "InstancesCount": plan.instances_count,
             "UncompressedSize": str(plan.uncompressed_size),
-            "UncompressedSizeMB": plan.uncompressed_size // _MB,
+            "UncompressedSizeMB": plan.uncompressed_size // MEGABYTE,
             "ArchiveSize": str(size),
-            "ArchiveSizeMB": size // _MB,
+            "ArchiveSizeMB": size // MEGABYTE,
         }

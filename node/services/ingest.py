@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import trio
 
 from ..clock import orthanc_date
-from ..config import Config
 from ..dicom.ids import Level, OrthancIds
 from ..dicom.parse import ParsedInstance, parse_instance
 from ..dicom.tag_numbers import (
@@ -31,6 +30,7 @@ from ..offload import offload
 from ..storage.files import FileStore
 from ..storage.index import Attachment, Index, NewInstance
 from ..storage.index.base import ATTACHMENT_DICOM, COMPRESSION_NONE, COMPRESSION_ZLIB
+from ..storage.settings import StorageSettings
 from .stability import StabilityTracker
 
 log = logging.getLogger(__name__)
@@ -122,8 +122,8 @@ class Ingest:
     full disk) and leaves no file behind.
     """
 
-    def __init__(self, config: Config, index: Index, files: FileStore, stability: StabilityTracker) -> None:
-        self._config = config
+    def __init__(self, settings: StorageSettings, index: Index, files: FileStore, stability: StabilityTracker) -> None:
+        self._settings = settings
         self._index = index
         self._files = files
         self._stability = stability
@@ -156,7 +156,7 @@ class Ingest:
 
     def _new_instance(self, parsed: ParsedInstance, origin: Origin, file_uuid: str, stored_size: int) -> NewInstance:
         data = parsed.data
-        md5 = hashlib.md5(data).hexdigest() if self._config["StoreMD5ForAttachments"] else ""
+        md5 = hashlib.md5(data).hexdigest() if self._settings.store_md5 else ""
         compressed = self._files.compress
         attachment = Attachment(
             content_type=ATTACHMENT_DICOM,
@@ -211,7 +211,7 @@ class Ingest:
         """
         parsed, new = prepared.parsed, prepared.new
         try:
-            result = await self._index.store(new, overwrite=self._config["OverwriteInstances"])
+            result = await self._index.store(new, overwrite=self._settings.overwrite_instances)
         except BaseException:
             with trio.CancelScope(shield=True):
                 await offload(self.discard, prepared)

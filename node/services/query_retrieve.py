@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
+from dataclasses import dataclass
 from typing import Any
 
 from pydicom.dataset import Dataset
@@ -34,6 +35,7 @@ from ..dicom.tag_numbers import (
 from ..dicom.tags import format_tag
 from ..errors import ErrorCode, OrthancError
 from ..offload import offload
+from ..runtime_settings import RuntimeSettings
 from ..storage.index import Index
 from ..storage.index.base import DescendantSummary
 from .ingest import normalize_identifier
@@ -44,6 +46,33 @@ log = logging.getLogger(__name__)
 # StorageAccessOnFind: may stored files be read to match (Always), only to answer (Answers), never?
 STORAGE_ACCESS_MODES = ("Always", "Answers", "Never")
 _CHUNK = 256  # candidates whose counters are asked of the index at once
+
+
+@dataclass(frozen=True)
+class FindSettings:
+    """The options of C-FIND: which stored files it may read, how it matches names, how much it answers."""
+
+    files_to_match: bool  # a constraint outside the main tags may be checked in a stored file
+    files_to_answer: bool  # a key outside the main tags may be answered from a stored file
+    case_sensitive_pn: bool
+    limit_results: int  # answers at patient, study and series level; 0: no limit
+    limit_instances: int  # answers at instance level; 0: no limit
+
+    @classmethod
+    def from_config(cls, config: Config) -> FindSettings:
+        mode = config["StorageAccessOnFind"]
+        if mode not in STORAGE_ACCESS_MODES:
+            raise OrthancError(
+                ErrorCode.PARAMETER_OUT_OF_RANGE,
+                f'The option "StorageAccessOnFind" must be one of {", ".join(STORAGE_ACCESS_MODES)}: {mode}',
+            )
+        return cls(
+            files_to_match=mode == "Always",
+            files_to_answer=mode != "Never",
+            case_sensitive_pn=bool(config["CaseSensitivePN"]),
+            limit_results=int(config["LimitFindResults"]),
+            limit_instances=int(config["LimitFindInstances"]),
+        )
 
 
 class FindAnswers:
@@ -99,28 +128,18 @@ def _log_dropped(tag: int, error: OrthancError) -> None:
 class QueryRetrieve:
     """C-FIND answers and C-MOVE/C-GET resolution over the local index and files.
 
-    ``runtime`` holds the settings changed through the REST API (DefaultEncoding), read at
-    each query like the configuration they override.
+    ``runtime`` holds the default encoding, which a client may change: it is read at each query.
     """
 
-    def __init__(
-        self, config: Config, index: Index, resources: Resources, *, runtime: Mapping[str, Any] | None = None
-    ) -> None:
-        mode = config["StorageAccessOnFind"]
-        if mode not in STORAGE_ACCESS_MODES:
-            raise OrthancError(
-                ErrorCode.PARAMETER_OUT_OF_RANGE,
-                f'The option "StorageAccessOnFind" must be one of {", ".join(STORAGE_ACCESS_MODES)}: {mode}',
-            )
-        self._config = config
+    def __init__(self, settings: FindSettings, index: Index, resources: Resources, *, runtime: RuntimeSettings) -> None:
         self._index = index
         self._resources = resources
-        self._runtime = runtime if runtime is not None else {}
-        self._files_to_match = mode == "Always"
-        self._files_to_answer = mode != "Never"
-        self._case_sensitive_pn = bool(config["CaseSensitivePN"])
-        self._limits = {level: int(config["LimitFindResults"]) for level in Level}
-        self._limits[Level.INSTANCE] = int(config["LimitFindInstances"])
+        self._runtime = runtime
+        self._files_to_match = settings.files_to_match
+        self._files_to_answer = settings.files_to_answer
+        self._case_sensitive_pn = settings.case_sensitive_pn
+        self._limits = {level: settings.limit_results for level in Level}
+        self._limits[Level.INSTANCE] = settings.limit_instances
 
     # -- C-FIND -----------------------------------------------------------------------------
 
@@ -132,7 +151,7 @@ class QueryRetrieve:
         query = parse_find(identifier, case_sensitive_pn=self._case_sensitive_pn)
         if query.matches_nothing or (query.file_constraints and not self._files_to_match):
             return  # without a file to look into, a constraint outside the main tags matches nothing
-        encoding = self._runtime.get("DefaultEncoding", self._config["DefaultEncoding"])
+        encoding = self._runtime.default_encoding
         builder = AnswerBuilder(query, our_aet, character_set_of(encoding), _log_dropped)
         limit, sent = self._limits[query.level], 0
         async with aclosing(self._matches(query)) as matches:

@@ -23,6 +23,7 @@ from node.jobs.record import JobRecord, JobState
 from node.jobs.types.archive import FileDelivery, MediaJob, archive_folder
 from node.services.archive_names import file_name, folder_name
 from node.services.zip_writer import ZipWriter, deflate
+from node.storage.settings import StorageSettings
 from tests.support.datasets import make_dicom, random_pixels
 from tests.support.dcmtk import dcmtk_tool
 from tests.support.jobs import finished
@@ -251,7 +252,7 @@ async def test_dicomdir_accepted_by_dcmtk(http: httpx.AsyncClient, tmp_path: Pat
 
 
 def archive_files(node: NodeContext) -> list[Path]:
-    folder = archive_folder(node.config)
+    folder = archive_folder(node.settings.storage)
     return sorted(folder.iterdir()) if folder.is_dir() else []
 
 
@@ -290,7 +291,7 @@ async def test_async_archive_and_media_outputs(http: httpx.AsyncClient, node: No
 
 async def submit_paused_media(node: NodeContext, study: str) -> JobRecord:
     """A media job submitted in-process and paused before any worker ran it."""
-    job = MediaJob([study], FileDelivery(archive_folder(node.config)))
+    job = MediaJob([study], FileDelivery(archive_folder(node.settings.storage)))
     record = await jobs_of(node).submit(job)
     assert await jobs_of(node).pause(record.id)  # no checkpoint between: still Pending
     assert record.state is JobState.PAUSED
@@ -366,7 +367,7 @@ async def test_deleted_instances_are_skipped(http: httpx.AsyncClient, node: Node
 
 async def test_stale_archives_removed_at_start_up(nursery: trio.Nursery, tmp_path: Path) -> None:
     config = node_config(tmp_path)
-    stale = archive_folder(config) / "left-by-a-crash.zip"  # the folder is made on first use
+    stale = archive_folder(StorageSettings.from_config(config)) / "left-by-a-crash.zip"  # the folder is made on first use
     stale.write_bytes(b"PK")
     await start_node(nursery, config)
     assert not stale.exists()

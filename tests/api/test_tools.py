@@ -49,7 +49,7 @@ async def test_default_encoding(http: httpx.AsyncClient, node) -> None:
     answer = await http.put("/tools/default-encoding", content=b"utf8")
     assert answer.status_code == 200 and answer.text == "Utf8"
     assert (await http.get("/tools/default-encoding")).text == "Utf8"
-    assert node.runtime["DefaultEncoding"] == "Utf8"
+    assert node.runtime.default_encoding == "Utf8"
     assert_error(await http.put("/tools/default-encoding", content=b"Latin9"), 400, 3)
     assert (await http.get("/tools/default-encoding")).text == "Utf8"
 
@@ -60,7 +60,7 @@ async def test_accepted_transfer_syntaxes(http: httpx.AsyncClient, node) -> None
     assert default.index("1.2.840.10008.1.2.4.50") < default.index("1.2.840.10008.1.2.4.100")
     answer = await http.put("/tools/accepted-transfer-syntaxes", json=["1.2.840.10008.1.2", "1.2.840.10008.1.2.1"])
     assert answer.json() == ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1"]
-    assert node.runtime["AcceptedTransferSyntaxes"] == ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1"]
+    assert node.runtime.accepted_transfer_syntaxes == ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1"]
     jpeg = (await http.put("/tools/accepted-transfer-syntaxes", content=b"1.2.840.10008.1.2.4.5?")).json()
     assert jpeg == [f"1.2.840.10008.1.2.4.{n}" for n in range(50, 60)]
     single = await http.put("/tools/accepted-transfer-syntaxes", content=b'"1.2.840.10008.1.2.1"')
@@ -78,7 +78,7 @@ async def test_unknown_sop_class_accepted(http: httpx.AsyncClient, node) -> None
         assert (await http.get("/tools/unknown-sop-class-accepted")).text == expected
     body = assert_error(await http.put("/tools/unknown-sop-class-accepted", content=b"yes"), 400, 15)
     assert body["Details"] == "Boolean value expected"
-    assert node.runtime["UnknownSopClassAccepted"] is True
+    assert node.runtime.unknown_sop_class_accepted is True
 
 
 async def test_log_level(http: httpx.AsyncClient) -> None:

@@ -27,7 +27,8 @@ from pynetdicom.dsutils import decode, encode
 from node.config import Config
 from node.context import NodeContext
 from node.errors import OrthancError
-from node.services.query_retrieve import QueryRetrieve
+from node.runtime_settings import RuntimeSettings
+from node.services.query_retrieve import FindSettings, QueryRetrieve
 from tests.support.datasets import SHARED_TESTDATA
 from tests.support.orthanc import RunningOrthanc, needs_orthanc, running_orthanc
 from tests.support.peers import c_find
@@ -161,7 +162,10 @@ def restricted_orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run
 async def _ours(node: NodeContext, http: httpx.AsyncClient, **options: Any) -> QueryRetrieve:
     for data in _files():
         (await http.post("/instances", content=data)).raise_for_status()
-    return QueryRetrieve(Config(options), node.index, node.resources)
+    config = Config(options)
+    return QueryRetrieve(
+        FindSettings.from_config(config), node.index, node.resources, runtime=RuntimeSettings.from_config(config)
+    )
 
 
 def _canonical(dataset: Dataset) -> dict[str, Any]:

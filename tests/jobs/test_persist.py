@@ -15,6 +15,7 @@ from node.context import NodeContext
 from node.errors import ErrorCode
 from node.jobs.record import JobRecord, JobState
 from node.storage.index.sqlite import SqliteIndex
+from node.storage.settings import StorageSettings
 from tests.support.job_types import JOURNAL, ArchiveLikeJob, StepsJob
 from tests.support.jobs import until
 from tests.support.node import jobs_of, node_config, start_node
@@ -41,7 +42,7 @@ async def saved(context: NodeContext) -> dict[str, dict[str, Any]]:
 
 
 async def saved_after_stop(tmp_path: Path) -> dict[str, dict[str, Any]]:
-    index = SqliteIndex(Path(node_config(tmp_path).index_directory))
+    index = SqliteIndex(StorageSettings.from_config(node_config(tmp_path)).index_directory)
     try:
         return {job_id: json.loads(text) for job_id, text in (await index.saved_jobs()).items()}
     finally:

@@ -9,6 +9,7 @@ test_query_retrieve_orthanc.py; this file pins each rule on its own.
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -19,7 +20,8 @@ from pynetdicom.dsutils import decode, encode
 from node.config import Config
 from node.context import NodeContext
 from node.errors import ErrorCode, OrthancError
-from node.services.query_retrieve import QueryRetrieve
+from node.runtime_settings import RuntimeSettings
+from node.services.query_retrieve import FindSettings, QueryRetrieve
 from tests.support.datasets import CT_IMAGE_STORAGE, SHARED_TESTDATA
 from tests.support.qr_corpus import (
     STUDY_BRAIN,
@@ -40,12 +42,14 @@ OUR_AET = "OURAET"
 async def qr(node: NodeContext, http: httpx.AsyncClient) -> QueryRetrieve:
     for data in corpus():
         (await http.post("/instances", content=data)).raise_for_status()
-    return QueryRetrieve(node.config, node.index, node.resources)
+    return QueryRetrieve(node.settings.dicom.find, node.index, node.resources, runtime=node.runtime)
 
 
-def variant(node: NodeContext, runtime: dict[str, Any] | None = None, **options: Any) -> QueryRetrieve:
+def variant(node: NodeContext, runtime: RuntimeSettings | None = None, **options: Any) -> QueryRetrieve:
     """The service with other options, on the same index and files."""
-    return QueryRetrieve(Config(options), node.index, node.resources, runtime=runtime)
+    config = Config(options)
+    runtime = runtime or RuntimeSettings.from_config(config)
+    return QueryRetrieve(FindSettings.from_config(config), node.index, node.resources, runtime=runtime)
 
 
 async def find(service: QueryRetrieve, level: str | None, **keys: Any) -> list[Dataset]:
@@ -211,7 +215,7 @@ async def test_answers_in_the_default_encoding(node: NodeContext, qr: QueryRetri
     latin1 = on_the_wire(latin1)
     # What ISO_IR 100 cannot hold is dropped, as Orthanc does (no `?` in its place).
     assert (latin1.SpecificCharacterSet, str(latin1.PatientName), latin1.StudyDescription) == ("ISO_IR 100", "^", "")
-    [utf8] = await find(variant(node, runtime={"DefaultEncoding": "Utf8"}), "STUDY", **query)
+    [utf8] = await find(variant(node, runtime=replace(node.runtime, default_encoding="Utf8")), "STUDY", **query)
     utf8 = on_the_wire(utf8)
     assert (utf8.SpecificCharacterSet, str(utf8.PatientName)) == ("ISO_IR 192", "Иванов^Иван")
     assert utf8.StudyDescription == "Без даты"
@@ -309,5 +313,5 @@ async def test_what_cannot_be_retrieved(
 
 def test_storage_access_on_find_is_checked() -> None:
     with pytest.raises(OrthancError) as raised:
-        QueryRetrieve(Config({"StorageAccessOnFind": "Sometimes"}), None, None)  # type: ignore[arg-type]
+        FindSettings.from_config(Config({"StorageAccessOnFind": "Sometimes"}))
     assert raised.value.code == ErrorCode.PARAMETER_OUT_OF_RANGE

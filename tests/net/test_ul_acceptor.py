@@ -290,8 +290,8 @@ async def test_large_dataset_spooled_and_stored_whole(node: NodeContext, http: h
     (instance,) = (await http.get("/instances")).json()
     stored = (await http.get(f"/instances/{instance}/file")).content
     assert stored.endswith(data)
-    temporary = Path(node.config["TemporaryDirectory"])
-    assert not temporary.exists() or not list(temporary.iterdir())
+    temporary = node.settings.storage.temporary_directory
+    assert temporary is not None and (not temporary.exists() or not list(temporary.iterdir()))
 
 
 async def test_no_error_logged_for_hostile_peers(node: NodeContext, caplog: pytest.LogCaptureFixture) -> None:

@@ -23,6 +23,7 @@ import trio.testing
 from node.config import Config
 from node.context import NodeContext
 from node.storage.files import TEMPORARY_SUFFIX, FileStore
+from node.storage.settings import StorageSettings
 from node.storage.sweep import ORPHAN_MIN_AGE_SECONDS, sweep_storage
 from tests.support.datasets import make_dicom
 from tests.support.node import client_of, node_config, start_node
@@ -55,7 +56,7 @@ async def test_start_up_sweep_removes_old_unindexed_files(
         node: NodeContext = await start_node(nursery, config)
         stored = await node.ingest.store(make_dicom())
         nursery.cancel_scope.cancel()
-    store = FileStore(config.storage_directory)
+    store = FileStore(StorageSettings.from_config(config).storage_directory)
     (indexed,) = stored_files(store.root)
     age(indexed)
     # What a crash leaves: files renamed into place but never indexed, and half-written ones.

@@ -18,6 +18,7 @@ import trio
 
 from node.context import NodeContext
 from node.jobs.types.archive import archive_folder
+from node.storage.settings import StorageSettings
 from tests.support.datasets import make_dicom
 from tests.support.jobs import finished
 from tests.support.node import client_of, node_config, start_node
@@ -48,12 +49,13 @@ async def test_files_index_and_archives_are_private(nursery: trio.Nursery, tmp_p
         assert (await http.put(f"/instances/{answer['ID']}/attachments/1025", content=b"x")).status_code == 200
         job = (await http.post(f"/studies/{answer['ParentStudy']}/archive", json={"Asynchronous": True})).json()
         await finished(node, job["ID"])
-    storage = config.storage_directory
+    settings = StorageSettings.from_config(config)
+    storage = settings.storage_directory
     folders = [storage.parent, storage, *(p for p in storage.rglob("*") if p.is_dir())]
     files = [p for p in storage.rglob("*") if p.is_file()]
     assert {p.name for p in files} >= {"index.sqlite", "index.sqlite-wal", "index.sqlite-shm"}
     assert len([p for p in files if not p.name.startswith("index.sqlite")]) == 2  # the instance and the attachment
-    archives = archive_folder(config)
+    archives = archive_folder(settings)
     (archive,) = archives.iterdir()
     folders += [archives, archives.parent]
     files.append(archive)
@@ -65,20 +67,21 @@ async def test_archive_folder_is_unpredictable_and_checked_before_reuse(
     nursery: trio.Nursery, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     config = node_config(tmp_path)
-    first = archive_folder(config)
-    assert archive_folder(config) == first  # one per run, reused
+    settings = StorageSettings.from_config(config)
+    first = archive_folder(settings)
+    assert archive_folder(settings) == first  # one per run, reused
     # Someone else's folder of the same form, and one loosened to everyone: neither is used nor deleted.
     foreign = first.with_name(first.name[:-3] + "zzz")
     foreign.mkdir(mode=PRIVATE_FOLDER)
     os.chown(foreign, NOBODY, NOBODY)
     os.chmod(first, 0o777)
-    second = archive_folder(config)
+    second = archive_folder(settings)
     assert second not in (first, foreign) and mode(second) == PRIVATE_FOLDER
     assert "no longer private" in caplog.text
     await start_node(nursery, config)  # the start-up removes what a previous run left, of its own only
     assert foreign.is_dir() and not second.exists()
     assert "not a private folder of this account" in caplog.text
-    third = archive_folder(config)
+    third = archive_folder(settings)
     assert third not in (first, second) and third.name.startswith(first.name[:-8])
 
 

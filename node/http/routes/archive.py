@@ -63,7 +63,7 @@ async def _create(
     context = node()
     engine = context.jobs
     if not options.synchronous:
-        job = archive_job(kind, resources, FileDelivery(archive_folder(context.config)), **job_options)
+        job = archive_job(kind, resources, FileDelivery(archive_folder(context.settings.storage)), **job_options)
         return json_answer(await submit(engine, job, options))
     delivery = StreamDelivery()
     job = archive_job(kind, resources, delivery, **job_options)

@@ -65,9 +65,9 @@ async def _store_series(creation: Creation) -> Response:
 @blueprint.route("/tools/create-dicom", methods=["POST"])
 async def create_dicom() -> Response:
     context = node()
-    request = parse_request(await json_body(), context.config["DefaultPrivateCreator"])
+    request = parse_request(await json_body(), context.settings.default_private_creator)
     parent = await _parent(request.parent) if request.parent is not None else None
-    encoding = context.runtime.get("DefaultEncoding", context.config["DefaultEncoding"])
+    encoding = context.runtime.default_encoding
     creation = await offload(build, request, parent, utc_now(), character_set_of(encoding))
     if creation.series:
         return await _store_series(creation)

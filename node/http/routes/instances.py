@@ -19,7 +19,7 @@ from ...offload import offload
 from ..answers import error_body, json_answer, node, request_origin, tag_format
 from ..inflate import ZipUpload, gunzip
 from ..multipart import boundary_of, file_parts
-from ..spool import MB, SpooledBody, receive_upload
+from ..spool import SpooledBody, receive_upload
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("instances", __name__)
@@ -29,12 +29,11 @@ HTTP_SERVER_ERROR = 500
 
 
 def _temporary_folder() -> Path | None:
-    folder = node().config["TemporaryDirectory"]
-    return Path(folder) if folder else None
+    return node().settings.storage.temporary_directory
 
 
 def _limit_bytes() -> int:
-    return int(node().config["MaximumRequestSize"]) * MB
+    return node().settings.http.maximum_request_size
 
 
 async def _store_zip(content: SpooledBody) -> list[dict[str, str]]:

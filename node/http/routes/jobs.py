@@ -11,11 +11,12 @@ from quart import Blueprint, Response, request
 from ...clock import utc_now
 from ...errors import ErrorCode, NoAnswer, OrthancError
 from ...jobs.job import JobOutput
+from ...units import MEGABYTE
 from ..answers import flag, json_answer, node, text_answer
 
 blueprint = Blueprint("jobs", __name__)
 
-_CHUNK = 1024 * 1024
+_CHUNK = MEGABYTE
 
 
 @blueprint.route("/jobs")

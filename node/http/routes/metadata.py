@@ -25,14 +25,12 @@ _ATTACHMENT_OPERATIONS = [
 
 
 def _names() -> MetadataNames:
-    return MetadataNames(node().config["UserMetadata"])
+    return MetadataNames(node().settings.user_metadata)
 
 
 def _content() -> UserContent:
     context = node()
-    return UserContent(
-        context.index, context.files, context.resources, store_md5=context.config["StoreMD5ForAttachments"]
-    )
+    return UserContent(context.index, context.files, context.resources, store_md5=context.settings.storage.store_md5)
 
 
 async def _record(plural: str, public_id: str) -> ResourceRecord:

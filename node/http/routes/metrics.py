@@ -7,11 +7,10 @@ import time
 from quart import Blueprint, Response, request
 
 from ...errors import ErrorCode, OrthancError
+from ...units import MEGABYTE
 from ..answers import body_text, node, text_answer
 
 blueprint = Blueprint("metrics", __name__)
-
-_MB = 1024 * 1024
 
 
 async def _refresh_scrape_gauges() -> None:
@@ -22,8 +21,8 @@ async def _refresh_scrape_gauges() -> None:
     now = time.time()
     for level in ("patients", "studies", "series", "instances"):
         metrics.set_gauge(f"orthanc_count_{level}", stats[f"Count{level.capitalize()}"], now)
-    metrics.set_gauge("orthanc_disk_size_mb", stats["DiskSize"] / _MB, now)
-    metrics.set_gauge("orthanc_uncompressed_size_mb", stats["UncompressedSize"] / _MB, now)
+    metrics.set_gauge("orthanc_disk_size_mb", stats["DiskSize"] / MEGABYTE, now)
+    metrics.set_gauge("orthanc_uncompressed_size_mb", stats["UncompressedSize"] / MEGABYTE, now)
     counts = context.jobs.count_by_state()
     pending = counts.get("Pending", 0) + counts.get("Retry", 0)
     running = counts.get("Running", 0) + counts.get("Paused", 0)

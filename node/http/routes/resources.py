@@ -6,6 +6,7 @@ from quart import Blueprint, Response, request
 
 from ...dicom.ids import Level
 from ...errors import ErrorCode, NoAnswer, OrthancError
+from ...units import MEGABYTE
 from ..answers import body_text, empty, flag, int_arg, json_answer, node, tag_format, text_answer
 
 blueprint = Blueprint("resources", __name__)
@@ -95,7 +96,7 @@ async def resource_statistics(plural: str, public_id: str) -> Response:
             answer[key] = value
         else:
             answer[key] = str(value)
-            answer[f"{key}MB"] = value // (1024 * 1024)
+            answer[f"{key}MB"] = value // MEGABYTE
     return json_answer(answer)
 
 

@@ -24,7 +24,7 @@ blueprint = Blueprint("rewrite", __name__)
 
 
 def _plan(action: str, body: Any, level: Level | None, *, job: bool) -> ModificationPlan:
-    creator = node().config["DefaultPrivateCreator"] or ""
+    creator = node().settings.default_private_creator
     if action.endswith("anonymize"):
         return parse_anonymize_request(body, default_private_creator=creator, job=job)
     return parse_modify_request(body, level=level, default_private_creator=creator, job=job)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from quart import Blueprint, Response, request
 
 from ... import ORTHANC_API_VERSION, ORTHANC_VERSION, PRODUCT_NAME, __version__
+from ...units import MEGABYTE
 from ..answers import empty, flag, int_arg, json_answer, node
 
 blueprint = Blueprint("system", __name__)
@@ -12,7 +13,7 @@ blueprint = Blueprint("system", __name__)
 
 @blueprint.route("/system")
 async def system() -> Response:
-    config = node().config
+    settings = node().settings
     ports = node().ports
     return json_answer(
         {
@@ -20,11 +21,11 @@ async def system() -> Response:
             "CheckRevisions": False,
             "DatabaseBackendPlugin": None,
             "DatabaseVersion": 6,
-            "DicomAet": config["DicomAet"],
-            "DicomPort": ports.get("dicom", config["DicomPort"]),
-            "HttpPort": ports.get("http", config["HttpPort"]),
-            "IsHttpServerSecure": config.is_http_server_secure,
-            "Name": config["Name"],
+            "DicomAet": settings.dicom.aet,
+            "DicomPort": ports.get("dicom", settings.dicom.port),
+            "HttpPort": ports.get("http", settings.http.port),
+            "IsHttpServerSecure": settings.http.is_secure,
+            "Name": settings.name,
             "PluginsEnabled": False,
             "StorageAreaPlugin": None,
             "Version": ORTHANC_VERSION,
@@ -36,7 +37,6 @@ async def system() -> Response:
 @blueprint.route("/statistics")
 async def statistics() -> Response:
     stats = await node().index.statistics()
-    mb = 1024 * 1024
     return json_answer(
         {
             "CountInstances": stats["CountInstances"],
@@ -44,9 +44,9 @@ async def statistics() -> Response:
             "CountSeries": stats["CountSeries"],
             "CountStudies": stats["CountStudies"],
             "TotalDiskSize": str(stats["DiskSize"]),
-            "TotalDiskSizeMB": stats["DiskSize"] // mb,
+            "TotalDiskSizeMB": stats["DiskSize"] // MEGABYTE,
             "TotalUncompressedSize": str(stats["UncompressedSize"]),
-            "TotalUncompressedSizeMB": stats["UncompressedSize"] // mb,
+            "TotalUncompressedSizeMB": stats["UncompressedSize"] // MEGABYTE,
         }
     )
 

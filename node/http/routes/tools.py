@@ -6,7 +6,6 @@ import json
 import logging
 import uuid
 from datetime import datetime
-from typing import Any
 
 from pydicom.uid import generate_uid
 from quart import Blueprint, Response, request
@@ -60,25 +59,20 @@ async def generate_uid_route() -> Response:
 
 @blueprint.route("/tools/execute-script", methods=["POST"])
 async def execute_script() -> Response:
-    if not node().config["ExecuteLuaEnabled"]:
+    if not node().settings.http.execute_lua_enabled:
         return empty(403)
     raise OrthancError(ErrorCode.NOT_IMPLEMENTED, "Lua scripts are not supported by this server")
 
 
-def _setting(key: str) -> Any:
-    """A setting changed through /tools, else its configured value."""
-    runtime = node().runtime
-    return runtime[key] if key in runtime else node().config[key]
-
-
 @blueprint.route("/tools/default-encoding", methods=["GET", "PUT"])
 async def default_encoding() -> Response:
+    runtime = node().runtime
     if request.method == "PUT":
         name = encoding_name(await body_text())
         if name is None:
             raise OrthancError(ErrorCode.PARAMETER_OUT_OF_RANGE)
-        node().runtime["DefaultEncoding"] = name
-    return text_answer(_setting("DefaultEncoding"))
+        runtime.default_encoding = name
+    return text_answer(runtime.default_encoding)
 
 
 def _uid_order(uid: str) -> tuple[int, ...]:
@@ -101,9 +95,10 @@ def _transfer_syntax_patterns(body: str) -> list[str]:
 @blueprint.route("/tools/accepted-transfer-syntaxes", methods=["GET", "PUT"])
 async def transfer_syntaxes() -> Response:
     """Changes apply to the next associations of the C-STORE SCP."""
+    runtime = node().runtime
     if request.method == "PUT":
-        node().runtime["AcceptedTransferSyntaxes"] = _transfer_syntax_patterns(await body_text())
-    syntaxes = accepted_transfer_syntaxes(_setting("AcceptedTransferSyntaxes"))
+        runtime.accepted_transfer_syntaxes = _transfer_syntax_patterns(await body_text())
+    syntaxes = accepted_transfer_syntaxes(runtime.accepted_transfer_syntaxes)
     return json_answer(sorted(syntaxes, key=_uid_order))
 
 
@@ -112,13 +107,14 @@ _BOOLEANS = {"0": False, "false": False, "1": True, "true": True}
 
 @blueprint.route("/tools/unknown-sop-class-accepted", methods=["GET", "PUT"])
 async def unknown_sop_class_accepted() -> Response:
+    runtime = node().runtime
     if request.method == "PUT":
         value = _BOOLEANS.get((await body_text()).strip())
         if value is None:
             raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "Boolean value expected")
-        node().runtime["UnknownSopClassAccepted"] = value
+        runtime.unknown_sop_class_accepted = value
         return text_answer("")
-    return text_answer("1" if _setting("UnknownSopClassAccepted") else "0")
+    return text_answer("1" if runtime.unknown_sop_class_accepted else "0")
 
 
 # Orthanc's log categories and the loggers that play their part here.

@@ -26,7 +26,6 @@ from typing import Any, ClassVar
 
 import trio
 
-from ...config import Config
 from ...errors import ErrorCode, OrthancError
 from ...offload import offload
 from ...services.archive_builder import ArchiveBuilder
@@ -34,6 +33,7 @@ from ...services.archive_plan import ArchiveKind, plan_archive
 from ...services.bundle import ServiceBundle
 from ...storage.files import write_failure
 from ...storage.private import create_file, make_folders
+from ...storage.settings import StorageSettings
 from ..job import Job, JobOutput, Step, StepOutcome, StopReason
 
 log = logging.getLogger(__name__)
@@ -45,13 +45,13 @@ CLIENT_GONE = "HTTP client has disconnected while creating an archive in synchro
 _FOLDERS: dict[tuple[Path, str], Path] = {}
 
 
-def _naming(config: Config) -> tuple[Path, str]:
+def _naming(settings: StorageSettings) -> tuple[Path, str]:
     """The temporary folder, and the start of the names of this storage area's archive folders there.
 
     One storage area has a single node, so the folders of its name that a start-up finds are stale.
     """
-    base = Path(config["TemporaryDirectory"] or tempfile.gettempdir())
-    owner = hashlib.sha1(str(config.storage_directory.resolve()).encode("utf-8")).hexdigest()[:16]
+    base = settings.temporary_directory or Path(tempfile.gettempdir())
+    owner = hashlib.sha1(str(settings.storage_directory.resolve()).encode("utf-8")).hexdigest()[:16]
     return base, f"node-archives-{owner}-"
 
 
@@ -65,14 +65,14 @@ def _is_private_folder(path: str | os.PathLike[str]) -> bool:
     return stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid() and not info.st_mode & others
 
 
-def archive_folder(config: Config) -> Path:
+def archive_folder(settings: StorageSettings) -> Path:
     """The folder of this run's asynchronous archives, made on first use.
 
     Its name comes from ``mkdtemp`` (unpredictable, created private), never a fixed one that
     another account could prepare in a shared temporary folder; before each reuse it is
     checked to still be ours and private, otherwise a new one replaces it.
     """
-    base, prefix = _naming(config)
+    base, prefix = _naming(settings)
     folder = _FOLDERS.get((base, prefix))
     if folder is not None and _is_private_folder(folder):
         return folder
@@ -84,12 +84,12 @@ def archive_folder(config: Config) -> Path:
     return folder
 
 
-def remove_stale_archives(config: Config) -> int:
+def remove_stale_archives(settings: StorageSettings) -> int:
     """Delete the archives a previous run left behind (jobs are not saved, so nobody can want them).
 
     Only folders of this account are touched: one of the same name owned by another is left, and logged.
     """
-    base, prefix = _naming(config)
+    base, prefix = _naming(settings)
     _FOLDERS.pop((base, prefix), None)
     if not base.is_dir():
         return 0

@@ -1,0 +1,47 @@
+"""The settings of a node, read from its configuration once, at start: one frozen object per subsystem.
+
+:class:`~node.config.Config` loads the options and checks their types. Each subsystem's
+settings class reads its options in its ``from_config``, by name, and turns them into the
+types and units its code uses (seconds, bytes: :mod:`node.units`); code past start-up reads
+these objects, never the configuration. The few settings a client may change while the
+node runs are in :mod:`node.runtime_settings`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .config import Config
+from .http.settings import HttpSettings
+from .jobs.engine import EngineSettings
+from .net.settings import DicomSettings
+from .storage.settings import StorageSettings
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    name: str  # shown in /system
+    metrics_enabled: bool
+    dictionary: Mapping[str, Any]  # the Dictionary option: private and extra tags, installed at start
+    default_private_creator: str
+    user_metadata: Mapping[str, Any]  # name -> number of the metadata clients may set
+    storage: StorageSettings
+    jobs: EngineSettings
+    dicom: DicomSettings
+    http: HttpSettings
+
+    @classmethod
+    def from_config(cls, config: Config) -> NodeSettings:
+        return cls(
+            name=str(config["Name"]),
+            metrics_enabled=bool(config["MetricsEnabled"]),
+            dictionary=config["Dictionary"],
+            default_private_creator=str(config["DefaultPrivateCreator"]),
+            user_metadata=config["UserMetadata"],
+            storage=StorageSettings.from_config(config),
+            jobs=EngineSettings.from_config(config),
+            dicom=DicomSettings.from_config(config),
+            http=HttpSettings.from_config(config),
+        )
