@@ -92,8 +92,7 @@ class DicomServer:
         config = context.config
         self._context = context
         self.peers = Peers.from_config(config)
-        inline_limit = 0 if context.files.sync else INLINE_LIMIT  # a flush never runs on the event loop
-        self.gate = StoreGate(context.ingest, int(config["DicomThreadsCount"]), inline_limit=inline_limit)
+        self.gate = StoreGate(context.ingest, int(config["DicomThreadsCount"]), inline_limit=INLINE_LIMIT)
         self.slots = AssociationSlots(
             int(config["DicomMaximumAssociations"]), int(config["DicomMaximumAssociationsPerHost"])
         )

@@ -15,10 +15,12 @@ from ..clock import orthanc_date
 from ..config import Config
 from ..dicom.ids import Level
 from ..dicom.parse import ParsedInstance, parse_instance
+from ..errors import OrthancError
 from ..offload import offload
 from ..storage.files import FileStore
 from ..storage.index import Attachment, Index, NewInstance
 from ..storage.index.base import ATTACHMENT_DICOM, COMPRESSION_NONE, COMPRESSION_ZLIB
+from ..storage.thread import Pending
 from .stability import StabilityTracker
 
 log = logging.getLogger(__name__)
@@ -94,9 +96,9 @@ class PreparedInstance:
 
 
 class Ingest:
-    """Ingest in two steps, so that a caller running in a thread of its own (the SCP) does the
-    CPU and disk work there and crosses into Trio only to index: :meth:`prepare` in any thread,
-    then :meth:`commit` on Trio. :meth:`store` does both for callers on Trio.
+    """Ingest in two steps: :meth:`prepare` (blocking, any thread) or :meth:`receive` (on Trio,
+    the SCP's) writes the file and describes the instance, then :meth:`commit` on Trio indexes
+    it. :meth:`store` does both for callers on Trio.
 
     With ``SyncStorageArea`` (the default) :meth:`prepare` returns once the file is on the
     disk and :meth:`commit` once the index entry is, so whatever a caller answers after
@@ -121,12 +123,58 @@ class Ingest:
         started = time.perf_counter()
         file_uuid, stored_size = self._files.write(parsed.data)
         try:
-            new = self._new_instance(parsed, origin, file_uuid, stored_size)
+            new = self._new_instance(parsed, origin, file_uuid, stored_size, self._digest(parsed.data))
             new.metadata.update(metadata or {})
             return PreparedInstance(parsed, new, started)
         except BaseException:
             self._files.remove(file_uuid)
             raise
+
+    async def receive(
+        self, data: bytes, origin: Origin, parse: Callable[[bytes], ParsedInstance], *, inline: bool
+    ) -> PreparedInstance:
+        """:meth:`prepare` for bytes just received, with the file written (and flushed) in a
+        worker thread while ``parse`` reads them: on the event loop when ``inline`` (a small
+        dataset, where a thread hop would cost more than the parse), else in a thread too.
+
+        The parse waits until the write flushes the file: only one thread runs Python at a
+        time, so a parse started earlier would hold the write back instead of overlapping it.
+        An error of ``parse`` goes through once the file it no longer needs is removed.
+        """
+        started = time.perf_counter()
+        writing: Pending[tuple[str, int]] = Pending()
+        writing.start(self._files.write, data, None, writing.reached)
+        try:
+            if self._files.sync:
+                await writing.wait_reached()
+            if inline:
+                parsed, digest = self._parse(parse, data)
+            else:
+                parsed, digest = await offload(self._parse, parse, data)
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                try:
+                    file_uuid, _ = await writing.wait()
+                except OrthancError:  # nothing was written
+                    pass
+                else:
+                    await offload(self._files.remove, file_uuid)
+            raise
+        file_uuid, stored_size = await writing.wait()
+        try:
+            return PreparedInstance(parsed, self._new_instance(parsed, origin, file_uuid, stored_size, digest), started)
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                await offload(self._files.remove, file_uuid)
+            raise
+
+    def _parse(self, parse: Callable[[bytes], ParsedInstance], data: bytes) -> tuple[ParsedInstance, str]:
+        parsed = parse(data)
+        return parsed, self._digest(parsed.data)
+
+    def _digest(self, data: bytes) -> str:
+        """The MD5 recorded for a stored file, if the configuration asks for it."""
+        return hashlib.md5(data).hexdigest() if self._config["StoreMD5ForAttachments"] else ""
 
     def parse_and_prepare(self, data: bytes, origin: Origin) -> PreparedInstance:
         """:func:`parse_instance` then :meth:`prepare`: what :meth:`store` runs in a worker thread."""
@@ -136,9 +184,10 @@ class Ingest:
         """Remove the file of a prepared instance that will not be committed (blocking)."""
         self._files.remove(prepared.new.attachment.uuid)
 
-    def _new_instance(self, parsed: ParsedInstance, origin: Origin, file_uuid: str, stored_size: int) -> NewInstance:
+    def _new_instance(
+        self, parsed: ParsedInstance, origin: Origin, file_uuid: str, stored_size: int, md5: str
+    ) -> NewInstance:
         data = parsed.data
-        md5 = hashlib.md5(data).hexdigest() if self._config["StoreMD5ForAttachments"] else ""
         compressed = self._files.compress
         attachment = Attachment(
             content_type=ATTACHMENT_DICOM,

@@ -9,7 +9,7 @@ import threading
 import uuid
 import zlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,13 +102,17 @@ class FileStore:
 
     # -- writing ---------------------------------------------------------------------
 
-    def write(self, data: bytes, file_uuid: str | None = None) -> tuple[str, int]:
+    def write(
+        self, data: bytes, file_uuid: str | None = None, flushing: Callable[[], None] | None = None
+    ) -> tuple[str, int]:
         """Store bytes under ``file_uuid`` (by default a new UUID); return it and the stored size.
 
         Blocking: run it in a worker thread, several at once if need be: concurrent
         flushes share the file system's journal commits, where flushing them one after the
-        other from a single thread costs more per file. A failure removes whatever this
-        write created and raises an :class:`OrthancError` (507 when the disk is full).
+        other from a single thread costs more per file. ``flushing`` is called just before
+        the file is flushed (with ``sync`` only): from there on the write mostly waits for
+        the disk. A failure removes whatever this write created and raises an
+        :class:`OrthancError` (507 when the disk is full).
         """
         with self.metrics.timer("orthanc_storage_create_duration_ms"):
             file_uuid = file_uuid or str(uuid.uuid4())
@@ -116,27 +120,29 @@ class FileStore:
             path = os.path.join(folder, file_uuid)
             payload = zlib.compress(data) if self.compress else data
             try:
-                self._write(folder, path, payload)
+                self._write(folder, path, payload, flushing)
             except OSError as error:
                 raise write_failure(error, path) from error
             return file_uuid, len(payload)
 
-    def _write(self, folder: str, path: str, payload: bytes) -> None:
+    def _write(self, folder: str, path: str, payload: bytes, flushing: Callable[[], None] | None) -> None:
         try:
             fd = create_file(path + TEMPORARY_SUFFIX)
         except FileNotFoundError:  # the first file of its folder: plain strings and no stat before, on the hot path
-            self._write_creating(folder, path, payload)
+            self._write_creating(folder, path, payload, flushing)
             return
-        self._place(fd, folder, path, payload)
+        self._place(fd, folder, path, payload, flushing)
 
-    def _write_creating(self, folder: str, path: str, payload: bytes) -> None:
+    def _write_creating(
+        self, folder: str, path: str, payload: bytes, flushing: Callable[[], None] | None
+    ) -> None:
         """:meth:`_write` when the folder may be missing: create it, and flush what was created."""
         hashed = (os.path.dirname(folder), folder)
         self._count_creating(hashed, 1)
         made = make_folders(folder)  # absolute paths
         created = [name for name in hashed if os.path.abspath(name) in made]
         fd = create_file(path + TEMPORARY_SUFFIX)
-        self._place(fd, folder, path, payload, created, own=1)
+        self._place(fd, folder, path, payload, flushing, created, own=1)
         # Only now are the names flushed. After a failure they may not be: the folders then
         # stay counted, and every later write there flushes their names itself.
         self._count_creating(hashed, -1)
@@ -148,7 +154,16 @@ class FileStore:
                 if self._being_created[folder] <= 0:
                     del self._being_created[folder]
 
-    def _place(self, fd: int, folder: str, path: str, payload: bytes, created: Sequence[str] = (), own: int = 0) -> None:
+    def _place(
+        self,
+        fd: int,
+        folder: str,
+        path: str,
+        payload: bytes,
+        flushing: Callable[[], None] | None,
+        created: Sequence[str] = (),
+        own: int = 0,
+    ) -> None:
         """Write ``payload`` to the open temporary file ``fd``, flush it, rename it to ``path``,
         then flush the folders it needs (``own``: this write's count in ``_being_created``)."""
         temporary = path + TEMPORARY_SUFFIX
@@ -159,6 +174,8 @@ class FileStore:
                 while view:
                     view = view[os.write(fd, view) :]
                 if self.sync:
+                    if flushing is not None:
+                        flushing()
                     self.sync_file(fd, temporary)
             finally:
                 os.close(fd)
