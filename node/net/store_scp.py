@@ -17,7 +17,6 @@ import trio
 
 from ..dicom.parse import ParsedInstance, describe_instance, read_dataset, sop_identity
 from ..errors import ErrorCode, OrthancError
-from ..offload import offload
 from ..services.ingest import Ingest, Origin, PreparedInstance
 from .ul.assembly import Message
 from .ul.dimse import (
@@ -105,10 +104,12 @@ class StoreGate:
 
     async def _commit(self, prepared: PreparedInstance) -> int:
         try:
-            await self._limiter.acquire()
+            try:
+                self._limiter.acquire_nowait()  # no checkpoint when a slot is free
+            except trio.WouldBlock:
+                await self._limiter.acquire()
         except BaseException:  # cancelled before commit could own the file
-            with trio.CancelScope(shield=True):
-                await offload(self._ingest.discard, prepared)
+            await self._ingest.abandon(prepared)
             raise
         try:
             await self._ingest.commit(prepared)

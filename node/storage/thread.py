@@ -90,13 +90,15 @@ class Pending(Generic[T]):
     def __init__(self) -> None:
         self._done = trio.Event()
         self._reached = trio.Event()
-        self._result: outcome.Outcome[T] | None = None
         self._token: trio.lowlevel.TrioToken | None = None
+        self._ended = threading.Event()  # the same end, for other threads (see result_blocking)
+        self._outcome: outcome.Outcome[T] | None = None
 
     def start(self, fn: Callable[..., T], *args: Any) -> None:
         """Run ``fn(*args)``; once only."""
         if under_virtual_clock():
-            self._finish(outcome.capture(fn, *args))
+            self._end(outcome.capture(fn, *args))
+            self._finish()
             return
         self._token = trio.lowlevel.current_trio_token()
         trio.lowlevel.start_thread_soon(partial(fn, *args), self._deliver)
@@ -104,7 +106,16 @@ class Pending(Generic[T]):
     def _deliver(self, result: outcome.Outcome[T]) -> None:
         """In the thread, once the call returned."""
         assert self._token is not None
-        self._token.run_sync_soon(self._finish, result)
+        self._end(result)
+        self._token.run_sync_soon(self._finish)
+
+    def _end(self, result: outcome.Outcome[T]) -> None:
+        self._outcome = result
+        self._ended.set()
+
+    def _finish(self) -> None:
+        self._reached.set()
+        self._done.set()
 
     def reached(self) -> None:
         """From the call, in its thread: it is about to wait (see :meth:`wait_reached`)."""
@@ -113,18 +124,26 @@ class Pending(Generic[T]):
         else:
             self._token.run_sync_soon(self._reached.set)
 
-    def _finish(self, result: outcome.Outcome[T]) -> None:
-        self._result = result
-        self._reached.set()
-        self._done.set()
-
     async def wait_reached(self) -> None:
         """Until the call said it :meth:`reached` its wait, or ended."""
-        await self._reached.wait()
+        if not self._reached.is_set():
+            await self._reached.wait()
 
     async def wait(self) -> T:
-        """The call's value, or its exception raised here; not cancellable (the call cannot be stopped)."""
-        with trio.CancelScope(shield=True):
-            await self._done.wait()
-        assert self._result is not None
-        return self._result.unwrap()
+        """The call's value, or its exception raised here; not cancellable (the call cannot be
+        stopped). May be awaited again: the same outcome each time."""
+        if not self._done.is_set():
+            with trio.CancelScope(shield=True):
+                await self._done.wait()
+        return self._value()
+
+    def result_blocking(self) -> T:
+        """:meth:`wait` for another thread (never the task's: it blocks until the call ended)."""
+        self._ended.wait()
+        return self._value()
+
+    def _value(self) -> T:
+        if isinstance(self._outcome, outcome.Error):
+            raise self._outcome.error
+        assert isinstance(self._outcome, outcome.Value)
+        return self._outcome.value
