@@ -90,8 +90,7 @@ class DicomServer:
         dicom, temporary = context.settings.dicom, context.settings.storage.temporary_directory
         self._context = context
         self.peers = dicom.peers
-        inline_limit = 0 if context.files.sync else INLINE_LIMIT  # a flush never runs on the event loop
-        self.gate = StoreGate(context.ingest, dicom.concurrent_stores, inline_limit=inline_limit)
+        self.gate = StoreGate(context.ingest, dicom.concurrent_stores, inline_limit=INLINE_LIMIT)
         self.slots = AssociationSlots(dicom.maximum_associations, dicom.maximum_associations_per_host)
         limits = Limits(
             timeout=dicom.scp_timeout,

@@ -1,10 +1,9 @@
 """The C-STORE SCP: each received dataset checked against its command, written and indexed,
 for the association's own task.
 
-Parsing and writing go to a worker thread in one trip when the write flushes the file to the
-disk (SyncStorageArea), which must never stall the event loop; without flushes, small
-datasets are handled inline, where a thread hop would cost more than the work. Stopping is
-ordered by
+The file is written (and flushed) in a worker thread while the dataset is parsed, so the
+disk and the parser work at the same time; small datasets are parsed on the event loop,
+where a thread hop would cost more than the parse. Stopping is ordered by
 :class:`StoreGate`: once closed, a C-STORE gets 0xA700, and the stores already inside run to
 their end before associations are aborted.
 """
@@ -12,13 +11,12 @@ their end before associations are aborted.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from functools import partial
 
 import trio
 
-from ..dicom.parse import describe_instance, read_dataset, sop_identity
+from ..dicom.parse import ParsedInstance, describe_instance, read_dataset, sop_identity
 from ..errors import ErrorCode, OrthancError
-from ..offload import offload
 from ..services.ingest import Ingest, Origin, PreparedInstance
 from .ul.assembly import Message
 from .ul.dimse import (
@@ -34,7 +32,7 @@ from .ul.presentation import AcceptedContext
 
 log = logging.getLogger(__name__)
 
-# Without flushes to the disk, datasets up to this size are parsed and written on the event loop.
+# Datasets up to this size are parsed on the event loop (about 0.3 ms for this size).
 INLINE_LIMIT = 256 * 1024
 
 # Ingest errors that mean "this dataset cannot be understood" rather than "it could not be stored".
@@ -55,9 +53,23 @@ def dataset_prefix(context: AcceptedContext, command: Command) -> bytes:
     return file_meta(sop_class, sop_instance, context.transfer_syntax)
 
 
-@dataclass(frozen=True)
-class _Refused:
-    status: int
+class _Refused(Exception):
+    """The dataset is not stored: the C-STORE gets ``status``."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"refused with status 0x{status:04x}")
+        self.status = status
+
+
+def _check_and_describe(command: Command, data: bytes) -> ParsedInstance:
+    """Orthanc's check before storing: the dataset names the SOP class and instance of the command."""
+    dataset = read_dataset(data)
+    sop_class, sop_instance = sop_identity(dataset)
+    if not sop_class or not sop_instance:
+        raise _Refused(CANNOT_UNDERSTAND)
+    if (sop_class, sop_instance) != (command.get("AffectedSOPClassUID"), command.get("AffectedSOPInstanceUID")):
+        raise _Refused(SOP_CLASS_MISMATCH)
+    return describe_instance(data, dataset)
 
 
 class StoreGate:
@@ -77,13 +89,11 @@ class StoreGate:
             return OUT_OF_RESOURCES
         self._inside += 1
         try:
-            if len(data) <= self._inline_limit:
-                prepared = self._parse_and_write(data, command, origin)
-            else:
-                prepared = await offload(self._parse_and_write, data, command, origin)
-            if isinstance(prepared, _Refused):
-                return prepared.status
-            return await self._commit(prepared, origin)
+            check = partial(_check_and_describe, command)
+            prepared = await self._ingest.receive(data, origin, check, inline=len(data) <= self._inline_limit)
+            return await self._commit(prepared)
+        except _Refused as refused:
+            return refused.status
         except OrthancError as error:
             log.warning("C-STORE from %s (%s) refused: %s", origin.remote_aet, origin.remote_ip, error)
             return dimse_status(error)
@@ -92,22 +102,14 @@ class StoreGate:
             if not self._open and self._inside == 0:
                 self._empty.set()
 
-    def _parse_and_write(self, data: bytes, command: Command, origin: Origin) -> PreparedInstance | _Refused:
-        """Orthanc's check before storing: the dataset names the SOP class and instance of the command."""
-        dataset = read_dataset(data)
-        sop_class, sop_instance = sop_identity(dataset)
-        if not sop_class or not sop_instance:
-            return _Refused(CANNOT_UNDERSTAND)
-        if (sop_class, sop_instance) != (command.get("AffectedSOPClassUID"), command.get("AffectedSOPInstanceUID")):
-            return _Refused(SOP_CLASS_MISMATCH)
-        return self._ingest.prepare(describe_instance(data, dataset), origin)
-
-    async def _commit(self, prepared: PreparedInstance, origin: Origin) -> int:
+    async def _commit(self, prepared: PreparedInstance) -> int:
         try:
-            await self._limiter.acquire()
+            try:
+                self._limiter.acquire_nowait()  # no checkpoint when a slot is free
+            except trio.WouldBlock:
+                await self._limiter.acquire()
         except BaseException:  # cancelled before commit could own the file
-            with trio.CancelScope(shield=True):
-                await offload(self._ingest.discard, prepared)
+            await self._ingest.abandon(prepared)
             raise
         try:
             await self._ingest.commit(prepared)

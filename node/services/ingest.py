@@ -6,6 +6,7 @@ import hashlib
 import logging
 import time
 import unicodedata
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
@@ -26,11 +27,13 @@ from ..dicom.tag_numbers import (
     STUDY_INSTANCE_UID,
 )
 from ..dicom.tags import format_tag
+from ..errors import OrthancError
 from ..offload import offload
 from ..storage.files import FileStore
 from ..storage.index import Attachment, Index, NewInstance
 from ..storage.index.base import ATTACHMENT_DICOM, COMPRESSION_NONE, COMPRESSION_ZLIB
 from ..storage.settings import StorageSettings
+from ..storage.thread import Pending
 from .stability import StabilityTracker
 
 log = logging.getLogger(__name__)
@@ -103,18 +106,20 @@ StoredListener = Callable[[IngestResult], Awaitable[None]]
 
 @dataclass
 class PreparedInstance:
-    """A parsed instance whose file is written but not indexed yet: :meth:`Ingest.commit` or
-    :meth:`Ingest.discard` it."""
+    """A parsed instance whose file is written (or being written) but not indexed yet:
+    :meth:`Ingest.commit` or :meth:`Ingest.abandon` it."""
 
     parsed: ParsedInstance
     new: NewInstance
     started: float = 0.0  # time.perf_counter() when preparing began, for the store duration metric
+    # The write of its file when still under way (see Ingest.receive): the index commits once it ended.
+    written: Pending[tuple[str, int]] | None = None
 
 
 class Ingest:
-    """Ingest in two steps, so that a caller running in a thread of its own (the SCP) does the
-    CPU and disk work there and crosses into Trio only to index: :meth:`prepare` in any thread,
-    then :meth:`commit` on Trio. :meth:`store` does both for callers on Trio.
+    """Ingest in two steps: :meth:`prepare` (blocking, any thread) or :meth:`receive` (on Trio,
+    the SCP's) writes the file and describes the instance, then :meth:`commit` on Trio indexes
+    it. :meth:`store` does both for callers on Trio.
 
     With ``SyncStorageArea`` (the default) :meth:`prepare` returns once the file is on the
     disk and :meth:`commit` once the index entry is, so whatever a caller answers after
@@ -139,24 +144,85 @@ class Ingest:
         started = time.perf_counter()
         file_uuid, stored_size = self._files.write(parsed.data)
         try:
-            new = self._new_instance(parsed, origin, file_uuid, stored_size)
+            new = self._new_instance(parsed, origin, file_uuid, stored_size, self._digest(parsed.data))
             new.metadata.update(metadata or {})
             return PreparedInstance(parsed, new, started)
         except BaseException:
             self._files.remove(file_uuid)
             raise
 
+    async def receive(
+        self, data: bytes, origin: Origin, parse: Callable[[bytes], ParsedInstance], *, inline: bool
+    ) -> PreparedInstance:
+        """:meth:`prepare` for bytes just received, with the file written (and flushed) in a
+        worker thread while ``parse`` reads them: on the event loop when ``inline`` (a small
+        dataset, where a thread hop would cost more than the parse), else in a thread too.
+        The write may still be under way when this returns: :meth:`commit` writes the index
+        rows meanwhile and commits them once the file is durable.
+
+        The parse waits until the write flushes the file: only one thread runs Python at a
+        time, so a parse started earlier would hold the write back instead of overlapping it.
+        An error of ``parse`` goes through once the file it no longer needs is removed.
+        """
+        started = time.perf_counter()
+        file_uuid = str(uuid.uuid4())
+        writing: Pending[tuple[str, int]] = Pending()
+        writing.start(self._files.write, data, file_uuid, writing.reached)
+        try:
+            if self._files.sync:
+                await writing.wait_reached()
+            if inline:
+                parsed, digest = self._parse(parse, data)
+            else:
+                parsed, digest = await offload(self._parse, parse, data)
+            if self._files.compress:  # the stored size is known once written
+                _, stored_size = await writing.wait()
+            else:
+                stored_size = len(data)
+            new = self._new_instance(parsed, origin, file_uuid, stored_size, digest)
+        except BaseException:
+            await self._remove_written(writing)
+            raise
+        return PreparedInstance(parsed, new, started, writing)
+
+    async def _remove_written(self, writing: Pending[tuple[str, int]]) -> None:
+        """Remove the file of a write whose instance is not indexed, once the write ended (shielded)."""
+        with trio.CancelScope(shield=True):
+            try:
+                file_uuid, _ = await writing.wait()
+            except OrthancError:  # nothing was written
+                return
+            await offload(self._files.remove, file_uuid)
+
+    def _parse(self, parse: Callable[[bytes], ParsedInstance], data: bytes) -> tuple[ParsedInstance, str]:
+        parsed = parse(data)
+        return parsed, self._digest(parsed.data)
+
+    def _digest(self, data: bytes) -> str:
+        """The MD5 recorded for a stored file, if the configuration asks for it."""
+        return hashlib.md5(data).hexdigest() if self._settings.store_md5 else ""
+
     def parse_and_prepare(self, data: bytes, origin: Origin) -> PreparedInstance:
         """:func:`parse_instance` then :meth:`prepare`: what :meth:`store` runs in a worker thread."""
         return self.prepare(parse_instance(data), origin)
 
     def discard(self, prepared: PreparedInstance) -> None:
-        """Remove the file of a prepared instance that will not be committed (blocking)."""
+        """Remove the file of a prepared instance that will not be committed (blocking; for
+        instances from :meth:`prepare`, whose file is written already)."""
         self._files.remove(prepared.new.attachment.uuid)
 
-    def _new_instance(self, parsed: ParsedInstance, origin: Origin, file_uuid: str, stored_size: int) -> NewInstance:
+    async def abandon(self, prepared: PreparedInstance) -> None:
+        """Remove the file of a prepared instance that will not be committed, once it is written (shielded)."""
+        if prepared.written is not None:
+            await self._remove_written(prepared.written)
+            return
+        with trio.CancelScope(shield=True):
+            await offload(self.discard, prepared)
+
+    def _new_instance(
+        self, parsed: ParsedInstance, origin: Origin, file_uuid: str, stored_size: int, md5: str
+    ) -> NewInstance:
         data = parsed.data
-        md5 = hashlib.md5(data).hexdigest() if self._settings.store_md5 else ""
         compressed = self._files.compress
         attachment = Attachment(
             content_type=ATTACHMENT_DICOM,
@@ -209,12 +275,17 @@ class Ingest:
         If indexing fails or finds the instance already stored, the new file is
         removed, so nothing partial stays.
         """
-        parsed, new = prepared.parsed, prepared.new
+        parsed, new, written = prepared.parsed, prepared.new, prepared.written
         try:
-            result = await self._index.store(new, overwrite=self._settings.overwrite_instances)
+            result = await self._index.store(
+                new,
+                overwrite=self._settings.overwrite_instances,
+                written=written.result_blocking if written is not None else None,
+            )
+            if written is not None:
+                await written.wait()  # ended already: the index waited for it
         except BaseException:
-            with trio.CancelScope(shield=True):
-                await offload(self.discard, prepared)
+            await self.abandon(prepared)
             raise
         if result.already_stored:
             await offload(self.discard, prepared)

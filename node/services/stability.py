@@ -25,9 +25,13 @@ class StabilityTracker:
 
     def touch(self, ids: OrthancIds) -> None:
         deadline = trio.current_time() + self._age
+        # A new deadline is never earlier than those already set: a tracker waiting for one of
+        # them needs no wake-up (one per stored instance otherwise).
+        idle = not self._deadlines
         for level in (Level.SERIES, Level.STUDY, Level.PATIENT):
             self._deadlines[ids[level]] = (deadline, level)
-        self._wakeup.set()
+        if idle:
+            self._wakeup.set()
 
     def forget(self, public_id: str) -> None:
         self._deadlines.pop(public_id, None)

@@ -65,7 +65,8 @@ class Batcher(Generic[Item, Result]):
                 for taken, result in await self._thread.run(self._drain):
                     taken.result = result
                     taken.done.set()
-            await entry.done.wait()
+            if not entry.done.is_set():  # an earlier drain took it
+                await entry.done.wait()
         assert entry.result is not None
         return entry.result.unwrap()
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import threading
 import uuid
 import zlib
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,9 +57,10 @@ class FileStore:
     leaves a half-written file under a live name. With ``sync`` (Orthanc's
     ``SyncStorageArea``) :meth:`write` returns only once the file would survive a power
     cut: its bytes flushed before the rename, then the folder holding the new name
-    flushed, and the folders above it too the first time this process writes there (they
-    may have just been created, by this write or a concurrent one). The index commits
-    after that, so it never points at a file that a crash could take away.
+    flushed. A folder's own name is flushed (in the folder above) by the write that
+    created it; a concurrent write relying on that folder before its creator is done
+    flushes it too, so no write returns while a folder it needs could still vanish. The
+    index commits after that, so it never points at a file that a crash could take away.
 
     :meth:`sync_file` and :meth:`sync_folder` are the two flush primitives, and the place
     for a subclass to instrument or replace them (the durability tests record through
@@ -71,8 +75,10 @@ class FileStore:
         self.compress = compress
         self.sync = sync
         self.metrics = metrics or Metrics(enabled=False)
-        # Leaf folders whose own name, and their parent's, this process has flushed.
-        self._durable_folders: set[str] = set()
+        # Hashed folders that writes in progress are creating (count of writes): their names
+        # may not be on the disk yet. A write leaves them only once it has flushed them.
+        self._being_created: Counter[str] = Counter()
+        self._lock = threading.Lock()
         for created in make_folders(root):
             if sync:
                 self.sync_folder(os.path.dirname(created))
@@ -83,8 +89,12 @@ class FileStore:
     # -- flush primitives ------------------------------------------------------------
 
     def sync_file(self, fd: int, path: str) -> None:
-        """Flush the bytes written to ``fd`` (the open file ``path``) to the disk."""
-        os.fsync(fd)
+        """Flush the bytes written to ``fd`` (the open file ``path``) to the disk.
+
+        fdatasync is enough: it also flushes the size of a file just written, all that
+        reading it back needs; only its timestamps may be older after a crash.
+        """
+        os.fdatasync(fd)
 
     def sync_folder(self, path: str) -> None:
         """Flush a folder: see :func:`flush_folder`."""
@@ -92,32 +102,71 @@ class FileStore:
 
     # -- writing ---------------------------------------------------------------------
 
-    def write(self, data: bytes) -> tuple[str, int]:
-        """Store bytes under a new UUID; return it and the stored size.
+    def write(
+        self, data: bytes, file_uuid: str | None = None, flushing: Callable[[], None] | None = None
+    ) -> tuple[str, int]:
+        """Store bytes under ``file_uuid`` (by default a new UUID); return it and the stored size.
 
         Blocking: run it in a worker thread, several at once if need be: concurrent
         flushes share the file system's journal commits, where flushing them one after the
-        other from a single thread costs more per file. A failure removes whatever this
-        write created and raises an :class:`OrthancError` (507 when the disk is full).
+        other from a single thread costs more per file. ``flushing`` is called just before
+        the file is flushed (with ``sync`` only): from there on the write mostly waits for
+        the disk. A failure removes whatever this write created and raises an
+        :class:`OrthancError` (507 when the disk is full).
         """
         with self.metrics.timer("orthanc_storage_create_duration_ms"):
-            file_uuid = str(uuid.uuid4())
+            file_uuid = file_uuid or str(uuid.uuid4())
             folder = os.path.join(self.root, file_uuid[0:2], file_uuid[2:4])
             path = os.path.join(folder, file_uuid)
             payload = zlib.compress(data) if self.compress else data
             try:
-                self._write(folder, path, payload)
+                self._write(folder, path, payload, flushing)
             except OSError as error:
                 raise write_failure(error, path) from error
             return file_uuid, len(payload)
 
-    def _write(self, folder: str, path: str, payload: bytes) -> None:
-        temporary = path + TEMPORARY_SUFFIX
+    def _write(self, folder: str, path: str, payload: bytes, flushing: Callable[[], None] | None) -> None:
         try:
-            fd = create_file(temporary)
+            fd = create_file(path + TEMPORARY_SUFFIX)
         except FileNotFoundError:  # the first file of its folder: plain strings and no stat before, on the hot path
-            make_folders(folder)
-            fd = create_file(temporary)
+            self._write_creating(folder, path, payload, flushing)
+            return
+        self._place(fd, folder, path, payload, flushing)
+
+    def _write_creating(
+        self, folder: str, path: str, payload: bytes, flushing: Callable[[], None] | None
+    ) -> None:
+        """:meth:`_write` when the folder may be missing: create it, and flush what was created."""
+        hashed = (os.path.dirname(folder), folder)
+        self._count_creating(hashed, 1)
+        made = make_folders(folder)  # absolute paths
+        created = [name for name in hashed if os.path.abspath(name) in made]
+        fd = create_file(path + TEMPORARY_SUFFIX)
+        self._place(fd, folder, path, payload, flushing, created, own=1)
+        # Only now are the names flushed. After a failure they may not be: the folders then
+        # stay counted, and every later write there flushes their names itself.
+        self._count_creating(hashed, -1)
+
+    def _count_creating(self, folders: tuple[str, ...], step: int) -> None:
+        with self._lock:
+            for folder in folders:
+                self._being_created[folder] += step
+                if self._being_created[folder] <= 0:
+                    del self._being_created[folder]
+
+    def _place(
+        self,
+        fd: int,
+        folder: str,
+        path: str,
+        payload: bytes,
+        flushing: Callable[[], None] | None,
+        created: Sequence[str] = (),
+        own: int = 0,
+    ) -> None:
+        """Write ``payload`` to the open temporary file ``fd``, flush it, rename it to ``path``,
+        then flush the folders it needs (``own``: this write's count in ``_being_created``)."""
+        temporary = path + TEMPORARY_SUFFIX
         placed = False
         try:
             try:
@@ -125,24 +174,34 @@ class FileStore:
                 while view:
                     view = view[os.write(fd, view) :]
                 if self.sync:
+                    if flushing is not None:
+                        flushing()
                     self.sync_file(fd, temporary)
             finally:
                 os.close(fd)
             os.replace(temporary, path)
             placed = True
             if self.sync:
-                self._sync_folders(folder)
+                self.sync_folder(folder)
+                self._sync_new_folders(folder, created, own)
         except BaseException:
             _unlink_quietly(path if placed else temporary)
             raise
 
-    def _sync_folders(self, folder: str) -> None:
-        self.sync_folder(folder)
-        if folder not in self._durable_folders:
-            parent = os.path.dirname(folder)
+    def _sync_new_folders(self, folder: str, created: Sequence[str], own: int) -> None:
+        """Flush the names of the hashed folders above the file that this write created, or
+        that a write still running is creating (it may not have flushed them yet).
+
+        A folder that existed before needs nothing: its creator flushed its name.
+        """
+        parent = os.path.dirname(folder)
+        with self._lock:
+            new_folder = folder in created or self._being_created[folder] > own
+            new_parent = parent in created or self._being_created[parent] > own
+        if new_folder:
             self.sync_folder(parent)
+        if new_parent:
             self.sync_folder(os.path.dirname(parent))
-            self._durable_folders.add(folder)
 
     # -- reading and removing --------------------------------------------------------
 

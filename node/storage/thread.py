@@ -1,4 +1,5 @@
-"""A dedicated OS thread that runs blocking calls in order for Trio tasks.
+"""Blocking calls run in OS threads for Trio tasks: in order on a dedicated thread, or
+started at once and awaited later.
 
 SQLite wants one writer; giving it one thread of its own keeps every blocking
 call off the event loop and serializes them without locks.
@@ -9,7 +10,8 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from functools import partial
+from typing import Any, Generic, TypeVar
 
 import outcome
 import trio
@@ -69,3 +71,79 @@ class DedicatedThread:
     def stop(self) -> None:
         self._queue.put(_STOP)
         self._thread.join()
+
+
+class Pending(Generic[T]):
+    """A blocking call started at once in a worker thread, its result awaited later with :meth:`wait`.
+
+    What it is for: a Trio task overlapping a blocking call (a file write and its flushes)
+    with work of its own. It costs half of what ``trio.to_thread.run_sync`` does (trio's
+    thread cache without the limiter and the cancellation machinery), and the call always
+    runs to its end: nothing can abandon it half-done. Under a virtual clock the call runs
+    inline, right away (see :func:`under_virtual_clock`).
+
+    The call may tell the task when it reaches a long wait of its own (:meth:`reached`,
+    from the thread): Python threads take turns, so work the task does before that point
+    only delays the call, and work it does after runs meanwhile.
+    """
+
+    def __init__(self) -> None:
+        self._done = trio.Event()
+        self._reached = trio.Event()
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._ended = threading.Event()  # the same end, for other threads (see result_blocking)
+        self._outcome: outcome.Outcome[T] | None = None
+
+    def start(self, fn: Callable[..., T], *args: Any) -> None:
+        """Run ``fn(*args)``; once only."""
+        if under_virtual_clock():
+            self._end(outcome.capture(fn, *args))
+            self._finish()
+            return
+        self._token = trio.lowlevel.current_trio_token()
+        trio.lowlevel.start_thread_soon(partial(fn, *args), self._deliver)
+
+    def _deliver(self, result: outcome.Outcome[T]) -> None:
+        """In the thread, once the call returned."""
+        assert self._token is not None
+        self._end(result)
+        self._token.run_sync_soon(self._finish)
+
+    def _end(self, result: outcome.Outcome[T]) -> None:
+        self._outcome = result
+        self._ended.set()
+
+    def _finish(self) -> None:
+        self._reached.set()
+        self._done.set()
+
+    def reached(self) -> None:
+        """From the call, in its thread: it is about to wait (see :meth:`wait_reached`)."""
+        if self._token is None:  # running inline
+            self._reached.set()
+        else:
+            self._token.run_sync_soon(self._reached.set)
+
+    async def wait_reached(self) -> None:
+        """Until the call said it :meth:`reached` its wait, or ended."""
+        if not self._reached.is_set():
+            await self._reached.wait()
+
+    async def wait(self) -> T:
+        """The call's value, or its exception raised here; not cancellable (the call cannot be
+        stopped). May be awaited again: the same outcome each time."""
+        if not self._done.is_set():
+            with trio.CancelScope(shield=True):
+                await self._done.wait()
+        return self._value()
+
+    def result_blocking(self) -> T:
+        """:meth:`wait` for another thread (never the task's: it blocks until the call ended)."""
+        self._ended.wait()
+        return self._value()
+
+    def _value(self) -> T:
+        if isinstance(self._outcome, outcome.Error):
+            raise self._outcome.error
+        assert isinstance(self._outcome, outcome.Value)
+        return self._outcome.value

@@ -36,18 +36,19 @@ async def index_synchronous(node: NodeContext) -> str:
     return SQLITE_SYNCHRONOUS[row[0]]
 
 
-def assert_flushed_in_order(store: RecordingStore, file_uuid: str) -> None:
-    """The file flushed under its temporary name, then (renamed) its folder, then the two folders above."""
+def assert_flushed_in_order(store: RecordingStore, file_uuid: str, existed: set[Path]) -> None:
+    """The file flushed under its temporary name, then (renamed) its folder, then the name of each
+    folder above that this write created (those in ``existed`` were there before)."""
     final = store.path_of(file_uuid)
     kinds_and_paths = [(kind, path) for kind, path, _ in store.flushes]
     first = kinds_and_paths.index(("file", str(final) + TEMPORARY_SUFFIX))
-    file_flush, *folder_flushes = store.flushes[first : first + 4]
+    expected = [("folder", str(final.parent))]
+    for created, holder in ((final.parent, final.parent.parent), (final.parent.parent, final.parent.parent.parent)):
+        if created not in existed:
+            expected.append(("folder", str(holder)))
+    file_flush, *folder_flushes = store.flushes[first : first + 1 + len(expected)]
     assert file_flush[2] is False  # not renamed yet
-    assert [(kind, path) for kind, path, _ in folder_flushes] == [
-        ("folder", str(final.parent)),
-        ("folder", str(final.parent.parent)),
-        ("folder", str(final.parent.parent.parent)),
-    ]
+    assert [(kind, path) for kind, path, _ in folder_flushes] == expected
     assert final.name in folder_flushes[0][2]  # renamed before its folder is flushed
 
 
@@ -63,8 +64,9 @@ async def test_rest_and_c_store_flush_file_rename_then_flush_folders(nursery: tr
         assert await trio.to_thread.run_sync(c_store, node.ports["dicom"], [ds]) == [0x0000]
         found = (await http.post("/tools/lookup", content=ds.SOPInstanceUID)).json()
         scu_uuid = (await http.get(f"/instances/{found[0]['ID']}")).json()["FileUuid"]
-    for file_uuid in (rest_uuid, scu_uuid):
-        assert_flushed_in_order(store, file_uuid)
+    first = store.path_of(rest_uuid)
+    assert_flushed_in_order(store, rest_uuid, existed=set())  # a fresh storage area: both folders created
+    assert_flushed_in_order(store, scu_uuid, existed={first.parent, first.parent.parent})
     assert await index_synchronous(node) == "FULL"
 
 

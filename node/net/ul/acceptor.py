@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 
 import trio
 
@@ -31,6 +31,7 @@ from .pdu import (
     ProtocolError,
     p_data_limit,
 )
+from .presentation import AcceptedContext
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ async def accept(
         pdu_type, body = first
         if pdu_type != A_ASSOCIATE_RQ:
             raise ProtocolError(REASON_UNEXPECTED_PDU, f"{PDU_NAMES[pdu_type]} before any association")
-        request = decode_request(body)
+        request = _decode(body)
         policy = admit(request)
     except PeerClosed:
         await stream.aclose()
@@ -81,7 +82,7 @@ async def accept(
         await send_last(stream, encode_reject(rejection.reason))
         await drain_and_close(stream, settings.artim)
         return None
-    results, roles, accepted = policy.negotiate(request)
+    accepted, accept_pdu = _agreement(body, policy, settings.max_pdu)
     association = Association(
         stream,
         reader,
@@ -94,9 +95,45 @@ async def accept(
         dataset_prefix=dataset_prefix,
     )
     try:
-        await association.send_pdu(encode_accept(request, results, roles, settings.max_pdu))
+        await association.send_pdu(accept_pdu)
     except (PeerClosed, TimedOut) as error:
         log.info("association from %s lost before it began: %s", peer_ip, error)
         await association.aclose()
         return None
     return association
+
+
+# A modality sends the same association request every time, and decoding and negotiating one
+# that proposes a hundred contexts costs milliseconds (pynetdicom validates every UID in it): the
+# outcomes for the last few requests are kept, by their bytes. Requests are immutable once
+# decoded (nothing downstream changes them), and only the small ones are kept.
+_REMEMBERED_REQUESTS = 32
+_REMEMBERED_SIZE = 1 << 16  # bytes: a request with 120 contexts of 3 transfer syntaxes is about 10 kB
+
+
+def _decode(body: bytes) -> AssociateRequest:
+    return _decode_remembered(body) if len(body) <= _REMEMBERED_SIZE else decode_request(body)
+
+
+@lru_cache(maxsize=_REMEMBERED_REQUESTS)
+def _decode_remembered(body: bytes) -> AssociateRequest:
+    return decode_request(body)  # a request raising is not remembered
+
+
+def _agreement(body: bytes, policy: ContextPolicy, max_pdu: int) -> tuple[tuple[AcceptedContext, ...], bytes]:
+    """The contexts accepted for an admitted request, and the A-ASSOCIATE-AC that says so."""
+    if len(body) <= _REMEMBERED_SIZE:
+        return _agreement_remembered(body, policy, max_pdu)
+    return _negotiate(decode_request(body), policy, max_pdu)
+
+
+@lru_cache(maxsize=_REMEMBERED_REQUESTS)
+def _agreement_remembered(
+    body: bytes, policy: ContextPolicy, max_pdu: int
+) -> tuple[tuple[AcceptedContext, ...], bytes]:
+    return _negotiate(_decode_remembered(body), policy, max_pdu)
+
+
+def _negotiate(request: AssociateRequest, policy: ContextPolicy, max_pdu: int) -> tuple[tuple[AcceptedContext, ...], bytes]:
+    results, roles, accepted = policy.negotiate(request)
+    return tuple(accepted), encode_accept(request, results, roles, max_pdu)

@@ -124,15 +124,16 @@ class Association:
     # -- sending ---------------------------------------------------------------------------------
 
     async def send_pdu(self, data: bytes) -> None:
-        """One write, whole or not at all as far as cancellation goes."""
-        with trio.CancelScope(shield=True):
-            with trio.move_on_after(self.limits.timeout or ARTIM_TIMEOUT) as scope:
-                try:
-                    await self.stream.send_all(data)
-                except _GONE as error:
-                    raise PeerClosed(f"connection lost while sending: {error}") from error
-            if scope.cancelled_caught:
-                raise TimedOut("the peer stopped reading")
+        """One write, whole or not at all as far as cancellation goes (one scope: shielded from
+        outside, bounded in time by its own deadline)."""
+        deadline = trio.current_time() + (self.limits.timeout or ARTIM_TIMEOUT)
+        with trio.CancelScope(shield=True, deadline=deadline) as scope:
+            try:
+                await self.stream.send_all(data)
+            except _GONE as error:
+                raise PeerClosed(f"connection lost while sending: {error}") from error
+        if scope.cancelled_caught:
+            raise TimedOut("the peer stopped reading")
 
     def _message_pdus(self, context_id: int, command: Command, dataset: bytes | memoryview | None) -> Iterator[bytes]:
         yield from p_data_pdus(context_id, MESSAGE_COMMAND, encode_command(command), self._pdu_size)
@@ -155,6 +156,9 @@ class Association:
     # -- receiving -------------------------------------------------------------------------------
 
     async def _read_pdu(self, timeout: float | None) -> tuple[int, bytes]:
+        buffered = self._reader.read_buffered()  # often the next PDU came with the last one
+        if buffered is not None:
+            return buffered
         if timeout is None:
             return await self._reader.read()
         with trio.move_on_after(timeout):

@@ -133,15 +133,30 @@ class PDUReader:
             self._start = 0
         while len(self._buffer) - self._start < HEADER.size:
             await self._fill()
+        end = self._end_of_next()
+        while len(self._buffer) < end:
+            await self._fill()
+        return self._take(end)
+
+    def read_buffered(self) -> tuple[int, bytes] | None:
+        """The next PDU if it has arrived whole already (no wait, no checkpoint), else None."""
+        if len(self._buffer) - self._start < HEADER.size:
+            return None
+        end = self._end_of_next()
+        return self._take(end) if len(self._buffer) >= end else None
+
+    def _end_of_next(self) -> int:
+        """Where the next PDU ends in the buffer, once its header is checked (its header is there)."""
         pdu_type, length = HEADER.unpack_from(self._buffer, self._start)
         if pdu_type not in PDU_NAMES:
             raise ProtocolError(REASON_UNRECOGNIZED_PDU, f"unknown PDU type 0x{pdu_type:02x}")
         limit = _body_limit(pdu_type, self.p_data_limit)
         if length > limit or (limit == FIXED_BODY and length != FIXED_BODY):
             raise ProtocolError(REASON_INVALID_PARAMETER, f"{PDU_NAMES[pdu_type]} of {length} bytes")
-        end = self._start + HEADER.size + length
-        while len(self._buffer) < end:
-            await self._fill()
+        return self._start + HEADER.size + length
+
+    def _take(self, end: int) -> tuple[int, bytes]:
+        pdu_type = self._buffer[self._start]
         body = bytes(memoryview(self._buffer)[self._start + HEADER.size : end])  # one copy, not two
         self._start = end
         return pdu_type, body

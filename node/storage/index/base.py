@@ -7,7 +7,7 @@ a PostgreSQL backend can follow without touching them.
 from __future__ import annotations
 
 import abc
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from ...dicom.ids import Level, OrthancIds
@@ -114,7 +114,12 @@ class Index(abc.ABC):
 
     # Ingest and deletion
     @abc.abstractmethod
-    async def store(self, instance: NewInstance, *, overwrite: bool) -> StoreResult: ...
+    async def store(
+        self, instance: NewInstance, *, overwrite: bool, written: Callable[[], object] | None = None
+    ) -> StoreResult:
+        """Index a new instance. ``written``, when given, blocks until the instance's file is
+        durable (raising if its write failed): the commit waits for it, so the index never points
+        at a file a crash could take away, and the rows may be written meanwhile."""
 
     @abc.abstractmethod
     async def delete(self, public_id: str, level: Level) -> DeleteResult | None: ...

@@ -32,6 +32,9 @@ from .base import (
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# A store waiting in the batch: the instance, whether it may replace one stored, and what
+# blocks until its file is durable (see Index.store).
+_StoreItem = tuple[NewInstance, bool, Callable[[], object] | None]
 _PRIMARY_CODE = 0xFF  # the low byte of an extended SQLite result code is its primary code
 
 SCHEMA = """
@@ -189,20 +192,32 @@ class SqliteIndex(Index):
         return _Transaction(self._db)
 
     # -- ingest ------------------------------------------------------------
-    async def store(self, instance: NewInstance, *, overwrite: bool) -> StoreResult:
-        return await self._store_batcher.submit((instance, overwrite))
+    async def store(
+        self, instance: NewInstance, *, overwrite: bool, written: Callable[[], object] | None = None
+    ) -> StoreResult:
+        return await self._store_batcher.submit((instance, overwrite, written))
 
-    def _store_batch(self, items: list[tuple[NewInstance, bool]]) -> list[outcome.Outcome[StoreResult]]:
-        """Group commit: one transaction for every store that queued up meanwhile."""
+    def _store_batch(self, items: list[_StoreItem]) -> list[outcome.Outcome[StoreResult]]:
+        """Group commit: one transaction for every store that queued up meanwhile, committed
+        once the files of all of them are durable."""
         if len(items) > 1:
             # A failure rolls the whole batch back; it is then redone one by one, so only the culprit fails.
             with contextlib.suppress(Exception), self._tx():
-                return [outcome.Value(self._insert(new, overwrite)) for new, overwrite in items]
-        return [outcome.capture(_translated, self._store, new, overwrite) for new, overwrite in items]
+                results: list[outcome.Outcome[StoreResult]] = [
+                    outcome.Value(self._insert(new, overwrite)) for new, overwrite, _ in items
+                ]
+                for _, _, written in items:
+                    if written is not None:
+                        written()
+                return results
+        return [outcome.capture(_translated, self._store, new, overwrite, written) for new, overwrite, written in items]
 
-    def _store(self, new: NewInstance, overwrite: bool) -> StoreResult:
+    def _store(self, new: NewInstance, overwrite: bool, written: Callable[[], object] | None) -> StoreResult:
         with self._tx():
-            return self._insert(new, overwrite)
+            result = self._insert(new, overwrite)
+            if written is not None:
+                written()  # its failure rolls the rows back and reaches the caller
+            return result
 
     def _insert(self, new: NewInstance, overwrite: bool) -> StoreResult:
         """The rows of one new instance, inside the caller's transaction."""
