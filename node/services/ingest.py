@@ -162,8 +162,12 @@ class Ingest:
 
         The parse waits until the write flushes the file: only one thread runs Python at a
         time, so a parse started earlier would hold the write back instead of overlapping it.
-        An error of ``parse`` goes through once the file it no longer needs is removed.
+        An error of ``parse`` goes through once the file it no longer needs is removed. Without
+        flushes (no ``SyncStorageArea``) a small dataset is parsed and written right here: there is
+        no disk wait to overlap, and a thread hop would cost more than the write.
         """
+        if inline and not self._files.sync:
+            return self.prepare(parse(data), origin)
         started = time.perf_counter()
         file_uuid = str(uuid.uuid4())
         writing: Pending[tuple[str, int]] = Pending()
