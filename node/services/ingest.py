@@ -33,7 +33,7 @@ from ..storage.files import FileStore
 from ..storage.index import Attachment, Index, NewInstance
 from ..storage.index.base import ATTACHMENT_DICOM, COMPRESSION_NONE, COMPRESSION_ZLIB
 from ..storage.settings import StorageSettings
-from ..storage.thread import Pending
+from ..storage.thread import StartedCall
 from .stability import StabilityTracker
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ class PreparedInstance:
     new: NewInstance
     started: float = 0.0  # time.perf_counter() when preparing began, for the store duration metric
     # The write of its file when still under way (see Ingest.receive): the index commits once it ended.
-    written: Pending[tuple[str, int]] | None = None
+    written: StartedCall[tuple[str, int]] | None = None
 
 
 class Ingest:
@@ -170,7 +170,7 @@ class Ingest:
             return self.prepare(parse(data), origin)
         started = time.perf_counter()
         file_uuid = str(uuid.uuid4())
-        writing: Pending[tuple[str, int]] = Pending()
+        writing: StartedCall[tuple[str, int]] = StartedCall()
         writing.start(self._files.write, data, file_uuid, writing.reached)
         try:
             if self._files.sync:
@@ -189,7 +189,7 @@ class Ingest:
             raise
         return PreparedInstance(parsed, new, started, writing)
 
-    async def _remove_written(self, writing: Pending[tuple[str, int]]) -> None:
+    async def _remove_written(self, writing: StartedCall[tuple[str, int]]) -> None:
         """Remove the file of a write whose instance is not indexed, once the write ended (shielded)."""
         with trio.CancelScope(shield=True):
             try:

@@ -73,7 +73,7 @@ class DedicatedThread:
         self._thread.join()
 
 
-class Pending(Generic[T]):
+class StartedCall(Generic[T]):
     """A blocking call started at once in a worker thread, its result awaited later with :meth:`wait`.
 
     What it is for: a Trio task overlapping a blocking call (a file write and its flushes)
@@ -81,6 +81,11 @@ class Pending(Generic[T]):
     thread cache without the limiter and the cancellation machinery), and the call always
     runs to its end: nothing can abandon it half-done. Under a virtual clock the call runs
     inline, right away (see :func:`under_virtual_clock`).
+
+    Unlike :func:`~node.offload.offload_ahead` (CPU work read ahead, on a pool as large as the
+    CPUs, cancellable), every call gets a thread at once, so the flushes of concurrent stores
+    overlap and share the file system's journal commits; and another thread (the index's) can
+    wait for it too (:meth:`result_blocking`).
 
     The call may tell the task when it reaches a long wait of its own (:meth:`reached`,
     from the thread): Python threads take turns, so work the task does before that point

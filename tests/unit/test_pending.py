@@ -1,4 +1,4 @@
-"""Pending: a blocking call started in a worker thread and awaited later (what ingest overlaps
+"""StartedCall: a blocking call started in a worker thread and awaited later (what ingest overlaps
 the file write with). Real threads; each step is ordered by events, never by sleeps."""
 
 from __future__ import annotations
@@ -8,16 +8,16 @@ import threading
 import pytest
 import trio
 
-from node.storage.thread import Pending
+from node.storage.thread import StartedCall
 
 WAIT = 30  # s: a bound on waiting for the other thread, never reached when the code is right
 
 
 async def test_the_value_or_the_exception_of_the_call_is_delivered() -> None:
-    ok: Pending[int] = Pending()
+    ok: StartedCall[int] = StartedCall()
     ok.start(lambda a, b: a + b, 2, 3)
     assert await ok.wait() == 5
-    failing: Pending[int] = Pending()
+    failing: StartedCall[int] = StartedCall()
     failing.start(int, "not a number")
     with pytest.raises(ValueError):
         await failing.wait()
@@ -25,7 +25,7 @@ async def test_the_value_or_the_exception_of_the_call_is_delivered() -> None:
 
 async def test_reached_wakes_the_task_while_the_call_goes_on() -> None:
     release = threading.Event()
-    pending: Pending[str] = Pending()
+    pending: StartedCall[str] = StartedCall()
 
     def call() -> str:
         pending.reached()
@@ -39,7 +39,7 @@ async def test_reached_wakes_the_task_while_the_call_goes_on() -> None:
 
 
 async def test_wait_reached_returns_when_the_call_ends_without_reaching() -> None:
-    pending: Pending[None] = Pending()
+    pending: StartedCall[None] = StartedCall()
     pending.start(lambda: None)
     await pending.wait_reached()
     assert await pending.wait() is None
@@ -48,7 +48,7 @@ async def test_wait_reached_returns_when_the_call_ends_without_reaching() -> Non
 async def test_a_cancelled_waiter_still_waits_for_the_call_to_end() -> None:
     """Cancelling the task cannot abandon the call half-done: wait() returns only once it ended."""
     release, ended = threading.Event(), threading.Event()
-    pending: Pending[None] = Pending()
+    pending: StartedCall[None] = StartedCall()
 
     def call() -> None:
         pending.reached()
@@ -67,7 +67,7 @@ async def test_a_cancelled_waiter_still_waits_for_the_call_to_end() -> None:
 
 async def test_under_a_virtual_clock_the_call_runs_inline(autojump_clock: trio.testing.MockClock) -> None:
     thread = threading.current_thread()
-    pending: Pending[threading.Thread] = Pending()
+    pending: StartedCall[threading.Thread] = StartedCall()
     pending.start(threading.current_thread)
     await pending.wait_reached()
     assert await pending.wait() is thread
