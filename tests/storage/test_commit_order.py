@@ -52,8 +52,7 @@ def committed_instances(index_path: Path) -> int:
 @pytest.mark.parametrize("held", ["file", "folder"])
 async def test_the_index_commits_after_the_file_is_durable(nursery: trio.Nursery, tmp_path: Path, held: str) -> None:
     store = type("Held", (HeldFlush,), {"held": held, "holding": threading.Event(), "release": threading.Event()})
-    config = node_config(tmp_path)
-    node = await start_node(nursery, config, file_store=store)
+    node = await start_node(nursery, node_config(tmp_path), file_store=store)
     index_path = node.settings.storage.index_directory / "index.sqlite"
     answers: list[list[int]] = []
 
