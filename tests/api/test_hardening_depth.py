@@ -16,13 +16,13 @@ from typing import Any
 
 import httpx
 import pytest
-import trio
 
 from node.context import NodeContext
 from node.errors import ErrorCode, OrthancError
 from node.nesting import MAX_JSON_DEPTH, MAX_SEQUENCE_DEPTH
 from node.offload import offload
 from tests.support.datasets import make_dicom
+from tests.support.jobs import finished
 from tests.support.process import node_process, write_config
 from tests.support.rest import assert_error
 
@@ -149,9 +149,8 @@ async def test_modify_of_a_stored_file_too_deep_fails_alone(http: httpx.AsyncCli
     assert_error(await http.get(f"/instances/{stored['ID']}/tags"), 400, ErrorCode.BAD_FILE_FORMAT)
     assert_error(await http.post(f"/instances/{stored['ID']}/modify", json={}), 400, ErrorCode.BAD_FILE_FORMAT)
     job = (await http.post(f"/studies/{stored['ParentStudy']}/modify", json={"Asynchronous": True})).json()
-    with trio.fail_after(10):
-        while (state := (await http.get(f"/jobs/{job['ID']}")).json())["State"] not in ("Success", "Failure"):
-            await trio.sleep(0.01)
+    await finished(node, job["ID"])
+    state = (await http.get(f"/jobs/{job['ID']}")).json()
     assert state["State"] == "Failure" and state["ErrorCode"] == ErrorCode.BAD_FILE_FORMAT
     assert (await http.get(f"/instances/{stored['ID']}/file")).status_code == 200  # the file itself is served
 
