@@ -12,8 +12,10 @@ and, for our node, how long after SIGTERM an idle association gets its A-ABORT.
 TCP_NODELAY=1 is in the environment of storescu and Orthanc (DCMTK leaves Nagle on
 otherwise, and every C-STORE then waits 40 ms for a delayed ACK). Both servers run with
 their default durability (each flushes what it stores before answering); ``--no-sync``
-turns SyncStorageArea off in both. The load generator check runs Orthanc's one-association
-case with a second storescu: if that rate rose, storescu, not the server, would be the limit.
+turns SyncStorageArea off in both. The load generator check runs Orthanc's tiny case with one
+more storescu process than each measured case (2 for 1, 5 for 4): where the rate rises, the
+measured case is bound by its clients (one association waits for each answer before sending
+the next instance), not by the server.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ TARGETS = {("tiny", 1): 1.0, ("tiny", 4): 1.0, ("ct", 1): 1.0, ("ct", 4): 1.0}
 ASSOCIATION_TARGET_MS = 2.0
 ABORT_TARGET_MS = 100.0
 ASSOCIATIONS = 200  # per measure of the association cost
+LOAD_CHECK_CLIENTS = (1, 2, 4, 5)  # storescu processes in the load generator check
 
 
 @dataclass(frozen=True)
@@ -331,17 +334,16 @@ def main(argv: list[str] | None = None) -> int:
         if any(label == "Orthanc" for label, _ in servers):
             check = folder / "check"
             check.mkdir()
-            tiny = tiny_instances(sizes["tiny"], "check")
-            one, two = (
-                write_files(check / "one", tiny),
-                write_files(check / "two", tiny_instances(sizes["tiny"], "chk2")),
-            )
+            batches = [
+                write_files(check / str(clients), tiny_instances(sizes["tiny"], f"chk{clients}"))
+                for clients in LOAD_CHECK_CLIENTS
+            ]
             (check / "orthanc").mkdir()
             with orthanc(check / "orthanc", options) as server:
-                storescu(server, one[:20], 1, tool)
-                single = storescu(server, one, 1, tool).rate
-                double = storescu(server, two, 2, tool).rate
-            extra.append(f"load generator check, Orthanc tiny: 1 storescu {single:.0f}/s, 2 storescu {double:.0f}/s")
+                storescu(server, batches[0][:20], 1, tool)
+                rates = [storescu(server, b, n, tool).rate for b, n in zip(batches, LOAD_CHECK_CLIENTS, strict=True)]
+            shown = ", ".join(f"{n} storescu {rate:.0f}/s" for n, rate in zip(LOAD_CHECK_CLIENTS, rates, strict=True))
+            extra.append(f"load generator check, Orthanc tiny: {shown}")
         if args.only != "orthanc":
             aborts = [abort_after_sigterm_ms(folder / "abort" / str(n)) for n in range(3)]
             extra.append(f"A-ABORT after SIGTERM (ours, whole node stopping): median {statistics.median(aborts):.1f} ms"
