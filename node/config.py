@@ -60,6 +60,9 @@ DEFAULTS: dict[str, Any] = {
     "DicomAlwaysAllowMove": False,
     "DicomCheckModalityHost": False,
     "DicomModalities": {},
+    "DicomModalitiesInDatabase": False,  # true: modalities live in the index, the section above is ignored
+    "OrthancPeers": {},
+    "OrthancPeersInDatabase": False,
     "StorageAccessOnFind": "Always",  # Always, Answers or Never: may C-FIND read stored files
     "CaseSensitivePN": False,
     "LimitFindResults": 0,  # 0: no limit

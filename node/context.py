@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from .jobs.engine import JobsEngine
 from .metrics import Metrics
+from .remotes.registry import Remotes
 from .runtime_settings import RuntimeSettings
 from .services.bundle import ServiceBundle
 from .services.ingest import Ingest
@@ -25,6 +26,7 @@ class NodeContext:
     runtime: RuntimeSettings  # what clients may change while the node runs (/tools/default-encoding...)
     services: ServiceBundle
     jobs: JobsEngine
+    remotes: Remotes  # the modalities and Orthanc peers, as changed through REST
     ports: dict[str, int] = field(default_factory=dict)
     started_at: float = 0.0  # time.time() at start, for orthanc_up_time_s
 

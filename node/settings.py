@@ -17,6 +17,7 @@ from .config import Config
 from .http.settings import HttpSettings
 from .jobs.engine import EngineSettings
 from .net.settings import DicomSettings
+from .remotes.registry import RemotesSettings
 from .storage.settings import StorageSettings
 
 
@@ -30,6 +31,7 @@ class NodeSettings:
     storage: StorageSettings
     jobs: EngineSettings
     dicom: DicomSettings
+    remotes: RemotesSettings
     http: HttpSettings
 
     @classmethod
@@ -43,5 +45,6 @@ class NodeSettings:
             storage=StorageSettings.from_config(config),
             jobs=EngineSettings.from_config(config),
             dicom=DicomSettings.from_config(config),
+            remotes=RemotesSettings.from_config(config),
             http=HttpSettings.from_config(config),
         )

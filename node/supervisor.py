@@ -28,6 +28,7 @@ from .jobs.types.archive import remove_stale_archives
 from .metrics import Metrics
 from .net.scp import run_scp
 from .offload import offload
+from .remotes.registry import Remotes
 from .runtime_settings import RuntimeSettings
 from .services.bundle import ServiceBundle
 from .services.ingest import Ingest
@@ -125,6 +126,7 @@ async def serve(
                     runtime=RuntimeSettings.from_config(config),
                     services=services,
                     jobs=engine,
+                    remotes=await Remotes.load(settings.remotes, index),
                     started_at=time.time(),
                 )
                 await stack.start("stability", _started_at_once(stability.run))

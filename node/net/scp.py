@@ -15,7 +15,7 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import trio
 
@@ -89,7 +89,7 @@ class DicomServer:
     def __init__(self, context: NodeContext) -> None:
         dicom, temporary = context.settings.dicom, context.settings.storage.temporary_directory
         self._context = context
-        self.peers = dicom.peers
+        self.peers = replace(dicom.peers, modalities=context.remotes.modalities.values)
         self.gate = StoreGate(context.ingest, dicom.concurrent_stores, inline_limit=INLINE_LIMIT)
         self.slots = AssociationSlots(dicom.maximum_associations, dicom.maximum_associations_per_host)
         limits = Limits(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,8 @@ import node
 from node.config import DEFAULTS, Config
 from node.errors import OrthancError
 from node.net.scp import Peers
+from node.remotes.modality import parse_modality
+from node.remotes.registry import RemotesSettings
 
 ROOT = Path(node.__file__).parent
 README = ROOT.parent / "README.md"
@@ -117,17 +120,21 @@ def test_an_option_of_the_wrong_type_is_refused() -> None:
 
 
 def test_move_destinations_come_from_the_declared_modalities() -> None:
-    modalities = {
-        "array": ["STORESCP", "127.0.0.1", 11112],
-        "object": {"AET": "Viewer", "Host": "10.0.0.7", "Port": "104", "AllowMove": False},
-        "broken": {"AET": "BROKEN", "Host": "10.0.0.8", "Port": "none"},
-        "second": ["storescp", "127.0.0.2", 11113],
-    }
-    lenient = Peers.from_config(Config({"DicomModalities": modalities}))
+    declared = [
+        parse_modality(["STORESCP", "127.0.0.1", 11112]),
+        parse_modality({"AET": "Viewer", "Host": "10.0.0.7", "Port": "104", "AllowMove": False}),
+        parse_modality(["storescp", "127.0.0.2", 11113]),
+    ]
+    lenient = replace(Peers.from_config(Config()), modalities=lambda: declared)
     assert lenient.destination("STORESCP") == ("127.0.0.1", 11112)
     assert lenient.destination("viewer  ") == ("10.0.0.7", 104)
-    assert lenient.destination("BROKEN") is None
     assert lenient.destination("NOBODY") is None
-    strict = Peers.from_config(Config({"DicomModalities": modalities, "StrictAetComparison": True}))
+    strict = replace(Peers.from_config(Config({"StrictAetComparison": True})), modalities=lambda: declared)
     assert strict.destination("storescp") == ("127.0.0.2", 11113)
     assert strict.destination("VIEWER") is None
+
+
+def test_a_broken_modality_in_the_configuration_is_named_at_start() -> None:
+    config = Config({"DicomModalities": {"broken": {"AET": "BROKEN", "Host": "10.0.0.8", "Port": "none"}}})
+    with pytest.raises(OrthancError, match="'broken' of DicomModalities"):
+        RemotesSettings.from_config(config)
