@@ -33,6 +33,7 @@ DEFAULTS: dict[str, Any] = {
     "JobsHistorySize": 10,
     "SaveJobs": True,
     "MediaArchiveSize": 1,
+    "JobsRetry": {"Attempts": 0, "BackoffSeconds": 5},  # ours: transfers retried after a transient failure
     "HttpServerEnabled": True,
     "HttpPort": 8042,
     "HttpBindAddress": "0.0.0.0",
@@ -63,6 +64,10 @@ DEFAULTS: dict[str, Any] = {
     "DicomModalitiesInDatabase": False,  # true: modalities live in the index, the section above is ignored
     "OrthancPeers": {},
     "OrthancPeersInDatabase": False,
+    "HttpTimeout": 60,  # s: longest wait on an Orthanc peer (its own Timeout wins)
+    "HttpsVerifyPeers": True,
+    "QueryRetrieveSize": 100,  # queries to remote modalities kept in memory (/queries), least recently used dropped
+    "DicomEchoChecksFind": False,  # true: POST /modalities/{id}/echo also checks a C-FIND, unless the body says
     "StorageAccessOnFind": "Always",  # Always, Answers or Never: may C-FIND read stored files
     "CaseSensitivePN": False,
     "LimitFindResults": 0,  # 0: no limit

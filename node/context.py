@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from .jobs.engine import JobsEngine
 from .metrics import Metrics
+from .remotes.queries import QueryStore
 from .remotes.registry import Remotes
 from .runtime_settings import RuntimeSettings
 from .services.bundle import ServiceBundle
@@ -27,6 +28,7 @@ class NodeContext:
     services: ServiceBundle
     jobs: JobsEngine
     remotes: Remotes  # the modalities and Orthanc peers, as changed through REST
+    queries: QueryStore  # the queries made to remote modalities, with their answers (/queries)
     ports: dict[str, int] = field(default_factory=dict)
     started_at: float = 0.0  # time.time() at start, for orthanc_up_time_s
 

@@ -55,6 +55,8 @@ class ErrorCode(IntEnum):
     BAD_RANGE = 41
     DATABASE_CANNOT_SERIALIZE = 42
     REVISION = 43
+    DICOM_FIND_UNAVAILABLE = 2016
+    DICOM_MOVE_UNAVAILABLE = 2017
     CANNOT_STORE_INSTANCE = 2018
     CREATE_DICOM_NOT_STRING = 2019
     CREATE_DICOM_OVERRIDE_TAG = 2020
@@ -115,6 +117,8 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.BAD_RANGE: "Incorrect range request",
     ErrorCode.DATABASE_CANNOT_SERIALIZE: "Database could not serialize access due to concurrent update, the transaction should be retried",
     ErrorCode.REVISION: "A bad revision number was provided, which might indicate conflict between multiple writers",
+    ErrorCode.DICOM_FIND_UNAVAILABLE: "DicomUserConnection: The C-FIND command is not supported by the remote SCP",
+    ErrorCode.DICOM_MOVE_UNAVAILABLE: "DicomUserConnection: The C-MOVE command is not supported by the remote SCP",
     ErrorCode.CANNOT_STORE_INSTANCE: "Cannot store an instance",
     ErrorCode.CREATE_DICOM_NOT_STRING: "Only string values are supported when creating DICOM instances",
     ErrorCode.CREATE_DICOM_OVERRIDE_TAG: "Trying to override a value inherited from a parent module",

@@ -17,8 +17,10 @@ from .config import Config
 from .http.settings import HttpSettings
 from .jobs.engine import EngineSettings
 from .net.settings import DicomSettings
+from .remotes.queries import QueriesSettings
 from .remotes.registry import RemotesSettings
 from .storage.settings import StorageSettings
+from .transfers.settings import TransfersSettings
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,9 @@ class NodeSettings:
     jobs: EngineSettings
     dicom: DicomSettings
     remotes: RemotesSettings
+    queries: QueriesSettings  # the queries made to remote modalities, kept in memory
     http: HttpSettings
+    transfers: TransfersSettings
 
     @classmethod
     def from_config(cls, config: Config) -> NodeSettings:
@@ -46,5 +50,7 @@ class NodeSettings:
             jobs=EngineSettings.from_config(config),
             dicom=DicomSettings.from_config(config),
             remotes=RemotesSettings.from_config(config),
+            queries=QueriesSettings.from_config(config),
             http=HttpSettings.from_config(config),
+            transfers=TransfersSettings.from_config(config),
         )

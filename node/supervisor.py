@@ -28,6 +28,7 @@ from .jobs.types.archive import remove_stale_archives
 from .metrics import Metrics
 from .net.scp import run_scp
 from .offload import offload
+from .remotes.queries import QueryStore
 from .remotes.registry import Remotes
 from .runtime_settings import RuntimeSettings
 from .services.bundle import ServiceBundle
@@ -127,6 +128,7 @@ async def serve(
                     services=services,
                     jobs=engine,
                     remotes=await Remotes.load(settings.remotes, index),
+                    queries=QueryStore(settings.queries),
                     started_at=time.time(),
                 )
                 await stack.start("stability", _started_at_once(stability.run))

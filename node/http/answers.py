@@ -23,8 +23,8 @@ log = logging.getLogger(__name__)
 _REASONS = {
     200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
     405: "Method Not Allowed", 406: "Not Acceptable", 409: "Conflict", 413: "Payload Too Large",
-    415: "Unsupported Media Type", 416: "Requested Range Not Satisfiable", 500: "Internal Server Error",
-    503: "Service Unavailable", 507: "Insufficient Storage",
+    415: "Unsupported Media Type", 416: "Requested Range Not Satisfiable", 422: "Unprocessable Entity",
+    500: "Internal Server Error", 503: "Service Unavailable", 507: "Insufficient Storage",
 }  # fmt: skip
 
 JSON_TYPE = "application/json; charset=utf-8"

@@ -22,7 +22,7 @@ from ..config import Config
 from ..errors import ErrorCode, OrthancError
 from ..services.bundle import ServiceBundle
 from . import types as _builtin_types  # noqa: F401  (registers the types saved jobs may need)
-from .job import Job, JobOutput, Retry, Step, StopReason
+from .job import Job, JobOutput, Retry, Step, StepOutcome, StopReason
 from .outputs import OutputStore
 from .persist import JobsStore
 from .queue import PendingQueue
@@ -183,6 +183,7 @@ class JobsEngine:
         record.job.reset()
         self._history.pop(record.id, None)
         record.runtime = 0.0
+        record.attempts = 0
         record.error_code, record.error_details = ErrorCode.SUCCESS, ""
         record.completion_time = None
         record.completed = trio.Event()
@@ -248,20 +249,19 @@ class JobsEngine:
         """Steps until the job ends (its outcome) or a user request stops it between steps (None)."""
         job = record.job
         while record.request is None:
+            result: _Ended | StepOutcome
             try:
                 result = await job.step(self._services)
             except OrthancError as error:
-                if not job.permissive:
-                    return _Ended(JobState.FAILURE, error.code, error.details)
-                log.warning("job %s: a failed step is skipped (permissive): %s", record.id, error)
-                try:
-                    result = job.skip_failed_step(error)
-                except OrthancError as refused:
-                    return _Ended(JobState.FAILURE, refused.code, refused.details)
+                result = self._after_failure(record, error)
             except Exception:  # a bug in one job type fails that job, not the node
                 # The traceback names internals (paths, library messages): it goes to the log only.
                 log.exception("job %s (%s) failed on an unexpected error", record.id, job.type_name)
                 return _Ended(JobState.FAILURE, ErrorCode.INTERNAL_ERROR, "")
+            if isinstance(result, Retry):
+                result = self._retry_or_fail(record, result)
+            if isinstance(result, _Ended):
+                return result
             self._account(record)
             if result is Step.DONE:
                 return _Ended(JobState.SUCCESS, output=job.output())
@@ -269,6 +269,29 @@ class JobsEngine:
                 return result
             self._save(record)
         return None
+
+    def _after_failure(self, record: JobRecord, error: OrthancError) -> _Ended | StepOutcome:
+        """A step failed: the job fails, or (permissive) the step is counted as failed and skipped."""
+        job = record.job
+        if not job.permissive:
+            return _Ended(JobState.FAILURE, error.code, error.details)
+        log.warning("job %s: a failed step is skipped (permissive): %s", record.id, error)
+        try:
+            return job.skip_failed_step(error)
+        except OrthancError as refused:
+            return _Ended(JobState.FAILURE, refused.code, refused.details)
+
+    def _retry_or_fail(self, record: JobRecord, retry: Retry) -> _Ended | StepOutcome:
+        """A retry asked after a transient failure is counted; past its limit the failure stands."""
+        if retry.failure is None:
+            return retry
+        if record.attempts >= retry.limit:
+            return self._after_failure(record, retry.failure)
+        record.attempts += 1
+        log.info(
+            "job %s: retry %d/%d in %s s: %s", record.id, record.attempts, retry.limit, retry.seconds, retry.failure
+        )
+        return retry
 
     def _leave_running(self, record: JobRecord, outcome: _Ended | Retry | None) -> None:
         if outcome is None:

@@ -33,9 +33,16 @@ class Step(enum.Enum):
 
 @dataclass(frozen=True)
 class Retry:
-    """A step asks to be run again after ``seconds`` (the job goes through the Retry state)."""
+    """A step asks to be run again after ``seconds`` (the job goes through the Retry state).
+
+    With a ``failure`` (a transient one: a remote that refused or timed out), the engine
+    counts the attempt; once ``limit`` retries are spent, the job fails with that error
+    instead (or, permissive, skips the step) rather than retrying forever.
+    """
 
     seconds: float
+    failure: OrthancError | None = None
+    limit: int = 0
 
 
 StepOutcome = Step | Retry

@@ -49,6 +49,7 @@ class JobRecord:
     last_change: datetime = field(default_factory=utc_now)
     completion_time: datetime | None = None
     runtime: float = 0.0  # seconds spent Running
+    attempts: int = 0  # retries after a transient failure (JobsRetry), until a resubmission
     error_code: ErrorCode = ErrorCode.SUCCESS
     error_details: str = ""
     # Run-time only, never saved:
@@ -86,6 +87,8 @@ class JobRecord:
         if self.state is JobState.RUNNING and fraction > 0.01 and self.runtime > 0:
             remaining = self.runtime * (1 - fraction) / fraction
             answer["EstimatedTimeOfArrival"] = orthanc_timestamp(now + timedelta(seconds=remaining))
+        if self.attempts:
+            answer["Attempts"] = self.attempts  # ours: present once the job was retried
         if self.user_data is not NO_USER_DATA:
             answer["UserData"] = self.user_data
         return answer
@@ -107,6 +110,7 @@ class JobRecord:
             "RuntimeMs": round(self.runtime * 1000),
             "ErrorCode": int(self.error_code),
             "ErrorDetails": self.error_details,
+            "Attempts": self.attempts,
             "Job": serialized,
         }
         if self.user_data is not NO_USER_DATA:
@@ -131,4 +135,5 @@ class JobRecord:
             runtime=int(form["RuntimeMs"]) / 1000,
             error_code=ErrorCode(int(form["ErrorCode"])),
             error_details=str(form["ErrorDetails"]),
+            attempts=int(form.get("Attempts", 0)),  # absent from jobs saved before retries existed
         )

@@ -72,10 +72,10 @@ class Peers:
             return any(request in m.allowed for m in found)
         return bool(found) and all(request in m.allowed for m in found)
 
-    def destination(self, aet: str) -> tuple[str, int] | None:
-        """(host, port) of the first declared modality with this AE title: where a C-MOVE to ``aet``
-        sends its sub-operations."""
+    def destination(self, aet: str) -> RemoteModality | None:
+        """The first declared modality with this AE title: where a C-MOVE to ``aet`` sends its
+        sub-operations, as whom and with which timeout."""
         for modality in self.modalities():
             if self.same_aet(modality.aet, aet):
-                return modality.host, modality.port
+                return modality
         return None

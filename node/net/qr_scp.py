@@ -2,7 +2,8 @@
 
 Each operation runs while the peer's messages are still read (:func:`run_watched`): a
 C-CANCEL stops it between two answers or sub-operations with status 0xFE00. C-MOVE sends
-its sub-operations on an association of its own to the destination, as a requestor; C-GET
+its sub-operations on an association of its own to the destination, as a requestor (the
+declared modality of that AE title, as whom and with the timeout it asks for); C-GET
 sends them back on the association it came on, in the contexts where the peer took the SCP
 role. Every sub-operation is followed by a pending response with the counters.
 """
@@ -39,6 +40,7 @@ from .ul.requestor import AssociationFailed, Peer, associate
 log = logging.getLogger(__name__)
 
 MAX_PROPOSED_CONTEXTS = 128  # what a requestor may propose in one association
+MAX_ERROR_COMMENT = 64  # characters of an ErrorComment (an LO value)
 _WARNING_CLASS = 0xB000  # statuses 0xBxxx: stored, with a warning
 
 
@@ -134,9 +136,11 @@ class QueryRetrieveSCP:
         return None
 
     @staticmethod
-    async def _refuse_retrieve(association: Association, message: Message) -> None:
-        """A C-MOVE/C-GET that cannot start: failure, with zero counters as Orthanc gives them."""
-        refusal = response(message.command, CANNOT_UNDERSTAND, **counters(None, 0, 0, 0))
+    async def _refuse_retrieve(association: Association, message: Message, comment: str | None = None) -> None:
+        """A C-MOVE/C-GET that cannot start: failure, with zero counters as Orthanc gives them, and
+        why when it helps the requestor (an unknown destination)."""
+        comment = comment[:MAX_ERROR_COMMENT] if comment else None
+        refusal = response(message.command, CANNOT_UNDERSTAND, ErrorComment=comment, **counters(None, 0, 0, 0))
         await association.send_message(message.context_id, refusal)
 
     async def _proposals(self, instances: list[str]) -> list[PresentationContext]:
@@ -159,10 +163,10 @@ class QueryRetrieveSCP:
         request = message.command
         context_id = message.context_id
         destination = str(request.get("MoveDestination", ""))
-        address = self._peers.destination(destination)
-        if address is None:
+        target = self._peers.destination(destination)
+        if target is None:
             log.warning("C-MOVE from %s to unknown destination %r", association.calling_aet, destination)
-            await self._refuse_retrieve(association, message)
+            await self._refuse_retrieve(association, message, f"Unknown move destination: {destination}")
             return
         instances = await self._instances(association, message)
         if instances is None:
@@ -174,11 +178,12 @@ class QueryRetrieveSCP:
             progress = Progress(len(instances))
             try:
                 async with associate(
-                    *address,
-                    calling_aet=self._our_aet,
-                    called_aet=destination,
+                    target.host,
+                    target.port,
+                    calling_aet=target.calling_aet(None, self._our_aet),
+                    called_aet=target.aet,
                     contexts=proposals,
-                    timeout=self._scu_timeout,
+                    timeout=target.scu_timeout(None, self._scu_timeout),
                 ) as peer:
                     for instance in instances:
                         if watch.cancelled:

@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..body_fields import boolean, integer, string
 from ..errors import ErrorCode, OrthancError
+from .json_fields import INT32_MAX, malformed, unsigned_field
 
-#: Commands a modality may send to our SCP, each with its ``Allow...`` flag.
-SCP_REQUESTS = ("Echo", "Find", "FindWorklist", "Get", "Move", "Store", "NAction", "EventReport")
+#: Commands a modality may send to our SCP, each with its ``Allow...`` flag, in the order a body's
+#: flags are checked (the first wrong one is the one reported).
+SCP_REQUESTS = ("Echo", "Find", "FindWorklist", "Store", "Get", "Move", "NAction", "EventReport")
 #: How C-FIND queries are patched for a remote (see :mod:`node.net.find_scu`).
 MANUFACTURERS = ("Generic", "GenericNoWildcardInDates", "GenericNoUniversalWildcard", "Vitrea", "GE")
 _GENERIC = "Generic"
+#: Names of manufacturers that older configurations used, read as the behaviour they stand for.
+_FORMER_MANUFACTURERS = {
+    "AgfaImpax": "GenericNoWildcardInDates",
+    "SyngoVia": "GenericNoWildcardInDates",
+    "EFilm2": _GENERIC,
+    "MedInria": _GENERIC,
+    "ClearCanvas": _GENERIC,
+    "Dcm4Chee": _GENERIC,
+}
 _LOWEST_PORT, _HIGHEST_PORT = 1, 65534  # the range a declared port must fall in
 _ARRAY_FORM_LENGTHS = (3, 4)  # [AET, Host, Port] or [AET, Host, Port, Manufacturer]
+_SIGNED_DIGITS = re.compile(r"[+-]?[0-9]+")  # a port may be written as a string of digits
+_COMMITMENT = "AllowStorageCommitment"  # sets both storage-commitment flags, over their own keys
 
 
 @dataclass(frozen=True)
@@ -30,7 +44,8 @@ class RemoteModality:
     timeout: int = 0  # seconds; 0 means DicomScuTimeout
 
     def to_json(self) -> dict[str, Any]:
-        """The full object of GET /modalities/{id}/configuration, every field present."""
+        """The full object of GET /modalities/{id}/configuration, every field present (and the form
+        it is saved in: :func:`parse_modality` reads it back unchanged)."""
         flags = {f"Allow{request}": request in self.allowed for request in SCP_REQUESTS}
         return dict(
             sorted(
@@ -58,9 +73,12 @@ class RemoteModality:
 
 
 def _port(value: Any) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
+    """A port as a JSON integer or a string of digits, within the range of TCP ports we accept."""
+    if isinstance(value, str) and _SIGNED_DIGITS.fullmatch(value):
         value = int(value)
     number = integer(value, ErrorCode.BAD_FILE_FORMAT)
+    if abs(number) > INT32_MAX:
+        raise malformed()
     if not _LOWEST_PORT <= number <= _HIGHEST_PORT:
         raise OrthancError(
             ErrorCode.PARAMETER_OUT_OF_RANGE,
@@ -69,11 +87,17 @@ def _port(value: Any) -> int:
     return number
 
 
-def _manufacturer(value: Any) -> str:
-    name = string(value, ErrorCode.BAD_FILE_FORMAT, "String value expected in field: Manufacturer")
-    if name not in MANUFACTURERS:
-        raise OrthancError(ErrorCode.PARAMETER_OUT_OF_RANGE, f'Unknown modality manufacturer: "{name}"')
-    return name
+def _manufacturer(name: str) -> str:
+    """One of :data:`MANUFACTURERS` (case-sensitive), or a former name of one."""
+    if name in MANUFACTURERS:
+        return name
+    if name in _FORMER_MANUFACTURERS:
+        return _FORMER_MANUFACTURERS[name]
+    raise OrthancError(ErrorCode.PARAMETER_OUT_OF_RANGE, f'Unknown modality manufacturer: "{name}"')
+
+
+def _string_field(body: dict[str, Any], name: str) -> str:
+    return string(body.get(name), ErrorCode.BAD_FILE_FORMAT, f"String value expected in field: {name}")
 
 
 def _flag(body: dict[str, Any], name: str, default: bool) -> bool:
@@ -82,35 +106,57 @@ def _flag(body: dict[str, Any], name: str, default: bool) -> bool:
     return boolean(body[name], ErrorCode.BAD_FILE_FORMAT, f"Boolean value expected in field: {name}")
 
 
-def _string_field(body: dict[str, Any], name: str) -> str:
-    return string(body.get(name), ErrorCode.BAD_FILE_FORMAT, f"String value expected in field: {name}")
+def _allowed(body: dict[str, Any]) -> frozenset[str]:
+    """The ``Allow...`` flags, each checked in turn; ``AllowStorageCommitment`` sets N-ACTION and
+    N-EVENT-REPORT together, whatever their own keys say."""
+    allowed = {request for request in SCP_REQUESTS if _flag(body, f"Allow{request}", True)}
+    if _COMMITMENT in body:
+        commitment = {"NAction", "EventReport"}
+        allowed = allowed | commitment if _flag(body, _COMMITMENT, True) else allowed - commitment
+    return frozenset(allowed)
+
+
+def _from_array(value: list[Any]) -> RemoteModality:
+    if len(value) not in _ARRAY_FORM_LENGTHS or not all(isinstance(item, str) for item in value[:2]):
+        raise malformed()
+    port = _port(value[2])
+    if len(value) == _ARRAY_FORM_LENGTHS[0]:
+        return RemoteModality(value[0], value[1], port)
+    if not isinstance(value[3], str):
+        raise malformed()
+    return RemoteModality(value[0], value[1], port, _manufacturer(value[3]))
+
+
+def _from_object(value: dict[str, Any]) -> RemoteModality:
+    """The fields are checked in a fixed order, so that a body with several faults is answered
+    with the same error as by Orthanc; unknown keys are ignored."""
+    aet = _string_field(value, "AET")
+    host = _string_field(value, "Host")
+    if "Port" not in value:
+        raise malformed()
+    port = _port(value["Port"])
+    manufacturer = _manufacturer(_string_field(value, "Manufacturer")) if "Manufacturer" in value else _GENERIC
+    allowed = _allowed(value)
+    allow_transcoding = _flag(value, "AllowTranscoding", True)
+    use_dicom_tls = _flag(value, "UseDicomTls", False)
+    local_aet = _string_field(value, "LocalAet") if "LocalAet" in value else ""
+    return RemoteModality(
+        aet=aet,
+        host=host,
+        port=port,
+        manufacturer=manufacturer,
+        allowed=allowed,
+        allow_transcoding=allow_transcoding,
+        use_dicom_tls=use_dicom_tls,
+        local_aet=local_aet,
+        timeout=unsigned_field(value, "Timeout"),
+    )
 
 
 def parse_modality(value: Any) -> RemoteModality:
     """A modality in either form of the configuration (array or object); Orthanc's errors otherwise."""
     if isinstance(value, list):
-        if len(value) not in _ARRAY_FORM_LENGTHS or not all(isinstance(item, str) for item in value[:2]):
-            raise OrthancError(ErrorCode.BAD_FILE_FORMAT)
-        manufacturer = _manufacturer(value[3]) if len(value) == _ARRAY_FORM_LENGTHS[1] else _GENERIC
-        return RemoteModality(value[0], value[1], _port(value[2]), manufacturer)
-    if not isinstance(value, dict) or "AET" not in value or "Port" not in value:
-        raise OrthancError(ErrorCode.BAD_FILE_FORMAT)
-    commitment = _flag(value, "AllowStorageCommitment", True)
-    defaults = {"NAction": commitment, "EventReport": commitment}
-    allowed = frozenset(
-        request for request in SCP_REQUESTS if _flag(value, f"Allow{request}", defaults.get(request, True))
-    )
-    timeout = integer(value.get("Timeout", 0), ErrorCode.BAD_FILE_FORMAT, "Integer value expected in field: Timeout")
-    return RemoteModality(
-        aet=_string_field(value, "AET"),
-        host=_string_field(value, "Host"),
-        port=_port(value["Port"]),
-        manufacturer=_manufacturer(value.get("Manufacturer", _GENERIC)),
-        allowed=allowed,
-        allow_transcoding=_flag(value, "AllowTranscoding", True),
-        use_dicom_tls=_flag(value, "UseDicomTls", False),
-        local_aet=string(
-            value.get("LocalAet", ""), ErrorCode.BAD_FILE_FORMAT, "String value expected in field: LocalAet"
-        ),
-        timeout=max(timeout, 0),
-    )
+        return _from_array(value)
+    if isinstance(value, dict):
+        return _from_object(value)
+    raise malformed()

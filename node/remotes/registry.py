@@ -14,11 +14,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import trio
+
 from ..config import Config
 from ..errors import ErrorCode, OrthancError
 from ..storage.index import Index
 from .modality import RemoteModality, parse_modality
-from .orthanc_peer import OrthancPeer, parse_peer, peer_to_storage
+from .orthanc_peer import OrthancPeer, parse_peer
 
 T = TypeVar("T")
 
@@ -50,12 +52,17 @@ class _Kind(Generic[T]):
 
 
 class Registry(Generic[T]):
-    """Entries by symbolic name, listed in name order as Orthanc does."""
+    """Entries by symbolic name, listed in name order as Orthanc does.
+
+    A change is saved, then applied, under a lock: two clients changing entries at once
+    each save the other's change too, so the index never lags behind what was answered.
+    """
 
     def __init__(self, kind: _Kind[T], entries: Mapping[str, T], index: Index | None) -> None:
         self._kind = kind
         self._entries = dict(entries)
         self._index = index  # set: changes are saved there
+        self._changing = trio.Lock()
 
     def names(self) -> list[str]:
         return sorted(self._entries)
@@ -77,32 +84,29 @@ class Registry(Generic[T]):
         return entry
 
     async def put(self, name: str, body: Any) -> None:
+        """Create or replace ``name`` from a body in either form (the body is checked before the name)."""
         entry = self._kind.parse(body)
         check_symbolic_name(name)
-        await self._save({**self._entries, name: entry})
-        self._entries[name] = entry
+        async with self._changing:
+            await self._replace_all({**self._entries, name: entry})
 
     async def delete(self, name: str) -> None:
-        if name not in self._entries:
-            raise OrthancError(ErrorCode.INEXISTENT_ITEM, f"{self._kind.unknown_on_delete}{name}")
-        remaining = {key: entry for key, entry in self._entries.items() if key != name}
-        await self._save(remaining)
-        self._entries = remaining
+        async with self._changing:
+            if name not in self._entries:
+                raise OrthancError(ErrorCode.INEXISTENT_ITEM, f"{self._kind.unknown_on_delete}{name}")
+            await self._replace_all({key: entry for key, entry in self._entries.items() if key != name})
 
-    async def _save(self, entries: Mapping[str, T]) -> None:
+    async def _replace_all(self, entries: dict[str, T]) -> None:
         if self._index is not None:
             stored = {name: self._kind.to_storage(entry) for name, entry in entries.items()}
             await self._index.set_property(self._kind.option, json.dumps(stored))
-
-
-def _modality_to_storage(modality: RemoteModality) -> dict[str, Any]:
-    return modality.to_json()
+        self._entries = entries
 
 
 MODALITIES = _Kind[RemoteModality](
     MODALITIES_PROPERTY,
     parse_modality,
-    _modality_to_storage,
+    RemoteModality.to_json,
     unknown="No modality with symbolic name: ",
     unknown_on_delete="Unknown DICOM modality with symbolic name: ",
     unknown_code=ErrorCode.INEXISTENT_ITEM,
@@ -110,7 +114,7 @@ MODALITIES = _Kind[RemoteModality](
 PEERS = _Kind[OrthancPeer](
     PEERS_PROPERTY,
     parse_peer,
-    peer_to_storage,
+    OrthancPeer.to_storage,
     unknown="No peer with symbolic name: ",
     unknown_on_delete="Unknown Orthanc peer: ",
     unknown_code=ErrorCode.UNKNOWN_RESOURCE,
@@ -131,12 +135,14 @@ def _parse_all(kind: _Kind[T], section: Mapping[str, Any], origin: str) -> dict[
 
 @dataclass(frozen=True)
 class RemotesSettings:
-    """The sections of the configuration file, parsed (a broken entry stops the node at start)."""
+    """The sections of the configuration file, parsed (a broken entry stops the node at start), and
+    how the remotes are checked."""
 
     modalities: Mapping[str, RemoteModality]
     modalities_in_database: bool
     peers: Mapping[str, OrthancPeer]
     peers_in_database: bool
+    echo_checks_find: bool  # a C-ECHO of a modality through REST also checks a C-FIND unless told otherwise
 
     @classmethod
     def from_config(cls, config: Config) -> RemotesSettings:
@@ -145,6 +151,7 @@ class RemotesSettings:
             modalities_in_database=bool(config["DicomModalitiesInDatabase"]),
             peers=_parse_all(PEERS, config["OrthancPeers"], "the configuration"),
             peers_in_database=bool(config["OrthancPeersInDatabase"]),
+            echo_checks_find=bool(config["DicomEchoChecksFind"]),
         )
 
 

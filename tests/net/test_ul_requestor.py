@@ -154,7 +154,7 @@ async def test_rejection_and_refused_connection(nursery: trio.Nursery) -> None:
         await stream.send_all(acse.encode_reject(acse.REJECT_CALLED_AET))
 
     port = await scripted_acceptor(nursery, reject)
-    with pytest.raises(AssociationFailed, match="rejected"):
+    with pytest.raises(AssociationFailed, match="Association Rejected"):
         async with associate("127.0.0.1", port, calling_aet="A", called_aet="B", contexts=proposals(VERIFICATION)):
             pass
     with pytest.raises(AssociationFailed, match="TCP Initialization Error"):

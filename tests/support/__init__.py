@@ -12,5 +12,7 @@
 - :mod:`.ul_peer`: a raw Upper Layer peer that writes PDUs byte by byte.
 - :mod:`.qr_corpus`: the small archive the query/retrieve tests search.
 - :mod:`.orthanc`: the real Orthanc, as a counterpart.
+- :mod:`.query_retrieve`: two nodes querying and retrieving from each other; Orthanc told about ours.
+- :mod:`.find_remote`: a remote whose C-FIND answers cannot be read.
 - :mod:`.storage`: file stores that record or fail their flushes, a small disk to fill.
 """

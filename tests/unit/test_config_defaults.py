@@ -126,11 +126,11 @@ def test_move_destinations_come_from_the_declared_modalities() -> None:
         parse_modality(["storescp", "127.0.0.2", 11113]),
     ]
     lenient = replace(Peers.from_config(Config()), modalities=lambda: declared)
-    assert lenient.destination("STORESCP") == ("127.0.0.1", 11112)
-    assert lenient.destination("viewer  ") == ("10.0.0.7", 104)
+    assert lenient.destination("STORESCP") is declared[0]
+    assert lenient.destination("viewer  ") is declared[1]
     assert lenient.destination("NOBODY") is None
     strict = replace(Peers.from_config(Config({"StrictAetComparison": True})), modalities=lambda: declared)
-    assert strict.destination("storescp") == ("127.0.0.2", 11113)
+    assert strict.destination("storescp") is declared[2]
     assert strict.destination("VIEWER") is None
 
 

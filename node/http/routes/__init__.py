@@ -7,12 +7,16 @@ from . import (
     jobs,
     metadata,
     metrics,
+    modalities,
+    peers,
+    queries,
     resource_tags,
     resources,
     rewrite,
     split_merge,
     system,
     tools,
+    transfers,
 )
 
 ALL_BLUEPRINTS = [
@@ -28,4 +32,8 @@ ALL_BLUEPRINTS = [
     metadata.blueprint,
     resource_tags.blueprint,
     split_merge.blueprint,
+    modalities.blueprint,
+    peers.blueprint,
+    queries.blueprint,
+    transfers.blueprint,
 ]

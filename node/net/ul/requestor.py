@@ -1,5 +1,5 @@
-"""The requestor role: ``async with associate(...) as peer:`` then C-ECHO, C-STORE, C-FIND and
-C-MOVE on one association, released at the end of the block.
+"""The requestor role: ``async with associate(...) as peer:`` then C-ECHO, C-STORE, C-FIND,
+C-MOVE and C-GET on one association, released at the end of the block.
 
 Cancelling the block's scope (a job cancelled or paused) reaches every wait here: the
 association is aborted at once (A-ABORT on the wire within milliseconds), never left half
@@ -9,7 +9,8 @@ way. Any error out of the block aborts it too; a clean exit releases it.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -21,20 +22,24 @@ from pynetdicom.presentation import PresentationContext, negotiate_as_requestor
 from ...errors import ErrorCode, OrthancError
 from ..tcp import rearm_quick_ack, set_no_delay
 from .acse import decode_accept, decode_reject, encode_request
-from .assembly import Message
+from .assembly import DatasetPrefix, Message
 from .association import Association, Limits, PeerAborted, TimedOut
 from .dimse import (
     C_CANCEL_RQ,
     C_ECHO_RQ,
     C_FIND_RQ,
+    C_GET_RQ,
     C_MOVE_RQ,
+    C_STORE_RQ,
     CANNOT_UNDERSTAND,
     HAS_DATASET,
     NO_DATASET,
     PENDING,
     PRIORITY_MEDIUM,
     RESPONSE_BIT,
+    Command,
     read_file_meta,
+    response,
     store_request,
 )
 from .identifiers import decode_identifier, encode_identifier
@@ -58,25 +63,37 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_PDU = 16384  # the Maximum Length we announce as requestor
 DEFAULT_TIMEOUT = 30.0  # s, when none is given: no wait of the requestor is ever unbounded
+REJECTED_TRANSIENT = 2  # A-ASSOCIATE-RJ result: rejected for now (1 is for good)
 PENDING_WITH_WARNING = 0xFF01
 
 
 class AssociationFailed(OrthancError):
-    """No association: connection refused, rejected, aborted or timed out (Orthanc's error 9)."""
+    """No association: connection refused, rejected, aborted or timed out (Orthanc's error 9).
 
-    def __init__(self, details: str) -> None:
+    ``transient``: trying again later may work (a refused connection, a timeout, a peer gone or
+    rejecting for now), unlike a permanent rejection or no common presentation context.
+    """
+
+    def __init__(self, details: str, *, transient: bool = True) -> None:
         super().__init__(ErrorCode.NETWORK_PROTOCOL, details)
+        self.transient = transient
+
+
+def _connecting(called_aet: str, reason: str, *, transient: bool = True) -> AssociationFailed:
+    """An association that could not be set up, in Orthanc's words."""
+    return AssociationFailed(f'DicomAssociation - connecting to AET "{called_aet}": {reason}', transient=transient)
 
 
 @dataclass
 class RetrieveResult:
-    """The last response to a C-MOVE: status and sub-operation counters."""
+    """The last response to a C-MOVE or C-GET: status, sub-operation counters, the peer's comment."""
 
     status: int
     completed: int = 0
     failed: int = 0
     warning: int = 0
     remaining: int = 0
+    comment: str = ""  # ErrorComment, if the peer said why it failed
 
 
 @dataclass
@@ -87,6 +104,22 @@ class FindResult:
 
 def _is_pending(status: int) -> bool:
     return status in (PENDING, PENDING_WITH_WARNING)
+
+
+def _retrieve_result(fields: Command) -> RetrieveResult:
+    """Status and counters of a C-MOVE or C-GET response (absent counters count as 0)."""
+    return RetrieveResult(
+        status=int(fields.get("Status", CANNOT_UNDERSTAND)),
+        completed=int(fields.get("NumberOfCompletedSuboperations") or 0),
+        failed=int(fields.get("NumberOfFailedSuboperations") or 0),
+        warning=int(fields.get("NumberOfWarningSuboperations") or 0),
+        remaining=int(fields.get("NumberOfRemainingSuboperations") or 0),
+        comment=str(fields.get("ErrorComment") or ""),
+    )
+
+
+StoreHandler = Callable[[Message], Awaitable[int]]
+"""Takes one instance a C-GET sends back (a C-STORE-RQ and its dataset); the C-STORE-RSP status."""
 
 
 class Peer:
@@ -199,30 +232,76 @@ class Peer:
         }
         await self.association.send_message(context.context_id, command, encode_identifier(context, identifier))
         while True:
-            fields = (await self._response_to(message_id)).command
-            result = RetrieveResult(
-                status=int(fields.get("Status", CANNOT_UNDERSTAND)),
-                completed=int(fields.get("NumberOfCompletedSuboperations") or 0),
-                failed=int(fields.get("NumberOfFailedSuboperations") or 0),
-                warning=int(fields.get("NumberOfWarningSuboperations") or 0),
-                remaining=int(fields.get("NumberOfRemainingSuboperations") or 0),
-            )
+            result = _retrieve_result((await self._response_to(message_id)).command)
             if not _is_pending(result.status):
                 return result
             if on_pending is not None:
                 on_pending(result)
 
+    async def c_get(
+        self,
+        identifier: Dataset,
+        sop_class: str,
+        on_store: StoreHandler,
+        *,
+        on_pending: Callable[[RetrieveResult], None] | None = None,
+    ) -> RetrieveResult:
+        """A C-GET: the instances come back on this association, as C-STORE-RQs in the contexts
+        where we took the SCP role; each goes to ``on_store``, whose status answers it.
+        ``on_pending`` sees each pending response's counters."""
+        context = self._context(sop_class)
+        message_id = self.association.next_message_id()
+        command = {
+            "CommandField": C_GET_RQ,
+            "MessageID": message_id,
+            "AffectedSOPClassUID": sop_class,
+            "Priority": PRIORITY_MEDIUM,
+            "CommandDataSetType": HAS_DATASET,
+        }
+        await self.association.send_message(context.context_id, command, encode_identifier(context, identifier))
+        while True:
+            message = await self.association.receive_message()
+            if message.command_field == C_STORE_RQ:
+                await self._take_instance(message, on_store)
+                continue
+            fields = message.command
+            if not message.command_field & RESPONSE_BIT or fields.get("MessageIDBeingRespondedTo") != message_id:
+                raise ProtocolError(REASON_UNEXPECTED_PDU, f"unexpected {message} while waiting for #{message_id}")
+            result = _retrieve_result(fields)
+            if not _is_pending(result.status):
+                return result
+            if on_pending is not None:
+                on_pending(result)
 
-async def _connect(host: str, port: int, timeout: float) -> trio.SocketStream:
+    async def _take_instance(self, message: Message, on_store: StoreHandler) -> None:
+        """One C-GET sub-operation, received: stored by ``on_store`` if we took the SCP role for it."""
+        context = self.association.contexts[message.context_id]
+        if context.as_scp:
+            status = await on_store(message)
+        else:
+            log.warning("%s from %s on a context where we are not SCP: refused", message, self.called_aet)
+            status = CANNOT_UNDERSTAND
+        await self.association.send_message(message.context_id, response(message.command, status))
+
+
+async def _connect(host: str, port: int, timeout: float, called_aet: str) -> trio.SocketStream:
     try:
         with trio.fail_after(timeout):
             return await trio.open_tcp_stream(host, port)
     except trio.TooSlowError:
-        raise AssociationFailed(
-            f"TCP Initialization Error: no connection to {host}:{port} within {timeout} s"
+        raise _connecting(
+            called_aet, f"TCP Initialization Error: no connection to {host}:{port} within {timeout} s"
         ) from None
     except OSError as error:
-        raise AssociationFailed(f"TCP Initialization Error: {error.strerror or error}") from None
+        raise _connecting(called_aet, f"TCP Initialization Error: {_connect_failure(error)}") from None
+
+
+def _connect_failure(error: OSError) -> str:
+    """Why the connection failed, in the system's words ("Connection refused"): trio groups the
+    failed attempts (one per address of the host) behind one error of its own."""
+    attempts = getattr(error.__cause__, "exceptions", ())
+    first = next((attempt for attempt in attempts if isinstance(attempt, OSError)), error)
+    return os.strerror(first.errno) if first.errno else str(first)
 
 
 async def _negotiate(
@@ -235,6 +314,7 @@ async def _negotiate(
     max_pdu: int,
     limits: Limits,
     peer_ip: str,
+    dataset_prefix: DatasetPrefix | None,
 ) -> Association:
     for number, context in enumerate(contexts):
         context.context_id = 2 * number + 1
@@ -243,12 +323,14 @@ async def _negotiate(
     with trio.move_on_after(limits.timeout or DEFAULT_TIMEOUT):
         answer = await reader.read()
     if answer is None:
-        raise TimedOut(f"no answer from {called_aet} to the association request")
+        raise TimedOut("DUL network read timeout (no answer to the association request)")
     pdu_type, body = answer
     if pdu_type == A_ASSOCIATE_RJ:
         result, source, reason = decode_reject(body)
-        raise AssociationFailed(
-            f"association rejected by {called_aet} (result {result}, source {source}, reason {reason})"
+        raise _connecting(
+            called_aet,
+            f"DUL Association Rejected (result {result}, source {source}, reason {reason})",
+            transient=result == REJECTED_TRANSIENT,
         )
     if pdu_type == A_ABORT:
         raise PeerAborted(body[2], body[3])
@@ -269,6 +351,7 @@ async def _negotiate(
         calling_aet=calling_aet,
         called_aet=called_aet,
         peer_ip=peer_ip,
+        dataset_prefix=dataset_prefix,
     )
 
 
@@ -284,16 +367,18 @@ async def associate(
     max_pdu: int = DEFAULT_MAX_PDU,
     max_dataset: int = 1 << 30,
     spool_directory: str | None = None,
+    dataset_prefix: DatasetPrefix | None = None,
 ) -> AsyncIterator[Peer]:
     """An association proposing ``contexts`` (their ``scu_role``/``scp_role`` proposed too; their
     context IDs are assigned here).
 
     Raises :class:`AssociationFailed` when none is established, including when the peer
-    accepted none of the contexts.
+    accepted none of the contexts. ``dataset_prefix`` heads each received dataset (the file meta
+    of the instances a C-GET brings back).
     """
     timeout = timeout or DEFAULT_TIMEOUT
     limits = Limits(timeout=timeout, max_dataset=max_dataset, spool_directory=spool_directory)
-    stream = await _connect(host, port, timeout)
+    stream = await _connect(host, port, timeout, called_aet)
     set_no_delay(stream.socket)
     reader = PDUReader(
         stream, p_data_limit=p_data_limit(max_pdu), after_receive=partial(rearm_quick_ack, stream.socket)
@@ -308,16 +393,17 @@ async def associate(
             max_pdu=max_pdu,
             limits=limits,
             peer_ip=host,
+            dataset_prefix=dataset_prefix,
         )
     except BaseException as error:
         with trio.CancelScope(shield=True):
             await stream.aclose()
         if isinstance(error, _UPPER_LAYER_ERRORS):
-            raise AssociationFailed(f'DicomAssociation - connecting to AET "{called_aet}": {error}') from error
+            raise _connecting(called_aet, str(error)) from error
         raise
     if not association.contexts:
         await association.abort(SOURCE_PROVIDER, linger=0)
-        raise AssociationFailed(f"{called_aet} accepted none of the proposed presentation contexts")
+        raise AssociationFailed(f"{called_aet} accepted none of the proposed presentation contexts", transient=False)
     try:
         yield Peer(association, called_aet)
     except trio.Cancelled:

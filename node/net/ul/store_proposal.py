@@ -1,0 +1,42 @@
+"""The presentation contexts a C-STORE requestor proposes for the files it is about to send.
+
+Each file goes out in its own transfer syntax (nothing is transcoded here), so each
+(SOP class, syntax) pair gets a context of its own with that one syntax: the acceptor
+then says yes or no to exactly what we can send. Each SOP class is also proposed in
+Explicit and Implicit VR Little Endian, which any storage SCP accepts, for the day a
+file can be transcoded to them. An association carries at most 128 contexts: pairs
+are taken in the order given (the next files first) until they are full.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pynetdicom.presentation import PresentationContext, build_context
+
+MAX_CONTEXTS = 128  # what one A-ASSOCIATE-RQ may propose (odd context IDs 1..255)
+UNCOMPRESSED = (str(ExplicitVRLittleEndian), str(ImplicitVRLittleEndian))
+
+Pair = tuple[str, str]  # (SOP class UID, transfer syntax UID)
+
+
+@dataclass(frozen=True)
+class StoreProposal:
+    contexts: list[PresentationContext]
+    pairs: frozenset[Pair]  # every (SOP class, syntax) proposed
+
+
+def store_proposal(wanted: Iterable[Pair]) -> StoreProposal:
+    """Contexts for the pairs in ``wanted``, in order, as many as fit in one association."""
+    proposed: dict[Pair, None] = {}
+    classes: set[str] = set()
+    for sop_class, syntax in wanted:
+        extra = (syntax, *UNCOMPRESSED) if sop_class not in classes else (syntax,)
+        new = [(sop_class, uid) for uid in dict.fromkeys(extra) if (sop_class, uid) not in proposed]
+        if len(proposed) + len(new) > MAX_CONTEXTS:
+            break
+        proposed.update(dict.fromkeys(new))
+        classes.add(sop_class)
+    return StoreProposal([build_context(sop, [uid]) for sop, uid in proposed], frozenset(proposed))
