@@ -106,6 +106,7 @@ async def serve(
         log.info("removed the archives of asynchronous jobs left by the previous run")
     index = SqliteIndex(storage.index_directory, durable=storage.sync)
     try:
+        await offload(files.start_reserving)
         async with trio.open_nursery() as nursery:
             stack = ServiceStack(nursery)
             try:
@@ -142,6 +143,7 @@ async def serve(
     finally:
         with trio.CancelScope(shield=True):
             await index.close()
+            await offload(files.close)
         log.info("node stopped")
 
 

@@ -6,7 +6,6 @@ import hashlib
 import logging
 import time
 import unicodedata
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
@@ -169,7 +168,7 @@ class Ingest:
         if inline and not self._files.sync:
             return self.prepare(parse(data), origin)
         started = time.perf_counter()
-        file_uuid = str(uuid.uuid4())
+        file_uuid = self._files.new_name()
         writing: StartedCall[tuple[str, int]] = StartedCall()
         writing.start(self._files.write, data, file_uuid, writing.reached)
         try:

@@ -1,7 +1,8 @@
 """The start-up sweep of the storage area: files that no index entry points at.
 
-A store renames its file into place before the index commits, and a deletion commits
-before it removes the files; a crash between the two leaves a file nobody will ever read.
+A store renames its file into place (or fills a reserved one) before the index commits, and a
+deletion commits before it removes the files; a crash between the two leaves a file nobody will
+ever read, as does a crash with reserved files still empty.
 The sweep runs in the background while the node serves, so it only takes files older than
 :data:`ORPHAN_MIN_AGE_SECONDS`: a write in progress is always younger.
 """

@@ -90,56 +90,68 @@ class StartedCall(Generic[T]):
     The call may tell the task when it reaches a long wait of its own (:meth:`reached`,
     from the thread): Python threads take turns, so work the task does before that point
     only delays the call, and work it does after runs meanwhile.
+
+    The thread wakes the event loop only when a task is waiting: when the index thread
+    already took the result (:meth:`result_blocking`) and the task finds the call ended, the
+    end costs the event loop nothing.
     """
 
     def __init__(self) -> None:
-        self._done = trio.Event()
-        self._reached = trio.Event()
         self._token: trio.lowlevel.TrioToken | None = None
-        self._ended = threading.Event()  # the same end, for other threads (see result_blocking)
+        self._ended = threading.Event()  # the end, for every thread (see result_blocking)
         self._outcome: outcome.Outcome[T] | None = None
+        self._reached = False
+        # Set by a waiting task before it checks the state again; the thread sets the state
+        # before it looks here. One of the two sees the other (one thread runs Python at a time).
+        self._wakeup: trio.Event | None = None
 
     def start(self, fn: Callable[..., T], *args: Any) -> None:
         """Run ``fn(*args)``; once only."""
         if under_virtual_clock():
             self._end(outcome.capture(fn, *args))
-            self._finish()
             return
         self._token = trio.lowlevel.current_trio_token()
         trio.lowlevel.start_thread_soon(partial(fn, *args), self._deliver)
 
     def _deliver(self, result: outcome.Outcome[T]) -> None:
         """In the thread, once the call returned."""
-        assert self._token is not None
         self._end(result)
-        self._token.run_sync_soon(self._finish)
+        self._wake()
 
     def _end(self, result: outcome.Outcome[T]) -> None:
         self._outcome = result
+        self._reached = True
         self._ended.set()
 
-    def _finish(self) -> None:
-        self._reached.set()
-        self._done.set()
+    def _wake(self) -> None:
+        wakeup = self._wakeup
+        if wakeup is not None and self._token is not None:
+            self._token.run_sync_soon(wakeup.set)
 
     def reached(self) -> None:
         """From the call, in its thread: it is about to wait (see :meth:`wait_reached`)."""
-        if self._token is None:  # running inline
-            self._reached.set()
-        else:
-            self._token.run_sync_soon(self._reached.set)
+        self._reached = True
+        self._wake()
+
+    async def _until(self, condition: Callable[[], bool]) -> None:
+        while not condition():
+            if self._wakeup is None or self._wakeup.is_set():
+                self._wakeup = trio.Event()
+            wakeup = self._wakeup
+            if condition():
+                return
+            await wakeup.wait()
 
     async def wait_reached(self) -> None:
         """Until the call said it :meth:`reached` its wait, or ended."""
-        if not self._reached.is_set():
-            await self._reached.wait()
+        await self._until(lambda: self._reached)
 
     async def wait(self) -> T:
         """The call's value, or its exception raised here; not cancellable (the call cannot be
         stopped). May be awaited again: the same outcome each time."""
-        if not self._done.is_set():
+        if not self._ended.is_set():
             with trio.CancelScope(shield=True):
-                await self._done.wait()
+                await self._until(self._ended.is_set)
         return self._value()
 
     def result_blocking(self) -> T:

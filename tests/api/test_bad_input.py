@@ -26,7 +26,7 @@ async def test_truncated_file_stores_nothing(http: httpx.AsyncClient, node) -> N
     data = make_dicom(pixels=b"\x01\x02" * 2000)
     assert_error(await http.post("/instances", content=data[: len(data) - 1500]), 400, 15)
     assert await count_instances(http) == 1
-    stored = stored_files(node.files.root)
+    stored = stored_files(node.files)
     assert len(stored) == 1
 
 

@@ -293,7 +293,7 @@ async def test_instance_sent_twice_keeps_one_file(node: NodeContext, http: httpx
     statuses = await trio.to_thread.run_sync(c_store, node.ports["dicom"], [ds, ds])
     assert statuses == [0x0000, 0x0000]  # as Orthanc: an instance already stored is a success
     assert await count_instances(http) == 1
-    assert len(stored_files(node.files.root)) == 1
+    assert len(stored_files(node.files)) == 1
 
 
 async def test_every_storage_sop_class(node: NodeContext, http: httpx.AsyncClient) -> None:
@@ -465,7 +465,7 @@ async def test_bad_dataset_is_refused_and_nothing_stored(
     path.write_bytes(data)
     assert await trio.to_thread.run_sync(_send_file, node.ports["dicom"], path, CT_IMAGE_STORAGE) == status
     assert await count_instances(http) == 0
-    assert not stored_files(node.files.root)
+    assert not stored_files(node.files)
 
 
 # -- stopping -----------------------------------------------------------------------
@@ -544,7 +544,7 @@ async def test_store_arriving_while_the_node_stops_gets_out_of_resources(tmp_pat
         port = context.ports["dicom"]
         statuses = await trio.to_thread.run_sync(_two_stores, port, first, second, stop_while_first_inside, release.set)
     assert statuses == (0x0000, 0xA700)
-    assert len(stored_files(tmp_path / "storage")) == 1  # the first one
+    assert len(stored_files(context.files)) == 1  # the first one
 
 
 async def test_options_changed_through_rest_apply_to_next_associations(

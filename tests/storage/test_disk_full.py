@@ -54,13 +54,13 @@ async def test_full_storage_disk_refuses_then_recovers(tmp_path: Path, caplog: p
             node: NodeContext = await start_node(nursery, config)
             async with client_of(node) as http:
                 assert (await http.post("/instances", content=make_dicom(patient_id="BEFORE"))).status_code == 200
-                before = stored_files(node.files.root)
+                before = stored_files(node.files)
                 filler = fill_disk(disk, leave=SOME_ROOM)
 
                 assert_storage_full(await http.post("/instances", content=big_instance("REST")), disk)
                 scu = big_dataset("SCU")
                 assert await trio.to_thread.run_sync(c_store, node.ports["dicom"], [scu]) == [0xA700]
-                assert stored_files(node.files.root) == before  # the partial temporary files are gone
+                assert stored_files(node.files) == before  # the partial temporary files are gone
                 assert disk_full_logged(caplog)
                 assert await count_instances(http) == 1
 
@@ -68,7 +68,7 @@ async def test_full_storage_disk_refuses_then_recovers(tmp_path: Path, caplog: p
                 assert (await http.post("/instances", content=big_instance("REST"))).json()["Status"] == "Success"
                 assert await trio.to_thread.run_sync(c_store, node.ports["dicom"], [scu]) == [0x0000]
                 assert await count_instances(http) == 3
-                assert not [p for p in stored_files(node.files.root) if p.name.endswith(TEMPORARY_SUFFIX)]
+                assert not [p for p in stored_files(node.files) if p.name.endswith(TEMPORARY_SUFFIX)]
             nursery.cancel_scope.cancel()
 
 
@@ -80,7 +80,7 @@ async def test_full_index_disk_refuses_then_recovers(tmp_path: Path, caplog: pyt
             node: NodeContext = await start_node(nursery, config)
             async with client_of(node) as http:
                 assert (await http.post("/instances", content=make_dicom(patient_id="BEFORE"))).status_code == 200
-                before = stored_files(node.files.root)
+                before = stored_files(node.files)
                 filler = fill_disk(disk)
                 # A new patient, study and series each, with long tags: soon more than the room left in the log.
                 bodies = [make_dicom(patient_id=f"FULL{i}", ImageComments="x" * 8000) for i in range(20)]
@@ -90,7 +90,7 @@ async def test_full_index_disk_refuses_then_recovers(tmp_path: Path, caplog: pyt
                 for answer in refused:
                     assert_storage_full(answer, disk)
                 stored = len(answers) - len(refused)
-                assert len(stored_files(node.files.root)) == len(before) + stored  # refused stores left no file
+                assert len(stored_files(node.files)) == len(before) + stored  # refused stores left no file
                 assert any("index: disk full" in r.getMessage() for r in caplog.records)
 
                 filler.unlink()

@@ -2,14 +2,15 @@
 
 The node runs with file stores that record or fail their flushes (the documented
 ``file_store`` extension point of :func:`serve`): the records give the order of flush,
-rename and folder flush; a flush that fails must turn the answer into an error, which
+rename and folder flush, or, for a file written under a reserved name, that its name was
+flushed before its bytes were; a flush that fails must turn the answer into an error, which
 only a node that waits for the flush before answering can do.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import trio
@@ -20,7 +21,13 @@ from node.storage.files import TEMPORARY_SUFFIX, FileStore
 from tests.support.datasets import make_dataset, make_dicom
 from tests.support.node import client_of, node_config, start_node
 from tests.support.peers import c_store
-from tests.support.storage import FailingFileFlush, FailingFolderFlush, RecordingStore, stored_files
+from tests.support.storage import (
+    CreatingStore,
+    FailingFileFlush,
+    FailingFolderFlush,
+    RecordingStore,
+    stored_files,
+)
 
 SQLITE_SYNCHRONOUS = {1: "NORMAL", 2: "FULL"}
 
@@ -52,8 +59,30 @@ def assert_flushed_in_order(store: RecordingStore, file_uuid: str, existed: set[
     assert final.name in folder_flushes[0][2]  # renamed before its folder is flushed
 
 
+def assert_name_flushed_before_file(store: RecordingStore, file_uuid: str, existed: set[Path]) -> None:
+    """A reserved name: its folder flushed once it held the name, then the name of each folder
+    above that the reservation created; all of it before the file itself is flushed."""
+    final = store.path_of(file_uuid)
+    file_flush = store.flushes.index(("file", str(final), True))  # written under its final name
+    name_flush = next(
+        number
+        for number, (kind, path, names) in enumerate(store.flushes)
+        if (kind, path) == ("folder", str(final.parent)) and final.name in cast(frozenset[str], names)
+    )
+    expected = [("folder", str(final.parent))]
+    for created, holder in ((final.parent, final.parent.parent), (final.parent.parent, final.parent.parent.parent)):
+        if created not in existed:
+            expected.append(("folder", str(holder)))
+    assert name_flush + len(expected) <= file_flush
+    assert [(kind, path) for kind, path, _ in store.flushes[name_flush : name_flush + len(expected)]] == expected
+
+
+class CreatingRecordingStore(RecordingStore, CreatingStore):
+    """Records its flushes, and creates every file (no reserved names)."""
+
+
 async def test_rest_and_c_store_flush_file_rename_then_flush_folders(nursery: trio.Nursery, tmp_path: Path) -> None:
-    node = await start(nursery, tmp_path, RecordingStore)
+    node = await start(nursery, tmp_path, CreatingRecordingStore)
     store = node.files
     assert isinstance(store, RecordingStore)
     async with client_of(node) as http:
@@ -70,6 +99,25 @@ async def test_rest_and_c_store_flush_file_rename_then_flush_folders(nursery: tr
     assert await index_synchronous(node) == "FULL"
 
 
+async def test_rest_and_c_store_use_names_flushed_before_the_file(nursery: trio.Nursery, tmp_path: Path) -> None:
+    """With reserved names (the default), a write flushes only its file: its name is durable already."""
+    node = await start(nursery, tmp_path, RecordingStore)
+    store = node.files
+    assert isinstance(store, RecordingStore)
+    async with client_of(node) as http:
+        answer = await http.post("/instances", content=make_dicom())
+        assert answer.status_code == 200
+        rest_uuid = (await http.get(f"/instances/{answer.json()['ID']}")).json()["FileUuid"]
+        ds = make_dataset(patient_id="SCU")
+        assert await trio.to_thread.run_sync(c_store, node.ports["dicom"], [ds]) == [0x0000]
+        found = (await http.post("/tools/lookup", content=ds.SOPInstanceUID)).json()
+        scu_uuid = (await http.get(f"/instances/{found[0]['ID']}")).json()["FileUuid"]
+    for file_uuid in (rest_uuid, scu_uuid):
+        assert_name_flushed_before_file(store, file_uuid, existed=set())  # the reservation made both folders
+        assert not any(kind == "file" and path.endswith(TEMPORARY_SUFFIX) for kind, path, _ in store.flushes)
+    assert await index_synchronous(node) == "FULL"
+
+
 @pytest.mark.parametrize("store", [FailingFileFlush, FailingFolderFlush])
 async def test_a_failed_flush_is_never_acknowledged(
     nursery: trio.Nursery, tmp_path: Path, store: type[FileStore], caplog: pytest.LogCaptureFixture
@@ -83,7 +131,7 @@ async def test_a_failed_flush_is_never_acknowledged(
         assert str(tmp_path) not in answer.text and "Input/output error" not in answer.text
         assert await trio.to_thread.run_sync(c_store, node.ports["dicom"], [make_dataset()]) == [0xA700]
         assert (await http.get("/statistics")).json()["CountInstances"] == 0
-    assert stored_files(node.files.root) == []  # neither the temporary file nor the renamed one stays
+    assert stored_files(node.files) == []  # neither the temporary file nor the renamed one stays
     assert any("Input/output error" in r.getMessage() and str(tmp_path) in r.getMessage() for r in caplog.records)
 
 
@@ -97,7 +145,7 @@ async def test_sync_storage_area_false_flushes_nothing(nursery: trio.Nursery, tm
         assert (await http.get("/statistics")).json()["CountInstances"] == 2
     assert store.flushes == []
     assert await index_synchronous(node) == "NORMAL"
-    assert all(not p.name.endswith(TEMPORARY_SUFFIX) for p in stored_files(store.root))
+    assert all(not p.name.endswith(TEMPORARY_SUFFIX) for p in stored_files(store))
 
 
 async def test_concurrent_durable_stores_all_flushed(nursery: trio.Nursery, tmp_path: Path) -> None:
@@ -118,9 +166,7 @@ async def test_concurrent_durable_stores_all_flushed(nursery: trio.Nursery, tmp_
             for body in bodies:
                 posts.start_soon(post, body)
         uuids = [(await http.get(f"/instances/{i}")).json()["FileUuid"] for i in ids]
-    flushed_files = {path for kind, path, _ in store.flushes if kind == "file"}
-    flushed_folders = {path for kind, path, _ in store.flushes if kind == "folder"}
+    every_folder = set(store.root.glob("*")) | set(store.root.glob("*/*"))  # the names above: see the test before
     for file_uuid in uuids:
-        assert str(store.path_of(file_uuid)) + TEMPORARY_SUFFIX in flushed_files
-        assert str(store.path_of(file_uuid).parent) in flushed_folders
-    assert len(stored_files(store.root)) == 12
+        assert_name_flushed_before_file(store, file_uuid, existed=every_folder)
+    assert len(stored_files(store)) == 12

@@ -56,7 +56,7 @@ async def test_concurrent_uploads_of_one_instance(http: httpx.AsyncClient, node:
     answers = await _post_all(http, [body] * 6)
     assert sorted(a["Status"] for a in answers) == ["AlreadyStored"] * 5 + ["Success"]
     assert (await http.get("/statistics")).json()["CountInstances"] == 1
-    assert len(stored_files(node.files.root)) == 1
+    assert len(stored_files(node.files)) == 1
 
 
 @pytest.fixture

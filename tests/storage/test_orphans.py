@@ -57,7 +57,7 @@ async def test_start_up_sweep_removes_old_unindexed_files(
         stored = await node.ingest.store(make_dicom())
         nursery.cancel_scope.cancel()
     store = FileStore(StorageSettings.from_config(config).storage_directory)
-    (indexed,) = stored_files(store.root)
+    (indexed,) = stored_files(store)
     age(indexed)
     # What a crash leaves: files renamed into place but never indexed, and half-written ones.
     old_orphan = age(store.path_of(store.write(b"old orphan")[0]))
@@ -84,7 +84,7 @@ async def test_sweep_asks_the_index_in_batches(nursery: trio.Nursery, tmp_path: 
     node = await start_node(nursery, quiet_config(tmp_path))
     await trio.testing.wait_all_tasks_blocked()  # the start-up sweep is over
     stored = await node.ingest.store(make_dicom())
-    (indexed,) = stored_files(node.files.root)
+    (indexed,) = stored_files(node.files)
     age(indexed)
     top = indexed.parent.parent.name
     orphans = []
@@ -95,7 +95,7 @@ async def test_sweep_asks_the_index_in_batches(nursery: trio.Nursery, tmp_path: 
         orphans.append(old_file(folder / name))
     result = await sweep_storage(node.files, node.index)
     assert (result.orphans, result.temporaries) == (1234, 0)
-    assert stored_files(node.files.root) == [indexed]
+    assert stored_files(node.files) == [indexed]
     assert await node.resources.instance_file(stored.ids[3]) == indexed.read_bytes()
 
 
@@ -124,4 +124,4 @@ async def test_attachment_put_racing_a_delete_leaves_no_file(nursery: trio.Nurse
         assert answer.json()["OrthancStatus"] == 17
         store.victim = None
         assert (await http.get("/statistics")).json()["CountInstances"] == 0
-    assert stored_files(store.root) == []
+    assert stored_files(store) == []

@@ -54,9 +54,19 @@ class FailingFolderFlush(FileStore):
         super().sync_folder(path)
 
 
-def stored_files(root: Path) -> list[Path]:
-    """Every file under the hashed folders of a storage area, temporary ones included."""
-    return sorted(p for p in root.glob("*/*/*") if p.is_file())
+class CreatingStore(FileStore):
+    """A file store without reserved names: every write creates its file, renames it into
+    place and flushes its folders (what a store does once its stock of reserved names is used up)."""
+
+    reserve_stock = 0
+
+
+def stored_files(store: FileStore) -> list[Path]:
+    """Every file under the hashed folders of a storage area, temporary ones included, but the
+    empty files the store holds in reserve (see :meth:`FileStore.new_name`)."""
+    found = [p for p in store.root.glob("*/*/*") if p.is_file()]
+    reserved = store.reserved()  # after the listing: a name reserved meanwhile is still held back
+    return sorted(p for p in found if p.name not in reserved)
 
 
 @contextmanager
