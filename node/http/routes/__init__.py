@@ -2,6 +2,8 @@
 
 from . import (
     archive,
+    bulk_content,
+    conformance,
     create_dicom,
     instances,
     jobs,
@@ -28,4 +30,6 @@ ALL_BLUEPRINTS = [
     metadata.blueprint,
     resource_tags.blueprint,
     split_merge.blueprint,
+    bulk_content.blueprint,
+    conformance.blueprint,
 ]
