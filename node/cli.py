@@ -6,6 +6,7 @@ import argparse
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from functools import partial
 
 import trio
@@ -23,11 +24,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def run_until_signal(config: Config, *, load_jobs: bool) -> None:
-    """Serve until SIGINT or SIGTERM, then stop everything in order."""
+async def run_until_signal(config: Config, *, load_jobs: bool, reload: Callable[[], Config]) -> None:
+    """Serve until SIGINT, SIGTERM or a client's shutdown, then stop everything in order."""
     async with trio.open_nursery() as nursery:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            await nursery.start(lambda task_status: serve(config, load_jobs=load_jobs, task_status=task_status))
+
+            async def node(task_status: trio.TaskStatus[object]) -> None:
+                await serve(config, load_jobs=load_jobs, reload=reload, task_status=task_status)
+                nursery.cancel_scope.cancel()  # shut down by a client: stop listening for signals
+
+            await nursery.start(node)
             async for signum in signals:
                 logging.getLogger(__name__).info("received %s, stopping", signal.Signals(signum).name)
                 nursery.cancel_scope.cancel()
@@ -40,10 +46,14 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+    def load() -> Config:
+        return Config(load_config_files(args.config))
+
     try:
-        config = Config(load_config_files(args.config))
+        config = load()
     except (OrthancError, OSError) as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
-    trio.run(partial(run_until_signal, config, load_jobs=not args.no_jobs))
+    trio.run(partial(run_until_signal, config, load_jobs=not args.no_jobs, reload=load))
     return 0

@@ -41,7 +41,8 @@ DEFAULTS: dict[str, Any] = {
     "AuthenticationEnabled": None,  # None: same as RemoteAccessAllowed
     "RegisteredUsers": {},
     "HttpDescribeErrors": True,
-    "HttpCompressionEnabled": True,  # accepted, not acted on: answers are never compressed
+    "HttpCompressionEnabled": True,  # gzip/deflate answers when the client accepts them
+    "SynchronousZipStream": True,  # false: a synchronous archive is built whole before it is sent
     "HttpRequestTimeout": 30,  # s: longest wait for a client's bytes, or for room to send to it
     "HttpMinimumReceiveRate": 1024,  # bytes/s a client must sustain while sending a body, 0: none (ours)
     "HttpMaximumConnections": 100,  # open HTTP connections, 0: no limit; more get 503 and are closed (ours)
@@ -85,6 +86,8 @@ DEFAULTS: dict[str, Any] = {
     "DefaultPrivateCreator": "",
     "MetricsEnabled": True,
     "UserMetadata": {},  # name -> number (1024-65535) of metadata clients may set
+    "UserContentType": {},  # name -> number (1024-65535), or [number, MIME type], of attachments clients may set
+    "CheckRevisions": False,  # true: replacing or deleting a metadata or attachment needs its ETag in If-Match
 }
 
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(\"[^\"]*\"|'[^']*'|[^}]*))?\}")
@@ -187,6 +190,10 @@ class Config:
                 ErrorCode.BAD_PARAMETER_TYPE,
                 f'The configuration option "{key}" must be of type {expected.__name__}',
             )
+
+    def with_values(self, **values: Any) -> Config:
+        """The same options, ``values`` replacing theirs."""
+        return Config({**self._values, **values})
 
     def __getitem__(self, key: str) -> Any:
         """The option's value, else its code default; a KeyError for an option missing from DEFAULTS."""

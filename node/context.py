@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import trio
+
 from .jobs.engine import JobsEngine
 from .metrics import Metrics
 from .remotes.queries import QueryStore
@@ -21,6 +23,28 @@ from .storage.files import FileStore
 from .storage.index import Index
 
 
+class Lifecycle:
+    """What a client asked of the running node (/tools/reset, /tools/shutdown), which the
+    supervisor waits for: the first request wins."""
+
+    RESET = "reset"  # stop, read the configuration again, start again
+    SHUTDOWN = "shutdown"  # stop
+
+    def __init__(self) -> None:
+        self.action: str | None = None
+        self._requested = trio.Event()
+
+    def request(self, action: str) -> None:
+        if self.action is None:
+            self.action = action
+            self._requested.set()
+
+    async def wait(self) -> str:
+        await self._requested.wait()
+        assert self.action is not None
+        return self.action
+
+
 @dataclass
 class NodeContext:
     settings: NodeSettings
@@ -31,6 +55,7 @@ class NodeContext:
     queries: QueryStore  # the queries made to remote modalities, with their answers (/queries)
     ports: dict[str, int] = field(default_factory=dict)
     started_at: float = 0.0  # time.time() at start, for orthanc_up_time_s
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
 
     @property
     def index(self) -> Index:

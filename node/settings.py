@@ -30,6 +30,8 @@ class NodeSettings:
     dictionary: Mapping[str, Any]  # the Dictionary option: private and extra tags, installed at start
     default_private_creator: str
     user_metadata: Mapping[str, Any]  # name -> number of the metadata clients may set
+    user_content_types: Mapping[str, Any]  # name -> number, or [number, MIME type], of attachments clients may set
+    check_revisions: bool  # a write over an existing metadata or attachment must name its revision (If-Match)
     storage: StorageSettings
     jobs: EngineSettings
     dicom: DicomSettings
@@ -46,6 +48,8 @@ class NodeSettings:
             dictionary=config["Dictionary"],
             default_private_creator=str(config["DefaultPrivateCreator"]),
             user_metadata=config["UserMetadata"],
+            user_content_types=config["UserContentType"],
+            check_revisions=bool(config["CheckRevisions"]),
             storage=StorageSettings.from_config(config),
             jobs=EngineSettings.from_config(config),
             dicom=DicomSettings.from_config(config),

@@ -17,7 +17,7 @@ import trio
 
 from .clock import orthanc_date
 from .config import Config
-from .context import NodeContext
+from .context import Lifecycle, NodeContext
 from .dicom.dictionary import install_option as install_dictionary
 from .dicom.ids import Level
 from .errors import OrthancError
@@ -90,13 +90,38 @@ async def serve(
     *,
     load_jobs: bool = True,
     file_store: type[FileStore] = FileStore,
+    reload: Callable[[], Config] | None = None,
+    restarted: Callable[[NodeContext], object] | None = None,
     task_status: trio.TaskStatus[NodeContext] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run a node until cancelled; ``task_status`` receives its context (with bound ports).
+    """Run a node until cancelled or shut down by a client; ``task_status`` receives its context
+    (with bound ports).
 
     ``file_store`` is the class of the storage area: a subclass may instrument or replace
-    how its files are flushed (see :class:`FileStore`).
+    how its files are flushed (see :class:`FileStore`). A client's reset stops the node and
+    starts it again with the configuration ``reload`` gives (the same one without it), on the
+    ports it had bound; ``restarted`` then receives the new context once it serves.
     """
+    started: Callable[[NodeContext], object] = task_status.started
+    while True:
+        action, ports = await _serve_once(config, load_jobs, file_store, started)
+        if action != Lifecycle.RESET:
+            return
+        log.info("reset: starting again with the configuration read anew")
+        config = (reload() if reload is not None else config).with_values(
+            HttpPort=ports.get("http", 0), DicomPort=ports.get("dicom", 0)
+        )
+        started = restarted if restarted is not None else _ignored
+
+
+def _ignored(_: NodeContext) -> None:
+    """What a restart reports to when nobody asked to know."""
+
+
+async def _serve_once(
+    config: Config, load_jobs: bool, file_store: type[FileStore], started: Callable[[NodeContext], object]
+) -> tuple[str, dict[str, int]]:
+    """One run of the node, until a client asks it to reset or to shut down: what it asked, and the bound ports."""
     settings = NodeSettings.from_config(config)
     storage = settings.storage
     install_dictionary(settings.dictionary)
@@ -136,8 +161,11 @@ async def serve(
                 await _start_services(stack, context)
                 nursery.start_soon(_sweep_storage, files, index)
                 log.info("node ready: %s", context.ports)
-                task_status.started(context)
-                await trio.sleep_forever()
+                started(context)
+                action = await context.lifecycle.wait()
+                log.info("%s asked by a client: stopping", action)
+                nursery.cancel_scope.cancel()  # the storage sweep, if still under way
+                return action, dict(context.ports)
             finally:
                 await stack.stop()
     finally:

@@ -4,8 +4,8 @@ Each entry gives a tag a VR and a name usable in request bodies (create-dicom,
 modify). Public entries go into pydicom's dictionary, private ones into pydicom's
 private dictionary under their creator, so that files read later get the right VR.
 Names of private tags also live here: pydicom has no keyword lookup for them, and
-Orthanc shows only the names of this option, not those of pydicom's built-in private
-dictionary. Installing is done once at start-up; installing again (tests start many
+Orthanc shows the names of this option, else those of DCMTK's private dictionary (a
+copy of which is data/private-tag-names.tsv), not those of pydicom's. Installing is done once at start-up; installing again (tests start many
 nodes in one process) first removes what the previous install added.
 """
 
@@ -15,6 +15,8 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
 from typing import Any
 
 from pydicom import datadict
@@ -184,11 +186,35 @@ def private_entry(tag: int, creator: str | None) -> DictionaryEntry | None:
     return _installed.private.get((tag >> 16, tag & 0xFF, creator))
 
 
+@cache
+def _known_private_names() -> dict[tuple[str, int, int], str]:
+    """(creator, group, element) -> name from the bundled private dictionary; an element of
+    fewer than 0x100 is a low byte that any block of its creator may hold."""
+    text = resources.files(__package__).joinpath("data/private-tag-names.tsv").read_text("utf-8")
+    names: dict[tuple[str, int, int], str] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        first, last, creator, element, name = line.split("\t")
+        for group in range(int(first, 16), int(last, 16) + 1, 2):
+            names[(creator, group, int(element, 16))] = name
+    return names
+
+
+def _known_private_name(tag: int, creator: str) -> str | None:
+    names = _known_private_names()
+    group, element = tag >> 16, tag & 0xFFFF
+    return names.get((creator, group, element)) or names.get((creator, group, element & 0xFF))
+
+
 def private_name(tag: int, creator: str | None) -> str | None:
-    """The name Orthanc shows for a private tag, None when the Dictionary does not know it."""
+    """The name Orthanc shows for a private tag: the Dictionary's, else the bundled private
+    dictionary's (matched on the exact creator); None when neither knows it."""
     if (tag & 0xFFFF) == 0:
         return PRIVATE_GROUP_LENGTH_NAME
     if is_creator_slot(tag):
         return PRIVATE_CREATOR_NAME
     entry = private_entry(tag, creator)
-    return entry.name if entry else None
+    if entry is not None:
+        return entry.name
+    return _known_private_name(tag, creator) if creator else None

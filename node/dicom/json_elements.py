@@ -35,6 +35,7 @@ BINARY_VRS = frozenset(["OB", "OD", "OF", "OL", "OV", "OW", "UN"])
 # struct layouts of the binary numbers: a value that does not pack does not fit its VR.
 _NUMBER_LAYOUTS = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "UV": "Q", "SV": "q", "FL": "f", "FD": "d"}
 _INT_VRS = frozenset(["US", "SS", "UL", "SL", "UV", "SV"])
+_BINARY_URI_PREFIX = "data:application/octet-stream;base64,"
 _DATA_URI = re.compile(r"^data:([^;,]*)(;base64)?,(.*)$", re.DOTALL)
 
 
@@ -111,8 +112,12 @@ def parse_data_uri(text: str) -> tuple[str, bytes]:
 
 
 def _decoded_uri(text: str) -> bytes | None:
-    """The payload of a data URI, or None for an ordinary string."""
-    if not text.startswith("data:") or ";base64," not in text:
+    """The payload of a value written as binary data, None for any other string.
+
+    Only the exact `data:application/octet-stream;base64,` prefix marks binary data, as in
+    Orthanc: another data URI (`data:image/png;base64,...`) is a string like any other.
+    """
+    if not text.startswith(_BINARY_URI_PREFIX):
         return None
     return parse_data_uri(text)[1]
 
@@ -155,8 +160,11 @@ def _element_from_json(tag: int, value: Any, vr: str, encodings: list[str], crea
     converted: Any
     if vr in BINARY_VRS:
         converted = payload if payload is not None else text.encode("utf-8")
+        converted += b"\0" * (len(converted) % 2)  # values have an even length, whatever their VR
     else:
         if payload is not None:
+            if vr not in _NUMBER_LAYOUTS:  # a text value ends at its first NUL byte, as a C string does
+                payload = payload.split(b"\0")[0]
             text = decode_bytes(payload, encodings, set())
         if vr in _NUMBER_LAYOUTS:
             converted = _numbers(tag, vr, text)

@@ -73,13 +73,13 @@ def _to_json(
         else:
             kind, value = _leaf(reader.text(dataset, element, codec), tag, ignore_length)
         if fmt is TagFormat.SIMPLIFY:
-            name = _name(dataset, tag)
-            out[name if name != UNKNOWN_NAME else format_tag(tag)] = value
+            # Keyed by name, as Orthanc: tags it cannot name share one key, the last one's value.
+            out[_name(dataset, tag)] = value
         elif fmt is TagFormat.SHORT:
             out[format_tag(tag)] = value
         else:
             entry: dict[str, Any] = {"Name": _name(dataset, tag), "Type": kind, "Value": value}
-            creator = _private_creator(dataset, tag)
+            creator = _private_creator(dataset, tag) if sequence is None else None  # none on sequences
             if creator is not None:
                 entry["PrivateCreator"] = creator
             out[format_tag(tag)] = entry

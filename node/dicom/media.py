@@ -18,6 +18,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
+from pydicom.multival import MultiValue
 from pydicom.uid import ExplicitVRLittleEndian, MediaStorageDirectoryStorage, generate_uid
 
 from .part10 import file_head
@@ -31,9 +32,11 @@ from .tag_numbers import (
     LOWER_LEVEL_RECORD_OFFSET,
     NEXT_RECORD_OFFSET,
     RECORD_IN_USE_FLAG,
+    SPECIFIC_CHARACTER_SET,
 )
 
 ORTHANC_FILE_SET_ID = "ORTHANC_MEDIA"
+UTF8_CHARACTER_SET = "ISO_IR 192"
 
 # The attributes each record copies from the instance, by record level, and where a missing date comes from.
 _PATIENT = ("PatientName", "PatientID")
@@ -92,12 +95,23 @@ def _record(kind: str, attributes: Dataset) -> bytes:
     return _ITEM_TAG + struct.pack("<I", len(content)) + content
 
 
+def _is_ascii(element: DataElement) -> bool:
+    values = element.value if isinstance(element.value, (list, MultiValue)) else [element.value]
+    return all(str(value).isascii() for value in values if value is not None)
+
+
 def _attributes(source: Dataset, keywords: tuple[str, ...]) -> Dataset:
+    """The record's copy of the instance's values. Text beyond ASCII is written in UTF-8, and
+    the record says so whatever the instance's own character set (see :class:`DicomDir`); a
+    record of ASCII text declares none, which readers that convert records need."""
     target = Dataset()
-    if "SpecificCharacterSet" in source:
-        target.SpecificCharacterSet = source.SpecificCharacterSet
     for keyword in keywords:
         _copy(source, target, keyword, _FALLBACKS.get(keyword))
+    if not all(_is_ascii(element) for element in target):
+        for element in target:
+            if element.VR == "PN" and element.value is not None:
+                element.value = str(element.value)  # re-encoded, not written back in its old bytes
+        target.SpecificCharacterSet = UTF8_CHARACTER_SET
     return target
 
 
@@ -107,6 +121,7 @@ class MediaEntry:
 
     keys: tuple[str, str, str, str]
     records: tuple[bytes, bytes, bytes, bytes]
+    utf8: bool = False  # a record holds text beyond ASCII (in UTF-8)
 
 
 def media_entry(dataset: Dataset, file_id: tuple[str, ...], *, extended: bool) -> MediaEntry:
@@ -117,22 +132,19 @@ def media_entry(dataset: Dataset, file_id: tuple[str, ...], *, extended: bool) -
     image.ReferencedSOPClassUIDInFile = dataset.get("SOPClassUID", meta.get("MediaStorageSOPClassUID", ""))
     image.ReferencedSOPInstanceUIDInFile = dataset.get("SOPInstanceUID", meta.get("MediaStorageSOPInstanceUID", ""))
     image.ReferencedTransferSyntaxUIDInFile = meta.get("TransferSyntaxUID", ExplicitVRLittleEndian)
-    series = _attributes(dataset, _SERIES)
-    if extended and "SeriesDescription" in dataset:  # optional (type 3): only when the instance has it
-        series.add(DataElement("SeriesDescription", "LO", dataset.SeriesDescription))
+    # SeriesDescription is optional (type 3): only when the instance has it.
+    described = extended and "SeriesDescription" in dataset
+    series = _attributes(dataset, (*_SERIES, "SeriesDescription") if described else _SERIES)
     keys = (
         str(dataset.get("PatientID", "")),
         str(dataset.get("StudyInstanceUID", "")),
         str(dataset.get("SeriesInstanceUID", "")),
         str(image.ReferencedSOPInstanceUIDInFile),
     )
-    records = (
-        _record("PATIENT", _attributes(dataset, _PATIENT)),
-        _record("STUDY", _attributes(dataset, _STUDY)),
-        _record("SERIES", series),
-        _record("IMAGE", image),
-    )
-    return MediaEntry(keys, records)
+    patient, study = _attributes(dataset, _PATIENT), _attributes(dataset, _STUDY)
+    records = (_record("PATIENT", patient), _record("STUDY", study), _record("SERIES", series), _record("IMAGE", image))
+    utf8 = any(a.get("SpecificCharacterSet") == UTF8_CHARACTER_SET for a in (patient, study, series, image))
+    return MediaEntry(keys, records, utf8)
 
 
 @dataclass
@@ -147,9 +159,11 @@ class DicomDir:
 
     def __init__(self) -> None:
         self._root = _Node(b"")
+        self._utf8 = False
 
     def add(self, entry: MediaEntry) -> None:
         """File the instance under its patient, study and series (each entity once)."""
+        self._utf8 = self._utf8 or entry.utf8
         node = self._root
         for key, item in zip(entry.keys, entry.records, strict=True):
             child = node.children.get(key)
@@ -199,4 +213,7 @@ class DicomDir:
             + _element(FILE_SET_CONSISTENCY_FLAG, b"US", struct.pack("<H", 0))
             + struct.pack("<HH2sHI", *_group_and_element(DIRECTORY_RECORD_SEQUENCE), b"SQ", 0, len(items))
         )
-        return prefix + dataset + items
+        # Readers (DCMTK's dcm2xml) want the character set of text beyond ASCII declared on the
+        # directory itself too, not only on the records: after the records, in tag order.
+        charset = _element(SPECIFIC_CHARACTER_SET, b"CS", _text(UTF8_CHARACTER_SET)) if self._utf8 else b""
+        return prefix + dataset + items + charset

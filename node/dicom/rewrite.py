@@ -30,7 +30,16 @@ from .json_elements import dataset_encodings, empty_element, set_from_json
 from .parse import read_dataset
 from .part10 import encode_file
 from .rewrite_plan import LEVEL_UIDS, Action, ModificationPlan
-from .tag_numbers import HIERARCHY_TAGS, PATIENT_ID, SERIES_INSTANCE_UID, SOP_INSTANCE_UID, STUDY_INSTANCE_UID
+from .tag_numbers import (
+    HIERARCHY_TAGS,
+    PATIENT_ID,
+    REFERENCED_FRAME_OF_REFERENCE_SEQUENCE,
+    REFERENCED_SOP_INSTANCE_UID,
+    RT_REFERENCED_STUDY_SEQUENCE,
+    SERIES_INSTANCE_UID,
+    SOP_INSTANCE_UID,
+    STUDY_INSTANCE_UID,
+)
 from .tags import element_text, format_tag, identifier, parse_tag
 
 _UID_NAMES = {PATIENT_ID: "PatientID", STUDY_INSTANCE_UID: "StudyInstanceUID", SERIES_INSTANCE_UID: "SeriesInstanceUID"}
@@ -113,34 +122,83 @@ def _remove_private(dataset: Dataset, keep: set[int], protected: set[int]) -> No
                 _remove_private(item, set(), set())
 
 
-def _map_uids(uids: UidMap, element: DataElement) -> None:
+# Where an RT structure set names its study's UID under ReferencedSOPInstanceUID.
+_RT_STUDY_REFERENCE = (REFERENCED_FRAME_OF_REFERENCE_SEQUENCE, RT_REFERENCED_STUDY_SEQUENCE)
+_NESTED_LEVELS = {STUDY_INSTANCE_UID: Level.STUDY, SERIES_INSTANCE_UID: Level.SERIES, SOP_INSTANCE_UID: Level.INSTANCE}
+Replaced = Mapping[tuple[Level, str], str]  # (level, original UID) -> the request's value
+
+
+def _uid_level(tag: int, parents: tuple[int, ...]) -> Level:
+    """The level whose identifier a UID tag holds: any UID that is no study or series UID
+    refers to an instance, but for the study reference of an RT structure set."""
+    if tag == REFERENCED_SOP_INSTANCE_UID and parents == _RT_STUDY_REFERENCE:
+        return Level.STUDY
+    return _NESTED_LEVELS.get(tag, Level.INSTANCE)
+
+
+def _map_uids(uids: UidMap, element: DataElement, level: Level, replaced: Replaced) -> None:
+    """Map each UID of the element: to the value the request gave the identifier of this level
+    it names, else through the job's map."""
+
+    def mapped(original: str) -> str:
+        return replaced.get((level, original)) or uids.uid(original)
+
     value = element.value
     if isinstance(value, (list, MultiValue)):
-        element.value = [uids.uid(str(v).rstrip(" \0")) if v else v for v in value]
+        element.value = [mapped(str(v).rstrip(" \0")) if v else v for v in value]
     elif isinstance(value, str) and value.rstrip(" \0"):
-        element.value = uids.uid(value.rstrip(" \0"))
+        element.value = mapped(value.rstrip(" \0"))
 
 
-def _anonymize_deep(dataset: Dataset, plan: ModificationPlan, uids: UidMap, nested: bool) -> None:
+def _replaced_identifiers(dataset: Dataset, plan: ModificationPlan) -> dict[tuple[Level, str], str]:
+    """(Level, original UID) -> value, for the study, series and SOP instance UIDs that the
+    request replaces: a sequence naming such an identifier then gets the request's value,
+    not a generated one, so that it still points at what it named."""
+    replaced = {}
+    for level, tag in LEVEL_UIDS:
+        action, value = plan.actions.get(tag, (None, None))
+        original = dataset.get(tag)
+        if action is Action.REPLACE and isinstance(value, str) and original is not None and original.value:
+            replaced[(level, str(original.value).rstrip(" \0"))] = value
+    return replaced
+
+
+def _anonymize_nested(item: Dataset, tag: int, plan: ModificationPlan, uids: UidMap) -> bool:
+    """The profile's lists and ranges, and PatientID, on one element of a sequence item; True
+    when that settles the element (removed, emptied or mapped)."""
+    action = plan.actions.get(tag, (None,))[0]
+    if action is Action.CLEAR and item[tag].VR == "SQ":
+        action = Action.REMOVE  # a sequence to clear is removed inside sequences
+    if action is Action.REMOVE or (_in_ranges(tag, plan.remove_ranges) and not plan.kept(tag)):
+        del item[tag]
+    elif action is Action.CLEAR:
+        item.add(empty_element(item[tag]))
+    elif tag == PATIENT_ID and plan.map_patient_id:
+        item[tag].value = uids.patient_id(str(item[tag].value or "").rstrip(" \0"))
+    else:
+        return False
+    return True
+
+
+def _anonymize_deep(
+    dataset: Dataset, plan: ModificationPlan, uids: UidMap, replaced: Replaced, parents: tuple[int, ...] = ()
+) -> None:
     """Anonymization beyond the top level: map UIDs wherever they occur, so that references
-    follow their targets, and apply the remove and clear lists inside sequences too (as Orthanc does).
+    follow their targets, and inside sequences (``parents``: the sequence tags above) apply
+    the profile's lists and ranges too and map PatientIDs, as Orthanc does.
     """
-    nested_uids = (STUDY_INSTANCE_UID, SERIES_INSTANCE_UID, SOP_INSTANCE_UID) if nested else ()
+    nested = bool(parents)
     for tag in list(dataset.keys()):
         if not nested and (tag in HIERARCHY_TAGS or plan.kept(tag) or plan.replaced(tag)):
             continue  # set by the user, or already mapped by level
-        action = plan.actions.get(tag, (None,))[0] if nested else None
-        if action is Action.REMOVE:
-            del dataset[tag]
+        if nested and _anonymize_nested(dataset, tag, plan, uids):
             continue
         element = dataset[tag]
-        if action is Action.CLEAR:
-            dataset.add(empty_element(element))
-        elif element.VR == "SQ":
+        if element.VR == "SQ":
             for item in element.value:
-                _anonymize_deep(item, plan, uids, nested=True)
-        elif tag in plan.uid_tags or tag in nested_uids:
-            _map_uids(uids, element)
+                _anonymize_deep(item, plan, uids, replaced, (*parents, int(tag)))
+        elif tag in plan.uid_tags or (nested and tag in _NESTED_LEVELS):
+            _map_uids(uids, element, _uid_level(int(tag), parents), replaced)
 
 
 def _map_identifier(dataset: Dataset, tag: int, uids: UidMap) -> None:
@@ -158,6 +216,7 @@ def apply_plan(dataset: Dataset, plan: ModificationPlan, uids: UidMap) -> None:
     """Modify ``dataset`` in place: checks, private tags, profile and user lists, identifiers, paths."""
     _check_level(plan)
     encodings = dataset_encodings(dataset)
+    replaced_identifiers = _replaced_identifiers(dataset, plan) if plan.is_anonymization else {}
     protected = {tag for tag, (action, _) in plan.actions.items() if action in (Action.KEEP, Action.REPLACE)}
     if plan.remove_private_tags:
         _remove_private(dataset, _private_tags_to_keep(plan), protected)
@@ -178,7 +237,7 @@ def apply_plan(dataset: Dataset, plan: ModificationPlan, uids: UidMap) -> None:
         if plan.level <= level and not plan.replaced(tag) and not plan.kept(tag):
             _map_identifier(dataset, tag, uids)
     if plan.is_anonymization:
-        _anonymize_deep(dataset, plan, uids, nested=False)
+        _anonymize_deep(dataset, plan, uids, replaced_identifiers)
     for path in plan.path_removals:
         for item in path.items(dataset):
             if path.tag in item:

@@ -70,6 +70,11 @@ NUMBER_OF_STUDY_RELATED_SERIES: Final = 0x00201206
 NUMBER_OF_STUDY_RELATED_INSTANCES: Final = 0x00201208
 NUMBER_OF_SERIES_RELATED_INSTANCES: Final = 0x00201209
 
+# -- references (groups 0008 and 3006) ------------------------------------------------
+REFERENCED_SOP_INSTANCE_UID: Final = 0x00081155
+REFERENCED_FRAME_OF_REFERENCE_SEQUENCE: Final = 0x30060010
+RT_REFERENCED_STUDY_SEQUENCE: Final = 0x30060012
+
 # -- documents and pixels ---------------------------------------------------------------
 ENCAPSULATED_DOCUMENT: Final = 0x00420011
 FLOAT_PIXEL_DATA: Final = 0x7FE00008

@@ -12,6 +12,7 @@ from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag, Tag
+from pydicom.valuerep import DSfloat
 
 from ..errors import ErrorCode, OrthancError
 from .dictionary import entry_for_name
@@ -47,6 +48,7 @@ TEXT_VRS = frozenset(
 NUMERIC_VRS = frozenset(["US", "SS", "UL", "SL", "FL", "FD", "UV", "SV"])
 WILDCARD_VRS = frozenset(["AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"])
 TOO_LONG = 256
+_GROUP_LENGTH_SIZE = 4
 
 
 def format_tag(tag: int) -> str:
@@ -68,11 +70,17 @@ def _is_retired(tag: int) -> bool:
     return datadict.dictionary_is_retired(tag) and tag not in _NOT_RETIRED_IN_ORTHANC
 
 
+GROUP_LENGTH_NAME = "GenericGroupLength"
+
+
 def tag_name(tag: int) -> str:
-    """The name Orthanc gives a public tag: its keyword, `RETIRED_` first for a retired one."""
+    """The name Orthanc gives a public tag: its keyword, `RETIRED_` first for a retired one.
+
+    The length of a group (element 0000) that the standard does not name is named like any other.
+    """
     keyword = datadict.keyword_for_tag(tag)
     if not keyword:
-        return UNKNOWN_NAME
+        return GROUP_LENGTH_NAME if tag & 0xFFFF == 0 else UNKNOWN_NAME
     return RETIRED_PREFIX + keyword if _is_retired(tag) else keyword
 
 
@@ -98,11 +106,13 @@ def parse_tag(text: str) -> BaseTag:
 
 
 def _scalar_text(value: Any) -> str:
+    """One value as text; binary floats (FL, FD) with 17 significant digits, as Orthanc prints
+    them (`0.59999999999999998`), so that a value is as long, and as often TooLong, as there."""
     original = getattr(value, "original_string", None)
     if isinstance(original, str):
         return original
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
+    if isinstance(value, float) and not isinstance(value, DSfloat):
+        return f"{value:.17g}"
     return str(value)
 
 
@@ -113,14 +123,14 @@ def element_text(element: DataElement) -> str | None:
     values with :func:`shown_text`, which adds what decoding loses.
     """
     vr = element.VR
+    value = element.value
     if vr == "SQ" or (vr not in TEXT_VRS and vr not in NUMERIC_VRS and vr != "AT"):
         return None
-    value = element.value
     if value is None:
         return ""
-    if vr == "AT":
+    if vr == "AT":  # Orthanc shows the first tag only
         items = value if isinstance(value, (list, MultiValue)) else [value]
-        return "\\".join(format_tag(int(v)) for v in items)
+        return format_tag(int(items[0])) if items else ""
     if isinstance(value, (list, MultiValue)):
         return "\\".join(_scalar_text(v) for v in value)
     if isinstance(value, bytes):
@@ -211,6 +221,8 @@ def raw_vr(raw: RawDataElement) -> str | None:
     public dictionary); None when that takes more (private tags, unknown or ambiguous VRs)."""
     if raw.VR is not None:
         return raw.VR
+    if raw.tag & 0xFFFF == 0:  # the length of a group, written without its VR: always UL
+        return "UL"
     entry = datadict.DicomDictionary.get(raw.tag)
     if entry is None or " " in entry[0]:  # "US or SS": settled by pydicom from other elements
         return None
@@ -281,6 +293,20 @@ def raw_shown_text(raw: RawDataElement, vr: str | None, codec: str | None) -> st
     return None  # binary (OB, OW...): not text
 
 
+def _implicit_group_length(dataset: Dataset, element: DataElement) -> bool:
+    """A group length of an implicit VR dataset that pydicom decoded as UN (it does so to the
+    private ones when it looks for a block's creator): a UL, as its raw form reads."""
+    value = element.value
+    implicit = getattr(dataset, "original_encoding", (None, None))[0]
+    return (
+        implicit is True
+        and element.VR == "UN"
+        and element.tag & 0xFFFF == 0
+        and isinstance(value, bytes)
+        and len(value) == _GROUP_LENGTH_SIZE
+    )
+
+
 def decoded_copy(dataset: Dataset, raw: RawDataElement) -> DataElement:
     """A raw element of ``dataset`` decoded by pydicom, the dataset keeping it raw: what
     decoding drops (see :func:`_as_written`) stays there for the next reader."""
@@ -333,6 +359,8 @@ class TextReader:
             if text is not DECODE:
                 return text  # type: ignore[return-value]
             return shown_text(decoded_copy(dataset, element), element, self.translation)
+        if _implicit_group_length(dataset, element):
+            return str(int.from_bytes(element.value, "little"))
         return shown_text(element, element, self.translation)
 
 

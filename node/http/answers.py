@@ -109,18 +109,23 @@ def pretty_json(data: Any) -> str:
     return "".join(out)
 
 
-def json_answer(data: Any, status: int = 200) -> Response:
+def json_answer(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     if _wants_xml():
-        return Response(to_xml(data), status=status, content_type="application/xml; charset=utf-8")
-    return Response(pretty_json(data), status=status, content_type=JSON_TYPE)
+        return Response(to_xml(data), status=status, headers=headers, content_type="application/xml; charset=utf-8")
+    return Response(pretty_json(data), status=status, headers=headers, content_type=JSON_TYPE)
 
 
-def text_answer(text: str | bytes, content_type: str = "text/plain", status: int = 200) -> Response:
-    return Response(text, status=status, content_type=content_type)
+def text_answer(
+    text: str | bytes, content_type: str = "text/plain", status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(text, status=status, headers=headers, content_type=content_type)
 
 
-def empty(status: int) -> Response:
-    return Response(b"", status=status)
+def empty(status: int, headers: dict[str, str] | None = None) -> Response:
+    """An answer without a body, and so without a Content-Type (as Orthanc sends them)."""
+    response = Response(b"", status=status, headers=headers)
+    del response.headers["Content-Type"]
+    return response
 
 
 def error_body(error: OrthancError, method: str, uri: str) -> dict[str, Any]:
@@ -187,16 +192,3 @@ async def json_body() -> Any:
 
 async def json_object_body() -> dict[str, Any]:
     return json_object(await json_body(), ErrorCode.BAD_FILE_FORMAT, "The body must be a JSON object")
-
-
-def int_arg(name: str) -> int | None:
-    value = request.args.get(name)
-    if value is None:
-        return None
-    try:
-        number = int(value)
-    except ValueError as exc:
-        raise OrthancError(ErrorCode.PARAMETER_OUT_OF_RANGE, f'Argument "{name}" must be an integer') from exc
-    if number < 0:
-        raise OrthancError(ErrorCode.PARAMETER_OUT_OF_RANGE, f'Argument "{name}" must be a positive integer')
-    return number

@@ -6,7 +6,7 @@ import base64
 import hmac
 import logging
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from quart import Response, request
 from quart_trio import QuartTrio
@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, Reque
 from ..context import NodeContext
 from ..errors import ErrorCode, NoAnswer, OrthancError
 from .answers import empty, error_answer
+from .compression import compressed
 from .instrument import RequestMetrics
 from .limits import RequestBody
 from .routes import ALL_BLUEPRINTS
@@ -27,23 +28,44 @@ _METHOD_ORDER = ("GET", "POST", "PUT", "DELETE")
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 _UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Basic realm="Orthanc Secure Area"'}
 _STATE_CHANGING = frozenset({"POST", "PUT", "DELETE"})
+_STATIC_PAGES = "/app/"
+_OVERRIDES = frozenset({"PUT", "DELETE"})  # the methods a GET or a POST may stand for
 
 
 class MethodOverride:
-    """ASGI wrapper honouring X-HTTP-Method-Override on POST, as Orthanc does."""
+    """ASGI wrapper for clients that can only send GET and POST, as Orthanc allows them.
+
+    A POST may carry the method it stands for in ``X-HTTP-Method-Override``, a GET in its
+    ``_method`` argument; either names PUT or DELETE (in any case). Any other method
+    named there is refused with an empty 400; an empty value changes nothing.
+    """
 
     def __init__(self, app: Any) -> None:
         self.app = app
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope.get("type") == "http" and scope.get("method") == "POST":
-            for name, value in scope.get("headers", []):
-                if name.lower() == b"x-http-method-override":
-                    method = value.decode("latin-1").strip().upper()
-                    if method in _METHOD_ORDER:
-                        scope = {**scope, "method": method}
-                    break
+        if scope.get("type") == "http":
+            named = _overriding_method(scope)
+            if named:
+                method = named.upper()
+                if method not in _OVERRIDES:
+                    await send({"type": "http.response.start", "status": 400, "headers": [(b"content-length", b"0")]})
+                    await send({"type": "http.response.body", "body": b""})
+                    return
+                scope = {**scope, "method": method}
         await self.app(scope, receive, send)
+
+
+def _overriding_method(scope: dict) -> str | None:
+    """The method a POST (by header) or a GET (by URL argument) asks to stand for, if any."""
+    if scope.get("method") == "POST":
+        for name, value in scope.get("headers", []):
+            if name.lower() == b"x-http-method-override":
+                return str(value.decode("latin-1").strip())
+    elif scope.get("method") == "GET":
+        for value in parse_qs(scope.get("query_string", b"").decode("latin-1")).get("_method", []):
+            return value.strip()
+    return None
 
 
 def _credentials_ok(header: str, users: dict[str, bytes]) -> bool:
@@ -114,11 +136,17 @@ def create_app(context: NodeContext) -> QuartTrio:
     async def access_control() -> Response | None:
         remote = request.remote_addr or ""
         if not settings.remote_access_allowed and remote not in _LOOPBACK:
-            return Response(b"", status=401, headers=_UNAUTHORIZED_HEADERS)
+            return empty(401, _UNAUTHORIZED_HEADERS)
         if settings.authentication_enabled and not _credentials_ok(request.headers.get("Authorization", ""), users):
-            return Response(b"", status=401, headers=_UNAUTHORIZED_HEADERS)
+            return empty(401, _UNAUTHORIZED_HEADERS)
         _refuse_cross_site()
         return None
+
+    if settings.compression_enabled:
+
+        @app.after_request
+        async def compress(response: Response) -> Response:
+            return await compressed(response, request.headers.get("Accept-Encoding", ""))
 
     @app.errorhandler(OrthancError)
     async def on_orthanc_error(error: OrthancError) -> Response:
@@ -132,11 +160,15 @@ def create_app(context: NodeContext) -> QuartTrio:
     @app.errorhandler(MethodNotAllowed)
     async def on_wrong_method(error: MethodNotAllowed) -> Response:
         allowed = [m for m in _METHOD_ORDER if m in (error.valid_methods or [])]
-        return Response(b"", status=405, headers={"Allow": ",".join(allowed)})
+        return empty(405, {"Allow": ",".join(allowed)})
 
     @app.errorhandler(NotFound)
     async def on_unknown_route(_: NotFound) -> Response:
-        return empty(404)
+        # Orthanc's error 17 for an unknown URI (WebDAV's included: it is not served), but for
+        # its static pages under /app/, which answer an empty 404.
+        if request.path.startswith(_STATIC_PAGES):
+            return empty(404)
+        return error_answer(OrthancError(ErrorCode.UNKNOWN_RESOURCE))
 
     @app.errorhandler(RequestEntityTooLarge)
     async def on_too_large(_: RequestEntityTooLarge) -> Response:

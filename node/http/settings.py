@@ -27,6 +27,8 @@ class HttpSettings:
     maximum_connections: int  # open at once; 0: no limit
     maximum_request_size: int  # bytes of a request body
     execute_lua_enabled: bool  # only chooses between 403 and "not implemented"
+    compression_enabled: bool  # gzip/deflate answers to clients that accept them
+    synchronous_zip_stream: bool  # false: a synchronous archive is built whole, then sent with its length
 
     @classmethod
     def from_config(cls, config: Config) -> HttpSettings:
@@ -45,6 +47,8 @@ class HttpSettings:
             maximum_connections=int(config["HttpMaximumConnections"]),
             maximum_request_size=int(config["MaximumRequestSize"]) * MEGABYTE,
             execute_lua_enabled=bool(config["ExecuteLuaEnabled"]),
+            compression_enabled=bool(config["HttpCompressionEnabled"]),
+            synchronous_zip_stream=bool(config["SynchronousZipStream"]),
         )
 
     @property

@@ -18,6 +18,7 @@ from ..dicom.ids import Level, parse_level
 from ..dicom.json_view import TagFormat
 from ..dicom.matching import Constraint, parse_constraint
 from ..dicom.parse import read_dataset
+from ..dicom.tag_numbers import MODALITIES_IN_STUDY
 from ..dicom.tags import MAIN_TAGS, format_tag, parse_tag, shown_text, text_translation, too_long
 from ..errors import ErrorCode, OrthancError
 from ..nesting import load_json
@@ -41,6 +42,8 @@ class FindRequest:
     since: int = 0
     limit: int = 0  # 0: no limit
     tag_format: TagFormat = TagFormat.SIMPLIFY
+    # ModalitiesInStudy: a study matches when one of its series has a modality matching one of these.
+    modalities: tuple[Constraint, ...] = ()
 
 
 def _count(body: dict[str, Any], key: str) -> int:
@@ -81,14 +84,20 @@ def parse_find_request(raw: bytes) -> FindRequest:
     if level is None:
         raise OrthancError(ErrorCode.PARAMETER_OUT_OF_RANGE, f"Unknown resource level: {level_text}")
     constraints = []
+    modalities: tuple[Constraint, ...] = ()
     for name in sorted(query):
         value = string(query[name], ErrorCode.BAD_REQUEST, f'Tag "{name}" should be associated with a string')
         if not value:
             continue  # universal match: the tag is not even looked up
-        constraint = parse_constraint(int(parse_tag(name)), value, case_sensitive=case_sensitive)
+        tag = int(parse_tag(name))
+        if tag == MODALITIES_IN_STUDY:  # a list whose items may hold wildcards
+            items = (parse_constraint(tag, item, case_sensitive=case_sensitive) for item in value.split("\\"))
+            modalities = tuple(item for item in items if item is not None)
+            continue
+        constraint = parse_constraint(tag, value, case_sensitive=case_sensitive)
         if constraint is not None:
             constraints.append(constraint)
-    return FindRequest(level, constraints, expand, since, limit, tag_format)
+    return FindRequest(level, constraints, expand, since, limit, tag_format, modalities)
 
 
 def _split(constraints: list[Constraint], level: Level) -> tuple[list[Constraint], list[Constraint]] | None:
@@ -127,13 +136,15 @@ class Finder:
     async def find(self, request: FindRequest) -> list[str]:
         """Matching IDs in creation order, after skipping ``since`` and up to ``limit``."""
         split = _split(request.constraints, request.level)
-        if split is None:
-            return []
+        if split is None or (request.modalities and request.level != Level.STUDY):
+            return []  # ModalitiesInStudy is a key of studies only
         indexed, in_file = split
         wanted = request.since + request.limit if request.limit else None
         found: list[str] = []
         for public_id, tags in await self._index.all_tags_of_level(request.level):
             if not all(c.matches(tags.get(format_tag(c.tag))) for c in indexed):
+                continue
+            if request.modalities and not await self._has_modality(public_id, request.modalities):
                 continue
             if in_file and not await self._file_matches(public_id, request.level, in_file):
                 continue
@@ -141,6 +152,11 @@ class Finder:
             if wanted is not None and len(found) >= wanted:
                 break
         return found[request.since :]
+
+    async def _has_modality(self, study: str, modalities: tuple[Constraint, ...]) -> bool:
+        summary = (await self._index.descendant_summaries([study], Level.STUDY)).get(study)
+        found = summary.modalities if summary is not None else []
+        return any(constraint.matches(modality) for modality in found for constraint in modalities)
 
     async def _file_matches(self, public_id: str, level: Level, constraints: list[Constraint]) -> bool:
         instance = public_id

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import trio
+from pydicom.uid import ImplicitVRLittleEndian
 
 from ..clock import orthanc_date
 from ..dicom.ids import Level, OrthancIds
@@ -26,7 +27,7 @@ from ..dicom.tag_numbers import (
     STUDY_INSTANCE_UID,
 )
 from ..dicom.tags import format_tag
-from ..errors import OrthancError
+from ..errors import ErrorCode, OrthancError
 from ..offload import offload
 from ..storage.files import FileStore
 from ..storage.index import Attachment, Index, NewInstance
@@ -49,6 +50,9 @@ LOOKUP_TAGS: dict[Level, tuple[str, ...]] = {
 _ALL_LOOKUP_TAGS = frozenset(tag for tags in LOOKUP_TAGS.values() for tag in tags)
 
 
+# Instances whose IDs /tools/reconstruct reads from the index at a time.
+RECONSTRUCT_BATCH = 500
+
 # Control characters of ASCII, deleted by str.translate.
 _CONTROL_CHARACTERS = dict.fromkeys([*range(0x20), 0x7F])
 
@@ -65,6 +69,20 @@ def _identifiers(tags: dict[Level, dict[str, str]]) -> dict[Level, dict[str, str
     present = {tag: value for level_tags in tags.values() for tag, value in level_tags.items()}
     normalized = {tag: normalize_identifier(present[tag]) for tag in _ALL_LOOKUP_TAGS if tag in present}
     return {level: {t: normalized[t] for t in LOOKUP_TAGS[level] if t in normalized} for level in Level}
+
+
+# The header of an element before its value: tag and length, plus (explicit VR) its VR and two
+# reserved bytes, as Pixel Data's OB, OW and UN have.
+_IMPLICIT_HEADER, _EXPLICIT_LONG_HEADER = 8, 12
+
+
+def pixel_data_element_offset(parsed: ParsedInstance) -> int | None:
+    """Where the Pixel Data element starts in the file (at its tag), as Orthanc records it; the
+    parse tells where its value starts, after the header."""
+    if parsed.pixel_data_offset is None:
+        return None
+    implicit = parsed.transfer_syntax == ImplicitVRLittleEndian
+    return parsed.pixel_data_offset - (_IMPLICIT_HEADER if implicit else _EXPLICIT_LONG_HEADER)
 
 
 @dataclass(frozen=True)
@@ -178,11 +196,11 @@ class Ingest:
                 parsed, digest = self._parse(parse, data)
             else:
                 parsed, digest = await offload(self._parse, parse, data)
-            if self._files.compress:  # the stored size is known once written
+            if self._files.compress:  # the stored size (and MD5) are known once written
                 _, stored_size = await writing.wait()
+                new = await offload(self._new_instance, parsed, origin, file_uuid, stored_size, digest)
             else:
-                stored_size = len(data)
-            new = self._new_instance(parsed, origin, file_uuid, stored_size, digest)
+                new = self._new_instance(parsed, origin, file_uuid, len(data), digest)
         except BaseException:
             await self._remove_written(writing)
             raise
@@ -209,6 +227,27 @@ class Ingest:
         """:func:`parse_instance` then :meth:`prepare`: what :meth:`store` runs in a worker thread."""
         return self.prepare(parse_instance(data), origin)
 
+    async def reconstruct(self, instances: list[str]) -> None:
+        """Read each instance's file again and record its main DICOM tags and identifiers anew, on
+        the instance and its ancestors (attachments and metadata stay; no change is logged)."""
+        for public_id in instances:
+            attachment = await self._index.dicom_attachment(public_id)
+            if attachment is None:  # deleted meanwhile
+                continue
+            try:
+                data = await offload(self._files.read, attachment.uuid, attachment.compression == COMPRESSION_ZLIB)
+            except FileNotFoundError as exc:
+                raise OrthancError(ErrorCode.INEXISTENT_FILE, f"Missing file: {attachment.uuid}") from exc
+            parsed = await offload(parse_instance, data)
+            await self._index.set_main_tags(public_id, parsed.tags, _identifiers(parsed.tags))
+
+    async def reconstruct_all(self) -> None:
+        """:meth:`reconstruct` of every stored instance, a batch at a time."""
+        since = 0
+        while batch := await self._index.list_ids(Level.INSTANCE, since, RECONSTRUCT_BATCH):
+            await self.reconstruct(batch)
+            since += len(batch)
+
     def discard(self, prepared: PreparedInstance) -> None:
         """Remove the file of a prepared instance that will not be committed (blocking; for
         instances from :meth:`prepare`, whose file is written already)."""
@@ -225,6 +264,7 @@ class Ingest:
     def _new_instance(
         self, parsed: ParsedInstance, origin: Origin, file_uuid: str, stored_size: int, md5: str
     ) -> NewInstance:
+        """With compression, the MD5 of the stored file is read back (blocking) when MD5s are recorded."""
         data = parsed.data
         compressed = self._files.compress
         attachment = Attachment(
@@ -233,7 +273,7 @@ class Ingest:
             uncompressed_size=len(data),
             compressed_size=stored_size,
             uncompressed_md5=md5,
-            compressed_md5=md5 if not compressed else "",
+            compressed_md5=self._files.stored_md5(file_uuid) if compressed and md5 else md5,
             compression=COMPRESSION_ZLIB if compressed else COMPRESSION_NONE,
         )
         now = orthanc_date()
@@ -252,9 +292,9 @@ class Ingest:
         if origin.http_username is not None:
             metadata["HttpUsername"] = origin.http_username
         if parsed.pixel_data_offset is not None:
-            metadata["PixelDataOffset"] = str(parsed.pixel_data_offset)
+            metadata["PixelDataOffset"] = str(pixel_data_element_offset(parsed))
         series_metadata = {"RemoteAET": origin.remote_aet}
-        if parsed.expected_instances is not None:
+        if parsed.expected_instances is not None and parsed.expected_instances > 0:  # a count of 0 says nothing
             series_metadata["ExpectedNumberOfInstances"] = str(parsed.expected_instances)
         return NewInstance(
             ids=parsed.ids,

@@ -84,16 +84,42 @@ class MetadataNames:
         return [(str(self.number_of(k)) if numeric else self.display_name(k), stored[k]) for k in keys]
 
 
-def attachment_number(name: str) -> int:
-    """The content type a URL names (`dicom`, a number...), or error 7."""
-    if name in _ATTACHMENT_NUMBERS:
-        return _ATTACHMENT_NUMBERS[name]
-    number = _as_number(name)
-    if number is None:
-        raise OrthancError(ErrorCode.INEXISTENT_ITEM)
-    return number
+# What an attachment's data is served as, unless UserContentType says otherwise.
+OCTET_STREAM = "application/octet-stream"
+_BUILTIN_MIME = {1: "application/dicom", 2: "application/json", 3: "application/dicom"}
 
 
-def attachment_name(number: int) -> str:
-    names = {n: name for name, n in _ATTACHMENT_NUMBERS.items()}
-    return names.get(number, str(number))
+class AttachmentNames:
+    """Names, numbers and MIME types of attachments: the built-in ones, and those declared in
+    ``UserContentType`` (a name for a number, or for ``[number, "mime/type"]``)."""
+
+    def __init__(self, user_content_types: Mapping[str, object]) -> None:
+        self._numbers = dict(_ATTACHMENT_NUMBERS)
+        self._mime = dict(_BUILTIN_MIME)
+        for name, declared in user_content_types.items():
+            number, mime = declared if isinstance(declared, list) and len(declared) == 2 else (declared, OCTET_STREAM)
+            if isinstance(number, bool) or not isinstance(number, int) or not is_user_number(number):
+                raise OrthancError(
+                    ErrorCode.PARAMETER_OUT_OF_RANGE,
+                    f'UserContentType "{name}" must be a number between {USER_FIRST} and {USER_LAST}',
+                )
+            if not isinstance(mime, str):
+                raise OrthancError(ErrorCode.BAD_PARAMETER_TYPE, f'UserContentType "{name}": the MIME type is a string')
+            self._numbers[name] = number
+            self._mime[number] = mime
+        self._names = {number: name for name, number in reversed(self._numbers.items())}
+
+    def number(self, name: str) -> int:
+        """The content type a URL names (`dicom`, a declared name, a number...), or error 7."""
+        if name in self._numbers:
+            return self._numbers[name]
+        number = _as_number(name)
+        if number is None:
+            raise OrthancError(ErrorCode.INEXISTENT_ITEM)
+        return number
+
+    def name(self, number: int) -> str:
+        return self._names.get(number, str(number))
+
+    def mime_type(self, number: int) -> str:
+        return self._mime.get(number, OCTET_STREAM)

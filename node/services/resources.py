@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar
 
 import trio
 from pydicom.dataset import Dataset
@@ -15,7 +17,10 @@ from ..offload import offload
 from ..storage.files import FileStore
 from ..storage.index import Index, ResourceRecord
 from ..storage.index.base import COMPRESSION_ZLIB, Attachment
+from .dicom_cache import DicomCache
 from .stability import StabilityTracker
+
+T = TypeVar("T")
 
 
 def _int_or_none(text: str | None) -> int | None:
@@ -30,6 +35,7 @@ class Resources:
         self.index = index
         self.files = files
         self.stability = stability
+        self.dicom_cache = DicomCache(files.metrics)
 
     async def get(self, public_id: str, level: Level | None = None) -> ResourceRecord:
         record = await self.index.resource(public_id, level)
@@ -77,6 +83,7 @@ class Resources:
         if result is None:
             return None
         self.stability.forget(public_id)
+        self.dicom_cache.forget_files(result.removed_files)
         with trio.CancelScope(shield=True):
             await offload(self.files.remove_many, result.removed_files)
         ancestor = None
@@ -103,5 +110,15 @@ class Resources:
         return await self.read_attachment(attachment)
 
     async def instance_dataset(self, public_id: str) -> Dataset:
+        """The instance's file freshly parsed: the caller's own copy, which it may change."""
         data = await self.instance_file(public_id)
         return await offload(read_dataset, data)
+
+    async def read_instance(self, public_id: str, use: Callable[..., T], *args: Any) -> T:
+        """``use(dataset, *args)`` run in a worker thread on the instance's parsed file, which
+        comes from the cache of parsed files when it is there; ``use`` must not change it."""
+        attachment = await self.index.dicom_attachment(public_id)
+        if attachment is None:
+            raise OrthancError(ErrorCode.UNKNOWN_RESOURCE, f"Unknown resource: {public_id}")
+        load = partial(self.read_attachment, attachment)
+        return await self.dicom_cache.read(public_id, attachment.uuid, load, use, *args)

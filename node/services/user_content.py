@@ -19,6 +19,7 @@ from ..storage.files import FileStore
 from ..storage.index import Attachment, Index, ResourceRecord
 from ..storage.index.base import ATTACHMENT_DICOM, COMPRESSION_NONE, COMPRESSION_ZLIB
 from .resources import Resources
+from .revisions import ETag, WriteCondition, value_md5
 
 # The index's records are what this service hands to its callers (the routes never import storage).
 __all__ = ["Attachment", "ResourceRecord", "UserContent", "is_compressed", "is_dicom"]
@@ -46,12 +47,19 @@ class UserContent:
     async def _changed(self, change_type: str, record: ResourceRecord) -> None:
         await self._index.log_change(change_type, record.public_id, record.level, orthanc_date())
 
-    async def set_metadata(self, record: ResourceRecord, key: str, value: str) -> None:
+    async def set_metadata(self, record: ResourceRecord, key: str, value: str, condition: WriteCondition) -> ETag:
+        """Write a metadata if ``condition`` allows it (error 43 otherwise); its new ETag."""
+        current = record.metadata.get(key)
+        revision = condition.check(None if current is None else value_md5(current))
         await self._index.set_metadata(record.public_id, key, value)
         await self._changed("UpdatedMetadata", record)
+        return ETag(revision, value_md5(value))
 
-    async def delete_metadata(self, record: ResourceRecord, key: str) -> None:
-        """Error 17 when the resource has no such metadata."""
+    async def delete_metadata(self, record: ResourceRecord, key: str, condition: WriteCondition) -> None:
+        """Error 17 when the resource has no such metadata, 43 when ``condition`` does not allow it."""
+        current = record.metadata.get(key)
+        if current is not None:
+            condition.check(value_md5(current), deleting=True)
         if not await self._index.delete_metadata(record.public_id, key):
             raise OrthancError(ErrorCode.UNKNOWN_RESOURCE)
         await self._changed("UpdatedMetadata", record)
@@ -66,14 +74,16 @@ class UserContent:
             raise OrthancError(ErrorCode.UNKNOWN_RESOURCE)
         return attachment
 
-    def _write(self, number: int, data: bytes) -> Attachment:
-        """Store the file and describe it (blocking: run in a thread)."""
-        file_uuid, stored_size = self._files.write(data)
+    def _write(self, number: int, data: bytes, compress: bool | None = None) -> Attachment:
+        """Store the file and describe it (blocking: run in a thread); ``compress`` overrides StorageCompression."""
+        compressed = self._files.compress if compress is None else compress
+        if compress is None:
+            file_uuid, stored_size = self._files.write(data)
+        else:
+            file_uuid, stored_size = self._files.write(data, compress=compress)
         try:
             md5 = hashlib.md5(data).hexdigest() if self._store_md5 else ""
-            compressed_md5 = md5
-            if self._files.compress and md5:
-                compressed_md5 = hashlib.md5(self._files.read_raw(file_uuid)).hexdigest()
+            compressed_md5 = self._files.stored_md5(file_uuid) if compressed and md5 else md5
         except BaseException:  # nothing points at the file yet
             self._files.remove(file_uuid)
             raise
@@ -84,12 +94,14 @@ class UserContent:
             compressed_size=stored_size,
             uncompressed_md5=md5,
             compressed_md5=compressed_md5,
-            compression=COMPRESSION_ZLIB if self._files.compress else COMPRESSION_NONE,
+            compression=COMPRESSION_ZLIB if compressed else COMPRESSION_NONE,
         )
 
-    async def put_attachment(self, record: ResourceRecord, number: int, data: bytes) -> None:
-        """Error 17 if the resource was deleted meanwhile, and then the new file is removed too."""
-        attachment = await offload(self._write, number, data)
+    async def _replace(self, record: ResourceRecord, attachment: Attachment) -> None:
+        """Point the index at a file just written; the file it replaces is then removed.
+
+        Error 17 if the resource was deleted meanwhile, and then the new file is removed too.
+        """
         try:
             replaced = await self._index.set_attachment(record.public_id, attachment)
         except BaseException:
@@ -98,10 +110,31 @@ class UserContent:
             raise
         if replaced is not None:
             await offload(self._files.remove, replaced)
-        await self._changed("UpdatedAttachment", record)
 
-    async def delete_attachment(self, record: ResourceRecord, number: int) -> None:
-        """Error 17 when the resource has no such attachment."""
+    async def set_compression(self, record: ResourceRecord, attachment: Attachment, compress: bool) -> None:
+        """Store an attachment's file again, compressed or not (nothing to do if it already is)."""
+        if is_compressed(attachment) == compress:
+            return
+        data = await self.data(attachment)
+        await self._replace(record, await offload(self._write, attachment.content_type, data, compress))
+
+    async def put_attachment(self, record: ResourceRecord, number: int, data: bytes, condition: WriteCondition) -> ETag:
+        """Write an attachment if ``condition`` allows it (error 43 otherwise); its new ETag.
+
+        Error 17 if the resource was deleted meanwhile, and then the new file is removed too.
+        """
+        current = (await self._index.attachments(record.public_id)).get(number)
+        revision = condition.check(None if current is None else current.uncompressed_md5)
+        attachment = await offload(self._write, number, data)
+        await self._replace(record, attachment)
+        await self._changed("UpdatedAttachment", record)
+        return ETag(revision, attachment.uncompressed_md5)
+
+    async def delete_attachment(self, record: ResourceRecord, number: int, condition: WriteCondition) -> None:
+        """Error 17 when the resource has no such attachment, 43 when ``condition`` does not allow it."""
+        current = (await self._index.attachments(record.public_id)).get(number)
+        if current is not None:
+            condition.check(current.uncompressed_md5, deleting=True)
         file_uuid = await self._index.delete_attachment(record.public_id, number)
         if file_uuid is None:
             raise OrthancError(ErrorCode.UNKNOWN_RESOURCE)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import logging
 import os
 import threading
@@ -126,9 +127,15 @@ class FileStore:
     # -- writing ---------------------------------------------------------------------
 
     def write(
-        self, data: bytes, file_uuid: str | None = None, flushing: Callable[[], None] | None = None
+        self,
+        data: bytes,
+        file_uuid: str | None = None,
+        flushing: Callable[[], None] | None = None,
+        *,
+        compress: bool | None = None,
     ) -> tuple[str, int]:
         """Store bytes under ``file_uuid`` (by default a new UUID); return it and the stored size.
+        ``compress`` overrides StorageCompression for this file.
 
         Blocking: run it in a worker thread, several at once if need be: concurrent
         flushes share the file system's journal commits, where flushing them one after the
@@ -141,7 +148,7 @@ class FileStore:
             file_uuid = file_uuid or self.new_name()
             folder = os.path.join(self.root, file_uuid[0:2], file_uuid[2:4])
             path = os.path.join(folder, file_uuid)
-            payload = zlib.compress(data) if self.compress else data
+            payload = zlib.compress(data) if (self.compress if compress is None else compress) else data
             try:
                 if not self._fill_reserved(file_uuid, path, payload, flushing):
                     self._write(folder, path, payload, flushing)
@@ -364,6 +371,10 @@ class FileStore:
             except OSError as error:
                 log.error("cannot read %s: %s", path, error)
                 raise OrthancError(ErrorCode.INTERNAL_ERROR, "Cannot read from the storage area") from error
+
+    def stored_md5(self, file_uuid: str) -> str:
+        """The MD5 of the file as stored (compressed, with StorageCompression)."""
+        return hashlib.md5(self.read_raw(file_uuid)).hexdigest()
 
     def remove(self, file_uuid: str) -> None:
         """Remove a file the index no longer points at; a failure is logged and left to the start-up sweep."""

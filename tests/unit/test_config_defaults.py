@@ -25,7 +25,7 @@ from node.remotes.registry import RemotesSettings
 ROOT = Path(node.__file__).parent
 README = ROOT.parent / "README.md"
 # In DEFAULTS so that Orthanc configuration files load, but nothing acts on them.
-NOT_ACTED_ON = frozenset({"HttpCompressionEnabled"})
+NOT_ACTED_ON: frozenset[str] = frozenset()
 
 
 # Orthanc's option names; Quart's own app.config keys (MAX_CONTENT_LENGTH...) are not of this form.

@@ -94,7 +94,7 @@ def test_data_uris_give_binary_values_and_decoded_text() -> None:
     assert ds[PIXEL_DATA].VR == "OB" and ds[PIXEL_DATA].value == b"\x00\x01\x02\x03"
     latin1 = Dataset()
     latin1.SpecificCharacterSet = "ISO_IR 100"
-    set_value(PATIENT_NAME, data_uri("text/plain", "Müller".encode("latin-1")), latin1)
+    set_value(PATIENT_NAME, data_uri("application/octet-stream", "Müller".encode("latin-1")), latin1)
     assert latin1[PATIENT_NAME].value == "Müller"
 
 

@@ -104,10 +104,25 @@ def test_the_extended_profile_adds_the_series_description() -> None:
     assert [r.get("SeriesDescription") for r in records if r.DirectoryRecordType == "SERIES"] == ["Axial", None]
 
 
-def test_the_character_set_of_the_instance_goes_with_its_records() -> None:
+def test_text_beyond_ascii_is_written_in_utf8_and_declared() -> None:
+    """Records of text beyond ASCII, whatever the instance's character set, are UTF-8 and say
+    so, and so does the directory itself; records of ASCII text declare nothing."""
     ds = instance("P1", "1.1", "1.1.1", 1, SpecificCharacterSet="ISO_IR 100", patient_name="Müller^Jürgen")
     directory = DicomDir()
     directory.add(media_entry(ds, ("IM0",), extended=False))
-    patient = read(directory.encode()).DirectoryRecordSequence[0]
-    assert patient.SpecificCharacterSet == "ISO_IR 100"
+    dicomdir = read(directory.encode())
+    assert dicomdir.SpecificCharacterSet == "ISO_IR 192"
+    patient, study = dicomdir.DirectoryRecordSequence[:2]
+    assert patient.SpecificCharacterSet == "ISO_IR 192"
     assert patient.PatientName == "Müller^Jürgen"
+    assert "SpecificCharacterSet" not in study
+
+
+def test_a_directory_of_ascii_text_declares_no_character_set() -> None:
+    directory = DicomDir()
+    directory.add(
+        media_entry(instance("P1", "1.1", "1.1.1", 1, SpecificCharacterSet="ISO_IR 100"), ("IM0",), extended=False)
+    )
+    dicomdir = read(directory.encode())
+    assert "SpecificCharacterSet" not in dicomdir
+    assert not any("SpecificCharacterSet" in record for record in dicomdir.DirectoryRecordSequence)

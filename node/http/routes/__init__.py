@@ -2,6 +2,8 @@
 
 from . import (
     archive,
+    bulk_content,
+    conformance,
     create_dicom,
     instances,
     jobs,
@@ -36,4 +38,6 @@ ALL_BLUEPRINTS = [
     peers.blueprint,
     queries.blueprint,
     transfers.blueprint,
+    bulk_content.blueprint,
+    conformance.blueprint,
 ]

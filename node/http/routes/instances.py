@@ -6,17 +6,16 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from pydicom.dataelem import DataElement
-from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_data_element
+from pydicom.dataset import Dataset
 from quart import Blueprint, Response, request
 
+from ...dicom.content_path import NotInDataset, content_at
 from ...dicom.ids import Level
 from ...dicom.json_view import TagFormat, dataset_to_json
 from ...dicom.tags import parse_tag
 from ...errors import ErrorCode, NoAnswer, OrthancError
 from ...offload import offload
-from ..answers import error_body, json_answer, node, request_origin, tag_format
+from ..answers import empty, error_body, json_answer, node, request_origin, tag_format
 from ..inflate import ZipUpload, gunzip
 from ..multipart import boundary_of, file_parts
 from ..spool import SpooledBody, receive_upload
@@ -25,6 +24,8 @@ log = logging.getLogger(__name__)
 blueprint = Blueprint("instances", __name__)
 
 ZIP_MAGIC = b"PK\x03\x04"
+# X-Requested-With of the uploads of Orthanc Explorer's form (jQuery File Upload).
+EXPLORER_REQUEST = "XMLHttpRequest"
 HTTP_SERVER_ERROR = 500
 
 
@@ -112,6 +113,21 @@ async def _store_form(body: SpooledBody, boundary: bytes) -> Response:
     return json_answer(entries[0] if len(entries) == 1 else entries)
 
 
+async def _store_explorer_form(body: SpooledBody, boundary: bytes) -> Response:
+    """The upload form of Orthanc Explorer, answered as Orthanc does: every file in order, an
+    empty 200 once all are stored, and the error of the first file refused (those before it stay)."""
+    parts = file_parts(body, boundary, _temporary_folder())
+    try:
+        while (part := await offload(next, parts, None)) is not None:
+            try:
+                await _store_content(part.content)
+            finally:
+                part.content.close()
+    finally:
+        parts.close()
+    return empty(200)
+
+
 # The body of this route is streamed: see STREAMED_ROUTES.
 @blueprint.route("/instances", methods=["POST"])
 async def upload() -> Response:
@@ -123,6 +139,8 @@ async def upload() -> Response:
             compressed.close()
         boundary = boundary_of(request.headers.get("Content-Type", ""))
         if boundary is not None:
+            if request.headers.get("X-Requested-With") == EXPLORER_REQUEST:
+                return await _store_explorer_form(body, boundary)
             return await _store_form(body, boundary)
         return json_answer(await _store_content(body))
     finally:
@@ -154,61 +172,37 @@ def _ignore_length() -> frozenset[int]:
 @blueprint.route("/instances/<public_id>/tags")
 async def instance_tags(public_id: str) -> Response:
     await _require_instance(public_id)
-    dataset = await node().resources.instance_dataset(public_id)
     fmt = tag_format(TagFormat.FULL)
-    return json_answer(await offload(dataset_to_json, dataset, fmt, _ignore_length()))
+    return json_answer(await node().resources.read_instance(public_id, dataset_to_json, fmt, _ignore_length()))
 
 
 @blueprint.route("/instances/<public_id>/simplified-tags")
 async def instance_simplified_tags(public_id: str) -> Response:
     await _require_instance(public_id)
-    dataset = await node().resources.instance_dataset(public_id)
-    return json_answer(await offload(dataset_to_json, dataset, TagFormat.SIMPLIFY, _ignore_length()))
+    ignore_length = _ignore_length()
+    return json_answer(
+        await node().resources.read_instance(public_id, dataset_to_json, TagFormat.SIMPLIFY, ignore_length)
+    )
+
+
+def _header_json(dataset: Dataset, fmt: TagFormat) -> dict[str, Any]:
+    return dataset_to_json(dataset.file_meta, fmt)
 
 
 @blueprint.route("/instances/<public_id>/header")
 async def instance_header(public_id: str) -> Response:
     await _require_instance(public_id)
-    dataset = await node().resources.instance_dataset(public_id)
-    fmt = tag_format(TagFormat.FULL)
-    return json_answer(dataset_to_json(dataset.file_meta, fmt))
+    return json_answer(await node().resources.read_instance(public_id, _header_json, tag_format(TagFormat.FULL)))
 
 
 @blueprint.route("/instances/<public_id>/content")
 @blueprint.route("/instances/<public_id>/content/<path:path>")
 async def instance_content(public_id: str, path: str = "") -> Response:
     await _require_instance(public_id)
-    dataset = await node().resources.instance_dataset(public_id)
-    parts = [p for p in path.split("/") if p]
-    current = dataset
-    while True:
-        if not parts:
-            return json_answer([f"{e.tag.group:04x}-{e.tag.element:04x}" for e in current])
-        try:
-            tag = parse_tag(parts.pop(0))
-        except OrthancError:
-            raise NoAnswer() from None
-        if tag not in current:
-            raise NoAnswer()
-        element = current[tag]
-        if element.VR != "SQ":
-            if parts:
-                raise NoAnswer()
-            raw = current.get_item(tag)
-            value = raw.value if isinstance(raw.value, bytes) else _encode_value(element)
-            return Response(value, content_type="application/octet-stream")
-        if not parts:
-            return json_answer([str(i) for i in range(len(element.value))])
-        index = parts.pop(0)
-        if not index.isdigit() or int(index) >= len(element.value):
-            raise NoAnswer()
-        current = element.value[int(index)]
-
-
-def _encode_value(element: DataElement) -> bytes:
-    """Raw bytes of an already-decoded element, re-encoded as written in the file."""
-    buffer = DicomBytesIO()
-    buffer.is_little_endian = True
-    buffer.is_implicit_VR = True
-    write_data_element(buffer, element)
-    return buffer.getvalue()[8:]
+    try:
+        content = await node().resources.read_instance(public_id, content_at, path)
+    except NotInDataset:
+        raise NoAnswer() from None
+    if isinstance(content, bytes):
+        return Response(content, content_type="application/octet-stream")
+    return json_answer(content)

@@ -31,8 +31,7 @@ async def _refresh_scrape_gauges() -> None:
                         ("failed", failed), ("completed", success + failed)):  # fmt: skip
         metrics.set_gauge(f"orthanc_jobs_{name}", value, now)
     metrics.set_gauge("orthanc_up_time_s", int(now - context.started_at), now)
-    last = await context.index.last_change()
-    metrics.set_gauge("orthanc_last_change", last.seq if last else 0, now)
+    metrics.set_gauge("orthanc_last_change", await context.index.last_seq(), now)
 
 
 @blueprint.route("/tools/metrics-prometheus")

@@ -2,28 +2,49 @@
 
 from __future__ import annotations
 
+import re
+
 from quart import Blueprint, Response, request
 
 from ...dicom.ids import Level
 from ...errors import ErrorCode, NoAnswer, OrthancError
 from ...units import MEGABYTE
-from ..answers import body_text, empty, flag, int_arg, json_answer, node, tag_format, text_answer
+from ..answers import body_text, empty, flag, json_answer, node, tag_format, text_answer
 
 blueprint = Blueprint("resources", __name__)
 
 _LEVEL_PATHS = "<any(patients, studies, series, instances):plural>"
+# The script by which Orthanc's plugins extend its Explorer: there is none to run here.
+EXPLORER_EXTENSIONS = "explorer.js"
+
+
+# Orthanc reads since and limit as 32-bit signed integers.
+_INT32 = 2**31
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
+def _paging_arg(name: str) -> int | None:
+    value = request.args.get(name)
+    if value is None:
+        return None
+    text = value.strip()
+    if not _INTEGER.fullmatch(text) or not -_INT32 <= int(text) < _INT32:
+        raise OrthancError(ErrorCode.BAD_PARAMETER_TYPE, "Syntax error in some user-supplied data")
+    return int(text)
 
 
 @blueprint.route(f"/{_LEVEL_PATHS}", methods=["GET"])
 async def list_resources(plural: str) -> Response:
     level = Level.from_plural(plural)
-    since, limit = int_arg("since"), int_arg("limit")
+    since, limit = _paging_arg("since"), _paging_arg("limit")
     if (since is None) != (limit is None):
         missing = "limit" if limit is None else "since"
         raise OrthancError(
             ErrorCode.BAD_REQUEST, f'Missing "{missing}" argument for GET request against: {request.path}'
         )
-    ids = await node().index.list_ids(level, since or 0, limit or 0)
+    # As Orthanc: limit=0 lists nothing, a negative limit everything, a negative since starts at the first.
+    paged = limit is not None and limit >= 0
+    ids = await node().index.list_ids(level, max(0, since or 0), limit if paged else None)
     if flag("expand"):
         return json_answer(await node().resources.many_json(ids, tag_format()))
     return json_answer(ids)
@@ -110,3 +131,23 @@ async def protected(public_id: str) -> Response:
         raise OrthancError(ErrorCode.BAD_REQUEST, "Protection is 0 or 1")
     await node().index.set_protected(public_id, body == "1")
     return empty(200)
+
+
+@blueprint.route(f"/{_LEVEL_PATHS}/<public_id>/reconstruct", methods=["POST"])
+async def reconstruct(plural: str, public_id: str) -> Response:
+    """Main DICOM tags of the resource and of those around it read again from its instances' files."""
+    level = Level.from_plural(plural)
+    await _require(public_id, level)
+    await node().ingest.reconstruct(await node().index.descendants(public_id, Level.INSTANCE))
+    return text_answer("")
+
+
+@blueprint.route("/plugins")
+async def plugins() -> Response:
+    """No plugin runs here; Orthanc lists its Explorer's extension script even then."""
+    return json_answer([EXPLORER_EXTENSIONS])
+
+
+@blueprint.route(f"/plugins/{EXPLORER_EXTENSIONS}")
+async def explorer_extensions() -> Response:
+    return text_answer("// No plugin extends Orthanc Explorer here.\n", "application/javascript")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from quart import Blueprint, Response, request
 
 from ... import ORTHANC_API_VERSION, ORTHANC_VERSION, PRODUCT_NAME, __version__
 from ...units import MEGABYTE
-from ..answers import empty, flag, int_arg, json_answer, node
+from ..answers import empty, flag, json_answer, node
 
 blueprint = Blueprint("system", __name__)
 
@@ -18,7 +20,7 @@ async def system() -> Response:
     return json_answer(
         {
             "ApiVersion": ORTHANC_API_VERSION,
-            "CheckRevisions": False,
+            "CheckRevisions": settings.check_revisions,
             "DatabaseBackendPlugin": None,
             "DatabaseVersion": 6,
             "DicomAet": settings.dicom.aet,
@@ -51,8 +53,35 @@ async def statistics() -> Response:
     )
 
 
+# Changes a single /changes answer lists at most, whatever its limit.
+MAX_CHANGES = 10_000
+DEFAULT_CHANGES = 100
+
+
+def _lenient_int(name: str, default: int) -> int:
+    """/changes takes a malformed argument for its default, as Orthanc does."""
+    try:
+        return int(request.args.get(name, default))
+    except ValueError:
+        return default
+
+
+def _change_json(change: Any) -> dict[str, object]:
+    """One entry of the log (a Change of the index)."""
+    return {
+        "ChangeType": change.change_type,
+        "Date": change.date,
+        "ID": change.public_id,
+        "Path": f"/{change.level.plural}/{change.public_id}",
+        "ResourceType": change.level.title,
+        "Seq": change.seq,
+    }
+
+
 @blueprint.route("/changes", methods=["GET", "DELETE"])
 async def changes() -> Response:
+    """The log of changes. "Last" is the highest number ever given when the answer lists none:
+    the changes of deleted resources leave the log, their numbers are never given again."""
     index = node().index
     if request.method == "DELETE":
         await index.clear_changes()
@@ -60,33 +89,13 @@ async def changes() -> Response:
     if flag("last"):
         last = await index.last_change()
         items, done = ([last] if last else []), True
-        last_seq = last.seq if last else 0
     else:
-        since = int_arg("since") or 0
-        limit = int_arg("limit")
-        items, done = await index.changes(since, 100 if limit is None else limit)
-        if items:
-            last_seq = items[-1].seq
-        else:
-            latest = await index.last_change()
-            last_seq = latest.seq if latest else 0
-    return json_answer(
-        {
-            "Changes": [
-                {
-                    "ChangeType": c.change_type,
-                    "Date": c.date,
-                    "ID": c.public_id,
-                    "Path": f"/{c.level.plural}/{c.public_id}",
-                    "ResourceType": c.level.title,
-                    "Seq": c.seq,
-                }
-                for c in items
-            ],
-            "Done": done,
-            "Last": last_seq,
-        }
-    )
+        since = max(0, _lenient_int("since", 0))
+        limit = _lenient_int("limit", DEFAULT_CHANGES)
+        # A negative limit lists nothing and says so with Done (Orthanc's answer).
+        items, done = await index.changes(since, min(limit, MAX_CHANGES)) if limit >= 0 else ([], True)
+    last_seq = items[-1].seq if items else await index.last_seq()
+    return json_answer({"Changes": [_change_json(c) for c in items], "Done": done, "Last": last_seq})
 
 
 @blueprint.route("/exports", methods=["GET", "DELETE"])

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime
 
 from pydicom.uid import generate_uid
 from quart import Blueprint, Response, request
 
 from ...clock import orthanc_date
+from ...context import Lifecycle
 from ...dicom.encodings import encoding_name
 from ...errors import ErrorCode, NoAnswer, OrthancError
 from ...nesting import load_json
@@ -174,3 +176,32 @@ async def find() -> Response:
 @blueprint.route("/tools/lookup", methods=["POST"])
 async def lookup() -> Response:
     return json_answer(await _finder().lookup(await body_text()))
+
+
+def _then(action: str) -> Response:
+    """Orthanc's ``{}``, and once it is sent, the node resets or shuts down."""
+    lifecycle = node().lifecycle
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"{}"
+        lifecycle.request(action)  # runs once the answer's bytes went out
+
+    return Response(body(), content_type="application/json", headers={"Content-Length": "2"})
+
+
+@blueprint.route("/tools/reset", methods=["POST"])
+async def reset() -> Response:
+    """Stop, read the configuration files again and start again (in-process: the same configuration)."""
+    return _then(Lifecycle.RESET)
+
+
+@blueprint.route("/tools/shutdown", methods=["POST"])
+async def shutdown() -> Response:
+    return _then(Lifecycle.SHUTDOWN)
+
+
+@blueprint.route("/tools/reconstruct", methods=["POST"])
+async def reconstruct_all() -> Response:
+    """Main DICOM tags of every resource read again from the files (the body, if any, is ignored, as in 1.10.1)."""
+    await node().ingest.reconstruct_all()
+    return text_answer("")

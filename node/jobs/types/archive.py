@@ -207,6 +207,15 @@ class FileDelivery(Delivery):
         return JobOutput(path=self.path, filename="archive.zip")
 
 
+class SpooledDelivery(FileDelivery):
+    """Synchronous archives without streaming (SynchronousZipStream false): the whole ZIP goes
+    to a temporary file, which the HTTP answer sends once complete, with its length. The file is
+    the route's, not an output of the job (it would take the place of an asynchronous one)."""
+
+    def output(self) -> JobOutput | None:
+        return None
+
+
 class ArchiveJob(Job):
     """Type ``Archive``; :class:`MediaJob` differs only by its kind and name."""
 

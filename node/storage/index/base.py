@@ -124,6 +124,13 @@ class Index(abc.ABC):
     @abc.abstractmethod
     async def delete(self, public_id: str, level: Level) -> DeleteResult | None: ...
 
+    @abc.abstractmethod
+    async def set_main_tags(
+        self, instance: str, tags: dict[Level, dict[str, str]], identifiers: dict[Level, dict[str, str]]
+    ) -> None:
+        """Replace the main tags and identifiers of an instance and of its ancestors, each level
+        with its own (a study also keeps the patient's); nothing if the instance is gone."""
+
     # Browsing
     @abc.abstractmethod
     async def resource(self, public_id: str, level: Level | None = None) -> ResourceRecord | None: ...
@@ -132,7 +139,9 @@ class Index(abc.ABC):
     async def resources(self, public_ids: list[str]) -> list[ResourceRecord]: ...
 
     @abc.abstractmethod
-    async def list_ids(self, level: Level, since: int = 0, limit: int = 0) -> list[str]: ...
+    async def list_ids(self, level: Level, since: int = 0, limit: int | None = None) -> list[str]:
+        """The IDs of a level in the order they were created, from the ``since``-th on, at most
+        ``limit`` of them (None: all of them)."""
 
     @abc.abstractmethod
     async def series_status(self, public_id: str) -> str:
@@ -204,6 +213,10 @@ class Index(abc.ABC):
 
     @abc.abstractmethod
     async def last_change(self) -> Change | None: ...
+
+    @abc.abstractmethod
+    async def last_seq(self) -> int:
+        """The highest sequence number ever given to a change, even one since removed (0: none yet)."""
 
     @abc.abstractmethod
     async def clear_changes(self) -> None: ...

@@ -81,6 +81,7 @@ CREATE TABLE IF NOT EXISTS changes (
     level INTEGER NOT NULL,
     date TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS changes_resource ON changes(public_id);
 CREATE TABLE IF NOT EXISTS global_properties (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -115,17 +116,19 @@ def _summary_sql(level: Level, count: int) -> str:
 
 
 def series_status(expected: int | None, indexes: list[str | None]) -> str:
-    """Unknown (no expected count, or an index missing), Inconsistent (an index out of range or
-    repeated), Complete (every index seen) or Missing."""
-    if not expected or expected <= 0:
+    """As Orthanc computes it from the expected count and the IndexInSeries of the instances:
+    Unknown (no expected count, or an index that is not a number), Inconsistent (an index out of
+    range or repeated), Complete (every index seen) or Missing. Instances without an index are
+    left out."""
+    if expected is None or expected < 0:
         return "Unknown"
     seen: set[int] = set()
     for text in indexes:
+        if text is None:
+            continue
         try:
-            value = int(text) if text is not None else None
+            value = int(text)
         except ValueError:
-            return "Unknown"
-        if value is None:
             return "Unknown"
         if value < 1 or value > expected or value in seen:
             return "Inconsistent"
@@ -229,10 +232,11 @@ class SqliteIndex(Index):
         if existing is not None:
             if not overwrite:
                 return StoreResult(already_stored=True)
-            result.removed_files = [
-                r[0] for r in db.execute("SELECT uuid FROM attachments WHERE internal_id = ?", (existing,))
-            ]
-            db.execute("DELETE FROM resources WHERE internal_id = ?", (existing,))
+            # Replaced as a deletion then a store: ancestors left empty go too, and come back as new.
+            _, result.removed_files = self._delete_rows(existing)
+            known = dict(
+                db.execute("SELECT public_id, internal_id FROM resources WHERE public_id IN (?,?,?)", new.ids[:3])
+            )
         parent: int | None = None
         internal_ids: dict[Level, int] = {}
         for level in Level:
@@ -261,12 +265,14 @@ class SqliteIndex(Index):
         )  # fmt: skip
         rows = [(instance, k, v) for k, v in new.metadata.items()]
         series = internal_ids[Level.SERIES]
-        rows += [(series, k, v) for k, v in new.series_metadata.items()]
+        if Level.SERIES in result.created:  # a series keeps what its first instance said of it
+            rows += [(series, k, v) for k, v in new.series_metadata.items()]
         rows += [(internal_ids[lv], "LastUpdate", new.last_update) for lv in (Level.PATIENT, Level.STUDY, Level.SERIES)]
         db.executemany("INSERT OR REPLACE INTO metadata(internal_id, name, value) VALUES (?,?,?)", rows)
         changes = [("NewInstance", new.ids[3], Level.INSTANCE)]
         changes += [(_STATUS_NEW[lv], new.ids[lv], lv) for lv in sorted(result.created, reverse=True)]
-        if new.expected_instances and self._series_status(series) == "Complete":
+        # Complete as this instance counts the series' instances, whatever the series' own count says.
+        if new.expected_instances and series_status(new.expected_instances, self._indexes(series)) == "Complete":
             result.series_completed = True
             changes.append(("CompletedSeries", new.ids[2], Level.SERIES))
         db.executemany(
@@ -275,11 +281,9 @@ class SqliteIndex(Index):
         )
         return result
 
-    def _series_status(self, series: int) -> str:
-        expected = self._db.execute(
-            "SELECT value FROM metadata WHERE internal_id = ? AND name = 'ExpectedNumberOfInstances'", (series,)
-        ).fetchone()
-        indexes = [
+    def _indexes(self, series: int) -> list[str | None]:
+        """The IndexInSeries of every instance of a series (None where it has none)."""
+        return [
             r[0]
             for r in self._db.execute(
                 "SELECT m.value FROM resources r LEFT JOIN metadata m "
@@ -287,11 +291,16 @@ class SqliteIndex(Index):
                 (series,),
             )
         ]
+
+    def _series_status(self, series: int) -> str:
+        expected = self._db.execute(
+            "SELECT value FROM metadata WHERE internal_id = ? AND name = 'ExpectedNumberOfInstances'", (series,)
+        ).fetchone()
         try:
             count = int(expected[0]) if expected else None
         except ValueError:
             count = None
-        return series_status(count, indexes)
+        return series_status(count, self._indexes(series))
 
     async def series_status(self, public_id: str) -> str:
         def run() -> str:
@@ -300,43 +309,83 @@ class SqliteIndex(Index):
 
         return await self._run(run)
 
+    async def set_main_tags(
+        self, instance: str, tags: dict[Level, dict[str, str]], identifiers: dict[Level, dict[str, str]]
+    ) -> None:
+        def run() -> None:
+            db = self._db
+            with self._tx():
+                found = self._internal(instance, Level.INSTANCE)
+                internal: int | None = found[0] if found else None
+                while internal is not None:
+                    level_number, parent = db.execute(
+                        "SELECT level, parent FROM resources WHERE internal_id = ?", (internal,)
+                    ).fetchone()
+                    level = Level(level_number)
+                    patient_tags = tags[Level.PATIENT] if level == Level.STUDY else {}
+                    db.execute(
+                        "UPDATE resources SET main_tags = ?, patient_tags = ? WHERE internal_id = ?",
+                        (json.dumps(tags[level]), json.dumps(patient_tags), internal),
+                    )
+                    db.execute("DELETE FROM identifiers WHERE internal_id = ?", (internal,))
+                    db.executemany(
+                        "INSERT INTO identifiers(internal_id, tag, value) VALUES (?,?,?)",
+                        [(internal, tag, value) for tag, value in identifiers[level].items()],
+                    )
+                    internal = parent
+
+        await self._run(run)
+
     # -- deletion ----------------------------------------------------------
     async def delete(self, public_id: str, level: Level) -> DeleteResult | None:
         return await self._run(self._delete, public_id, level)
 
     def _delete(self, public_id: str, level: Level) -> DeleteResult | None:
-        db = self._db
         with self._tx():
             found = self._internal(public_id, level)
             if found is None:
                 return None
-            internal = found[0]
-            files = [
-                r[0]
-                for r in db.execute(
-                    "WITH RECURSIVE tree(id) AS (SELECT ? UNION ALL "
-                    "SELECT r.internal_id FROM resources r JOIN tree ON r.parent = tree.id) "
-                    "SELECT a.uuid FROM attachments a JOIN tree ON a.internal_id = tree.id",
-                    (internal,),
-                )
-            ]
-            parent_row = db.execute("SELECT parent FROM resources WHERE internal_id = ?", (internal,)).fetchone()
-            db.execute("DELETE FROM resources WHERE internal_id = ?", (internal,))
-            parent = parent_row[0]
-            remaining: tuple[str, Level] | None = None
-            while parent is not None:
-                row = db.execute(
-                    "SELECT public_id, level, parent, (SELECT COUNT(*) FROM resources c WHERE c.parent = r.internal_id) "
-                    "FROM resources r WHERE internal_id = ?",
-                    (parent,),
-                ).fetchone()
-                if row[3] > 0:
-                    remaining = (row[0], Level(row[1]))
-                    break
-                files += [r[0] for r in db.execute("SELECT uuid FROM attachments WHERE internal_id = ?", (parent,))]
-                db.execute("DELETE FROM resources WHERE internal_id = ?", (parent,))
-                parent = row[2]
+            remaining, files = self._delete_rows(found[0])
         return DeleteResult(remaining_ancestor=remaining, removed_files=files)
+
+    def _delete_rows(self, internal: int) -> tuple[tuple[str, Level] | None, list[str]]:
+        """Delete a resource, its descendants and the ancestors it leaves empty, inside the caller's
+        transaction: the closest ancestor that remains, and the files no row points at any more."""
+        db = self._db
+        files = [
+            r[0]
+            for r in db.execute(
+                "WITH RECURSIVE tree(id) AS (SELECT ? UNION ALL "
+                "SELECT r.internal_id FROM resources r JOIN tree ON r.parent = tree.id) "
+                "SELECT a.uuid FROM attachments a JOIN tree ON a.internal_id = tree.id",
+                (internal,),
+            )
+        ]
+        parent_row = db.execute("SELECT parent FROM resources WHERE internal_id = ?", (internal,)).fetchone()
+        # The changes of a deleted resource leave the log with it, as its descendants' do.
+        db.execute(
+            "DELETE FROM changes WHERE public_id IN (WITH RECURSIVE tree(id) AS (SELECT ? UNION ALL "
+            "SELECT r.internal_id FROM resources r JOIN tree ON r.parent = tree.id) "
+            "SELECT r.public_id FROM tree JOIN resources r ON r.internal_id = tree.id)",
+            (internal,),
+        )
+        db.execute("DELETE FROM resources WHERE internal_id = ?", (internal,))
+        parent = parent_row[0]
+        remaining: tuple[str, Level] | None = None
+        while parent is not None:
+            row = db.execute(
+                "SELECT public_id, level, parent, (SELECT COUNT(*) FROM resources c WHERE c.parent = r.internal_id) "
+                "FROM resources r WHERE internal_id = ?",
+                (parent,),
+            ).fetchone()
+            if row[3] > 0:
+                remaining = (row[0], Level(row[1]))
+                break
+            files += [r[0] for r in db.execute("SELECT uuid FROM attachments WHERE internal_id = ?", (parent,))]
+            db.execute("DELETE FROM resources WHERE internal_id = ?", (parent,))
+            db.execute("DELETE FROM changes WHERE public_id = ?", (row[0],))
+            parent = row[2]
+        return remaining, files
 
     # -- browsing ----------------------------------------------------------
     def _record(self, internal: int) -> ResourceRecord:
@@ -379,11 +428,11 @@ class SqliteIndex(Index):
 
         return await self._run(run)
 
-    async def list_ids(self, level: Level, since: int = 0, limit: int = 0) -> list[str]:
+    async def list_ids(self, level: Level, since: int = 0, limit: int | None = None) -> list[str]:
         def run() -> list[str]:
             rows = self._db.execute(
                 "SELECT public_id FROM resources WHERE level = ? ORDER BY internal_id LIMIT ? OFFSET ?",
-                (int(level), limit if limit > 0 else -1, since),
+                (int(level), -1 if limit is None else limit, since),
             )
             return [r[0] for r in rows]
 
@@ -576,9 +625,11 @@ class SqliteIndex(Index):
     # -- changes -----------------------------------------------------------
     async def log_change(self, change_type: str, public_id: str, level: Level, date: str) -> None:
         def run() -> None:
+            # A change names a resource that exists: one deleted meanwhile (a late "stable") logs nothing.
             self._db.execute(
-                "INSERT INTO changes(change_type, public_id, level, date) VALUES (?,?,?,?)",
-                (change_type, public_id, int(level), date),
+                "INSERT INTO changes(change_type, public_id, level, date) SELECT ?,?,?,? "
+                "WHERE EXISTS (SELECT 1 FROM resources WHERE public_id = ?)",
+                (change_type, public_id, int(level), date, public_id),
             )
 
         await self._run(run)
@@ -600,6 +651,13 @@ class SqliteIndex(Index):
                 "SELECT seq, change_type, public_id, level, date FROM changes ORDER BY seq DESC LIMIT 1"
             ).fetchone()
             return Change(r[0], r[1], r[2], Level(r[3]), r[4]) if r else None
+
+        return await self._run(run)
+
+    async def last_seq(self) -> int:
+        def run() -> int:
+            row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
+            return int(row[0]) if row else 0
 
         return await self._run(run)
 
