@@ -9,11 +9,12 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
+from pydicom import datadict
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 
-from .dictionary import private_name
-from .tag_numbers import PIXEL_DATA
+from .dictionary import is_private_group, private_name
+from .tag_numbers import PIXEL_DATA, PIXEL_REPRESENTATION
 from .tags import UNKNOWN_NAME, TextReader, format_tag, raw_vr, tag_name, too_long
 
 
@@ -38,6 +39,34 @@ def _name(dataset: Dataset, tag: int) -> str:
     if (tag >> 16) % 2 == 1:
         return private_name(tag, _private_creator(dataset, tag)) or UNKNOWN_NAME
     return tag_name(tag)
+
+
+# Tags of the dictionary that may be US or SS whose VR Orthanc settles, in an implicit VR
+# dataset, from the PixelRepresentation of the same dataset (item); it shows the others, and
+# these without a PixelRepresentation beside them, as binary (null).
+_SETTLED_BY_PIXEL_REPRESENTATION = frozenset(
+    [0x00280106, 0x00280107, 0x00280108, 0x00280109, 0x00280120, 0x00280121, 0x00283002,
+     0x00409211, 0x00409216, 0x00603004, 0x00603006]
+)  # fmt: skip
+_US_OR_SS = "US or SS"
+_FIRST_DATA_ELEMENT = 0x1000  # of a private block: below are its creator slots and group length
+
+
+def _implicit_vr(dataset: Dataset) -> bool:
+    return getattr(dataset, "original_encoding", (None, None))[0] is True
+
+
+def _shown_as_binary(dataset: Dataset, tag: int) -> bool:
+    """An element whose VR an implicit VR dataset leaves open, and that Orthanc then reads as
+    unknown bytes: a private data element its dictionaries cannot name, or a US-or-SS value
+    that no PixelRepresentation settles."""
+    if not _implicit_vr(dataset):
+        return False
+    if is_private_group(tag >> 16):
+        return (tag & 0xFFFF) >= _FIRST_DATA_ELEMENT and private_name(tag, _private_creator(dataset, tag)) is None
+    if datadict.DicomDictionary.get(tag, ("",))[0] != _US_OR_SS:
+        return False
+    return tag not in _SETTLED_BY_PIXEL_REPRESENTATION or PIXEL_REPRESENTATION not in dataset
 
 
 def _leaf(text: str | None, tag: int, ignore_length: frozenset[int]) -> tuple[str, Any]:
@@ -70,6 +99,8 @@ def _to_json(
             kind = "Sequence"
             items = sequence.value or []
             value: Any = [_to_json(item, fmt, ignore_length, reader, reader.codec_for(item)) for item in items]
+        elif _shown_as_binary(dataset, tag):
+            kind, value = "Null", None
         else:
             kind, value = _leaf(reader.text(dataset, element, codec), tag, ignore_length)
         if fmt is TagFormat.SIMPLIFY:

@@ -11,7 +11,9 @@ naming) the instance files itself, whereas the archive streams them under
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement
@@ -36,16 +38,21 @@ from .tag_numbers import (
 )
 
 ORTHANC_FILE_SET_ID = "ORTHANC_MEDIA"
+NO_FRACTION = ".000000"  # the time of writing is given to the second, with an empty fraction
 UTF8_CHARACTER_SET = "ISO_IR 192"
 
 # The attributes each record copies from the instance, by record level, and where a missing date comes from.
 _PATIENT = ("PatientName", "PatientID")
 _STUDY = ("StudyDate", "StudyTime", "AccessionNumber", "StudyDescription", "StudyInstanceUID", "StudyID")
 _SERIES = ("Modality", "SeriesInstanceUID", "SeriesNumber")
+# The first of these the instance holds is copied, even empty; with none of them, the record
+# gets the date and time at which the DICOMDIR is written (as Orthanc's do).
 _FALLBACKS = {
     "StudyDate": ("StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate"),
     "StudyTime": ("StudyTime", "SeriesTime", "AcquisitionTime", "ContentTime"),
 }
+# Written only where the instance has a value: no empty placeholder for these.
+_ONLY_WITH_VALUE = frozenset({"StudyID", "SeriesNumber"})
 _ITEM_TAG = b"\xfe\xff\x00\xe0"
 _RECORD_IN_USE = 0xFFFF
 # Byte positions, inside an encoded item, of the two offsets of the record header.
@@ -66,13 +73,17 @@ def _text(value: str) -> bytes:
     return data + b" " * (len(data) % 2)
 
 
-def _copy(source: Dataset, target: Dataset, keyword: str, sources: tuple[str, ...] | None = None) -> None:
-    """Copy a value (the first present of ``sources``), or an empty one when the instance has none."""
-    for name in sources or (keyword,):
-        if name in source and not source[name].is_empty:
-            target.add(DataElement(keyword, source[name].VR, source[name].value))
+def _copy(source: Dataset, target: Dataset, keyword: str, now: Mapping[str, str]) -> None:
+    """Copy a value (that of the first of its fallbacks the instance holds), or write the one
+    ``now`` gives for it, or an empty one, or nothing (see :data:`_ONLY_WITH_VALUE`)."""
+    for name in _FALLBACKS.get(keyword, (keyword,)):
+        if name in source:
+            element = source[name]
+            if not (element.is_empty and keyword in _ONLY_WITH_VALUE):
+                target.add(DataElement(keyword, element.VR, element.value))
             return
-    target.add_new(keyword, source[keyword].VR if keyword in source else dictionary_VR(keyword), None)
+    if keyword not in _ONLY_WITH_VALUE:
+        target.add_new(keyword, dictionary_VR(keyword), now.get(keyword))
 
 
 def _encode_body(attributes: Dataset) -> bytes:
@@ -100,13 +111,13 @@ def _is_ascii(element: DataElement) -> bool:
     return all(str(value).isascii() for value in values if value is not None)
 
 
-def _attributes(source: Dataset, keywords: tuple[str, ...]) -> Dataset:
+def _attributes(source: Dataset, keywords: tuple[str, ...], now: Mapping[str, str] | None = None) -> Dataset:
     """The record's copy of the instance's values. Text beyond ASCII is written in UTF-8, and
     the record says so whatever the instance's own character set (see :class:`DicomDir`); a
     record of ASCII text declares none, which readers that convert records need."""
     target = Dataset()
     for keyword in keywords:
-        _copy(source, target, keyword, _FALLBACKS.get(keyword))
+        _copy(source, target, keyword, now or {})
     if not all(_is_ascii(element) for element in target):
         for element in target:
             if element.VR == "PN" and element.value is not None:
@@ -124,8 +135,9 @@ class MediaEntry:
     utf8: bool = False  # a record holds text beyond ASCII (in UTF-8)
 
 
-def media_entry(dataset: Dataset, file_id: tuple[str, ...], *, extended: bool) -> MediaEntry:
-    """Encode what the DICOMDIR needs of an instance (CPU work: call it in a worker thread)."""
+def media_entry(dataset: Dataset, file_id: tuple[str, ...], *, extended: bool, now: datetime) -> MediaEntry:
+    """Encode what the DICOMDIR needs of an instance (CPU work: call it in a worker thread);
+    ``now`` dates a study record whose instance says nothing of when it was made."""
     meta = getattr(dataset, "file_meta", None) or FileMetaDataset()
     image = _attributes(dataset, ("InstanceNumber",))
     image.ReferencedFileID = list(file_id)
@@ -141,7 +153,8 @@ def media_entry(dataset: Dataset, file_id: tuple[str, ...], *, extended: bool) -
         str(dataset.get("SeriesInstanceUID", "")),
         str(image.ReferencedSOPInstanceUIDInFile),
     )
-    patient, study = _attributes(dataset, _PATIENT), _attributes(dataset, _STUDY)
+    when = {"StudyDate": now.strftime("%Y%m%d"), "StudyTime": now.strftime("%H%M%S") + NO_FRACTION}
+    patient, study = _attributes(dataset, _PATIENT), _attributes(dataset, _STUDY, when)
     records = (_record("PATIENT", patient), _record("STUDY", study), _record("SERIES", series), _record("IMAGE", image))
     utf8 = any(a.get("SpecificCharacterSet") == UTF8_CHARACTER_SET for a in (patient, study, series, image))
     return MediaEntry(keys, records, utf8)

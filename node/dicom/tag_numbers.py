@@ -77,6 +77,7 @@ RT_REFERENCED_STUDY_SEQUENCE: Final = 0x30060012
 
 # -- documents and pixels ---------------------------------------------------------------
 ENCAPSULATED_DOCUMENT: Final = 0x00420011
+PIXEL_REPRESENTATION: Final = 0x00280103
 FLOAT_PIXEL_DATA: Final = 0x7FE00008
 DOUBLE_FLOAT_PIXEL_DATA: Final = 0x7FE00009
 PIXEL_DATA: Final = 0x7FE00010

@@ -178,16 +178,28 @@ async def body_text() -> str:
     return await request.get_data(cache=True, as_text=True, parse_form_data=False)
 
 
-async def json_body() -> Any:
-    """The request body parsed as JSON, or Orthanc's error 15 (also for a body nested too
-    deeply to be handled: see :mod:`node.nesting`)."""
+# The words Orthanc reads as a boolean in a request body (exactly these, spaces around allowed).
+_BOOLEAN_WORDS = {"0": False, "false": False, "1": True, "true": True}
+
+
+async def boolean_body() -> bool:
+    """The request body read as a boolean, or Orthanc's error 15."""
+    value = _BOOLEAN_WORDS.get((await body_text()).strip())
+    if value is None:
+        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "Boolean value expected")
+    return value
+
+
+async def json_body(refusal: ErrorCode = ErrorCode.BAD_FILE_FORMAT) -> Any:
+    """The request body parsed as JSON, or the route's error (Orthanc's 15 for most; also for
+    a body nested too deeply to be handled: see :mod:`node.nesting`)."""
     data = await body_bytes()
     try:
         return load_json(data) if data.strip() else None
     except JsonTooDeep as exc:
-        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, f"The body of the request is not accepted: {exc.msg}") from exc
+        raise OrthancError(refusal, f"The body of the request is not accepted: {exc.msg}") from exc
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "The body of the request is not valid JSON") from exc
+        raise OrthancError(refusal, "The body of the request is not valid JSON") from exc
 
 
 async def json_object_body() -> dict[str, Any]:

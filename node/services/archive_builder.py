@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..clock import utc_now
 from ..dicom.media import DicomDir, MediaEntry, media_entry
 from ..dicom.parse import read_dataset
 from ..errors import ErrorCode, OrthancError
@@ -50,7 +51,7 @@ def _prepare_file(store: FileStore, command: ZipCommand, media: bool, extended: 
     entry = None
     if media:
         dataset = read_dataset(data, stop_before_pixels=True)
-        entry = media_entry(dataset, tuple(command.path.split("/")), extended=extended)
+        entry = media_entry(dataset, tuple(command.path.split("/")), extended=extended, now=utc_now())
     return _Prepared(deflate(data), entry)
 
 

@@ -46,11 +46,13 @@ class FindRequest:
     modalities: tuple[Constraint, ...] = ()
 
 
-def _count(body: dict[str, Any], key: str) -> int:
-    value = integer(body.get(key, 0), ErrorCode.BAD_REQUEST, f'Field "{key}" should be an integer')
-    if value < 0:
-        raise OrthancError(ErrorCode.BAD_REQUEST, f'Field "{key}" should be a positive integer')
-    return value
+def _counts(body: dict[str, Any], *keys: str) -> list[int]:
+    """Limit and Since: both must be integers before either is checked for its sign (Orthanc's order)."""
+    values = [integer(body.get(key, 0), ErrorCode.BAD_REQUEST, f'Field "{key}" should be an integer') for key in keys]
+    for key, value in zip(keys, values, strict=True):
+        if value < 0:
+            raise OrthancError(ErrorCode.PARAMETER_OUT_OF_RANGE, f'Field "{key}" should be a positive integer')
+    return values
 
 
 def _flag(body: dict[str, Any], key: str) -> bool:
@@ -73,12 +75,12 @@ def parse_find_request(raw: bytes) -> FindRequest:
     body = json_object(body, ErrorCode.BAD_REQUEST, "The body must contain a JSON object")
     level_text = string(body.get("Level"), ErrorCode.BAD_REQUEST, 'Field "Level" is missing, or should be a string')
     query = json_object(
-        body.get("Query", {}), ErrorCode.BAD_REQUEST, 'Field "Query" is missing, or should be a JSON object'
+        body.get("Query"), ErrorCode.BAD_REQUEST, 'Field "Query" is missing, or should be a JSON object'
     )
     case_sensitive = boolean(
         body.get("CaseSensitive", False), ErrorCode.BAD_REQUEST, 'Field "CaseSensitive" should be a Boolean'
     )
-    limit, since = _count(body, "Limit"), _count(body, "Since")
+    limit, since = _counts(body, "Limit", "Since")
     expand, tag_format = _flag(body, "Expand"), body_tag_format(body)
     level = parse_level(level_text)
     if level is None:

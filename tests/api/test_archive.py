@@ -328,8 +328,7 @@ async def test_cancel_removes_the_temporary_file_and_resubmit_is_refused(
     await jobs_of(node).pause(record.id)
     assert len(archive_files(node)) == 1  # half written
     assert (await http.post(f"/jobs/{record.id}/cancel")).status_code == 200
-    assert record.stopping is not None
-    await record.stopping.wait()
+    await record.stop_hooks.wait_value(0)
     assert record.state is JobState.FAILURE and record.error_code == 37
     assert archive_files(node) == []
     refused = await http.post(f"/jobs/{record.id}/resubmit")
@@ -347,8 +346,7 @@ async def test_failure_removes_the_temporary_file(http: httpx.AsyncClient, node:
     answer = (await http.post(f"/studies/{study['study']}/media", json={"Asynchronous": True})).json()
     record = await finished(node, answer["ID"])
     assert record.state is JobState.FAILURE and record.error_code == 15
-    assert record.stopping is not None
-    await record.stopping.wait()
+    await record.stop_hooks.wait_value(0)
     assert archive_files(node) == []
 
 

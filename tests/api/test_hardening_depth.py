@@ -203,7 +203,7 @@ async def test_deep_requests_fail_and_the_node_keeps_serving(tmp_path: Path) -> 
 
         body = {"Tags": {"PatientName": "DEEP", **nested_content(CRASH_DEPTH)}}
         assert len(httpx.Request("POST", url, json=body).read()) < 16 * 1024  # a small request
-        assert_error(await http.post("/tools/create-dicom", json=body), 400, ErrorCode.BAD_FILE_FORMAT)
+        assert_error(await http.post("/tools/create-dicom", json=body), 400, ErrorCode.BAD_REQUEST)  # unparsable
         await still_serving()
 
         arrays = nested_arrays(JSON_CRASH_DEPTH)

@@ -85,7 +85,7 @@ async def test_list_paging_and_expand(http: httpx.AsyncClient) -> None:
     assert [p["ID"] for p in expanded] == ids
     missing = await http.get("/patients", params={"since": 1})
     assert missing.status_code == 400
-    assert missing.json()["Details"] == 'Missing "limit" argument for GET request against: /patients'
+    assert missing.json()["Details"] == 'Missing "limit" argument for GET request against: /patients/'
 
 
 async def test_file_round_trip_and_tags(http: httpx.AsyncClient) -> None:

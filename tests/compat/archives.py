@@ -3,7 +3,7 @@ records of the DICOMDIR."""
 
 from __future__ import annotations
 
-from tests.support.compat import Bug, Deviation, Scenario, Step, get, job_done, post, upload
+from tests.support.compat import Deviation, Scenario, Step, get, job_done, post, upload
 from tests.support.compat_data import LATIN1_PATIENT, OTHER_STUDY, STUDY
 
 CORPUS = (*(upload(name, data) for name, data in STUDY.items()), upload("other", OTHER_STUDY))
@@ -14,16 +14,6 @@ ZIP_SIZE = Deviation(
     "each server writes its own ZIP (headers, compression): the same entries, another size",
 )
 RECORDS = "/body/entries/DICOMDIR/records/*"
-EMPTY_RECORD_KEYS = (
-    Bug("*", f"{RECORDS}/StudyID", "DICOMDIR study records: ours writes an empty StudyID where the study has none"),
-    Bug(
-        "*", f"{RECORDS}/SeriesNumber", "DICOMDIR series records: ours writes an empty SeriesNumber where there is none"
-    ),
-)
-DICOMDIR_BUGS = (
-    *EMPTY_RECORD_KEYS,
-    Bug("*", f"{RECORDS}/StudyTime", "DICOMDIR study records without StudyTime: Orthanc writes the time, ours nothing"),
-)
 # Orthanc strips the letters outside ASCII from DICOMDIR records; ours keeps them, in UTF-8, which
 # it declares in each record and in the DICOMDIR's own header.
 NON_ASCII = "ours keeps the letters outside ASCII in DICOMDIR records (in UTF-8, declared); Orthanc strips them"
@@ -60,7 +50,6 @@ SCENARIOS = [
             archive("/studies/{ct1[ParentStudy]}/media?extended"),
             archive("/series/{ct1[ParentSeries]}/media"),
         ),
-        bugs=DICOMDIR_BUGS,
     ),
     Scenario(
         "archives of several resources",
@@ -72,7 +61,6 @@ SCENARIOS = [
             created("create-media-extended", ["{mr1[ParentSeries]}"]),
         ),
         deviations=NON_ASCII_NAMES,
-        bugs=DICOMDIR_BUGS,
     ),
     Scenario(
         "media of real files",
@@ -84,7 +72,6 @@ SCENARIOS = [
             created("create-media", ["{knee[ParentPatient]}", "{pdf[ParentPatient]}", "{arab[ParentPatient]}"]),
         ),
         deviations=NON_ASCII_NAMES,
-        bugs=EMPTY_RECORD_KEYS,
     ),
     Scenario(
         "archive errors",

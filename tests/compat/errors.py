@@ -3,11 +3,10 @@ and of the HTTP conventions around them (method override, compression, revisions
 
 from __future__ import annotations
 
-from tests.support.compat import Bug, Deviation, Scenario, Step, delete, get, post, put, upload
+from tests.support.compat import Deviation, Scenario, Step, delete, get, post, put, upload
 from tests.support.compat_data import STUDY
 
 INSTANCE = "/instances/{ct1[ID]}"
-NO_ERROR_BODY = "an unknown instance on a raw route: Orthanc answers its JSON error (Unknown resource), ours an empty 404"
 NOT_A_TAG = (
     "a content path that is not a tag: Orthanc answers 500 Unknown DICOM tag (an internal error), ours 404 "
     "as for any path that names nothing"
@@ -28,10 +27,11 @@ SCENARIOS = [
             get("/instances/nothing/tags"),
             delete("/series/nothing"),
             get("/instances/nothing/file", kind="bytes"),
-        ),
-        bugs=(
-            Bug("GET /instances/nothing/tags", "/body", NO_ERROR_BODY),
-            Bug("GET /instances/nothing/file", "/body", NO_ERROR_BODY),
+            get("/instances/nothing/simplified-tags"),
+            get("/instances/nothing/header"),
+            get("/instances/nothing/content/0010-0010"),
+            get("/series/nothing/statistics"),
+            get("/patients/nothing/protected"),
         ),
     ),
     Scenario(
@@ -77,12 +77,24 @@ SCENARIOS = [
             Deviation("GET /instances/{ct1[ID]}/content/zzzz-zzzz", "/status", NOT_A_TAG),
             Deviation("GET /instances/{ct1[ID]}/content/zzzz-zzzz", "/body", NOT_A_TAG),
         ),
-        bugs=(
-            Bug(
-                "PUT /patients/{ct1[ParentPatient]}/protected",
-                "/body/*",
-                "protected=maybe: Orthanc BadFileFormat (15) 'Boolean value expected', ours BadRequest (8)",
+    ),
+    Scenario(
+        "protection and switches take the words of a boolean",
+        (
+            upload("ct1", STUDY["ct1"]),
+            *(
+                step
+                for word in ("true", " 0 ", "1", "false", "TRUE", "")
+                for step in (
+                    put("/patients/{ct1[ParentPatient]}/protected", word, kind="text", name=f"protect {word!r}"),
+                    get("/patients/{ct1[ParentPatient]}/protected", kind="text", name=f"protected after {word!r}"),
+                )
             ),
+            get("/patients/{ct1[ParentPatient]}"),
+            put("/tools/metrics", "True", name="metrics True"),
+            put("/tools/metrics", " false", kind="text", name="metrics false"),
+            get("/tools/metrics", kind="text"),
+            put("/tools/metrics", "1", kind="text", name="metrics 1"),
         ),
     ),
     Scenario(
@@ -147,8 +159,7 @@ SCENARIOS = [
             ),
             get("/instances"),
         ),
-        bugs=(
-        ),
+        bugs=(),
     ),
     Scenario(
         "disabled features",

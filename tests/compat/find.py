@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.support.compat import Bug, Deviation, Scenario, Step, post, upload
+from tests.support.compat import Deviation, Scenario, Step, post, upload
 from tests.support.compat_data import LATIN1_PATIENT, OTHER_STUDY, SERIES_UIDS, STUDY, STUDY_UID
 
 CORPUS = (
@@ -62,15 +62,10 @@ SCENARIOS = [
             find({"Level": "Study"}),
             find({"Level": "Study", "Query": {"PatientName": 3}}),
             find({"Level": "Study", "Query": {}, "Limit": -1}),
+            find({"Level": "Nothing", "Query": {}, "Since": -1}),
+            find({"Level": "Study", "Query": {}, "Limit": -1, "Since": "x"}),
+            find({"Level": "Study", "Query": {}, "Limit": True}),
             post("/tools/find", "[1, 2]", name="find with a list"),
-        ),
-        bugs=(
-            Bug("find {'Level': 'Study'}", "/*", "a find without Query: Orthanc 400 (Query missing), ours answers"),
-            Bug(
-                "find {'Level': 'Study', 'Query': {}, 'Limit': -1}",
-                "/body/*",
-                "a negative Limit: Orthanc ParameterOutOfRange (3), ours BadRequest (8)",
-            ),
         ),
     ),
     Scenario(
@@ -82,6 +77,9 @@ SCENARIOS = [
             post("/tools/lookup", SERIES_UIDS[0], name="lookup a series"),
             post("/tools/lookup", f"{SERIES_UIDS[0]}.1", name="lookup an instance"),
             post("/tools/lookup", "1.2.3.4", name="lookup nothing"),
+            post("/tools/lookup", f"  {STUDY_UID}\n", name="lookup with spaces around"),
+            post("/tools/lookup", "", name="lookup of nothing at all"),
+            post("/tools/lookup", "doe^jane", name="lookup a patient name"),
         ),
     ),
 ]

@@ -3,7 +3,7 @@ shared tags, modules, headers, the tags of every instance, and /system."""
 
 from __future__ import annotations
 
-from tests.support.compat import Bug, Deviation, Scenario, delete, get, upload
+from tests.support.compat import Deviation, Scenario, delete, get, upload
 from tests.support.compat_data import LATIN1_PATIENT, OTHER_STUDY, STUDY
 
 # Orthanc lists the instances of several series in its database's internal order; ours by series,
@@ -60,11 +60,6 @@ SCENARIOS = [
     Scenario(
         "since without limit, limit without since",
         (*UPLOAD_STUDY, get("/series?since=1"), get("/instances?limit=0")),
-        bugs=(
-            Bug(
-                "*", "/body/Details", "the Details of a missing since/limit name the URI with Orthanc's trailing slash"
-            ),
-        ),
     ),
     Scenario(
         "one resource at each level",
@@ -140,12 +135,6 @@ SCENARIOS = [
             get(f"/instances/{INSTANCE}/header"),
             get(f"/instances/{INSTANCE}/header?simplify"),
             get(f"/instances/{INSTANCE}/header?short"),
-        ),
-        bugs=(
-            Bug(
-                "*", "/body/0002,0001", "ours lists FileMetaInformationVersion (0002,0001) in /header, Orthanc does not"
-            ),
-            Bug("*", "/body/FileMetaInformationVersion", "as above, ?simplify"),
         ),
     ),
     Scenario(

@@ -23,6 +23,7 @@ import pytest
 import trio
 
 from .compat_views import (
+    HTTP_ERROR,
     Normalizer,
     Renamer,
     answer_view,
@@ -40,7 +41,6 @@ SHARED_OPTIONS: dict[str, Any] = {
     "UserContentType": {"report": 1030},
 }
 DEFAULT_HEADERS = ("content-type",)
-HTTP_ERROR = 400
 POLL_TIMEOUT = 20.0  # seconds
 POLL_INTERVAL = 0.02  # seconds
 CHANGES = "/changes"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 
 import pydicom
 from pydicom.dataset import Dataset
@@ -10,6 +11,8 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, MediaSto
 
 from node.dicom.media import ORTHANC_FILE_SET_ID, DicomDir, media_entry
 from tests.support.datasets import CT_IMAGE_STORAGE, make_dataset
+
+NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)  # when the DICOMDIRs of these tests are written
 
 
 def instance(patient: str, study: str, series: str, number: int, **tags: object) -> Dataset:
@@ -62,7 +65,7 @@ def test_each_entity_once_linked_in_the_order_added() -> None:
         instance("P2", "2.1", "2.1.1", 1),
     ]
     for number, ds in enumerate(files):
-        directory.add(media_entry(ds, ("IMAGES", f"IM{number}"), extended=False))
+        directory.add(media_entry(ds, ("IMAGES", f"IM{number}"), extended=False, now=NOW))
     ds = read(directory.encode())
     image, series = ("IMAGE", []), "SERIES"
     assert tree(ds) == [
@@ -84,7 +87,7 @@ def test_record_attributes_fallbacks_and_empty_values() -> None:
     del ds.StudyDescription
     ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
     directory = DicomDir()
-    directory.add(media_entry(ds, ("IMAGES", "IM0"), extended=False))
+    directory.add(media_entry(ds, ("IMAGES", "IM0"), extended=False, now=NOW))
     patient, study, series, image = read(directory.encode()).DirectoryRecordSequence
     assert (patient.PatientID, patient.PatientName) == ("P1", "DOE^JOHN")
     assert study.StudyDate == "20200102"  # no StudyDate: the series date stands in
@@ -98,8 +101,10 @@ def test_record_attributes_fallbacks_and_empty_values() -> None:
 
 def test_the_extended_profile_adds_the_series_description() -> None:
     directory = DicomDir()
-    directory.add(media_entry(instance("P1", "1.1", "1.1.1", 1, SeriesDescription="Axial"), ("IM0",), extended=True))
-    directory.add(media_entry(instance("P1", "1.1", "1.1.2", 1), ("IM1",), extended=True))
+    directory.add(
+        media_entry(instance("P1", "1.1", "1.1.1", 1, SeriesDescription="Axial"), ("IM0",), extended=True, now=NOW)
+    )
+    directory.add(media_entry(instance("P1", "1.1", "1.1.2", 1), ("IM1",), extended=True, now=NOW))
     records = read(directory.encode()).DirectoryRecordSequence
     assert [r.get("SeriesDescription") for r in records if r.DirectoryRecordType == "SERIES"] == ["Axial", None]
 
@@ -109,7 +114,7 @@ def test_text_beyond_ascii_is_written_in_utf8_and_declared() -> None:
     so, and so does the directory itself; records of ASCII text declare nothing."""
     ds = instance("P1", "1.1", "1.1.1", 1, SpecificCharacterSet="ISO_IR 100", patient_name="Müller^Jürgen")
     directory = DicomDir()
-    directory.add(media_entry(ds, ("IM0",), extended=False))
+    directory.add(media_entry(ds, ("IM0",), extended=False, now=NOW))
     dicomdir = read(directory.encode())
     assert dicomdir.SpecificCharacterSet == "ISO_IR 192"
     patient, study = dicomdir.DirectoryRecordSequence[:2]
@@ -121,7 +126,9 @@ def test_text_beyond_ascii_is_written_in_utf8_and_declared() -> None:
 def test_a_directory_of_ascii_text_declares_no_character_set() -> None:
     directory = DicomDir()
     directory.add(
-        media_entry(instance("P1", "1.1", "1.1.1", 1, SpecificCharacterSet="ISO_IR 100"), ("IM0",), extended=False)
+        media_entry(
+            instance("P1", "1.1", "1.1.1", 1, SpecificCharacterSet="ISO_IR 100"), ("IM0",), extended=False, now=NOW
+        )
     )
     dicomdir = read(directory.encode())
     assert "SpecificCharacterSet" not in dicomdir

@@ -65,7 +65,8 @@ async def _store_series(creation: Creation) -> Response:
 @blueprint.route("/tools/create-dicom", methods=["POST"])
 async def create_dicom() -> Response:
     context = node()
-    request = parse_request(await json_body(), context.settings.default_private_creator)
+    # A body that is not JSON is a bad request here (Orthanc's 8), as one that is not an object.
+    request = parse_request(await json_body(ErrorCode.BAD_REQUEST), context.settings.default_private_creator)
     parent = await _parent(request.parent) if request.parent is not None else None
     encoding = context.runtime.default_encoding
     creation = await offload(build, request, parent, utc_now(), character_set_of(encoding))

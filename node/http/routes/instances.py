@@ -11,6 +11,7 @@ from quart import Blueprint, Response, request
 
 from ...dicom.content_path import NotInDataset, content_at
 from ...dicom.ids import Level
+from ...dicom.json_elements import BINARY_VRS
 from ...dicom.json_view import TagFormat, dataset_to_json
 from ...dicom.tags import parse_tag
 from ...errors import ErrorCode, NoAnswer, OrthancError
@@ -148,8 +149,9 @@ async def upload() -> Response:
 
 
 async def _require_instance(public_id: str) -> None:
+    """An unknown instance is Orthanc's JSON error 17 on these routes too, not a bare 404."""
     if not await node().resources.exists(public_id, Level.INSTANCE):
-        raise NoAnswer()
+        raise OrthancError(ErrorCode.UNKNOWN_RESOURCE, f"Unknown resource: {public_id}")
 
 
 @blueprint.route("/instances/<public_id>/file")
@@ -186,7 +188,11 @@ async def instance_simplified_tags(public_id: str) -> Response:
 
 
 def _header_json(dataset: Dataset, fmt: TagFormat) -> dict[str, Any]:
-    return dataset_to_json(dataset.file_meta, fmt)
+    """The file meta header without its binary elements (FileMetaInformationVersion), which
+    Orthanc leaves out of this view."""
+    meta = dataset.file_meta
+    shown = Dataset({element.tag: element for element in meta.elements() if element.VR not in BINARY_VRS})
+    return dataset_to_json(shown, fmt)
 
 
 @blueprint.route("/instances/<public_id>/header")

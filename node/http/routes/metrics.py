@@ -6,9 +6,8 @@ import time
 
 from quart import Blueprint, Response, request
 
-from ...errors import ErrorCode, OrthancError
 from ...units import MEGABYTE
-from ..answers import body_text, node, text_answer
+from ..answers import boolean_body, node, text_answer
 
 blueprint = Blueprint("metrics", __name__)
 
@@ -42,16 +41,10 @@ async def prometheus() -> Response:
     return Response(metrics.render(), content_type="text/plain; version=0.0.4")
 
 
-_BOOLEANS = {"1": True, "true": True, "0": False, "false": False}
-
-
 @blueprint.route("/tools/metrics", methods=["GET", "PUT"])
 async def switch() -> Response:
     metrics = node().metrics
     if request.method == "GET":
         return text_answer("1" if metrics.enabled else "0")
-    body = (await body_text()).strip().lower()
-    if body not in _BOOLEANS:
-        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "Boolean value expected")
-    metrics.enabled = _BOOLEANS[body]
+    metrics.enabled = await boolean_body()
     return text_answer("")

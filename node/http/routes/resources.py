@@ -9,7 +9,7 @@ from quart import Blueprint, Response, request
 from ...dicom.ids import Level
 from ...errors import ErrorCode, NoAnswer, OrthancError
 from ...units import MEGABYTE
-from ..answers import body_text, empty, flag, json_answer, node, tag_format, text_answer
+from ..answers import boolean_body, flag, json_answer, node, tag_format, text_answer
 
 blueprint = Blueprint("resources", __name__)
 
@@ -39,9 +39,8 @@ async def list_resources(plural: str) -> Response:
     since, limit = _paging_arg("since"), _paging_arg("limit")
     if (since is None) != (limit is None):
         missing = "limit" if limit is None else "since"
-        raise OrthancError(
-            ErrorCode.BAD_REQUEST, f'Missing "{missing}" argument for GET request against: {request.path}'
-        )
+        # Orthanc names the route here by its path components, each followed by a slash.
+        raise OrthancError(ErrorCode.BAD_REQUEST, f'Missing "{missing}" argument for GET request against: /{plural}/')
     # As Orthanc: limit=0 lists nothing, a negative limit everything, a negative since starts at the first.
     paged = limit is not None and limit >= 0
     ids = await node().index.list_ids(level, max(0, since or 0), limit if paged else None)
@@ -123,14 +122,15 @@ async def resource_statistics(plural: str, public_id: str) -> Response:
 
 @blueprint.route("/patients/<public_id>/protected", methods=["GET", "PUT"])
 async def protected(public_id: str) -> Response:
-    await _require(public_id, Level.PATIENT)
-    if request.method == "GET":
+    """Orthanc reads the body before it looks the patient up, and answers an unknown patient
+    here with error 3 (out of range), not 17."""
+    value = await boolean_body() if request.method == "PUT" else None
+    if not await node().resources.exists(public_id, Level.PATIENT):
+        raise OrthancError(ErrorCode.PARAMETER_OUT_OF_RANGE, f"Unknown patient: {public_id}")
+    if value is None:
         return text_answer("1" if await node().index.is_protected(public_id) else "0")
-    body = (await body_text()).strip()
-    if body not in ("0", "1"):
-        raise OrthancError(ErrorCode.BAD_REQUEST, "Protection is 0 or 1")
-    await node().index.set_protected(public_id, body == "1")
-    return empty(200)
+    await node().index.set_protected(public_id, value)
+    return text_answer("")
 
 
 @blueprint.route(f"/{_LEVEL_PATHS}/<public_id>/reconstruct", methods=["POST"])

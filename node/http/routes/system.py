@@ -8,7 +8,7 @@ from quart import Blueprint, Response, request
 
 from ... import ORTHANC_API_VERSION, ORTHANC_VERSION, PRODUCT_NAME, __version__
 from ...units import MEGABYTE
-from ..answers import empty, flag, json_answer, node
+from ..answers import flag, json_answer, node, text_answer
 
 blueprint = Blueprint("system", __name__)
 
@@ -85,7 +85,7 @@ async def changes() -> Response:
     index = node().index
     if request.method == "DELETE":
         await index.clear_changes()
-        return empty(200)
+        return text_answer("")
     if flag("last"):
         last = await index.last_change()
         items, done = ([last] if last else []), True
@@ -101,5 +101,5 @@ async def changes() -> Response:
 @blueprint.route("/exports", methods=["GET", "DELETE"])
 async def exports() -> Response:
     if request.method == "DELETE":
-        return empty(200)
+        return text_answer("")
     return json_answer({"Exports": [], "Done": True, "Last": 0})

@@ -18,7 +18,7 @@ from ...errors import ErrorCode, NoAnswer, OrthancError
 from ...nesting import load_json
 from ...net.scp import accepted_transfer_syntaxes
 from ...services.find import Finder, parse_find_request
-from ..answers import body_bytes, body_text, empty, json_answer, node, text_answer
+from ..answers import body_bytes, body_text, boolean_body, empty, json_answer, node, text_answer
 
 blueprint = Blueprint("tools", __name__)
 
@@ -104,17 +104,11 @@ async def transfer_syntaxes() -> Response:
     return json_answer(sorted(syntaxes, key=_uid_order))
 
 
-_BOOLEANS = {"0": False, "false": False, "1": True, "true": True}
-
-
 @blueprint.route("/tools/unknown-sop-class-accepted", methods=["GET", "PUT"])
 async def unknown_sop_class_accepted() -> Response:
     runtime = node().runtime
     if request.method == "PUT":
-        value = _BOOLEANS.get((await body_text()).strip())
-        if value is None:
-            raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "Boolean value expected")
-        runtime.unknown_sop_class_accepted = value
+        runtime.unknown_sop_class_accepted = await boolean_body()
         return text_answer("")
     return text_answer("1" if runtime.unknown_sop_class_accepted else "0")
 
