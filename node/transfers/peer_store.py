@@ -9,6 +9,7 @@ already in the syntax asked for can go: any other fails with a clear error.
 from __future__ import annotations
 
 import gzip
+from functools import partial
 from typing import Any, ClassVar, Self
 
 from ..errors import ErrorCode
@@ -18,6 +19,7 @@ from ..offload import offload
 from ..services.bundle import ServiceBundle
 from ..units import MEGABYTE
 from .peer_client import PeerClient, PeerTarget
+from .read_ahead import Transform
 from .retry import RetryPolicy, TransferFailed
 from .send_job import InstanceSendJob
 
@@ -75,11 +77,17 @@ class OrthancPeerStoreJob(InstanceSendJob):
                     transient=False,
                     code=ErrorCode.NOT_IMPLEMENTED,
                 )
-        body = await offload(gzip.compress, data, GZIP_LEVEL) if self.compress else data
+        body = data
+        if self.compress and self.transform() is None:  # not gzipped on reading: the syntax was checked first
+            body = await offload(gzip.compress, data, GZIP_LEVEL)
         if self._client is None:
             self._client = PeerClient(self.target)
         await self._client.post_instance(body, gzipped=self.compress)
         self.size += len(body)
+
+    def transform(self) -> Transform | None:
+        """Gzip in the thread that reads the file, unless the file's syntax is to be checked first."""
+        return partial(gzip.compress, compresslevel=GZIP_LEVEL) if self.compress and self.transcode is None else None
 
     async def disconnect(self, reason: StopReason) -> None:
         client, self._client = self._client, None
