@@ -2,7 +2,9 @@
 
     python bench/transfers.py [--quick] [--repeat N] [--only ours|orthanc]
 
-Cases, each server holding the same instances:
+Both servers run at once, holding the same instances, and are measured in turns (ours first on
+odd turns, Orthanc first on even ones), so a change in the machine's load weighs on both alike.
+Cases:
 * C-STORE SCU (``POST /modalities/sink/store`` of a study, synchronous) to DCMTK storescp,
   which drops what it receives: tiny instances and ~0.5 MB CT slices, instances/s;
 * peer store (``POST /peers/receiver/store``) of a study of tiny instances to a receiving
@@ -25,7 +27,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, ExitStack
 from functools import partial
 from pathlib import Path
 
@@ -104,6 +106,10 @@ def cancel_ms(server: Server, listener: SilentListener, study: str) -> float:
     return (listener.closed_at - asked) * 1000
 
 
+def spread(values: list[float]) -> str:
+    return f"[{min(values):.0f}-{max(values):.0f}]" if values else "[-]"
+
+
 def empty_receiver(url: str) -> None:
     for patient in httpx.get(f"{url}/patients").json():
         httpx.delete(f"{url}/patients/{patient}").raise_for_status()
@@ -132,47 +138,42 @@ def main(argv: list[str] | None = None) -> int:
     rates: dict[str, dict[str, list[float]]] = {}
     cancels: dict[str, list[float]] = {}
     listener = SilentListener()
-    with tempfile.TemporaryDirectory(prefix="bench-transfers-") as temporary:
+    with tempfile.TemporaryDirectory(prefix="bench-transfers-") as temporary, ExitStack() as stack:
         folder = Path(temporary)
         sink_port = free_port()
         (folder / "sink").mkdir()
         (folder / "receiver").mkdir()
         sink = run_sink(folder / "sink", sink_port)
-        try:
-            with orthanc_process(folder / "receiver", aet="RECEIVER") as receiver:
-                options = {
-                    "DicomModalities": {
-                        "sink": [SINK_AET, "127.0.0.1", sink_port],
-                        "silent": {
-                            "AET": SILENT_AET,
-                            "Host": "127.0.0.1",
-                            "Port": listener.port,
-                            "Timeout": REMOTE_TIMEOUT,
-                        },
-                    },
-                    "OrthancPeers": {"receiver": [receiver.http_url]},
-                }
-                for label, start in servers:
-                    (folder / label).mkdir()
-                    with start(folder / label, options) as server:
-                        studies = {
-                            kind: trio.run(upload, server.http_url, instances) for kind, instances in data.items()
-                        }
-                        store_rate(server, "/modalities/sink/store", studies["tiny"], sizes["tiny"])  # warm-up
-                        for _ in range(repeat):
-                            for kind in ("tiny", "ct"):
-                                rate = store_rate(server, "/modalities/sink/store", studies[kind], sizes[kind])
-                                rates.setdefault(label, {}).setdefault(f"C-STORE SCU {kind}", []).append(rate)
-                            empty_receiver(receiver.http_url)
-                            rate = store_rate(server, "/peers/receiver/store", studies["peer"], sizes["peer"])
-                            rates[label].setdefault("peer store", []).append(rate)
-                            cancels.setdefault(label, []).append(cancel_ms(server, listener, studies["tiny"]))
-                    shown = ", ".join(f"{case} {median(values) or 0:.0f}/s" for case, values in rates[label].items())
-                    print(f"{label}: {shown}, cancel {median(cancels[label]) or 0:.1f} ms", flush=True)
-        finally:
-            sink.terminate()
-            sink.wait()
+        stack.callback(sink.wait)
+        stack.callback(sink.terminate)
+        receiver = stack.enter_context(orthanc_process(folder / "receiver", aet="RECEIVER"))
+        options = {
+            "DicomModalities": {
+                "sink": [SINK_AET, "127.0.0.1", sink_port],
+                "silent": {"AET": SILENT_AET, "Host": "127.0.0.1", "Port": listener.port, "Timeout": REMOTE_TIMEOUT},
+            },
+            "OrthancPeers": {"receiver": [receiver.http_url]},
+        }
+        running: list[tuple[str, Server, dict[str, str]]] = []
+        for label, start in servers:  # both run at once, measured in turns (the load changes alike)
+            (folder / label).mkdir()
+            server = stack.enter_context(start(folder / label, options))
+            studies = {kind: trio.run(upload, server.http_url, instances) for kind, instances in data.items()}
+            store_rate(server, "/modalities/sink/store", studies["tiny"], sizes["tiny"])  # warm-up
+            running.append((label, server, studies))
+        for turn in range(repeat):
+            for label, server, studies in running if turn % 2 == 0 else running[::-1]:
+                for kind in ("tiny", "ct"):
+                    rate = store_rate(server, "/modalities/sink/store", studies[kind], sizes[kind])
+                    rates.setdefault(label, {}).setdefault(f"C-STORE SCU {kind}", []).append(rate)
+                empty_receiver(receiver.http_url)
+                rate = store_rate(server, "/peers/receiver/store", studies["peer"], sizes["peer"])
+                rates[label].setdefault("peer store", []).append(rate)
+                cancels.setdefault(label, []).append(cancel_ms(server, listener, studies["tiny"]))
+                shown = ", ".join(f"{case} {values[-1]:.0f}/s" for case, values in rates[label].items())
+                print(f"turn {turn + 1}/{repeat} {label}: {shown}, cancel {cancels[label][-1]:.1f} ms", flush=True)
     print()
+    print(f"medians of {repeat} turns; spread (min-max) in brackets")
     print(f"{'case':<22}{'ours/s':>9}{'Orthanc/s':>11}{'ratio':>7}{'target':>8}")
     for case in rates.get("ours", rates.get("Orthanc", {})):
         a = median(rates.get("ours", {}).get(case, []))
@@ -181,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         verdict = "" if quotient is None else ("ok" if quotient >= TARGET_RATIO else "BELOW")
         print(
             f"{case:<22}{fmt(a, '.0f'):>9}{fmt(b, '.0f'):>11}{fmt(quotient, '.2f'):>7}{TARGET_RATIO:>8.1f}  {verdict}"
+            f"  ours {spread(rates.get('ours', {}).get(case, []))}, Orthanc {spread(rates.get('Orthanc', {}).get(case, []))}"
         )
     a, b = median(cancels.get("ours", [])), median(cancels.get("Orthanc", []))
     verdict = "" if a is None else ("ok" if a < CANCEL_TARGET_MS else "ABOVE")

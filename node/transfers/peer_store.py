@@ -1,6 +1,7 @@
 """The ``OrthancPeerStore`` job (``POST /peers/{id}/store``): each stored file POSTed to ``{Url}instances``.
 
-One HTTP connection pool per run, kept across the steps and closed by the stop hook.
+One kept-alive HTTP connection per run (:mod:`.peer_poster`), kept across the steps and
+closed by the stop hook; files are read ahead meanwhile (:mod:`.read_ahead`).
 ``Compress`` gzips each body (``Content-Encoding: gzip``); ``Size`` counts the bytes
 sent, compressed or not. ``Transcode`` is accepted, but without codecs only a file
 already in the syntax asked for can go: any other fails with a clear error.
@@ -9,6 +10,7 @@ already in the syntax asked for can go: any other fails with a clear error.
 from __future__ import annotations
 
 import gzip
+from functools import partial
 from typing import Any, ClassVar, Self
 
 from ..errors import ErrorCode
@@ -17,7 +19,9 @@ from ..net.ul.dimse import read_file_meta
 from ..offload import offload
 from ..services.bundle import ServiceBundle
 from ..units import MEGABYTE
-from .peer_client import PeerClient, PeerTarget
+from .peer_client import PeerTarget
+from .peer_poster import InstancePoster, instance_poster
+from .read_ahead import Transform
 from .retry import RetryPolicy, TransferFailed
 from .send_job import InstanceSendJob
 
@@ -62,7 +66,7 @@ class OrthancPeerStoreJob(InstanceSendJob):
         self.compress = compress
         self.transcode = transcode
         self.size = 0  # bytes sent so far
-        self._client: PeerClient | None = None
+        self._client: InstancePoster | None = None
 
     async def send(self, services: ServiceBundle, instance: str, data: bytes) -> None:
         if self.transcode is not None:
@@ -75,11 +79,17 @@ class OrthancPeerStoreJob(InstanceSendJob):
                     transient=False,
                     code=ErrorCode.NOT_IMPLEMENTED,
                 )
-        body = await offload(gzip.compress, data, GZIP_LEVEL) if self.compress else data
+        body = data
+        if self.compress and self.transform() is None:  # not gzipped on reading: the syntax was checked first
+            body = await offload(gzip.compress, data, GZIP_LEVEL)
         if self._client is None:
-            self._client = PeerClient(self.target)
+            self._client = instance_poster(self.target)
         await self._client.post_instance(body, gzipped=self.compress)
         self.size += len(body)
+
+    def transform(self) -> Transform | None:
+        """Gzip in the thread that reads the file, unless the file's syntax is to be checked first."""
+        return partial(gzip.compress, compresslevel=GZIP_LEVEL) if self.compress and self.transcode is None else None
 
     async def disconnect(self, reason: StopReason) -> None:
         client, self._client = self._client, None

@@ -1,7 +1,7 @@
 """The skeleton of every job that sends each instance of a list to one remote.
 
-One step per instance: read the stored file, hand it to the subclass's sender. What
-the sender opens (an association, an HTTP connection) is kept across the steps of a
+One step per instance: take the stored file (read ahead while the previous ones went
+out, see :mod:`.read_ahead`), hand it to the subclass's sender. What the sender opens (an association, an HTTP connection) is kept across the steps of a
 run and closed by the stop hook; a pause or a cancel interrupts the step at once and
 the sender's connection is dropped. A failed send is either permanent (the job fails,
 or, permissive, counts the instance as failed) or transient: the step then asks to be
@@ -18,6 +18,7 @@ from ..errors import OrthancError
 from ..jobs.instance_set import InstanceSetJob
 from ..jobs.job import StepOutcome, StopReason
 from ..services.bundle import ServiceBundle
+from .read_ahead import FileReadAhead, Transform
 from .retry import RetryPolicy, retry_or_raise
 
 
@@ -30,6 +31,11 @@ class InstanceSendJob(InstanceSetJob):
         super().__init__(instances, description)
         self.parents = list(parents)  # the resources the request named
         self.retry = retry
+        self._files: FileReadAhead | None = None  # for the current run
+
+    def transform(self) -> Transform | None:
+        """What to do to each file in the reading thread before :meth:`send` gets it (nothing)."""
+        return None
 
     @abc.abstractmethod
     async def send(self, services: ServiceBundle, instance: str, data: bytes) -> None:
@@ -48,7 +54,9 @@ class InstanceSendJob(InstanceSetJob):
         """The keys of the public Content that describe the remote and the transfer."""
 
     async def process_instance(self, services: ServiceBundle, instance: str) -> bool:
-        data = await services.resources.instance_file(instance)
+        if self._files is None:
+            self._files = FileReadAhead(services, self.instances, self.transform())
+        data = await self._files.get(self.position)
         await self.send(services, instance, data)
         return True
 
@@ -59,6 +67,9 @@ class InstanceSendJob(InstanceSetJob):
             return retry_or_raise(error, self.retry)
 
     async def stop(self, services: ServiceBundle, reason: StopReason) -> None:
+        files, self._files = self._files, None
+        if files is not None:
+            files.close()
         await self.disconnect(reason)
 
     def content(self) -> dict[str, Any]:

@@ -18,6 +18,8 @@ class HttpRemote:
     requests: list[str] = field(default_factory=list)  # request lines received
     stalled: trio.Event = field(default_factory=trio.Event)  # a request arrived that is never answered
     closed: trio.Event = field(default_factory=trio.Event)  # the client closed a connection it was waiting on
+    # Answer as if keeping the connection alive, then close it: a keep-alive that ends between two requests.
+    hang_up: bool = False
 
     @property
     def url(self) -> str:
@@ -39,14 +41,15 @@ class HttpRemote:
                         pass
                     self.closed.set()
                     return
-                answer = f"HTTP/1.1 {self.status} Refused\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                connection = "keep-alive" if self.hang_up else "close"
+                answer = f"HTTP/1.1 {self.status} Refused\r\nContent-Length: 0\r\nConnection: {connection}\r\n\r\n"
                 await stream.send_all(answer.encode())
             except trio.BrokenResourceError:
                 self.closed.set()
 
 
-async def start_http_remote(nursery: trio.Nursery, status: int | None) -> HttpRemote:
+async def start_http_remote(nursery: trio.Nursery, status: int | None, *, hang_up: bool = False) -> HttpRemote:
     listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-    remote = HttpRemote(int(listeners[0].socket.getsockname()[1]), status)
+    remote = HttpRemote(int(listeners[0].socket.getsockname()[1]), status, hang_up=hang_up)
     nursery.start_soon(trio.serve_listeners, remote._serve, listeners)
     return remote

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -36,7 +36,7 @@ from .pdu import (
     PeerClosed,
     ProtocolError,
     abort_pdu,
-    p_data_pdus,
+    p_data_parts,
     parse_pdvs,
 )
 from .presentation import AcceptedContext
@@ -48,7 +48,8 @@ log = logging.getLogger(__name__)
 ARTIM_TIMEOUT = 30.0
 ABORT_SEND_TIMEOUT = 1.0  # s: an A-ABORT that cannot leave by then is given up, the socket closed
 CANCEL_LINGER = 0.5  # s: after an A-ABORT sent because we were cancelled, wait this long for the close
-SEND_BATCH = 1 << 20  # bytes of PDUs joined into one send_all when sending a large dataset
+SEND_BATCH = 1 << 20  # bytes of PDUs handed to one write when sending a large dataset
+MAX_SEND_BUFFERS = 512  # buffers handed to one write (the system takes up to 1024)
 MAX_SENT_PDU = 1 << 20  # bytes: our P-DATA-TF PDUs are never larger
 MAX_MESSAGE_ID = 0xFFFF
 SPOOL_THRESHOLD = 1 << 20  # bytes of a received dataset kept in memory before it goes to a temporary file
@@ -126,32 +127,39 @@ class Association:
     async def send_pdu(self, data: bytes) -> None:
         """One write, whole or not at all as far as cancellation goes (one scope: shielded from
         outside, bounded in time by its own deadline)."""
+        await self._send_parts([data])
+
+    async def _send_parts(self, parts: Sequence[bytes | memoryview]) -> None:
+        """Whole PDUs, given as their parts in order, written as :meth:`send_pdu` writes one."""
         deadline = trio.current_time() + (self.limits.timeout or ARTIM_TIMEOUT)
         with trio.CancelScope(shield=True, deadline=deadline) as scope:
             try:
-                await self.stream.send_all(data)
-            except _GONE as error:
+                await send_buffers(self.stream, parts)
+            except (*_GONE, OSError) as error:
                 raise PeerClosed(f"connection lost while sending: {error}") from error
         if scope.cancelled_caught:
             raise TimedOut("the peer stopped reading")
 
-    def _message_pdus(self, context_id: int, command: Command, dataset: bytes | memoryview | None) -> Iterator[bytes]:
-        yield from p_data_pdus(context_id, MESSAGE_COMMAND, encode_command(command), self._pdu_size)
+    def _message_parts(
+        self, context_id: int, command: Command, dataset: bytes | memoryview | None
+    ) -> Iterator[tuple[bytes, bytes | memoryview]]:
+        yield from p_data_parts(context_id, MESSAGE_COMMAND, encode_command(command), self._pdu_size)
         if dataset:
-            yield from p_data_pdus(context_id, 0, memoryview(dataset), self._pdu_size)
+            yield from p_data_parts(context_id, 0, memoryview(dataset), self._pdu_size)
 
     async def send_message(self, context_id: int, command: Command, dataset: bytes | memoryview | None = None) -> None:
-        """A DIMSE message; its PDUs go out in batches of about :data:`SEND_BATCH` bytes."""
-        batch: list[bytes] = []
+        """A DIMSE message; its PDUs go out in writes of about :data:`SEND_BATCH` bytes, the
+        dataset's bytes straight from ``dataset`` (views of it, never copied here)."""
+        batch: list[bytes | memoryview] = []
         size = 0
-        for pdu in self._message_pdus(context_id, command, dataset):
-            batch.append(pdu)
-            size += len(pdu)
-            if size >= SEND_BATCH:
-                await self.send_pdu(b"".join(batch))
+        for headers, fragment in self._message_parts(context_id, command, dataset):
+            batch += (headers, fragment)
+            size += len(headers) + len(fragment)
+            if size >= SEND_BATCH or len(batch) >= MAX_SEND_BUFFERS:
+                await self._send_parts(batch)
                 batch, size = [], 0
         if batch:
-            await self.send_pdu(b"".join(batch))
+            await self._send_parts(batch)
 
     # -- receiving -------------------------------------------------------------------------------
 
@@ -258,6 +266,23 @@ class Association:
 
 
 _GONE = (trio.BrokenResourceError, trio.ClosedResourceError)
+
+
+async def send_buffers(stream: trio.SocketStream, buffers: Sequence[bytes | memoryview]) -> None:
+    """Write every buffer, in order, with as few system calls as the socket takes (one gathered
+    write each, no joining copy); raises what the socket raises (OSError when the peer is gone)."""
+    if len(buffers) == 1:
+        await stream.send_all(buffers[0])
+        return
+    pending = list(buffers)
+    first = 0  # pending[:first] went out whole
+    while first < len(pending):
+        sent = await stream.socket.sendmsg(pending[first : first + MAX_SEND_BUFFERS])
+        while first < len(pending) and sent >= len(pending[first]):
+            sent -= len(pending[first])
+            first += 1
+        if sent:
+            pending[first] = memoryview(pending[first])[sent:]
 
 
 async def send_last(stream: trio.SocketStream, pdu: bytes) -> None:

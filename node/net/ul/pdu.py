@@ -181,8 +181,11 @@ def parse_pdvs(body: bytes) -> Iterator[tuple[int, int, memoryview]]:
         position += 4 + length
 
 
-def p_data_pdus(context_id: int, control: int, payload: bytes | memoryview, max_pdu: int) -> Iterator[bytes]:
-    """One message part (command or dataset) as P-DATA-TF PDUs of one PDV each.
+def p_data_parts(
+    context_id: int, control: int, payload: bytes | memoryview, max_pdu: int
+) -> Iterator[tuple[bytes, bytes | memoryview]]:
+    """One message part (command or dataset) as P-DATA-TF PDUs of one PDV each, not joined:
+    (PDU and PDV headers, fragment) of each, the fragment a slice of ``payload`` (no copy).
 
     ``max_pdu`` is the peer's Maximum Length Received (0: unlimited), which bounds the PDV item;
     the last fragment carries the "last" bit. Fragments as pynetdicom makes them, byte for byte.
@@ -196,9 +199,15 @@ def p_data_pdus(context_id: int, control: int, payload: bytes | memoryview, max_
         last = offset >= total
         flags = control | MESSAGE_LAST if last else control
         pdv_length = len(fragment) + 2
-        yield HEADER.pack(P_DATA_TF, pdv_length + 4) + PDV_HEADER.pack(pdv_length, context_id, flags) + fragment
+        yield HEADER.pack(P_DATA_TF, pdv_length + 4) + PDV_HEADER.pack(pdv_length, context_id, flags), fragment
         if last:
             return
+
+
+def p_data_pdus(context_id: int, control: int, payload: bytes | memoryview, max_pdu: int) -> Iterator[bytes]:
+    """The PDUs of :func:`p_data_parts`, each joined into one bytes object."""
+    for headers, fragment in p_data_parts(context_id, control, payload, max_pdu):
+        yield headers + fragment
 
 
 # -- items of the association PDUs ------------------------------------------------------------------

@@ -1,0 +1,154 @@
+"""The stored files of a send job, read in worker threads ahead of the instance being sent.
+
+A send waits on the remote most of the time (its answer to each C-STORE or POST); the
+next files are looked up in the index and read from disk meanwhile, so the sender finds
+each one ready. The lookups of a batch are asked together (the index thread runs them
+back to back), and small files are read several per worker call: a thread hop costs more
+than reading a tiny file. Memory is bounded by the bytes read ahead, not by the job.
+
+An instance deleted or a file gone since the job was submitted fails when its turn
+comes, with the error a plain read would give (unknown resource, inexistent file).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+import trio
+
+from ..errors import ErrorCode, OrthancError
+from ..offload import Pending, offload_ahead
+from ..services.bundle import ServiceBundle
+from ..storage.files import FileStore
+from ..storage.index.base import COMPRESSION_ZLIB, Attachment
+from ..units import MEGABYTE
+
+AHEAD_FILES = 32  # files looked up and read ahead of the one being sent, at most
+AHEAD_BYTES = 8 * MEGABYTE  # bytes read ahead, at most (one file more when a single file is larger)
+GROUP_BYTES = 1 * MEGABYTE  # consecutive files read by one worker call, up to this size together
+
+Transform = Callable[[bytes], bytes]  # applied to each file in the worker thread (gzip, say)
+
+
+@dataclass(frozen=True)
+class _Missing:
+    """Why an instance has no file to send: raised when its turn comes."""
+
+    error: OrthancError
+
+
+def _read_group(files: FileStore, attachments: Sequence[Attachment], transform: Transform | None) -> list[object]:
+    """Each file's bytes (transformed), or the error its read met, in order."""
+    out: list[object] = []
+    for attachment in attachments:
+        try:
+            data = files.read(attachment.uuid, attachment.compression == COMPRESSION_ZLIB)
+        except FileNotFoundError:
+            out.append(_Missing(OrthancError(ErrorCode.INEXISTENT_FILE, f"Missing file: {attachment.uuid}")))
+            continue
+        except OrthancError as error:
+            out.append(_Missing(error))
+            continue
+        out.append(transform(data) if transform is not None else data)
+    return out
+
+
+class FileReadAhead:
+    """``await files.get(position)``: the stored file of ``instances[position]``, read ahead.
+
+    Positions are asked in increasing order; asking another one (a run resumed elsewhere)
+    drops what was read ahead. :meth:`close` drops it too (end of a run).
+    """
+
+    def __init__(self, services: ServiceBundle, instances: Sequence[str], transform: Transform | None = None) -> None:
+        self._services = services
+        self._instances = instances
+        self._transform = transform
+        self._found: dict[int, Attachment | _Missing] = {}  # looked up, not yet read
+        self._reads: dict[int, tuple[Pending[list[object]], int]] = {}  # started: (group, index in it)
+        self._bytes: dict[int, int] = {}  # size of each started read, until it is taken
+        self._next = 0  # first position not started
+
+    async def get(self, position: int) -> bytes:
+        if position not in self._reads:
+            self.close()
+            self._next = position
+        if len(self._reads) <= AHEAD_FILES // 2 and sum(self._bytes.values()) <= AHEAD_BYTES // 2:
+            await self._look_up(position)
+            self._start_reads(position)
+        group, index = self._reads.pop(position)
+        self._bytes.pop(position, None)
+        result = (await group.result())[index]
+        if isinstance(result, _Missing):
+            raise result.error
+        assert isinstance(result, bytes)
+        return result
+
+    def close(self) -> None:
+        """Drop every read not taken (those not started yet never start)."""
+        for group, _ in self._reads.values():
+            group.cancel()
+        self._found.clear()
+        self._reads.clear()
+        self._bytes.clear()
+
+    async def _look_up(self, position: int) -> None:
+        """Attachments of the next positions, asked concurrently (one batch for the index thread)."""
+        end = min(len(self._instances), position + AHEAD_FILES)
+        wanted = [i for i in range(self._next, end) if i not in self._found]
+        if not wanted:
+            return
+        index = self._services.index
+
+        async def one(i: int) -> None:
+            instance = self._instances[i]
+            attachment = await index.dicom_attachment(instance)
+            self._found[i] = attachment or _Missing(
+                OrthancError(ErrorCode.UNKNOWN_RESOURCE, f"Unknown resource: {instance}")
+            )
+
+        async with trio.open_nursery() as nursery:
+            for i in wanted:
+                nursery.start_soon(one, i)
+
+    def _start_reads(self, position: int) -> None:
+        """Reads of the looked-up positions from the first not started, within the byte budget."""
+        budget = AHEAD_BYTES - sum(self._bytes.values())
+        group: list[tuple[int, Attachment]] = []
+        group_bytes = 0
+        while self._next in self._found:
+            found = self._found[self._next]
+            size = found.uncompressed_size if isinstance(found, Attachment) else 0
+            if self._next > position and size > budget:
+                break
+            if group and group_bytes + size > GROUP_BYTES:
+                self._start_group(group)
+                group, group_bytes = [], 0
+            del self._found[self._next]
+            if isinstance(found, _Missing):
+                self._start_group(group)  # keeps the order: the missing one answers on its own
+                group, group_bytes = [], 0
+                self._reads[self._next] = (_failed(found), 0)
+            else:
+                group.append((self._next, found))
+                group_bytes += size
+                self._bytes[self._next] = size
+            budget -= size
+            self._next += 1
+        self._start_group(group)
+
+    def _start_group(self, group: list[tuple[int, Attachment]]) -> None:
+        if not group:
+            return
+        pending = offload_ahead(_read_group, self._services.files, [a for _, a in group], self._transform)
+        for index, (position, _) in enumerate(group):
+            self._reads[position] = (pending, index)
+
+
+def _failed(missing: _Missing) -> Pending[list[object]]:
+    """A read that ended before it began: the error, delivered like a worker's result."""
+    future: Future[list[object]] = Future()
+    future.set_result([missing])
+    return Pending(_read_group, future)
