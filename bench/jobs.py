@@ -12,6 +12,9 @@
    priority latency a client sees: ``queued`` jobs submitted by 4 clients at
    once, then one of priority 10, from the answer to its submission to the
    first GET /jobs/{id} that no longer says Pending.
+   One client submits and then polls, one request at a time: once the jobs keep up with the
+   submissions, the time per job is that of one POST plus one GET, so each server's latency
+   per HTTP request weighs as much as the job's own work there.
    Both servers run as processes on free loopback ports with fresh storage.
 Medians of ``repeat`` runs are printed.
 """

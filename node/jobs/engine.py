@@ -26,7 +26,7 @@ from .job import Job, JobOutput, Retry, Step, StepOutcome, StopReason
 from .outputs import OutputStore
 from .persist import JobsStore
 from .queue import PendingQueue
-from .record import NO_USER_DATA, JobRecord, JobState, Request
+from .record import NO_USER_DATA, JobRecord, JobState, Request, is_not_running
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +104,7 @@ class JobsEngine:
         records.sort(key=lambda r: r.creation_time)
         for record in records:
             self._records[record.id] = record
-            if record.state.completed:
-                record.completed.set()
-            elif record.state is not JobState.PAUSED:
+            if not record.state.completed and record.state is not JobState.PAUSED:
                 record.set_state(JobState.PENDING)
                 self._queue.push(record)
         ended = sorted((r for r in records if r.state.completed), key=lambda r: r.completion_time or r.last_change)
@@ -186,7 +184,6 @@ class JobsEngine:
         record.attempts = 0
         record.error_code, record.error_details = ErrorCode.SUCCESS, ""
         record.completion_time = None
-        record.completed = trio.Event()
         record.set_state(JobState.PENDING)
         self._queue.push(record)
         self._save(record, urgent=True)
@@ -217,8 +214,8 @@ class JobsEngine:
     async def _worker(self) -> None:
         while True:
             record = await self._queue.get()
-            if record.stopping is not None:
-                await record.stopping.wait()  # its last stop hook must finish before it runs again
+            if record.stop_hooks.value:
+                await record.stop_hooks.wait_value(0)  # its stop hooks must finish before it runs again
             if record.state is JobState.PENDING:  # not paused or cancelled meanwhile
                 await self._execute(record)
 
@@ -226,7 +223,6 @@ class JobsEngine:
         self._queue.discard(record)
         record.request = None
         record.error_code = ErrorCode.SUCCESS
-        record.left_running = trio.Event()
         outcome: _Ended | Retry | None = None
         finished = False
         try:
@@ -315,7 +311,6 @@ class JobsEngine:
             self._complete(record, outcome)
             reason = StopReason.SUCCESS if outcome.state is JobState.SUCCESS else StopReason.FAILURE
         record.request = None
-        record.left_running.set()
         self._spawn_stop(record, reason)
 
     async def _interrupt(self, record: JobRecord, request: Request) -> None:
@@ -325,7 +320,7 @@ class JobsEngine:
         if record.scope is not None:
             record.scope.cancel()
         with trio.move_on_after(SETTLE_TIMEOUT):
-            await record.left_running.wait()
+            await record.status.wait_value(is_not_running)
 
     async def _retry_later(self, record: JobRecord, timer: trio.CancelScope, seconds: float) -> None:
         with timer:
@@ -350,7 +345,6 @@ class JobsEngine:
         record.error_code, record.error_details = ended.code, ended.details
         self._history[record.id] = None
         self._services.metrics.job_finished(record.job.type_name, ended.state.value)
-        record.completed.set()
         self._save(record, urgent=True)
         self._evict_history()
 
@@ -395,15 +389,14 @@ class JobsEngine:
 
     def _spawn_stop(self, record: JobRecord, reason: StopReason) -> None:
         """Run the stop hook in the background so the worker is free at once."""
-        done = trio.Event()
-        record.stopping = done
+        record.stop_hooks.value += 1
 
         async def stop() -> None:
             try:
                 with trio.CancelScope(shield=True):
                     await self._stop_hook(record, reason)
             finally:
-                done.set()
+                record.stop_hooks.value -= 1
 
         self._spawn(stop)
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
+from contextlib import aclosing
 from typing import Any
 
 import trio
+from trio_util import RepeatedEvent, periodic
 
 from ..metrics import Metrics
 from ..storage.index import Index
@@ -22,7 +24,7 @@ from .record import JobRecord
 
 log = logging.getLogger(__name__)
 
-FLUSH_DELAY = 0.02  # gathers a burst of submissions into one write, well inside the 100 ms promise
+FLUSH_DELAY = 0.05  # one write for a burst (a short job submitted meanwhile is written once, ended): inside 100 ms
 SAVE_PERIOD = 10.0
 
 
@@ -33,7 +35,7 @@ class JobsStore:
         self._metrics = metrics
         self._changed: set[str] = set()
         self._removed: set[str] = set()
-        self._urgent = trio.Event()
+        self._wanted = RepeatedEvent()  # a save is due: an urgent change, or the period
 
     def changed(self, job_id: str) -> None:
         """The job changed; the next save writes it."""
@@ -43,12 +45,12 @@ class JobsStore:
     def changed_urgently(self, job_id: str) -> None:
         """The job was submitted, ended, paused or resumed: save it within 100 ms."""
         self.changed(job_id)
-        self._urgent.set()
+        self._wanted.set()
 
     def removed(self, job_id: str) -> None:
         self._changed.discard(job_id)
         self._removed.add(job_id)
-        self._urgent.set()
+        self._wanted.set()
 
     async def load(self) -> list[dict[str, Any]]:
         """The saved forms; unreadable rows are skipped with a warning."""
@@ -69,22 +71,28 @@ class JobsStore:
         await self._index.save_jobs({}, (), clear=True)
 
     async def run(self) -> None:
-        """Save on demand and periodically until cancelled, then save a last time."""
+        """Save on demand and periodically until cancelled, then save a last time.
+
+        A save asked while one is under way is not lost: the events iterator comes round
+        again for it (changes it already wrote make that round write nothing).
+        """
         try:
-            next_save = trio.current_time() + SAVE_PERIOD
-            while True:
-                with trio.move_on_at(next_save):
-                    await self._urgent.wait()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._ask_periodically)
+                async for _ in self._wanted.events():
                     await trio.sleep(FLUSH_DELAY)
-                if trio.current_time() >= next_save:
-                    next_save = trio.current_time() + SAVE_PERIOD
-                await self.save()
+                    await self.save()
         finally:
             with trio.CancelScope(shield=True):
                 await self.save()
 
+    async def _ask_periodically(self) -> None:
+        """The progress of running jobs, saved every SAVE_PERIOD."""
+        async with aclosing(periodic(SAVE_PERIOD)) as ticks:
+            async for _ in ticks:
+                self._wanted.set()
+
     async def save(self) -> None:
-        self._urgent = trio.Event()
         changed, removed = self._changed, self._removed
         self._changed, self._removed = set(), set()
         records = self._records()

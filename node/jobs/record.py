@@ -1,4 +1,9 @@
-"""What the registry knows of one job: state, priority, times, error, and its saved form."""
+"""What the registry knows of one job: state, priority, times, error, and its saved form.
+
+The state is an :class:`~trio_util.AsyncValue`: whoever waits for a job (its end, its
+leaving Running, its stop hooks) waits on a predicate of the one value the engine sets,
+so no event has to be created, set and replaced in step with the state.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import trio
+from trio_util import AsyncValue
 
 from ..clock import orthanc_timestamp, utc_now
 from ..errors import ErrorCode, description
@@ -38,13 +44,38 @@ class Request(enum.Enum):
 NO_USER_DATA: Any = object()
 
 
+def is_completed(state: JobState) -> bool:
+    """Predicate of waiters for the end of a job (one shared function: one wait queue for all)."""
+    return state.completed
+
+
+def is_not_running(state: JobState) -> bool:
+    return state is not JobState.RUNNING
+
+
+class Completion:
+    """A job's end seen as an event (``is_set``, ``wait``), read from its state: the two
+    cannot disagree, and a resubmitted job is simply not completed any more."""
+
+    __slots__ = ("_status",)
+
+    def __init__(self, status: AsyncValue[JobState]) -> None:
+        self._status = status
+
+    def is_set(self) -> bool:
+        return is_completed(self._status.value)
+
+    async def wait(self) -> None:
+        await self._status.wait_value(is_completed)
+
+
 @dataclass(eq=False)
 class JobRecord:
     job: Job
     priority: int
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     user_data: Any = NO_USER_DATA
-    state: JobState = JobState.PENDING
+    status: AsyncValue[JobState] = field(default_factory=lambda: AsyncValue(JobState.PENDING))
     creation_time: datetime = field(default_factory=utc_now)
     last_change: datetime = field(default_factory=utc_now)
     completion_time: datetime | None = None
@@ -57,12 +88,19 @@ class JobRecord:
     scope: trio.CancelScope | None = None
     run_mark: float = 0.0  # trio time of the last runtime accounting
     ticket: int | None = None  # queue entry; None when not queued
-    completed: trio.Event = field(default_factory=trio.Event)  # set on Success/Failure
-    left_running: trio.Event = field(default_factory=trio.Event)
-    stopping: trio.Event | None = None  # set when the last stop hook is done
+    stop_hooks: AsyncValue[int] = field(default_factory=lambda: AsyncValue(0))  # stop hooks still running
+
+    @property
+    def state(self) -> JobState:
+        return self.status.value
+
+    @property
+    def completed(self) -> Completion:
+        """Set on Success or Failure."""
+        return Completion(self.status)
 
     def set_state(self, state: JobState) -> None:
-        self.state = state
+        self.status.value = state
         self.last_change = utc_now()
 
     def to_json(self, now: datetime) -> dict[str, Any]:
@@ -128,7 +166,7 @@ class JobRecord:
             priority=int(form["Priority"]),
             id=str(form["ID"]),
             user_data=form.get("UserData", NO_USER_DATA),
-            state=JobState(form["State"]),
+            status=AsyncValue(JobState(form["State"])),
             creation_time=datetime.fromisoformat(form["CreationTime"]),
             last_change=datetime.fromisoformat(form["LastStateChange"]),
             completion_time=datetime.fromisoformat(completion) if completion else None,

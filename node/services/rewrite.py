@@ -24,15 +24,19 @@ from ..dicom.rewrite import ModifiedFile, UidMap, modify_file
 from ..dicom.rewrite_plan import ModificationPlan, plan_from_json
 from ..errors import ErrorCode, OrthancError
 from ..offload import offload
+from ..storage.files import FileStore
 from ..storage.index import Index
+from ..storage.index.base import COMPRESSION_ZLIB, Attachment
 from .bundle import ServiceBundle
-from .ingest import Ingest, Origin, PreparedInstance
+from .ingest import Origin, PreparedInstance
 
 # Global property holding the last N of `Anonymized<N>` (kept in the database, as Orthanc does).
 ANONYMIZATION_SEQUENCE = "AnonymizationSequence"
 _sequence_lock = trio.Lock()
 # An instance deleted while a job runs: counted as failed, not fatal to the job.
 _VANISHED = (ErrorCode.UNKNOWN_RESOURCE, ErrorCode.INEXISTENT_FILE)
+_PARENT_LEVELS = (Level.PATIENT, Level.STUDY, Level.SERIES)
+INLINE_LIMIT = 256 * 1024  # bytes: a file up to this size is rewritten on the event loop
 
 
 async def complete_plan(index: Index, plan: ModificationPlan) -> ModificationPlan:
@@ -53,13 +57,17 @@ async def modified_instance(services: ServiceBundle, public_id: str, plan: Modif
 
 
 async def instances_of(services: ServiceBundle, resources: Iterable[str]) -> list[str]:
-    """Every instance below these resources (any level, unknown one: error 17), each listed once."""
+    """Every instance below these resources (any level, unknown one: error 17), each listed once.
+
+    One index query per resource: a stored resource always has an instance below it (or is
+    one), since a parent goes with its last instance, so finding none means it is unknown.
+    """
     found: dict[str, None] = {}
     for public_id in resources:
-        level = await services.index.level_of(public_id)
-        if level is None:
+        instances = await services.index.descendants(public_id, Level.INSTANCE)
+        if not instances:
             raise OrthancError(ErrorCode.UNKNOWN_RESOURCE, f"Unknown resource: {public_id}")
-        found.update(dict.fromkeys(await services.index.descendants(public_id, Level.INSTANCE)))
+        found.update(dict.fromkeys(instances))
     return list(found)
 
 
@@ -80,31 +88,63 @@ class InstanceRewrite(abc.ABC):
 
     @abc.abstractmethod
     def rewrite(self, data: bytes, uids: UidMap) -> ModifiedFile:
-        """The new file of one instance; runs in a worker thread, so it only reads ``self``."""
+        """The new file of one instance; may run in a worker thread, so it only reads ``self``."""
 
     async def stored(self, services: ServiceBundle, result: ModifiedFile, ids: OrthancIds) -> None:
         """Hook run once an instance is stored (shielded from cancellation): record what was created."""
         return None  # optional hook
 
     def instance_metadata(self, result: ModifiedFile, ids: OrthancIds) -> dict[str, str]:
-        """Metadata stored with the new instance (``ids``), in the same transaction; runs in a worker thread."""
+        """Metadata stored with the new instance (``ids``), in the same transaction."""
+        return {}
+
+    def parent_metadata(self, result: ModifiedFile, ids: OrthancIds) -> dict[Level, dict[str, str]]:
+        """Metadata set on the parents of the new instance, in the same transaction."""
         return {}
 
     @abc.abstractmethod
     def content(self) -> dict[str, Any]:
         """The keys that the job adds to the Content of every instance-set job."""
 
-    def _rewrite_and_prepare(self, ingest: Ingest, data: bytes) -> tuple[ModifiedFile, PreparedInstance]:
-        """The new file, parsed and written, ready to index: one trip to a worker thread."""
-        result = self.rewrite(data, self.uid_map)
-        parsed = parse_instance(result.data)
-        return result, ingest.prepare(parsed, self.origin, self.instance_metadata(result, parsed.ids))
+    def _read_and_rewrite(self, files: FileStore, source: Attachment) -> ModifiedFile | None:
+        """The stored file read and rewritten; None if it vanished meanwhile (blocking)."""
+        try:
+            data = files.read(source.uuid, source.compression == COMPRESSION_ZLIB)
+        except FileNotFoundError:
+            return None
+        return self.rewrite(data, self.uid_map)
+
+    def _rewrite_and_prepare_blocking(
+        self, services: ServiceBundle, source: Attachment
+    ) -> tuple[ModifiedFile, PreparedInstance] | None:
+        """A large file read, rewritten, parsed and the new one written: one trip to a worker thread."""
+        result = self._read_and_rewrite(services.files, source)
+        if result is None:
+            return None
+        return result, services.ingest.prepare(parse_instance(result.data), self.origin)
+
+    async def _rewrite_and_prepare(
+        self, services: ServiceBundle, source: Attachment
+    ) -> tuple[ModifiedFile, PreparedInstance] | None:
+        """The new file written (or being written) and described, ready to index.
+
+        A small file is read, rewritten and parsed on the event loop, its new file written by
+        ingest in a thread meanwhile: handing that work to a thread would cost more than doing
+        it, as a thread waits its turn for the interpreter while the loop is busy.
+        """
+        if source.uncompressed_size > INLINE_LIMIT:
+            return await offload(self._rewrite_and_prepare_blocking, services, source)
+        result = self._read_and_rewrite(services.files, source)
+        if result is None:
+            return None
+        return result, await services.ingest.receive(result.data, self.origin, parse_instance, inline=True)
 
     async def rewrite_and_store(self, services: ServiceBundle, instance: str) -> bool:
         """Rewrite and store one instance; False if it vanished meanwhile.
 
-        Reading may be interrupted (nothing changed yet). Rewriting, storing and recording
-        what was stored are shielded, so a pause never leaves a written file unindexed.
+        One index read (where the file is) and one index write (the new instance with its
+        metadata and its parents'): looking the file up may be interrupted (nothing changed
+        yet); the rest is shielded, so a pause never leaves a written file unindexed.
 
         The step may still run twice: a job restored after a crash redoes the steps done
         since its progress was last saved. The rewrite gives the same file again (see
@@ -112,14 +152,17 @@ class InstanceRewrite(abc.ABC):
         any instance already stored (error 2018); here only a different file stored under
         the same identifiers is refused.
         """
-        try:
-            data = await services.resources.instance_file(instance)
-        except OrthancError as error:
-            if error.code in _VANISHED:
-                return False
-            raise
+        source = await services.index.dicom_attachment(instance)
+        if source is None:
+            return False
         with trio.CancelScope(shield=True):
-            result, prepared = await offload(self._rewrite_and_prepare, services.ingest, data)
+            rewritten = await self._rewrite_and_prepare(services, source)
+            if rewritten is None:
+                return False
+            result, prepared = rewritten
+            ids = prepared.parsed.ids
+            prepared.new.metadata.update(self.instance_metadata(result, ids))
+            prepared.new.parent_metadata.update(self.parent_metadata(result, ids))
             stored = await services.ingest.commit(prepared)
             if stored.status != "Success" and not await self._stored_before(services, result, stored.ids):
                 raise OrthancError(
@@ -192,7 +235,9 @@ class ResourceModification(InstanceRewrite):
         return modify_file(data, self.plan, uids)
 
     async def stored(self, services: ServiceBundle, result: ModifiedFile, ids: OrthancIds) -> None:
-        await self._record_provenance(services, result.source_ids, ids)
+        for level in _PARENT_LEVELS:
+            if result.source_ids[level] != ids[level]:
+                self._with_provenance.add(ids[level])
         for level, public_id in zip(Level, ids, strict=True):
             self.created[level].add(public_id)
         if self.target is None and self.level is not None:
@@ -203,13 +248,14 @@ class ResourceModification(InstanceRewrite):
         source = result.source_ids[Level.INSTANCE]
         return {self.metadata_name: source} if source != ids[Level.INSTANCE] else {}
 
-    async def _record_provenance(self, services: ServiceBundle, sources: OrthancIds, created: OrthancIds) -> None:
-        """`ModifiedFrom`/`AnonymizedFrom` on each new parent, once per job; the instance has its own."""
-        for level in (Level.PATIENT, Level.STUDY, Level.SERIES):
-            source, public_id = sources[level], created[level]
-            if source != public_id and public_id not in self._with_provenance:
-                await services.index.set_metadata(public_id, self.metadata_name, source)
-                self._with_provenance.add(public_id)
+    def parent_metadata(self, result: ModifiedFile, ids: OrthancIds) -> dict[Level, dict[str, str]]:
+        """`ModifiedFrom`/`AnonymizedFrom` of each new parent (one with a new ID), once per job."""
+        sources = result.source_ids
+        return {
+            level: {self.metadata_name: sources[level]}
+            for level in _PARENT_LEVELS
+            if sources[level] != ids[level] and ids[level] not in self._with_provenance
+        }
 
     def content(self) -> dict[str, Any]:
         content: dict[str, Any] = {"IsAnonymization": self.plan.is_anonymization}

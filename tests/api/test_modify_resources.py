@@ -13,8 +13,8 @@ from node.dicom.ids import Level
 from node.dicom.rewrite_plan import parse_modify_request
 from node.jobs.types.rewrite import ResourceModificationJob
 from node.services.ingest import Origin
-from node.services.rewrite import ResourceModification, instances_of
-from tests.support.datasets import SHARED_TESTDATA
+from node.services.rewrite import INLINE_LIMIT, ResourceModification, instances_of
+from tests.support.datasets import SHARED_TESTDATA, random_pixels, to_bytes
 from tests.support.rest import file_of, post
 from tests.support.studies import upload_study
 
@@ -77,6 +77,25 @@ async def test_modify_series_stays_in_its_study(http: httpx.AsyncClient) -> None
     assert new_series["ParentStudy"] == source.study
     assert new_series["ModifiedFrom"] == series
     assert len((await http.get(f"/studies/{source.study}")).json()["Series"]) == 3
+
+
+async def test_a_large_instance_is_rewritten_in_a_worker_thread_alike(http: httpx.AsyncClient) -> None:
+    """Past INLINE_LIMIT the file is read, rewritten and written off the event loop: same result."""
+    data = to_bytes(random_pixels(INLINE_LIMIT + 1024))
+    stored = (await http.post("/instances", content=data)).json()
+    content = (
+        await post(http, f"/studies/{stored['ParentStudy']}/modify", {"Replace": {"StudyDescription": "BIG"}})
+    ).json()
+    assert content["InstancesCount"] == 1 and content["FailedInstancesCount"] == 0
+    study = (await http.get(f"/studies/{content['ID']}")).json()
+    assert study["ModifiedFrom"] == stored["ParentStudy"]
+    (series,) = study["Series"]
+    assert (await http.get(f"/series/{series}")).json()["ModifiedFrom"] == stored["ParentSeries"]
+    (instance,) = (await http.get(f"/series/{series}")).json()["Instances"]
+    assert (await http.get(f"/instances/{instance}/metadata/ModifiedFrom")).text == stored["ID"]
+    modified = await file_of(http, instance)
+    assert modified.StudyDescription == "BIG"
+    assert modified.PixelData == (await file_of(http, stored["ID"])).PixelData
 
 
 async def test_modify_patient(http: httpx.AsyncClient) -> None:
@@ -172,9 +191,7 @@ async def test_bulk_routes(http: httpx.AsyncClient) -> None:
     content = (await post(http, "/tools/bulk-modify", {"Resources": [first.study], "Level": "Study"})).json()
     new_studies = [r["ID"] for r in content["Resources"] if r["Type"] == "Study"]
     assert len(new_studies) == 1 and new_studies[0] != first.study
-    anonymized = (
-        await post(http, "/tools/bulk-anonymize", {"Resources": [first.patient, second.patient]})
-    ).json()
+    anonymized = (await post(http, "/tools/bulk-anonymize", {"Resources": [first.patient, second.patient]})).json()
     patients = [r["ID"] for r in anonymized["Resources"] if r["Type"] == "Patient"]
     assert len(patients) == 2 and not {first.patient, second.patient} & set(patients)
     assert (await post(http, "/tools/bulk-modify", {"Resources": ["nope"]})).json()["OrthancStatus"] == 17

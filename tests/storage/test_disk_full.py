@@ -111,8 +111,7 @@ async def test_full_temporary_disk_fails_the_archive_job(tmp_path: Path, caplog:
                 record = node.jobs.get(job["ID"])  # type: ignore[union-attr]
                 assert record is not None
                 await node.jobs.wait_completed(record)  # type: ignore[union-attr]
-                assert record.stopping is not None
-                await record.stopping.wait()  # the failed job's clean-up, which runs after it ends
+                await record.stop_hooks.wait_value(0)  # the failed job's clean-up, which runs after it ends
                 state = (await http.get(f"/jobs/{job['ID']}")).json()
                 assert (state["State"], state["ErrorCode"]) == ("Failure", ErrorCode.CANNOT_WRITE_FILE)
                 assert str(disk) not in str(state)

@@ -9,7 +9,7 @@ import httpx
 import trio
 
 from node.context import NodeContext
-from node.jobs.record import JobRecord, JobState
+from node.jobs.record import JobRecord, JobState, is_not_running
 from node.services.ingest import IngestResult
 
 from .node import jobs_of
@@ -76,5 +76,5 @@ async def pause_at(node: NodeContext, http: httpx.AsyncClient, job_id: str, gate
     assert (await http.post(f"/jobs/{job_id}/pause", content="")).status_code == 200
     gate.release.set()
     with trio.fail_after(JOB_TIMEOUT):
-        await record.left_running.wait()
+        await record.status.wait_value(is_not_running)
     assert record.state is JobState.PAUSED

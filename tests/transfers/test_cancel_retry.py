@@ -56,8 +56,7 @@ async def test_cancel_aborts_a_stalled_association_within_100_ms(
     assert trio.current_time() - asked < NETWORK_FREED
     record = await finished(node, job)
     assert (record.state, record.error_code) == (JobState.FAILURE, ErrorCode.CANCELED_JOB)
-    assert record.stopping is not None
-    await record.stopping.wait()
+    await record.stop_hooks.wait_value(0)
     assert tasks_added(before) == {}
 
 

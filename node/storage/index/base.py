@@ -59,6 +59,9 @@ class NewInstance:
     last_update: str
     index_in_series: str | None
     expected_instances: int | None
+    # Set (replaced) on the patient, study or series in the same transaction, created by this
+    # instance or not: what a rewrite records of a new parent's source, at no extra write.
+    parent_metadata: dict[Level, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass

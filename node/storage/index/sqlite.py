@@ -268,6 +268,7 @@ class SqliteIndex(Index):
         if Level.SERIES in result.created:  # a series keeps what its first instance said of it
             rows += [(series, k, v) for k, v in new.series_metadata.items()]
         rows += [(internal_ids[lv], "LastUpdate", new.last_update) for lv in (Level.PATIENT, Level.STUDY, Level.SERIES)]
+        rows += [(internal_ids[lv], k, v) for lv, values in new.parent_metadata.items() for k, v in values.items()]
         db.executemany("INSERT OR REPLACE INTO metadata(internal_id, name, value) VALUES (?,?,?)", rows)
         changes = [("NewInstance", new.ids[3], Level.INSTANCE)]
         changes += [(_STATUS_NEW[lv], new.ids[lv], lv) for lv in sorted(result.created, reverse=True)]
