@@ -27,6 +27,7 @@ from ..offload import offload
 from ..storage.index import Index
 from .bundle import ServiceBundle
 from .ingest import Ingest, Origin, PreparedInstance
+from .transcoding import transcode_in_thread, transcoded_or_original
 
 # Global property holding the last N of `Anonymized<N>` (kept in the database, as Orthanc does).
 ANONYMIZATION_SEQUENCE = "AnonymizationSequence"
@@ -45,11 +46,16 @@ async def complete_plan(index: Index, plan: ModificationPlan) -> ModificationPla
     return plan.with_patient_name(f"Anonymized{number}")
 
 
+def _modified_and_transcoded(data: bytes, plan: ModificationPlan, quality: int) -> bytes:
+    """The modification, then the plan's transcoding: an instance that cannot be transcoded is an error here."""
+    result = modify_file(data, plan, UidMap()).data
+    return result if plan.transcode is None else transcode_in_thread(result, plan.transcode, quality=quality).data
+
+
 async def modified_instance(services: ServiceBundle, public_id: str, plan: ModificationPlan) -> bytes:
     """The modified file of one instance, not stored (POST /instances/{id}/modify|anonymize)."""
     data = await services.resources.instance_file(public_id)
-    result = await offload(modify_file, data, plan, UidMap())
-    return result.data
+    return await offload(_modified_and_transcoded, data, plan, services.transcoding.lossy_quality)
 
 
 async def instances_of(services: ServiceBundle, resources: Iterable[str]) -> list[str]:
@@ -94,9 +100,17 @@ class InstanceRewrite(abc.ABC):
     def content(self) -> dict[str, Any]:
         """The keys that the job adds to the Content of every instance-set job."""
 
-    def _rewrite_and_prepare(self, ingest: Ingest, data: bytes) -> tuple[ModifiedFile, PreparedInstance]:
-        """The new file, parsed and written, ready to index: one trip to a worker thread."""
+    def transcode_target(self) -> str | None:
+        """The transfer syntax the new files are written in; None: the source's."""
+        return None
+
+    def _rewrite_and_prepare(self, ingest: Ingest, data: bytes, quality: int) -> tuple[ModifiedFile, PreparedInstance]:
+        """The new file, transcoded if asked (kept in its syntax if it cannot be), parsed and
+        written, ready to index: one trip to a worker thread."""
         result = self.rewrite(data, self.uid_map)
+        target = self.transcode_target()
+        if target is not None:
+            result = ModifiedFile(transcoded_or_original(result.data, target, quality), result.source_ids)
         parsed = parse_instance(result.data)
         return result, ingest.prepare(parsed, self.origin, self.instance_metadata(result, parsed.ids))
 
@@ -119,7 +133,8 @@ class InstanceRewrite(abc.ABC):
                 return False
             raise
         with trio.CancelScope(shield=True):
-            result, prepared = await offload(self._rewrite_and_prepare, services.ingest, data)
+            quality = services.transcoding.lossy_quality
+            result, prepared = await offload(self._rewrite_and_prepare, services.ingest, data, quality)
             stored = await services.ingest.commit(prepared)
             if stored.status != "Success" and not await self._stored_before(services, result, stored.ids):
                 raise OrthancError(
@@ -190,6 +205,9 @@ class ResourceModification(InstanceRewrite):
 
     def rewrite(self, data: bytes, uids: UidMap) -> ModifiedFile:
         return modify_file(data, self.plan, uids)
+
+    def transcode_target(self) -> str | None:
+        return self.plan.transcode
 
     async def stored(self, services: ServiceBundle, result: ModifiedFile, ids: OrthancIds) -> None:
         await self._record_provenance(services, result.source_ids, ids)

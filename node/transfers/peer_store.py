@@ -2,8 +2,8 @@
 
 One HTTP connection pool per run, kept across the steps and closed by the stop hook.
 ``Compress`` gzips each body (``Content-Encoding: gzip``); ``Size`` counts the bytes
-sent, compressed or not. ``Transcode`` is accepted, but without codecs only a file
-already in the syntax asked for can go: any other fails with a clear error.
+sent, compressed or not. ``Transcode`` converts each file to that transfer syntax first
+(in a worker thread); one that cannot be converted goes in its own syntax, as with Orthanc.
 """
 
 from __future__ import annotations
@@ -11,14 +11,13 @@ from __future__ import annotations
 import gzip
 from typing import Any, ClassVar, Self
 
-from ..errors import ErrorCode
 from ..jobs.job import StopReason, register_job_type
-from ..net.ul.dimse import read_file_meta
 from ..offload import offload
 from ..services.bundle import ServiceBundle
+from ..services.transcoding import transcode_off_loop
 from ..units import MEGABYTE
 from .peer_client import PeerClient, PeerTarget
-from .retry import RetryPolicy, TransferFailed
+from .retry import RetryPolicy
 from .send_job import InstanceSendJob
 
 GZIP_LEVEL = 6  # zlib's default: most of the gain of 9 at a fraction of its time
@@ -66,15 +65,7 @@ class OrthancPeerStoreJob(InstanceSendJob):
 
     async def send(self, services: ServiceBundle, instance: str, data: bytes) -> None:
         if self.transcode is not None:
-            meta = read_file_meta(data)
-            syntax = meta.transfer_syntax if meta is not None else "unknown"
-            if syntax != self.transcode:
-                raise TransferFailed(
-                    f"Instance {instance} is in transfer syntax {syntax}: transcoding it to {self.transcode} "
-                    "is not available",
-                    transient=False,
-                    code=ErrorCode.NOT_IMPLEMENTED,
-                )
+            data = await transcode_off_loop(data, self.transcode, services.transcoding.lossy_quality)
         body = await offload(gzip.compress, data, GZIP_LEVEL) if self.compress else data
         if self._client is None:
             self._client = PeerClient(self.target)
