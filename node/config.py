@@ -88,6 +88,11 @@ DEFAULTS: dict[str, Any] = {
     "UserMetadata": {},  # name -> number (1024-65535) of metadata clients may set
     "UserContentType": {},  # name -> number (1024-65535), or [number, MIME type], of attachments clients may set
     "CheckRevisions": False,  # true: replacing or deleting a metadata or attachment needs its ETag in If-Match
+    "DicomLossyTranscodingQuality": 90,  # 1-100: JPEG baseline quality factor (JPEG 2000: ratio 101 - quality)
+    "IngestTranscoding": "",  # transfer syntax received instances are stored in; "": as received
+    "IngestTranscodingOfUncompressed": True,  # IngestTranscoding applies to uncompressed instances
+    "IngestTranscodingOfCompressed": True,  # IngestTranscoding applies to compressed instances
+    "DicomScuPreferredTransferSyntax": "1.2.840.10008.1.2.1",  # first target when a C-STORE must transcode
 }
 
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(\"[^\"]*\"|'[^']*'|[^}]*))?\}")

@@ -18,6 +18,7 @@ from .runtime_settings import RuntimeSettings
 from .services.bundle import ServiceBundle
 from .services.ingest import Ingest
 from .services.resources import Resources
+from .services.transcoding import TranscodingSettings
 from .settings import NodeSettings
 from .storage.files import FileStore
 from .storage.index import Index
@@ -76,3 +77,7 @@ class NodeContext:
     @property
     def metrics(self) -> Metrics:
         return self.services.metrics
+
+    @property
+    def transcoding(self) -> TranscodingSettings:
+        return self.services.transcoding

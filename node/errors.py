@@ -67,6 +67,7 @@ class ErrorCode(IntEnum):
     CREATE_DICOM_PARENT_IS_INSTANCE = 2025
     CREATE_DICOM_PARENT_ENCODING = 2026
     UNKNOWN_MODALITY = 2027
+    CANNOT_ORDER_SLICES = 2040
     ALREADY_EXISTING_TAG = 2042
     UNSUPPORTED_MEDIA_TYPE = 3000
 
@@ -129,6 +130,7 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.CREATE_DICOM_PARENT_IS_INSTANCE: "Trying to attach a new DICOM instance to an instance (must be a series, study or patient)",
     ErrorCode.CREATE_DICOM_PARENT_ENCODING: "Unable to get the encoding of the parent resource",
     ErrorCode.UNKNOWN_MODALITY: "Unknown modality",
+    ErrorCode.CANNOT_ORDER_SLICES: "Unable to order the slices of the series",
     ErrorCode.ALREADY_EXISTING_TAG: "Cannot override the value of a tag that already exists",
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: "Unsupported media type",
 }

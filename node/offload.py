@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Generic, TypeVar
@@ -61,6 +62,18 @@ async def offload(fn: Callable[..., T], *args: Any) -> T:
             await trio.lowlevel.cancel_shielded_checkpoint()
             return fn(*args)
         return await trio.to_thread.run_sync(fn, *args)
+
+
+# One lock per library that must not run in two worker threads at once (see one_at_a_time).
+_exclusive: dict[str, threading.Lock] = {}
+_exclusive_guard = threading.Lock()
+
+
+def one_at_a_time(name: str) -> contextlib.AbstractContextManager[bool]:
+    """A lock shared by every worker thread that calls the library ``name``, for code that is
+    not safe to run concurrently (it crashes the process, not just the caller)."""
+    with _exclusive_guard:
+        return _exclusive.setdefault(name, threading.Lock())
 
 
 _ahead_pool: ThreadPoolExecutor | None = None

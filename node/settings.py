@@ -19,6 +19,7 @@ from .jobs.engine import EngineSettings
 from .net.settings import DicomSettings
 from .remotes.queries import QueriesSettings
 from .remotes.registry import RemotesSettings
+from .services.transcoding import TranscodingSettings
 from .storage.settings import StorageSettings
 from .transfers.settings import TransfersSettings
 
@@ -39,6 +40,7 @@ class NodeSettings:
     queries: QueriesSettings  # the queries made to remote modalities, kept in memory
     http: HttpSettings
     transfers: TransfersSettings
+    transcoding: TranscodingSettings  # lossy quality, ingest transcoding, the C-STORE SCU's preferred syntax
 
     @classmethod
     def from_config(cls, config: Config) -> NodeSettings:
@@ -57,4 +59,5 @@ class NodeSettings:
             queries=QueriesSettings.from_config(config),
             http=HttpSettings.from_config(config),
             transfers=TransfersSettings.from_config(config),
+            transcoding=TranscodingSettings.from_config(config),
         )

@@ -143,9 +143,10 @@ async def _serve_once(
                 services = ServiceBundle(
                     index=index,
                     files=files,
-                    ingest=Ingest(storage, index, files, stability),
+                    ingest=Ingest(storage, index, files, stability, settings.transcoding),
                     resources=Resources(index, files, stability),
                     metrics=metrics,
+                    transcoding=settings.transcoding,
                 )
                 engine = JobsEngine(services, settings.jobs, load=load_jobs)
                 context = NodeContext(

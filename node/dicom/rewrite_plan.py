@@ -241,6 +241,7 @@ def parse_anonymize_request(body: Any, *, default_private_creator: str = "", job
         needs_patient_name=PATIENT_NAME not in builder.user_touched,
         private_creator=creator,
         keep_source=keep_source,
+        transcode=_transcode(body, job) if job else None,  # the instance route ignores it, as Orthanc 1.10.1
     )
 
 

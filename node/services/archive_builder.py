@@ -24,6 +24,7 @@ from ..storage.files import FileStore
 from ..storage.index.base import COMPRESSION_ZLIB
 from ..units import MEGABYTE
 from .archive_plan import ArchiveKind, ArchivePlan, CommandType, ZipCommand
+from .transcoding import transcoded_or_original
 from .zip_writer import DeflatedFile, ZipMember, ZipWriter, deflate
 
 ZIP_COMMENT = b"Created by Orthanc"
@@ -41,13 +42,26 @@ class _Prepared:
     media: MediaEntry | None = None
 
 
-def _prepare_file(store: FileStore, command: ZipCommand, media: bool, extended: bool) -> _Prepared:
+@dataclass(frozen=True)
+class Transcoding:
+    """The ``Transcode`` of an archive: the syntax of its files, and the quality of a lossy one."""
+
+    syntax: str
+    quality: int
+
+
+def _prepare_file(
+    store: FileStore, command: ZipCommand, media: bool, extended: bool, transcoding: Transcoding | None
+) -> _Prepared:
+    """Read, transcode (a file that cannot be keeps its syntax) and deflate one file."""
     attachment = command.attachment
     assert attachment is not None
     try:
         data = store.read(attachment.uuid, attachment.compression == COMPRESSION_ZLIB)
     except FileNotFoundError:  # instance deleted after submission: silently skipped
         return _Prepared(None)
+    if transcoding is not None:
+        data = transcoded_or_original(data, transcoding.syntax, transcoding.quality)
     entry = None
     if media:
         dataset = read_dataset(data, stop_before_pixels=True)
@@ -77,9 +91,10 @@ class ArchiveBuilder:
     (no await) records the step once its bytes are delivered.
     """
 
-    def __init__(self, plan: ArchivePlan, store: FileStore) -> None:
+    def __init__(self, plan: ArchivePlan, store: FileStore, transcoding: Transcoding | None = None) -> None:
         self.plan = plan
         self._store = store
+        self._transcoding = transcoding
         self._writer = ZipWriter(zip64=plan.zip64, comment=ZIP_COMMENT)
         self._dicomdir = DicomDir() if plan.kind == ArchiveKind.MEDIA else None
         self._ahead: dict[int, Pending[_Prepared]] = {}
@@ -103,7 +118,9 @@ class ArchiveBuilder:
         media, extended = self._dicomdir is not None, self.plan.extended
         for _, i in zip(range(LOOKAHEAD), upcoming, strict=False):
             if i not in self._ahead:
-                self._ahead[i] = offload_ahead(_prepare_file, self._store, commands[i], media, extended)
+                self._ahead[i] = offload_ahead(
+                    _prepare_file, self._store, commands[i], media, extended, self._transcoding
+                )
 
     async def prepare_step(self) -> PreparedStep:
         if self.done:

@@ -8,13 +8,15 @@ to every job, and the node context that holds both imports them in the ordinary 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..metrics import Metrics
 from ..storage.files import FileStore
 from ..storage.index import Index
+from .images import Images
 from .ingest import Ingest
 from .resources import Resources
+from .transcoding import TranscodingSettings
 
 
 @dataclass(frozen=True)
@@ -24,3 +26,8 @@ class ServiceBundle:
     ingest: Ingest
     resources: Resources
     metrics: Metrics
+    transcoding: TranscodingSettings  # lossy quality, for the jobs that transcode
+    images: Images = field(init=False)  # decoding and rendering frames, on the resources above
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "images", Images(self.resources))

@@ -35,6 +35,7 @@ from ..storage.index.base import ATTACHMENT_DICOM, COMPRESSION_NONE, COMPRESSION
 from ..storage.settings import StorageSettings
 from ..storage.thread import StartedCall
 from .stability import StabilityTracker
+from .transcoding import AS_RECEIVED, TranscodingSettings, transcoded_or_original
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +145,16 @@ class Ingest:
     full disk) and leaves no file behind.
     """
 
-    def __init__(self, settings: StorageSettings, index: Index, files: FileStore, stability: StabilityTracker) -> None:
+    def __init__(
+        self,
+        settings: StorageSettings,
+        index: Index,
+        files: FileStore,
+        stability: StabilityTracker,
+        transcoding: TranscodingSettings = AS_RECEIVED,
+    ) -> None:
         self._settings = settings
+        self._transcoding = transcoding
         self._index = index
         self._files = files
         self._stability = stability
@@ -159,6 +168,7 @@ class Ingest:
         ``metadata`` is stored with the instance, besides what ingest records itself.
         """
         started = time.perf_counter()
+        parsed = self._ingest_transcoded(parsed)
         file_uuid, stored_size = self._files.write(parsed.data)
         try:
             new = self._new_instance(parsed, origin, file_uuid, stored_size, self._digest(parsed.data))
@@ -183,6 +193,8 @@ class Ingest:
         flushes (no ``SyncStorageArea``) a small dataset is parsed and written right here: there is
         no disk wait to overlap, and a thread hop would cost more than the write.
         """
+        if self._transcoding.ingest_syntax:  # the file written may be a transcoded one: no write ahead
+            return await offload(lambda: self.prepare(parse(data), origin))
         if inline and not self._files.sync:
             return self.prepare(parse(data), origin)
         started = time.perf_counter()
@@ -214,6 +226,14 @@ class Ingest:
             except OrthancError:  # nothing was written
                 return
             await offload(self._files.remove, file_uuid)
+
+    def _ingest_transcoded(self, parsed: ParsedInstance) -> ParsedInstance:
+        """The instance in the IngestTranscoding syntax, when that applies to it (blocking)."""
+        target = self._transcoding.ingest_target(parsed.transfer_syntax)
+        if target is None:
+            return parsed
+        data = transcoded_or_original(parsed.data, target, self._transcoding.lossy_quality)
+        return parsed if data is parsed.data else parse_instance(data)
 
     def _parse(self, parse: Callable[[bytes], ParsedInstance], data: bytes) -> tuple[ParsedInstance, str]:
         parsed = parse(data)

@@ -29,6 +29,7 @@ from ..storage.index import Index
 from ..storage.index.base import COMPRESSION_ZLIB, Attachment
 from .bundle import ServiceBundle
 from .ingest import Origin, PreparedInstance
+from .transcoding import transcode_in_thread, transcoded_or_original
 
 # Global property holding the last N of `Anonymized<N>` (kept in the database, as Orthanc does).
 ANONYMIZATION_SEQUENCE = "AnonymizationSequence"
@@ -49,11 +50,16 @@ async def complete_plan(index: Index, plan: ModificationPlan) -> ModificationPla
     return plan.with_patient_name(f"Anonymized{number}")
 
 
+def _modified_and_transcoded(data: bytes, plan: ModificationPlan, quality: int) -> bytes:
+    """The modification, then the plan's transcoding: an instance that cannot be transcoded is an error here."""
+    result = modify_file(data, plan, UidMap()).data
+    return result if plan.transcode is None else transcode_in_thread(result, plan.transcode, quality=quality).data
+
+
 async def modified_instance(services: ServiceBundle, public_id: str, plan: ModificationPlan) -> bytes:
     """The modified file of one instance, not stored (POST /instances/{id}/modify|anonymize)."""
     data = await services.resources.instance_file(public_id)
-    result = await offload(modify_file, data, plan, UidMap())
-    return result.data
+    return await offload(_modified_and_transcoded, data, plan, services.transcoding.lossy_quality)
 
 
 async def instances_of(services: ServiceBundle, resources: Iterable[str]) -> list[str]:
@@ -106,19 +112,29 @@ class InstanceRewrite(abc.ABC):
     def content(self) -> dict[str, Any]:
         """The keys that the job adds to the Content of every instance-set job."""
 
-    def _read_and_rewrite(self, files: FileStore, source: Attachment) -> ModifiedFile | None:
-        """The stored file read and rewritten; None if it vanished meanwhile (blocking)."""
+    def transcode_target(self) -> str | None:
+        """The transfer syntax the new files are written in; None: the source's."""
+        return None
+
+    def _read_and_rewrite(self, files: FileStore, source: Attachment, quality: int) -> ModifiedFile | None:
+        """The stored file read, rewritten and transcoded if asked (kept in its syntax if it cannot
+        be); None if it vanished meanwhile (blocking)."""
         try:
             data = files.read(source.uuid, source.compression == COMPRESSION_ZLIB)
         except FileNotFoundError:
             return None
-        return self.rewrite(data, self.uid_map)
+        result = self.rewrite(data, self.uid_map)
+        target = self.transcode_target()
+        if target is not None:
+            result = ModifiedFile(transcoded_or_original(result.data, target, quality), result.source_ids)
+        return result
 
     def _rewrite_and_prepare_blocking(
         self, services: ServiceBundle, source: Attachment
     ) -> tuple[ModifiedFile, PreparedInstance] | None:
-        """A large file read, rewritten, parsed and the new one written: one trip to a worker thread."""
-        result = self._read_and_rewrite(services.files, source)
+        """A large or transcoded file read, rewritten, parsed and the new one written: one trip to
+        a worker thread."""
+        result = self._read_and_rewrite(services.files, source, services.transcoding.lossy_quality)
         if result is None:
             return None
         return result, services.ingest.prepare(parse_instance(result.data), self.origin)
@@ -130,11 +146,12 @@ class InstanceRewrite(abc.ABC):
 
         A small file is read, rewritten and parsed on the event loop, its new file written by
         ingest in a thread meanwhile: handing that work to a thread would cost more than doing
-        it, as a thread waits its turn for the interpreter while the loop is busy.
+        it, as a thread waits its turn for the interpreter while the loop is busy. Transcoding
+        is CPU-heavy: it always goes to a thread.
         """
-        if source.uncompressed_size > INLINE_LIMIT:
+        if source.uncompressed_size > INLINE_LIMIT or self.transcode_target() is not None:
             return await offload(self._rewrite_and_prepare_blocking, services, source)
-        result = self._read_and_rewrite(services.files, source)
+        result = self._read_and_rewrite(services.files, source, services.transcoding.lossy_quality)
         if result is None:
             return None
         return result, await services.ingest.receive(result.data, self.origin, parse_instance, inline=True)
@@ -233,6 +250,9 @@ class ResourceModification(InstanceRewrite):
 
     def rewrite(self, data: bytes, uids: UidMap) -> ModifiedFile:
         return modify_file(data, self.plan, uids)
+
+    def transcode_target(self) -> str | None:
+        return self.plan.transcode
 
     async def stored(self, services: ServiceBundle, result: ModifiedFile, ids: OrthancIds) -> None:
         for level in _PARENT_LEVELS:

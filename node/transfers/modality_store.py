@@ -1,29 +1,37 @@
 """C-STORE SCU: the ``DicomModalityStore`` job (``POST /modalities/{id}/store``) and store-straight.
 
 A job opens one association per run and sends every instance on it, in the stored
-file's own transfer syntax (no transcoding yet): the contexts proposed come from the
-SOP classes and syntaxes of the instances about to be sent (the index knows them).
-An instance the remote accepts no context for fails on its own, with a clear error,
-and the association stays up for the others. A pause or a cancel aborts the
-association at once; the next run opens a new one.
+file's own transfer syntax when the remote accepts it: the contexts proposed come from the
+SOP classes and syntaxes of the instances about to be sent (the index knows them), plus,
+when the modality allows transcoding, DicomScuPreferredTransferSyntax and the uncompressed
+syntaxes for each SOP class. An instance whose syntax the remote refuses is transcoded (in a
+worker thread) to the first of those it accepted; never to a lossy syntax, which would give
+it a new SOP Instance UID. One that can go in none fails on its own, with a clear error, and
+the association stays up for the others. A pause or a cancel aborts the association at
+once; the next run opens a new one.
 """
 
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar, Self
 
 import trio
+from pydicom.uid import ExplicitVRLittleEndian
 
+from ..dicom.transcode import CannotTranscode
 from ..errors import ErrorCode, OrthancError
 from ..jobs.job import StopReason, register_job_type
 from ..net.settings import DicomSettings
 from ..net.ul.dimse import SUCCESS, StoredFile, read_file_meta
 from ..net.ul.requestor import Peer, associate
-from ..net.ul.store_proposal import Pair, StoreProposal, store_proposal
+from ..net.ul.store_proposal import UNCOMPRESSED, Pair, StoreProposal, store_proposal
+from ..offload import offload
 from ..remotes.modality import RemoteModality
 from ..services.bundle import ServiceBundle
+from ..services.transcoding import TranscodingSettings, transcode_in_thread
 from .retry import RetryPolicy, TransferFailed
 from .send_job import InstanceSendJob
 from .store_request import StoreRequest
@@ -46,9 +54,13 @@ class ModalityTarget:
     timeout: float | None  # seconds for each wait; None: the requestor's default
     max_pdu: int
     move_originator: tuple[str, int] | None = None  # (AET, message ID) of the C-MOVE this store stands for
+    allow_transcoding: bool = True  # the modality's AllowTranscoding
+    preferred_syntax: str = str(ExplicitVRLittleEndian)  # DicomScuPreferredTransferSyntax
 
     @classmethod
-    def resolve(cls, modality: RemoteModality, request: StoreRequest, dicom: DicomSettings) -> ModalityTarget:
+    def resolve(
+        cls, modality: RemoteModality, request: StoreRequest, dicom: DicomSettings, transcoding: TranscodingSettings
+    ) -> ModalityTarget:
         """Calling AET: the modality's LocalAet, else the request's, else DicomAet. Timeout: the
         request's, else the modality's, else DicomScuTimeout."""
         originator = None
@@ -62,7 +74,19 @@ class ModalityTarget:
             timeout=modality.scu_timeout(request.timeout, dicom.scu_timeout),
             max_pdu=dicom.maximum_pdu_length,
             move_originator=originator,
+            allow_transcoding=modality.allow_transcoding,
+            preferred_syntax=transcoding.scu_preferred_syntax,
         )
+
+    def fallback_syntaxes(self) -> tuple[str, ...]:
+        """What a file may be transcoded to, in order of preference, when its own syntax is refused."""
+        if not self.allow_transcoding:
+            return ()
+        return tuple(dict.fromkeys((self.preferred_syntax, *UNCOMPRESSED)))
+
+    def proposal(self, wanted: list[Pair]) -> StoreProposal:
+        """The contexts to propose for these files: theirs, and what they may be transcoded to."""
+        return store_proposal(wanted, self.fallback_syntaxes())
 
     def associate(self, proposal: StoreProposal) -> AbstractAsyncContextManager[Peer]:
         """An association with the remote proposing these contexts (see :func:`associate`)."""
@@ -85,6 +109,8 @@ class ModalityTarget:
             "Timeout": self.timeout,
             "MaximumPduLength": self.max_pdu,
             "MoveOriginator": list(self.move_originator) if self.move_originator else None,
+            "AllowTranscoding": self.allow_transcoding,
+            "PreferredTransferSyntax": self.preferred_syntax,
         }
 
     @classmethod
@@ -98,19 +124,48 @@ class ModalityTarget:
             timeout=None if data["Timeout"] is None else float(data["Timeout"]),
             max_pdu=int(data["MaximumPduLength"]),
             move_originator=(str(originator[0]), int(originator[1])) if originator else None,
+            allow_transcoding=bool(data.get("AllowTranscoding", True)),
+            preferred_syntax=str(data.get("PreferredTransferSyntax", ExplicitVRLittleEndian)),
         )
 
 
-async def send_file(peer: Peer, data: bytes, meta: StoredFile, move_originator: tuple[str, int] | None) -> None:
-    """One C-STORE of a file in its own syntax; a refused context or a failure status is an error."""
+def _accepted_syntaxes(peer: Peer, sop_class: str) -> set[str]:
+    contexts = peer.association.contexts.values()
+    return {c.transfer_syntax for c in contexts if c.abstract_syntax == sop_class and c.as_scu}
+
+
+async def _transcoded_for(peer: Peer, data: bytes, meta: StoredFile, target: ModalityTarget) -> bytes:
+    """The file in a syntax the remote accepted for its SOP class (see the module's docstring)."""
+    accepted = _accepted_syntaxes(peer, meta.sop_class)
+    choices = [syntax for syntax in target.fallback_syntaxes() if syntax in accepted]
+    refused = (
+        f'The remote AET "{peer.called_aet}" accepted no presentation context for SOP class '
+        f"{meta.sop_class} in transfer syntax {meta.transfer_syntax} (instance {meta.sop_instance})"
+    )
+    if not choices:
+        why = (
+            "and none it accepted is one to transcode to"
+            if target.allow_transcoding
+            else "and AllowTranscoding is false"
+        )
+        raise TransferFailed(f"{refused}, {why}", transient=False)
+    for syntax in choices:
+        try:
+            return (await offload(partial(transcode_in_thread, data, syntax, lossy=False))).data
+        except CannotTranscode:
+            continue  # the next syntax the remote accepted
+    raise TransferFailed(
+        f"{refused}, and it cannot be transcoded to {', '.join(choices)}",
+        transient=False,
+        code=ErrorCode.INTERNAL_ERROR,
+    )
+
+
+async def send_file(peer: Peer, data: bytes, meta: StoredFile, target: ModalityTarget) -> None:
+    """One C-STORE of a file, transcoded if the remote refused its syntax; a failure status is an error."""
     if peer.context_for(meta.sop_class, meta.transfer_syntax) is None:
-        raise TransferFailed(
-            f'The remote AET "{peer.called_aet}" accepted no presentation context for SOP class '
-            f"{meta.sop_class} in transfer syntax {meta.transfer_syntax} (instance {meta.sop_instance}), "
-            "and transcoding is not available",
-            transient=False,
-        )
-    status = await peer.c_store(data, move_originator=move_originator)
+        data = await _transcoded_for(peer, data, meta, target)
+    status = await peer.c_store(data, move_originator=target.move_originator)
     if status in (SUCCESS, COERCED) or status & WARNING_MASK == WARNING_CLASS:
         return
     raise TransferFailed(
@@ -152,7 +207,7 @@ class StoreAssociation:
         if peer is None:
             raise OrthancError(ErrorCode.BAD_SEQUENCE_OF_CALLS, "No association is open")
         try:
-            await send_file(peer, data, meta, self._target.move_originator)
+            await send_file(peer, data, meta, self._target)
         except TransferFailed:
             raise  # the association itself is fine
         except trio.Cancelled:
@@ -212,7 +267,7 @@ class DicomModalityStoreJob(InstanceSendJob):
             )
         pair = (meta.sop_class, meta.transfer_syntax)
         if not self._association.covers(pair):
-            await self._association.open(store_proposal([pair, *await self._pairs_ahead(services)]))
+            await self._association.open(self.target.proposal([pair, *await self._pairs_ahead(services)]))
         await self._association.store(data, meta)
 
     async def _pairs_ahead(self, services: ServiceBundle) -> list[Pair]:
@@ -252,6 +307,6 @@ async def store_straight(target: ModalityTarget, data: bytes) -> dict[str, str]:
     meta = read_file_meta(data)
     if meta is None:
         raise OrthancError(ErrorCode.BAD_FILE_FORMAT, f"Cannot parse an invalid DICOM file (size: {len(data)} bytes)")
-    async with target.associate(store_proposal([(meta.sop_class, meta.transfer_syntax)])) as peer:
-        await send_file(peer, data, meta, target.move_originator)
+    async with target.associate(target.proposal([(meta.sop_class, meta.transfer_syntax)])) as peer:
+        await send_file(peer, data, meta, target)
     return {"SOPClassUID": meta.sop_class, "SOPInstanceUID": meta.sop_instance}

@@ -3,8 +3,8 @@
 One kept-alive HTTP connection per run (:mod:`.peer_poster`), kept across the steps and
 closed by the stop hook; files are read ahead meanwhile (:mod:`.read_ahead`).
 ``Compress`` gzips each body (``Content-Encoding: gzip``); ``Size`` counts the bytes
-sent, compressed or not. ``Transcode`` is accepted, but without codecs only a file
-already in the syntax asked for can go: any other fails with a clear error.
+sent, compressed or not. ``Transcode`` converts each file to that transfer syntax first
+(in a worker thread); one that cannot be converted goes in its own syntax, as with Orthanc.
 """
 
 from __future__ import annotations
@@ -13,16 +13,14 @@ import gzip
 from functools import partial
 from typing import Any, ClassVar, Self
 
-from ..errors import ErrorCode
 from ..jobs.job import StopReason, register_job_type
-from ..net.ul.dimse import read_file_meta
-from ..offload import offload
 from ..services.bundle import ServiceBundle
+from ..services.transcoding import transcoded_or_original
 from ..units import MEGABYTE
 from .peer_client import PeerTarget
 from .peer_poster import InstancePoster, instance_poster
 from .read_ahead import Transform
-from .retry import RetryPolicy, TransferFailed
+from .retry import RetryPolicy
 from .send_job import InstanceSendJob
 
 GZIP_LEVEL = 6  # zlib's default: most of the gain of 9 at a fraction of its time
@@ -44,6 +42,12 @@ def public_peer(target: PeerTarget) -> list[str] | dict[str, Any]:
     if peer.username:
         shown["Username"] = peer.username
     return dict(sorted(shown.items()))
+
+
+def _in_turn(steps: list[Transform], data: bytes) -> bytes:
+    for step in steps:
+        data = step(data)
+    return data
 
 
 @register_job_type
@@ -69,27 +73,23 @@ class OrthancPeerStoreJob(InstanceSendJob):
         self._client: InstancePoster | None = None
 
     async def send(self, services: ServiceBundle, instance: str, data: bytes) -> None:
-        if self.transcode is not None:
-            meta = read_file_meta(data)
-            syntax = meta.transfer_syntax if meta is not None else "unknown"
-            if syntax != self.transcode:
-                raise TransferFailed(
-                    f"Instance {instance} is in transfer syntax {syntax}: transcoding it to {self.transcode} "
-                    "is not available",
-                    transient=False,
-                    code=ErrorCode.NOT_IMPLEMENTED,
-                )
-        body = data
-        if self.compress and self.transform() is None:  # not gzipped on reading: the syntax was checked first
-            body = await offload(gzip.compress, data, GZIP_LEVEL)
+        """``data`` comes transcoded and gzipped as asked, by :meth:`transform` in the reading thread."""
         if self._client is None:
             self._client = instance_poster(self.target)
-        await self._client.post_instance(body, gzipped=self.compress)
-        self.size += len(body)
+        await self._client.post_instance(data, gzipped=self.compress)
+        self.size += len(data)
 
-    def transform(self) -> Transform | None:
-        """Gzip in the thread that reads the file, unless the file's syntax is to be checked first."""
-        return partial(gzip.compress, compresslevel=GZIP_LEVEL) if self.compress and self.transcode is None else None
+    def transform(self, services: ServiceBundle) -> Transform | None:
+        """Transcoding (a file that cannot be goes in its own syntax, as with Orthanc) and gzip, in
+        the thread that reads the file."""
+        steps: list[Transform] = []
+        if self.transcode is not None:
+            steps.append(
+                partial(transcoded_or_original, target=self.transcode, quality=services.transcoding.lossy_quality)
+            )
+        if self.compress:
+            steps.append(partial(gzip.compress, compresslevel=GZIP_LEVEL))
+        return partial(_in_turn, steps) if steps else None
 
     async def disconnect(self, reason: StopReason) -> None:
         client, self._client = self._client, None

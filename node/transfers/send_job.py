@@ -33,7 +33,7 @@ class InstanceSendJob(InstanceSetJob):
         self.retry = retry
         self._files: FileReadAhead | None = None  # for the current run
 
-    def transform(self) -> Transform | None:
+    def transform(self, services: ServiceBundle) -> Transform | None:
         """What to do to each file in the reading thread before :meth:`send` gets it (nothing)."""
         return None
 
@@ -55,7 +55,7 @@ class InstanceSendJob(InstanceSetJob):
 
     async def process_instance(self, services: ServiceBundle, instance: str) -> bool:
         if self._files is None:
-            self._files = FileReadAhead(services, self.instances, self.transform())
+            self._files = FileReadAhead(services, self.instances, self.transform(services))
         data = await self._files.get(self.position)
         await self.send(services, instance, data)
         return True

@@ -90,12 +90,5 @@ SCENARIOS = [
             get(f"/instances/{INSTANCE}/file", kind="bytes"),
             get(f"/instances/{INSTANCE}/frames"),
         ),
-        bugs=(
-            Bug(
-                "GET /instances/{file[ID]}/frames",
-                "/*",
-                "GET /instances/{id}/frames (the list of frame numbers) is missing",
-            ),
-        ),
     ),
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
@@ -20,13 +20,15 @@ PROBE_INTERVAL = 0.02  # seconds between connection attempts while it starts (it
 
 
 @asynccontextmanager
-async def running_storescp(folder: Path, aet: str = "STORESCP") -> AsyncIterator[int]:
-    """storescp writing what it receives into ``folder`` (created); yields its port once it listens."""
+async def running_storescp(folder: Path, aet: str = "STORESCP", options: Sequence[str] = ()) -> AsyncIterator[int]:
+    """storescp writing what it receives into ``folder`` (created); yields its port once it listens.
+
+    ``options``: more of storescp's options, e.g. ``["+xi"]`` to accept Implicit VR Little Endian only."""
     if STORESCP is None:
         pytest.skip("DCMTK storescp not found outside the venv (apt-get install dcmtk)")
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    command = [STORESCP, "-od", str(folder), "--aetitle", aet, str(port)]
+    command = [STORESCP, "-od", str(folder), "--aetitle", aet, *options, str(port)]
     async with trio.open_nursery() as nursery:
         process = await nursery.start(
             partial(

@@ -5,6 +5,7 @@ from . import (
     bulk_content,
     conformance,
     create_dicom,
+    images,
     instances,
     jobs,
     metadata,
@@ -40,4 +41,5 @@ ALL_BLUEPRINTS = [
     transfers.blueprint,
     bulk_content.blueprint,
     conformance.blueprint,
+    images.blueprint,
 ]

@@ -43,7 +43,7 @@ _NOT_IDS = "Expected a list of strings (Orthanc identifiers)"
 
 
 def _transcode(value: Any) -> str | None:
-    """Transcoding is not done yet: the UID is only checked, files are copied unchanged."""
+    """The ``Transcode`` of an archive: a transfer syntax UID (unknown: error 3)."""
     if value is None:
         return None
     value = string(value, ErrorCode.BAD_FILE_FORMAT, "String value expected in field: Transcode")

@@ -38,7 +38,7 @@ async def store_to_modality(name: str) -> Response:
     request = parse_store_request(await body_bytes(), peer=False)
     options = submit_options(request.options, synchronous=True)
     instances = await instances_of(context.services, request.resources)
-    target = ModalityTarget.resolve(modality, request, context.settings.dicom)
+    target = ModalityTarget.resolve(modality, request, context.settings.dicom, context.settings.transcoding)
     job = DicomModalityStoreJob(instances, request.resources, context.settings.transfers.retry, target)
     return json_answer(await submit(context.jobs, job, options))
 
@@ -47,7 +47,9 @@ async def store_to_modality(name: str) -> Response:
 async def store_straight_to_modality(name: str) -> Response:
     context = node()
     modality = context.remotes.modalities.get(name)
-    target = ModalityTarget.resolve(modality, StoreRequest(resources=[], options=None), context.settings.dicom)
+    target = ModalityTarget.resolve(
+        modality, StoreRequest(resources=[], options=None), context.settings.dicom, context.settings.transcoding
+    )
     return json_answer(await store_straight(target, await body_bytes()))
 
 

@@ -28,7 +28,7 @@ import trio
 
 from ...errors import ErrorCode, OrthancError
 from ...offload import offload
-from ...services.archive_builder import ArchiveBuilder
+from ...services.archive_builder import ArchiveBuilder, Transcoding
 from ...services.archive_plan import ArchiveKind, plan_archive
 from ...services.bundle import ServiceBundle
 from ...storage.files import write_failure
@@ -246,7 +246,10 @@ class ArchiveJob(Job):
         """
         if self.builder is None:
             plan = await plan_archive(services.index, self.resources, self.kind, extended=self.extended)
-            self.builder = ArchiveBuilder(plan, services.files)
+            transcoding = None
+            if self.transcode is not None:
+                transcoding = Transcoding(self.transcode, services.transcoding.lossy_quality)
+            self.builder = ArchiveBuilder(plan, services.files, transcoding)
 
     def _builder(self) -> ArchiveBuilder:
         if self.builder is None:

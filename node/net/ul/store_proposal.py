@@ -1,16 +1,16 @@
 """The presentation contexts a C-STORE requestor proposes for the files it is about to send.
 
-Each file goes out in its own transfer syntax (nothing is transcoded here), so each
-(SOP class, syntax) pair gets a context of its own with that one syntax: the acceptor
-then says yes or no to exactly what we can send. Each SOP class is also proposed in
-Explicit and Implicit VR Little Endian, which any storage SCP accepts, for the day a
-file can be transcoded to them. An association carries at most 128 contexts: pairs
-are taken in the order given (the next files first) until they are full.
+Each (SOP class, syntax) pair of the files gets a context of its own with that one syntax:
+the acceptor then says yes or no to exactly what we can send as it is. Each SOP class is
+also proposed in the ``fallbacks`` syntaxes, what the requestor may transcode a file to
+when its own is refused (by default Explicit and Implicit VR Little Endian, which any
+storage SCP accepts). An association carries at most 128 contexts: pairs are taken in the
+order given (the next files first) until they are full.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
@@ -28,12 +28,12 @@ class StoreProposal:
     pairs: frozenset[Pair]  # every (SOP class, syntax) proposed
 
 
-def store_proposal(wanted: Iterable[Pair]) -> StoreProposal:
+def store_proposal(wanted: Iterable[Pair], fallbacks: Sequence[str] = UNCOMPRESSED) -> StoreProposal:
     """Contexts for the pairs in ``wanted``, in order, as many as fit in one association."""
     proposed: dict[Pair, None] = {}
     classes: set[str] = set()
     for sop_class, syntax in wanted:
-        extra = (syntax, *UNCOMPRESSED) if sop_class not in classes else (syntax,)
+        extra = (syntax, *fallbacks) if sop_class not in classes else (syntax,)
         new = [(sop_class, uid) for uid in dict.fromkeys(extra) if (sop_class, uid) not in proposed]
         if len(proposed) + len(new) > MAX_CONTEXTS:
             break
