@@ -15,7 +15,7 @@ from functools import partial
 
 import trio
 
-from ..dicom.parse import ParsedInstance, describe_instance, read_dataset, sop_identity
+from ..dicom.parse import ParsedInstance, describe_instance, describe_plain, read_dataset, sop_identity
 from ..errors import ErrorCode, OrthancError
 from ..services.ingest import Ingest, Origin, PreparedInstance
 from .ul.assembly import Message
@@ -61,14 +61,25 @@ class _Refused(Exception):
         self.status = status
 
 
-def _check_and_describe(command: Command, data: bytes) -> ParsedInstance:
-    """Orthanc's check before storing: the dataset names the SOP class and instance of the command."""
-    dataset = read_dataset(data)
-    sop_class, sop_instance = sop_identity(dataset)
+def _check_identity(command: Command, sop_class: str, sop_instance: str) -> None:
     if not sop_class or not sop_instance:
         raise _Refused(CANNOT_UNDERSTAND)
     if (sop_class, sop_instance) != (command.get("AffectedSOPClassUID"), command.get("AffectedSOPInstanceUID")):
         raise _Refused(SOP_CLASS_MISMATCH)
+
+
+def _check_and_describe(command: Command, data: bytes) -> ParsedInstance:
+    """Orthanc's check before storing: the dataset names the SOP class and instance of the command.
+
+    The usual file is described straight from its bytes; any other, and any whose SOP class is
+    missing, is read by pydicom first, so that a file refused is refused for the first reason.
+    """
+    parsed = describe_plain(data)
+    if parsed is not None and parsed.sop_class_uid:
+        _check_identity(command, parsed.sop_class_uid, parsed.dicom_ids[3])
+        return parsed
+    dataset = read_dataset(data)
+    _check_identity(command, *sop_identity(dataset))
     return describe_instance(data, dataset)
 
 
