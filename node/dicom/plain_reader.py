@@ -27,6 +27,7 @@ from pydicom.filereader import ENCODED_VR, EXPLICIT_VR_LENGTH_32, read_sequence
 from pydicom.fileutil import read_undefined_length_value
 from pydicom.tag import BaseTag, SequenceDelimiterTag
 from pydicom.uid import (
+    AllTransferSyntaxes,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ImplicitVRLittleEndian,
@@ -52,6 +53,7 @@ _LONG_VRS = frozenset(vr.encode("ascii") for vr in EXPLICIT_VR_LENGTH_32)
 _BULK_VRS = frozenset(["OB", "OD", "OF", "OL", "OV", "OW"])
 # What pydicom reads in Explicit VR Little Endian but these: implicit VR, or not for this reader.
 _NOT_PLAIN_SYNTAXES = frozenset([DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, *PrivateTransferSyntaxes])
+_KNOWN_SYNTAXES = {uid.encode("ascii"): str(uid) for uid in AllTransferSyntaxes}
 Element = RawDataElement | DataElement  # DataElement: a sequence of undefined length, read already
 
 
@@ -90,6 +92,13 @@ def _explicit_header(data: bytes, position: int, end: int) -> tuple[int, str, in
     return group << 16 | element, vr, length, position + _SHORT_HEADER
 
 
+def _transfer_syntax(value: bytes) -> object:
+    """The value pydicom reads (a list when multi-valued): a known UID padded as usual is taken
+    as it is, sparing pydicom's UID checks."""
+    known = _KNOWN_SYNTAXES.get(value.rstrip(b"\0 "))
+    return known if known is not None else convert_UI(value, True)
+
+
 def _read_meta(data: bytes) -> tuple[str, int]:
     """The transfer syntax the file meta names, and where the dataset starts."""
     position, end = _PREAMBLE + len(_MAGIC), len(data)
@@ -99,7 +108,7 @@ def _read_meta(data: bytes) -> tuple[str, int]:
         if length == _UNDEFINED_LENGTH or value + length > end:
             raise _NotPlain
         if tag == TRANSFER_SYNTAX_UID:
-            syntax = convert_UI(data[value : value + length], True)  # a list when multi-valued
+            syntax = _transfer_syntax(data[value : value + length])
         position = value + length
     if not isinstance(syntax, str) or not syntax or syntax in _NOT_PLAIN_SYNTAXES or position >= end:
         raise _NotPlain
