@@ -2,8 +2,8 @@
 for the association's own task.
 
 The file is written (and flushed) in a worker thread while the dataset is parsed, so the
-disk and the parser work at the same time; small datasets are parsed on the event loop,
-where a thread hop would cost more than the parse. Stopping is ordered by
+disk and the parser work at the same time; datasets up to a CT slice or so are parsed on the
+event loop, where a thread hop would cost more than the parse. Stopping is ordered by
 :class:`StoreGate`: once closed, a C-STORE gets 0xA700, and the stores already inside run to
 their end before associations are aborted.
 """
@@ -32,8 +32,10 @@ from .ul.presentation import AcceptedContext
 
 log = logging.getLogger(__name__)
 
-# Datasets up to this size are parsed on the event loop (about 0.3 ms for this size).
-INLINE_LIMIT = 256 * 1024
+# Datasets up to this size are parsed on the event loop: a usual file is described from its
+# bytes in about 0.15 ms whatever its pixels, and its MD5 (some 0.8 ms for a 0.5 MB CT slice)
+# lets other threads run meanwhile; a thread hop costs a CT store more than that saves.
+INLINE_LIMIT = 1024 * 1024
 
 # Ingest errors that mean "this dataset cannot be understood" rather than "it could not be stored".
 _UNREADABLE = frozenset({ErrorCode.BAD_FILE_FORMAT, ErrorCode.INEXISTENT_TAG})
