@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+import struct
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 
 import pydicom
 from pydicom import filereader
 from pydicom.charset import default_encoding
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.errors import BytesLengthException, InvalidDicomError
@@ -21,20 +24,37 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
     PrivateTransferSyntaxes,
 )
-from pydicom.values import converters
+from pydicom.values import convert_SQ, converters
 
 from ..errors import ErrorCode, OrthancError
 from ..nesting import MAX_SEQUENCE_DEPTH
 from .ids import Level, OrthancIds, hierarchy_ids
-from .tag_numbers import DOUBLE_FLOAT_PIXEL_DATA, FLOAT_PIXEL_DATA, PIXEL_DATA, TRANSFER_SYNTAX_UID
-from .tags import DECODE, TextReader, identifier, main_tags, raw_shown_text, raw_vr
+from .plain_reader import PlainFile, read_plain
+from .tag_numbers import (
+    DOUBLE_FLOAT_PIXEL_DATA,
+    FLOAT_PIXEL_DATA,
+    PIXEL_DATA,
+    SPECIFIC_CHARACTER_SET,
+    TRANSFER_SYNTAX_UID,
+)
+from .tags import (
+    DECODE,
+    TextReader,
+    identifier,
+    level_tags,
+    main_tags,
+    raw_charset,
+    raw_identifier,
+    raw_shown_text,
+    raw_vr,
+)
 
 # Parse errors raised by pydicom on malformed input, beyond its own InvalidDicomError. A value
 # pydicom cannot convert raises BytesLengthException (wrong length for its VR) or
-# NotImplementedError (unknown VR).
+# NotImplementedError (unknown VR); an element header cut short in a sequence, struct.error.
 _PARSE_ERRORS = (
     InvalidDicomError, EOFError, ValueError, KeyError, TypeError, IndexError, OverflowError, OSError,
-    BytesLengthException, NotImplementedError,
+    BytesLengthException, NotImplementedError, struct.error,
 )  # fmt: skip
 # VRs whose conversion by pydicom cannot fail: text (undecodable bytes are replaced) and binary.
 _ALWAYS_CONVERTIBLE = frozenset(
@@ -169,7 +189,11 @@ def _check_values(dataset: Dataset, size: int) -> None:
     views still see them as written. Items wait in a list rather than on the call stack,
     so the depth of the file never becomes the depth of this walk.
     """
-    pending = [(dataset, 0)]
+    _check_items([(dataset, 0)], size)
+
+
+def _check_items(pending: list[tuple[Dataset, int]], size: int) -> None:
+    """:func:`_check_values` of each dataset of ``pending`` at its depth, and of what it nests."""
     while pending:
         current, depth = pending.pop()
         for element in current.values():
@@ -209,30 +233,34 @@ def read_dataset(data: bytes, *, stop_before_pixels: bool = False) -> Dataset:
     return dataset
 
 
-def _index_in_series(dataset: Dataset) -> str | None:
+# Reads an identifier of the file by keyword (see tags.identifier); None when absent.
+IdentifierOf = Callable[[str], "str | None"]
+
+
+def _index_in_series(identifier_of: IdentifierOf) -> str | None:
     for keyword in ("InstanceNumber", "ImageIndex"):
-        value = identifier(dataset, keyword)
+        value = identifier_of(keyword)
         if value:
             return value.strip()
     return None
 
 
-def _int_tag(dataset: Dataset, keyword: str) -> int | None:
-    value = identifier(dataset, keyword)
+def _int_tag(identifier_of: IdentifierOf, keyword: str) -> int | None:
+    value = identifier_of(keyword)
     try:
         return int(value.strip()) if value else None
     except ValueError:
         return None
 
 
-def expected_instances(dataset: Dataset) -> int | None:
+def expected_instances(identifier_of: IdentifierOf) -> int | None:
     """ExpectedNumberOfInstances of a series, when the tags allow computing it."""
     pairs = (("ImagesInAcquisition", "NumberOfTemporalPositions"), ("NumberOfSlices", "NumberOfTimeSlices"))
     for a, b in pairs:
-        x, y = _int_tag(dataset, a), _int_tag(dataset, b)
+        x, y = _int_tag(identifier_of, a), _int_tag(identifier_of, b)
         if x is not None and y is not None:
             return x * y
-    cardiac = _int_tag(dataset, "CardiacNumberOfImages")
+    cardiac = _int_tag(identifier_of, "CardiacNumberOfImages")
     return cardiac if cardiac and cardiac > 0 else None
 
 
@@ -241,7 +269,6 @@ class ParsedInstance:
     """A received instance: its identifiers, main tags and automatic metadata."""
 
     data: bytes
-    dataset: Dataset
     dicom_ids: tuple[str, str, str, str]
     ids: OrthancIds
     tags: dict[Level, dict[str, str]] = field(default_factory=dict)
@@ -252,37 +279,125 @@ class ParsedInstance:
     expected_instances: int | None = None
 
 
-def describe_instance(data: bytes, dataset: Dataset) -> ParsedInstance:
-    """What the index needs of a file read by :func:`read_dataset`; errors 21 / 15 when its
-    identifiers are missing."""
-    uids = [identifier(dataset, k) for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")]
+@dataclass(frozen=True)
+class _Described:
+    """How :func:`_describe` reads a file, by whichever reader read it."""
+
+    identifier_of: IdentifierOf
+    tags_of: Callable[[Level], dict[str, str]]
+    transfer_syntax: str
+    pixel_data: object  # the Pixel Data element, if any
+
+
+def _describe(data: bytes, file: _Described) -> ParsedInstance:
+    """What the index needs of a file; errors 21 / 15 when its identifiers are missing."""
+    uids = [file.identifier_of(k) for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")]
     if any(u is None for u in uids):
         raise OrthancError(ErrorCode.INEXISTENT_TAG)
     if any(u == "" for u in uids):
         raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "missing StudyInstanceUID, SeriesInstanceUID or SOPInstanceUID")
-    patient = identifier(dataset, "PatientID") or ""
+    patient = file.identifier_of("PatientID") or ""
     dicom_ids = (patient, uids[0] or "", uids[1] or "", uids[2] or "")
-    pixel = dataset.get_item(PIXEL_DATA)
-    offset = None
-    if isinstance(pixel, RawDataElement):
-        offset = pixel.value_tell
-    reader = TextReader(dataset)
+    pixel = file.pixel_data
     return ParsedInstance(
         data=data,
-        dataset=dataset,
         dicom_ids=dicom_ids,
         ids=hierarchy_ids(*dicom_ids),
-        tags={level: main_tags(dataset, level, reader) for level in Level},
-        transfer_syntax=str(dataset.file_meta.TransferSyntaxUID),
-        sop_class_uid=identifier(dataset, "SOPClassUID") or "",
-        index_in_series=_index_in_series(dataset),
-        pixel_data_offset=offset,
-        expected_instances=expected_instances(dataset),
+        tags={level: file.tags_of(level) for level in Level},
+        transfer_syntax=file.transfer_syntax,
+        sop_class_uid=file.identifier_of("SOPClassUID") or "",
+        index_in_series=_index_in_series(file.identifier_of),
+        pixel_data_offset=pixel.value_tell if isinstance(pixel, RawDataElement) else None,
+        expected_instances=expected_instances(file.identifier_of),
     )
 
 
+def describe_instance(data: bytes, dataset: Dataset) -> ParsedInstance:
+    """What the index needs of a file read by :func:`read_dataset`; errors 21 / 15 when its
+    identifiers are missing."""
+    reader = TextReader(dataset)
+    return _describe(
+        data,
+        _Described(
+            identifier_of=partial(identifier, dataset),
+            tags_of=partial(main_tags, dataset, reader=reader),
+            transfer_syntax=str(dataset.file_meta.TransferSyntaxUID),
+            pixel_data=dataset.get_item(PIXEL_DATA),
+        ),
+    )
+
+
+# -- the plain file, read without pydicom's reader ------------------------------------------
+
+
+class _Undecided(Exception):
+    """Only pydicom can tell: the file is read by :func:`read_dataset`."""
+
+
+def _check_plain(plain: PlainFile, size: int) -> None:
+    """:func:`_validate` of the top-level elements read by :func:`read_plain`; the items of their
+    sequences are read and checked as :func:`_check_values` does."""
+    items: list[tuple[Dataset, int]] = []
+    for element in plain.elements.values():
+        if isinstance(element, DataElement):  # a sequence read already
+            items.extend((item, 1) for item in element.value)
+            continue
+        vr = raw_vr(element)
+        if vr == "SQ":
+            items.extend(
+                (item, 1)
+                for item in convert_SQ(element.value or b"", plain.implicit, True, plain.encodings, element.value_tell)
+            )
+        elif vr is None or (vr not in _ALWAYS_CONVERTIBLE and raw_shown_text(element, vr, None) is DECODE):
+            raise _Undecided
+    _check_items(items, size)
+
+
+def _plain_identifier(elements: Mapping[int, object], keyword: str) -> str | None:
+    element = elements.get(tag_for_keyword(keyword))  # type: ignore[arg-type]
+    if element is None:
+        return None
+    text = raw_identifier(element)  # type: ignore[arg-type]
+    if text is DECODE:
+        raise _Undecided
+    return text  # type: ignore[return-value]
+
+
+def _plain_tags(plain: PlainFile, reader: TextReader, level: Level) -> dict[str, str]:
+    def text(element: object) -> str | None:
+        value = reader.raw_text(element, reader.codec) if isinstance(element, RawDataElement) else DECODE
+        if value is DECODE:
+            raise _Undecided
+        return value  # type: ignore[return-value]
+
+    return level_tags(plain.elements, level, text)
+
+
+def describe_plain(data: bytes) -> ParsedInstance | None:
+    """:func:`parse_instance` of a plain file (see :mod:`.plain_reader`) whose values all read
+    from their bytes; None when pydicom must read the file, which then decides."""
+    try:
+        plain = read_plain(data)
+        if plain is None:
+            return None
+        _check_plain(plain, len(data))
+        charset = raw_charset(plain.elements.get(SPECIFIC_CHARACTER_SET))
+        if charset is DECODE:
+            return None
+        described = _Described(
+            identifier_of=partial(_plain_identifier, plain.elements),
+            tags_of=partial(_plain_tags, plain, TextReader.of_charset(charset)),  # type: ignore[arg-type]
+            transfer_syntax=plain.transfer_syntax,
+            pixel_data=plain.elements.get(PIXEL_DATA),
+        )
+        return _describe(data, described)
+    except (_Undecided, OrthancError, RecursionError, *_PARSE_ERRORS):
+        return None  # refusing the file, or why, is for pydicom's path to say
+
+
 def parse_instance(data: bytes) -> ParsedInstance:
-    return describe_instance(data, read_dataset(data))
+    """The description of a received file, or Orthanc's error 15 (or 21) for one it refuses."""
+    return describe_plain(data) or describe_instance(data, read_dataset(data))
 
 
 def sop_identity(dataset: Dataset) -> tuple[str, str]:

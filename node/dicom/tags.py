@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from pydicom import datadict
@@ -329,33 +329,40 @@ class TextReader:
     """
 
     def __init__(self, dataset: Dataset) -> None:
-        charset = self._charset(dataset)
-        self.codec = None if charset is DECODE else _charset_codec(charset)  # type: ignore[arg-type]
-        self.translation = (
-            _JIS_X0201_ROMAN if charset == "ISO_IR 13" else text_translation(dataset) if charset is DECODE else None
-        )
+        charset = raw_charset(dataset.get_item(SPECIFIC_CHARACTER_SET))
+        if charset is DECODE:
+            self.codec: str | None = None
+            self.translation = text_translation(dataset)
+        else:
+            self._known_charset(charset)  # type: ignore[arg-type]
 
-    @staticmethod
-    def _charset(dataset: Dataset) -> str | _Decode | None:
-        """The single SpecificCharacterSet read raw, None when absent, DECODE otherwise."""
-        raw = dataset.get_item(SPECIFIC_CHARACTER_SET)
-        if raw is None:
-            return None
-        if not isinstance(raw, RawDataElement) or not isinstance(raw.value, bytes) or b"\\" in raw.value:
-            return DECODE
-        return raw.value.decode("latin-1").rstrip(" \0")
+    @classmethod
+    def of_charset(cls, charset: str | None) -> TextReader:
+        """The reader of a dataset whose single character set :func:`raw_charset` read."""
+        reader = cls.__new__(cls)
+        reader._known_charset(charset)
+        return reader
+
+    def _known_charset(self, charset: str | None) -> None:
+        self.codec = _charset_codec(charset)
+        self.translation = _JIS_X0201_ROMAN if charset == "ISO_IR 13" else None
 
     def codec_for(self, item: Dataset) -> str | None:
         """The codec for a nested item: its own SpecificCharacterSet is left to pydicom."""
         return None if SPECIFIC_CHARACTER_SET in item else self.codec
 
+    def raw_text(self, element: RawDataElement, codec: str | None) -> str | _Decode | None:
+        """The shown text of a raw element read from its bytes; DECODE when only pydicom can tell."""
+        vr = raw_vr(element)
+        text = raw_shown_text(element, vr, codec)
+        if isinstance(text, str) and self.translation is not None and vr in TEXT_VRS:
+            return text.translate(self.translation)
+        return text
+
     def text(self, dataset: Dataset, element: RawDataElement | DataElement, codec: str | None) -> str | None:
         """The shown text of one element of ``dataset`` (None: not text)."""
         if isinstance(element, RawDataElement):
-            vr = raw_vr(element)
-            text = raw_shown_text(element, vr, codec)
-            if isinstance(text, str) and self.translation is not None and vr in TEXT_VRS:
-                return text.translate(self.translation)
+            text = self.raw_text(element, codec)
             if text is not DECODE:
                 return text  # type: ignore[return-value]
             return shown_text(decoded_copy(dataset, element), element, self.translation)
@@ -364,19 +371,43 @@ class TextReader:
         return shown_text(element, element, self.translation)
 
 
+def raw_charset(element: RawDataElement | DataElement | None) -> str | _Decode | None:
+    """A dataset's single SpecificCharacterSet read raw, None when absent, DECODE otherwise."""
+    if element is None:
+        return None
+    if not isinstance(element, RawDataElement) or not isinstance(element.value, bytes) or b"\\" in element.value:
+        return DECODE
+    return element.value.decode("latin-1").rstrip(" \0")
+
+
 def main_tags(dataset: Dataset, level: Level, reader: TextReader | None = None) -> dict[str, str]:
     """Main DICOM tags of one level, keyed `gggg,eeee`; absent and too long values are left out."""
-    reader = reader or TextReader(dataset)
-    elements: Mapping[int, Any] = dict(dataset.items())
+    text_reader = reader or TextReader(dataset)
+    return level_tags(
+        dict(dataset.items()), level, lambda element: text_reader.text(dataset, element, text_reader.codec)
+    )
+
+
+def level_tags(elements: Mapping[int, Any], level: Level, text: Callable[[Any], str | None]) -> dict[str, str]:
+    """:func:`main_tags` of the ``elements`` of a dataset, each read by ``text``."""
     found: dict[str, str] = {}
     for tag in MAIN_TAGS[level]:
         element = elements.get(tag)
         if element is None:
             continue
-        text = reader.text(dataset, element, reader.codec)
-        if text is not None and not too_long(text):
-            found[format_tag(tag)] = text
+        value = text(element)
+        if value is not None and not too_long(value):
+            found[format_tag(tag)] = value
     return found
+
+
+def raw_identifier(element: RawDataElement | DataElement) -> str | _Decode:
+    """:func:`identifier` read from the element's bytes; DECODE when only pydicom can tell."""
+    vr = raw_vr(element) if isinstance(element, RawDataElement) else None
+    if vr is None or vr in ("PN", "AE"):  # those two read as written, not as decoded
+        return DECODE
+    text = raw_shown_text(element, vr, None)  # type: ignore[arg-type]
+    return text if text is DECODE else (text or "").rstrip(" \0")  # type: ignore[union-attr]
 
 
 def identifier(dataset: Dataset, keyword: str) -> str | None:
@@ -385,10 +416,8 @@ def identifier(dataset: Dataset, keyword: str) -> str | None:
     element = dataset.get_item(tag) if tag is not None else None
     if element is None:
         return None
-    text: str | _Decode | None = DECODE
-    vr = raw_vr(element) if isinstance(element, RawDataElement) else None
-    if vr is not None and vr not in ("PN", "AE"):  # those two read as written, not as decoded
-        text = raw_shown_text(element, vr, None)
-    if text is DECODE:
-        text = element_text(decoded_copy(dataset, element) if isinstance(element, RawDataElement) else element)
-    return (text or "").rstrip(" \0")  # type: ignore[union-attr]
+    text = raw_identifier(element)
+    if text is not DECODE:
+        return text  # type: ignore[return-value]
+    decoded = decoded_copy(dataset, element) if isinstance(element, RawDataElement) else element
+    return (element_text(decoded) or "").rstrip(" \0")

@@ -6,6 +6,7 @@ blocking pynetdicom call on the Trio thread would stall the very node it talks t
 
 from __future__ import annotations
 
+import hashlib
 import io
 import threading
 from collections.abc import Callable
@@ -44,6 +45,7 @@ from tests.support.datasets import (
     make_dataset,
     make_dicom,
     needs_testdata,
+    random_pixels,
     to_bytes,
 )
 from tests.support.dcmtk import dcmtk_tool, needs_dcmtk, run_dcmtk
@@ -219,6 +221,21 @@ async def test_storescu_stores_like_rest_upload(
     await _store_with_storescu(node.ports["dicom"], files)
     assert await count_instances(http) == 3
     await _assert_same_as_rest(nursery, tmp_path, http, files, exact=True)
+
+
+@needs_echoscu_storescu
+async def test_large_dataset_records_the_md5_of_its_file(
+    tmp_path: Path, node: NodeContext, http: httpx.AsyncClient
+) -> None:
+    """The MD5 of a large file is taken by the index while the file is flushed: the same as a small one's."""
+    path = tmp_path / "large.dcm"
+    path.write_bytes(to_bytes(random_pixels(256 * 1024, patient_id="LARGE")))
+    await _store_with_storescu(node.ports["dicom"], [path])
+    (instance,) = (await http.get("/instances")).json()
+    stored = (await http.get(f"/instances/{instance}/file")).content
+    base = f"/instances/{instance}/attachments/dicom"
+    assert (await http.get(f"{base}/md5")).text == hashlib.md5(stored).hexdigest()
+    assert (await http.get(f"{base}/compressed-md5")).text == hashlib.md5(stored).hexdigest()
 
 
 def _many_files(folder: Path, count: int, patient_id: str) -> list[Path]:
