@@ -263,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=["ours", "orthanc"], help="measure one server only")
     parser.add_argument("--no-sync", action="store_true", help="SyncStorageArea false in both servers")
     parser.add_argument("--no-qr", action="store_true", help="skip the C-FIND and C-MOVE cases")
+    parser.add_argument("--tiny", type=int, help="tiny instances per case and run (default 1000, 120 with --quick)")
+    parser.add_argument("--ct", type=int, help="CT instances per case and run (default 200, 40 with --quick)")
     args = parser.parse_args(argv)
     repeat = args.repeat or (1 if args.quick else 3)
     os.environ["TCP_NODELAY"] = "1"  # inherited by storescu and Orthanc
@@ -284,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.quick
         else {"tiny": 1000, "ct": 200, "studies": 1000, "moved": 500}
     )
+    sizes["tiny"] = args.tiny or sizes["tiny"]
+    sizes["ct"] = args.ct or sizes["ct"]
     cases = [Case(kind, n) for kind in ("tiny", "ct") for n in (1, 4)]
     results: Results = {}
     setup: dict[str, list[float]] = {}
