@@ -21,9 +21,11 @@ from .ul.requestor import Peer, associate
 _SYNTAXES: list[str] = [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
 
 
-def _proposals() -> list[PresentationContext]:
-    """Verification and study-root C-FIND, as new objects: the association numbers its own."""
-    return [build_context(VERIFICATION, _SYNTAXES), build_context(STUDY_ROOT_FIND, _SYNTAXES)]
+# Verification and study-root C-FIND, built once (the association numbers its own copies).
+_PROPOSALS: tuple[PresentationContext, ...] = (
+    build_context(VERIFICATION, _SYNTAXES),
+    build_context(STUDY_ROOT_FIND, _SYNTAXES),
+)
 
 
 async def _check_find(peer: Peer) -> None:
@@ -58,7 +60,7 @@ async def echo(
     takes no C-FIND, or fails it, raises too when checked.
     """
     async with associate(
-        host, port, calling_aet=calling_aet, called_aet=called_aet, contexts=_proposals(), timeout=timeout
+        host, port, calling_aet=calling_aet, called_aet=called_aet, contexts=_PROPOSALS, timeout=timeout
     ) as peer:
         if await peer.c_echo() != SUCCESS:
             return False

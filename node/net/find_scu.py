@@ -20,6 +20,7 @@ request with Orthanc's network error; it never reaches the node's state.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -71,6 +72,7 @@ MAX_FIND_ANSWERS = 100_000
 UNIVERSAL_WILDCARD = "*"
 UNPROCESSABLE = 422  # the HTTP status of a query the remote refused, as Orthanc answers it
 _QUERY_SYNTAXES: list[str | UID] = [ImplicitVRLittleEndian, ExplicitVRLittleEndian]
+_MODELS = 8  # query/retrieve models: find, move and get in both roots, and the worklist
 
 #: QueryRetrieveLevel of each level, as sent on the wire.
 QUERY_LEVELS = {Level.PATIENT: "PATIENT", Level.STUDY: "STUDY", Level.SERIES: "SERIES", Level.INSTANCE: "IMAGE"}
@@ -223,10 +225,13 @@ class RemoteCall:
     timeout: float | None  # seconds; None: the requestor's default
 
 
-def _proposals(model: str) -> list[PresentationContext]:
-    """Verification beside the model, as Orthanc proposes: a remote that knows nothing of the model
-    still associates, and its refusal of the model is reported as such."""
-    return [build_context(VERIFICATION, _QUERY_SYNTAXES), build_context(model, _QUERY_SYNTAXES)]
+@functools.lru_cache(maxsize=_MODELS)
+def query_proposals(model: str) -> tuple[PresentationContext, ...]:
+    """Verification beside a query or retrieve model, as Orthanc proposes: a remote that knows
+    nothing of the model still associates, and its refusal of the model is reported as such.
+    Built once per model (pynetdicom validates every UID) and never changed: an association
+    numbers what it proposes without touching these."""
+    return (build_context(VERIFICATION, _QUERY_SYNTAXES), build_context(model, _QUERY_SYNTAXES))
 
 
 async def run_find(remote: RemoteCall, identifier: Dataset, model: str) -> list[Dataset]:
@@ -237,7 +242,7 @@ async def run_find(remote: RemoteCall, identifier: Dataset, model: str) -> list[
         modality.port,
         calling_aet=remote.calling_aet,
         called_aet=modality.aet,
-        contexts=_proposals(model),
+        contexts=query_proposals(model),
         timeout=remote.timeout,
     ) as peer:
         if peer.context_for(model) is None:

@@ -12,8 +12,8 @@ error and the remote's own words when it gave some.
 
 from __future__ import annotations
 
-import copy
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, ClassVar
@@ -36,7 +36,7 @@ from ..dicom.tag_numbers import (
 from ..dicom.tags import format_tag
 from ..errors import ErrorCode, OrthancError
 from ..jobs.job import Job, Step, StepOutcome, register_job_type
-from ..net.find_scu import QUERY_LEVELS, RETRIEVE_KEYS, identifier_of, status_failure_details
+from ..net.find_scu import QUERY_LEVELS, RETRIEVE_KEYS, identifier_of, query_proposals, status_failure_details
 from ..net.store_scp import INLINE_LIMIT, StoreGate, dataset_prefix, handle_store
 from ..net.ul.dimse import SUCCESS
 from ..net.ul.negotiate import (
@@ -44,7 +44,6 @@ from ..net.ul.negotiate import (
     PATIENT_ROOT_MOVE,
     STUDY_ROOT_GET,
     STUDY_ROOT_MOVE,
-    VERIFICATION,
 )
 from ..net.ul.requestor import Peer, RetrieveResult, associate
 from ..remotes.modality import RemoteModality, parse_modality
@@ -318,8 +317,8 @@ class RetrieveJob(Job):
         if failure is not None:
             raise failure
 
-    def _proposals(self, model: str) -> list[PresentationContext]:
-        return [build_context(VERIFICATION, _SYNTAXES), build_context(model, _SYNTAXES)]
+    def _proposals(self, model: str) -> Sequence[PresentationContext]:
+        return query_proposals(model)
 
     def _unavailable(self) -> OrthancError:
         """The remote accepted the association but not the retrieve model."""
@@ -368,9 +367,8 @@ class DicomGetScuJob(RetrieveJob):
     type_name: ClassVar[str] = "DicomGetScu"
     method: ClassVar[str] = C_GET
 
-    def _proposals(self, model: str) -> list[PresentationContext]:
-        # Copies: the association numbers the contexts it proposes, and jobs run side by side.
-        return [*super()._proposals(model), *map(copy.copy, _STORAGE_PROPOSALS)]
+    def _proposals(self, model: str) -> Sequence[PresentationContext]:
+        return [*super()._proposals(model), *_STORAGE_PROPOSALS]
 
     def _unavailable(self) -> OrthancError:
         aet = self.request.modality.aet

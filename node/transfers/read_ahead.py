@@ -59,7 +59,9 @@ class FileReadAhead:
     """``await files.get(position)``: the stored file of ``instances[position]``, read ahead.
 
     Positions are asked in increasing order; asking another one (a run resumed elsewhere)
-    drops what was read ahead. :meth:`close` drops it too (end of a run).
+    drops what was read ahead. :meth:`close` drops it too (end of a run). The sender calls
+    :meth:`refill` when :meth:`refill_due`, beside its send, so that the index lookups of the
+    next files are not waited for in turn.
     """
 
     def __init__(self, services: ServiceBundle, instances: Sequence[str], transform: Transform | None = None) -> None:
@@ -72,12 +74,10 @@ class FileReadAhead:
         self._next = 0  # first position not started
 
     async def get(self, position: int) -> bytes:
-        if position not in self._reads:
+        if position not in self._reads:  # the first, or a run resumed elsewhere, or nobody refilled
             self.close()
             self._next = position
-        if len(self._reads) <= AHEAD_FILES // 2 and sum(self._bytes.values()) <= AHEAD_BYTES // 2:
-            await self._look_up(position)
-            self._start_reads(position)
+            await self.refill(position)
         group, index = self._reads.pop(position)
         self._bytes.pop(position, None)
         result = (await group.result())[index]
@@ -85,6 +85,18 @@ class FileReadAhead:
             raise result.error
         assert isinstance(result, bytes)
         return result
+
+    def refill_due(self) -> bool:
+        """Whether half of what is read ahead has been taken (and more is left to read)."""
+        if self._next >= len(self._instances):
+            return False
+        return len(self._reads) <= AHEAD_FILES // 2 and sum(self._bytes.values()) <= AHEAD_BYTES // 2
+
+    async def refill(self, position: int) -> None:
+        """Look up and start reading the files from ``position`` on (it first, whatever its size),
+        within the bounds; meant to run while the file before it is being sent."""
+        await self._look_up(position)
+        self._start_reads(position)
 
     def close(self) -> None:
         """Drop every read not taken (those not started yet never start)."""

@@ -1,7 +1,8 @@
 """The skeleton of every job that sends each instance of a list to one remote.
 
 One step per instance: take the stored file (read ahead while the previous ones went
-out, see :mod:`.read_ahead`), hand it to the subclass's sender. What the sender opens (an association, an HTTP connection) is kept across the steps of a
+out, see :mod:`.read_ahead`, the next ones looked up while it goes), hand it to the
+subclass's sender. What the sender opens (an association, an HTTP connection) is kept across the steps of a
 run and closed by the stop hook; a pause or a cancel interrupts the step at once and
 the sender's connection is dropped. A failed send is either permanent (the job fails,
 or, permissive, counts the instance as failed) or transient: the step then asks to be
@@ -14,9 +15,12 @@ from __future__ import annotations
 import abc
 from typing import Any
 
+import trio
+
 from ..errors import OrthancError
 from ..jobs.instance_set import InstanceSetJob
 from ..jobs.job import StepOutcome, StopReason
+from ..net.ul.operation import first_real
 from ..services.bundle import ServiceBundle
 from .read_ahead import FileReadAhead, Transform
 from .retry import RetryPolicy, retry_or_raise
@@ -56,8 +60,17 @@ class InstanceSendJob(InstanceSetJob):
     async def process_instance(self, services: ServiceBundle, instance: str) -> bool:
         if self._files is None:
             self._files = FileReadAhead(services, self.instances, self.transform(services))
-        data = await self._files.get(self.position)
-        await self.send(services, instance, data)
+        files = self._files
+        data = await files.get(self.position)
+        if not files.refill_due():
+            await self.send(services, instance, data)
+            return True
+        try:  # the next files looked up and read while this one goes out
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(files.refill, self.position + 1)
+                await self.send(services, instance, data)
+        except BaseExceptionGroup as group:
+            raise first_real(group) from None
         return True
 
     async def step(self, services: ServiceBundle) -> StepOutcome:

@@ -64,3 +64,34 @@ async def test_vanished_instances_fail_at_their_turn(node: NodeContext, http: ht
     assert missing.value.code == ErrorCode.INEXISTENT_FILE
     assert await files.get(6) == await _file(http, instances[5])
     files.close()
+
+
+async def test_refilled_beside_the_send(
+    node: NodeContext, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a send job does: the next files looked up and started while one goes out, so that
+    ``get`` never waits on the index."""
+    monkeypatch.setattr(read_ahead, "AHEAD_FILES", 8)
+    instances = await _stored(http, COUNT)
+    files = FileReadAhead(node.services, instances)
+    lookups = 0
+    looked_up = node.index.dicom_attachment
+
+    async def counted(instance: str) -> object:
+        nonlocal lookups
+        lookups += 1
+        return await looked_up(instance)
+
+    got = [await files.get(0)]
+    monkeypatch.setattr(node.index, "dicom_attachment", counted)
+    for position in range(1, COUNT):
+        if files.refill_due():
+            await files.refill(position)
+            assert not files.refill_due()
+        before = lookups
+        got.append(await files.get(position))
+        assert lookups == before  # taken as read ahead, not looked up in turn
+    assert lookups == COUNT - read_ahead.AHEAD_FILES  # each looked up once, after the first batch
+    files.close()
+    monkeypatch.undo()
+    assert got == [await _file(http, i) for i in instances]

@@ -1,7 +1,7 @@
 """Our struct-coded DIMSE commands, P-DATA fragmentation and file meta against pynetdicom's encoders.
 
-The SCP and SCU send what pynetdicom would send, byte for byte; these checks also pin the
-pynetdicom behaviour the Upper Layer relies on (its A-ASSOCIATE codecs and negotiation).
+The SCP and SCU send what pynetdicom would send, byte for byte (the association PDUs are
+compared in test_ul_acse.py).
 """
 
 from __future__ import annotations
@@ -14,19 +14,9 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import dimse_messages, dimse_primitives
 from pynetdicom.dsutils import create_file_meta, encode, encode_file_meta
 from pynetdicom.pdu import P_DATA_TF
-from pynetdicom.presentation import build_context
 
-from node.net.ul import acse, dimse
-from node.net.ul.pdu import (
-    HEADER,
-    MESSAGE_COMMAND,
-    RQ_ITEMS,
-    RQ_USER_ITEMS,
-    ProtocolError,
-    known_items,
-    p_data_pdus,
-    parse_pdvs,
-)
+from node.net.ul import dimse
+from node.net.ul.pdu import HEADER, MESSAGE_COMMAND, ProtocolError, p_data_pdus, parse_pdvs
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
 STUDY_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
@@ -182,36 +172,3 @@ def test_malformed_pdv_lists_raise(body: bytes) -> None:
 def test_malformed_command_sets_raise(data: bytes) -> None:
     with pytest.raises(ProtocolError):
         dimse.decode_command(data)
-
-
-def _request_bytes(extra_user_item: bytes = b"", extra_item: bytes = b"") -> bytes:
-    context = build_context(CT, [ExplicitVRLittleEndian])
-    context.context_id = 1
-    pdu = acse.encode_request("CALLING", "CALLED", [context], 16384)
-    body = pdu[HEADER.size :]
-    if extra_user_item or extra_item:  # appended to the user information item, which comes last
-        user_at = body.rindex(b"\x50\x00")
-        user_length = int.from_bytes(body[user_at + 2 : user_at + 4], "big")
-        user = body[user_at + 4 : user_at + 4 + user_length] + extra_user_item
-        body = body[:user_at] + extra_item + b"\x50\x00" + len(user).to_bytes(2, "big") + user
-    return body
-
-
-def test_request_round_trip_and_unknown_items_skipped() -> None:
-    plain = acse.decode_request(_request_bytes())
-    odd = acse.decode_request(_request_bytes(b"\x5a\x00\x00\x03abc", b"\x77\x00\x00\x01z"))
-    for request in (plain, odd):
-        assert (request.calling_aet, request.called_aet) == ("CALLING", "CALLED")
-        assert request.user.max_pdu == 16384
-        assert request.user.implementation_uid == acse.IMPLEMENTATION_UID
-        assert [(cx.context_id, cx.abstract_syntax, cx.transfer_syntax) for cx in request.contexts] == [
-            (1, CT, [ExplicitVRLittleEndian])
-        ]
-    assert known_items(_request_bytes(), 68, RQ_ITEMS, RQ_USER_ITEMS) == _request_bytes()[68:]
-
-
-def test_lying_item_length_is_a_protocol_error() -> None:
-    body = bytearray(_request_bytes())
-    body[68 + 3] += 40  # the application context item claims more than it has
-    with pytest.raises(ProtocolError):
-        acse.decode_request(bytes(body))

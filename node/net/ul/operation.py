@@ -75,12 +75,12 @@ async def run_watched(association: Association, message_id: int, operation: Call
             await operation(watch)
             nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
-        raise _first_real(group) from None
+        raise first_real(group) from None
     if watch.error is not None:
         raise watch.error
 
 
-def _first_real(group: BaseExceptionGroup) -> BaseException:
+def first_real(group: BaseExceptionGroup) -> BaseException:
     """The one exception that ended the nursery; the Cancelled of its siblings only follow it.
 
     When only Cancelled remain, the enclosing scope is being cancelled: one of them is it.

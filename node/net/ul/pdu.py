@@ -1,5 +1,5 @@
-"""PDU framing: PDUs read off a byte stream with bounded lengths, the fixed-size PDUs, and
-P-DATA-TF built and taken apart.
+"""PDU framing: PDUs read off a byte stream with bounded lengths, the fixed-size PDUs,
+P-DATA-TF built and taken apart, and the items of the association PDUs walked.
 
 Nothing here trusts a length field: a PDU is buffered only as its bytes arrive and only up to
 the cap its type allows, so a peer announcing 4 GB gets an A-ABORT, not an allocation. Every
@@ -225,42 +225,3 @@ def walk_items(data: bytes, start: int, end: int) -> Iterator[tuple[int, int, in
             raise ProtocolError(REASON_INVALID_PARAMETER, f"item 0x{item_type:02x} of {length} bytes overruns")
         yield item_type, value, value + length
         position = value + length
-
-
-def _item(item_type: int, value: bytes) -> bytes:
-    return ITEM_HEADER.pack(item_type, len(value)) + value
-
-
-# Item types each container may hold; others are skipped, as the standard asks receivers to do.
-RQ_ITEMS = frozenset([0x10, 0x20, 0x50])
-AC_ITEMS = frozenset([0x10, 0x21, 0x50])
-CONTEXT_SUB_ITEMS = frozenset([0x30, 0x40])
-RQ_USER_ITEMS = frozenset([0x51, 0x52, 0x53, 0x54, 0x55, 0x56, 0x57, 0x58])
-AC_USER_ITEMS = frozenset([0x51, 0x52, 0x53, 0x54, 0x55, 0x56, 0x59])
-_CONTEXT_FIXED = 4  # context ID, reserved, result, reserved
-_USER_INFORMATION = 0x50
-
-
-def known_items(data: bytes, start: int, top: frozenset[int], user: frozenset[int]) -> bytes:
-    """The variable items from ``start`` on, re-encoded without the items of unknown types.
-
-    pynetdicom raises on an unknown type; the standard says to ignore it. Lengths are checked
-    all the way down, so what pynetdicom decodes next is well-formed at the item level.
-    """
-    out = []
-    for item_type, first, end in walk_items(data, start, len(data)):
-        if item_type not in top:
-            continue
-        if item_type == _USER_INFORMATION:
-            kept = b"".join(_item(t, data[a:b]) for t, a, b in walk_items(data, first, end) if t in user)
-        elif item_type in (0x20, 0x21):
-            if end - first < _CONTEXT_FIXED:
-                raise ProtocolError(REASON_INVALID_PARAMETER, "presentation context item cut short")
-            sub = walk_items(data, first + _CONTEXT_FIXED, end)
-            kept = data[first : first + _CONTEXT_FIXED] + b"".join(
-                _item(t, data[a:b]) for t, a, b in sub if t in CONTEXT_SUB_ITEMS
-            )
-        else:
-            kept = data[first:end]
-        out.append(_item(item_type, kept))
-    return b"".join(out)

@@ -8,20 +8,24 @@ way. Any error out of the block aborts it too; a clean exit releases it.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
+from typing import cast
 
 import trio
 from pydicom.dataset import Dataset
-from pynetdicom.presentation import PresentationContext, negotiate_as_requestor
+from pydicom.uid import UID
+from pynetdicom.presentation import SCP_SCU_ROLES
 
 from ...errors import ErrorCode, OrthancError
 from ..tcp import rearm_quick_ack, set_no_delay
-from .acse import decode_accept, decode_reject, encode_request
+from .acse import AssociateAccept, Proposal, ProposedContext, decode_accept, decode_reject, encode_request
 from .assembly import DatasetPrefix, Message
 from .association import Association, Limits, PeerAborted, TimedOut
 from .dimse import (
@@ -64,6 +68,9 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_PDU = 16384  # the Maximum Length we announce as requestor
 DEFAULT_TIMEOUT = 30.0  # s, when none is given: no wait of the requestor is ever unbounded
 REJECTED_TRANSIENT = 2  # A-ASSOCIATE-RJ result: rejected for now (1 is for good)
+ACCEPTED = 0  # result of a presentation context in an A-ASSOCIATE-AC
+IPV6 = 6
+MAX_PROPOSED = 128  # presentation contexts in one request: their IDs are the odd numbers up to 255
 PENDING_WITH_WARNING = 0xFF01
 
 
@@ -284,10 +291,27 @@ class Peer:
         await self.association.send_message(message.context_id, response(message.command, status))
 
 
+async def _open_stream(host: str, port: int) -> trio.SocketStream:
+    """A connection to ``host``; an IP address is connected to directly, which takes half the
+    time of trio's resolving and racing of the addresses a name may have (a tenth of a
+    millisecond of each query)."""
+    try:
+        family = socket.AF_INET6 if ipaddress.ip_address(host).version == IPV6 else socket.AF_INET
+    except ValueError:  # a host name
+        return await trio.open_tcp_stream(host, port)
+    sock = trio.socket.socket(family, socket.SOCK_STREAM)
+    try:
+        await sock.connect((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return trio.SocketStream(sock)
+
+
 async def _connect(host: str, port: int, timeout: float, called_aet: str) -> trio.SocketStream:
     try:
         with trio.fail_after(timeout):
-            return await trio.open_tcp_stream(host, port)
+            return await _open_stream(host, port)
     except trio.TooSlowError:
         raise _connecting(
             called_aet, f"TCP Initialization Error: no connection to {host}:{port} within {timeout} s"
@@ -304,21 +328,68 @@ def _connect_failure(error: OSError) -> str:
     return os.strerror(first.errno) if first.errno else str(first)
 
 
+def numbered(contexts: Sequence[ProposedContext]) -> list[Proposal]:
+    """The contexts to propose, numbered 1, 3, 5... in their order (the given objects untouched,
+    so callers may keep theirs for every association)."""
+    if len(contexts) > MAX_PROPOSED:
+        raise ValueError(f"{len(contexts)} presentation contexts proposed, at most {MAX_PROPOSED}")
+    return [
+        Proposal(
+            2 * number + 1,
+            str(context.abstract_syntax),
+            tuple(str(syntax) for syntax in context.transfer_syntax),
+            context.scu_role,
+            context.scp_role,
+        )
+        for number, context in enumerate(contexts)
+    ]
+
+
+def accepted_contexts(proposals: Sequence[Proposal], accept: AssociateAccept) -> list[AcceptedContext]:
+    """What the acceptor accepted of our proposals, with our roles on each.
+
+    As pynetdicom's requestor negotiation decides: results for contexts we did not propose are
+    ignored, the roles follow the standard's table when both sides sent role selection, else
+    we are SCU only. A context accepted in a transfer syntax we did not propose, or in none,
+    breaks the protocol.
+    """
+    results = {result.context_id: result for result in accept.contexts}
+    accepted = []
+    for proposal in proposals:
+        result = results.get(proposal.context_id)
+        if result is None or result.result != ACCEPTED:
+            continue
+        if result.transfer_syntax not in proposal.transfer_syntax:
+            raise ProtocolError(
+                REASON_INVALID_PARAMETER,
+                f"context {proposal.context_id} accepted in {result.transfer_syntax}, which was not proposed",
+            )
+        replied = accept.user.roles.get(cast(UID, proposal.abstract_syntax))  # a UID is a str
+        as_scu, as_scp = True, False
+        if replied is not None:
+            as_scu, as_scp = SCP_SCU_ROLES[proposal.proposed_roles() or (None, None)][replied][:2]
+        accepted.append(
+            AcceptedContext(
+                proposal.context_id, proposal.abstract_syntax, result.transfer_syntax, as_scu=as_scu, as_scp=as_scp
+            )
+        )
+    return accepted
+
+
 async def _negotiate(
     stream: trio.SocketStream,
     reader: PDUReader,
     *,
     calling_aet: str,
     called_aet: str,
-    contexts: Sequence[PresentationContext],
+    contexts: Sequence[ProposedContext],
     max_pdu: int,
     limits: Limits,
     peer_ip: str,
     dataset_prefix: DatasetPrefix | None,
 ) -> Association:
-    for number, context in enumerate(contexts):
-        context.context_id = 2 * number + 1
-    await stream.send_all(encode_request(calling_aet, called_aet, list(contexts), max_pdu))
+    proposals = numbered(contexts)
+    await stream.send_all(encode_request(calling_aet, called_aet, proposals, max_pdu))
     answer: tuple[int, bytes] | None = None
     with trio.move_on_after(limits.timeout or DEFAULT_TIMEOUT):
         answer = await reader.read()
@@ -337,15 +408,10 @@ async def _negotiate(
     if pdu_type != A_ASSOCIATE_AC:
         raise ProtocolError(REASON_UNEXPECTED_PDU, f"{PDU_NAMES[pdu_type]} in answer to an association request")
     accept = decode_accept(body)
-    try:
-        results = negotiate_as_requestor(list(contexts), accept.contexts, accept.user.roles or None)
-    except Exception as error:  # pynetdicom, on results that do not fit what we proposed
-        raise ProtocolError(REASON_INVALID_PARAMETER, f"A-ASSOCIATE-AC does not fit the request: {error!r}") from error
-    accepted = [AcceptedContext.from_result(cx) for cx in results if cx.result == 0]
     return Association(
         stream,
         reader,
-        contexts=accepted,
+        contexts=accepted_contexts(proposals, accept),
         peer_max_pdu=accept.user.max_pdu,
         limits=limits,
         calling_aet=calling_aet,
@@ -362,7 +428,7 @@ async def associate(
     *,
     calling_aet: str,
     called_aet: str,
-    contexts: Sequence[PresentationContext],
+    contexts: Sequence[ProposedContext],
     timeout: float | None = None,
     max_pdu: int = DEFAULT_MAX_PDU,
     max_dataset: int = 1 << 30,
@@ -370,7 +436,7 @@ async def associate(
     dataset_prefix: DatasetPrefix | None = None,
 ) -> AsyncIterator[Peer]:
     """An association proposing ``contexts`` (their ``scu_role``/``scp_role`` proposed too; their
-    context IDs are assigned here).
+    context IDs are assigned here, by position, without changing the objects).
 
     Raises :class:`AssociationFailed` when none is established, including when the peer
     accepted none of the contexts. ``dataset_prefix`` heads each received dataset (the file meta
