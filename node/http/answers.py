@@ -28,6 +28,7 @@ _REASONS = {
 }  # fmt: skip
 
 JSON_TYPE = "application/json; charset=utf-8"
+XML_TYPE = "application/xml; charset=utf-8"
 
 
 def node() -> NodeContext:
@@ -41,9 +42,9 @@ def request_origin() -> Origin:
     return Origin(kind="RestApi", remote_ip=request.remote_addr or "", http_username=username or "")
 
 
-def _wants_xml() -> bool:
+def wants_xml(accept: str) -> bool:
     """Orthanc 1.10.1 answers XML only when the Accept header, up to its first `;`, is `application/xml`."""
-    return request.headers.get("Accept", "").split(";", 1)[0] == "application/xml"
+    return accept.split(";", 1)[0] == "application/xml"
 
 
 _INDENT = "   "  # Orthanc pretty-prints its answers with three spaces
@@ -109,10 +110,16 @@ def pretty_json(data: Any) -> str:
     return "".join(out)
 
 
+def json_content(data: Any, accept: str) -> tuple[str, str]:
+    """(text, content type) of an answer holding ``data``: JSON, or XML for clients that ask for it."""
+    if wants_xml(accept):
+        return to_xml(data), XML_TYPE
+    return pretty_json(data), JSON_TYPE
+
+
 def json_answer(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    if _wants_xml():
-        return Response(to_xml(data), status=status, headers=headers, content_type="application/xml; charset=utf-8")
-    return Response(pretty_json(data), status=status, headers=headers, content_type=JSON_TYPE)
+    text, content_type = json_content(data, request.headers.get("Accept", ""))
+    return Response(text, status=status, headers=headers, content_type=content_type)
 
 
 def text_answer(

@@ -1,12 +1,10 @@
-"""Builds the quart-trio app: error mapping, access control and the route blueprints."""
+"""Builds the quart-trio app (error mapping, the route blueprints) and the ASGI layers in front of it."""
 
 from __future__ import annotations
 
-import base64
-import hmac
 import logging
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from quart import Response, request
 from quart_trio import QuartTrio
@@ -14,8 +12,11 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, Reque
 
 from ..context import NodeContext
 from ..errors import ErrorCode, NoAnswer, OrthancError
+from .access import AccessControl
 from .answers import empty, error_answer
+from .asgi import send_empty
 from .compression import compressed
+from .fast_path import FastPath
 from .instrument import RequestMetrics
 from .limits import RequestBody
 from .routes import ALL_BLUEPRINTS
@@ -25,9 +26,6 @@ from .spool import StreamedUploads, too_large
 log = logging.getLogger(__name__)
 
 _METHOD_ORDER = ("GET", "POST", "PUT", "DELETE")
-_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
-_UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Basic realm="Orthanc Secure Area"'}
-_STATE_CHANGING = frozenset({"POST", "PUT", "DELETE"})
 _STATIC_PAGES = "/app/"
 _OVERRIDES = frozenset({"PUT", "DELETE"})  # the methods a GET or a POST may stand for
 
@@ -49,8 +47,7 @@ class MethodOverride:
             if named:
                 method = named.upper()
                 if method not in _OVERRIDES:
-                    await send({"type": "http.response.start", "status": 400, "headers": [(b"content-length", b"0")]})
-                    await send({"type": "http.response.body", "body": b""})
+                    await send_empty(send, 400)
                     return
                 scope = {**scope, "method": method}
         await self.app(scope, receive, send)
@@ -62,46 +59,10 @@ def _overriding_method(scope: dict) -> str | None:
         for name, value in scope.get("headers", []):
             if name.lower() == b"x-http-method-override":
                 return str(value.decode("latin-1").strip())
-    elif scope.get("method") == "GET":
+    elif scope.get("method") == "GET" and b"_method" in scope.get("query_string", b""):
         for value in parse_qs(scope.get("query_string", b"").decode("latin-1")).get("_method", []):
             return value.strip()
     return None
-
-
-def _credentials_ok(header: str, users: dict[str, bytes]) -> bool:
-    if not header.lower().startswith("basic "):
-        return False
-    try:
-        user, _, password = base64.b64decode(header[6:]).decode("utf-8").partition(":")
-    except (ValueError, UnicodeDecodeError):
-        return False
-    expected = users.get(user)
-    # In constant time, and a comparison even for an unknown user: timing tells nothing about a password.
-    matches = hmac.compare_digest(password.encode("utf-8"), expected if expected is not None else b"")
-    return expected is not None and matches
-
-
-def _same_origin(origin: str, hosts: list[str]) -> bool:
-    """Whether a browser's Origin header names this server, as the client reached it."""
-    parts = urlsplit(origin)
-    return parts.scheme in ("http", "https") and any(parts.netloc.lower() == host.lower() for host in hosts if host)
-
-
-def _refuse_cross_site() -> None:
-    """A state-changing request sent by a web page of another site is refused.
-
-    Browsers say which site a page comes from in Origin; a form on another site can
-    post to the node but cannot hide that header, nor set any other. Clients that
-    are not browsers (curl, pyorthanc, modalities' software) send no Origin and pass.
-    Behind a reverse proxy that rewrites Host, the client's host is X-Forwarded-Host.
-    """
-    origin = request.headers.get("Origin")
-    if request.method not in _STATE_CHANGING or origin is None:
-        return
-    forwarded = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
-    if not _same_origin(origin, [request.headers.get("Host", ""), forwarded]):
-        log.warning("%s %s refused: sent from the web page of another site (%s)", request.method, request.path, origin)
-        raise OrthancError(ErrorCode.BAD_REQUEST, f"Cross-site request refused (Origin: {origin})", status=403)
 
 
 def _warn_if_open(settings: HttpSettings) -> None:
@@ -129,18 +90,7 @@ def create_app(context: NodeContext) -> QuartTrio:
     app.config["BODY_TIMEOUT"] = None
     app.config["RESPONSE_TIMEOUT"] = None
     app.url_map.strict_slashes = False
-    users = {name: password.encode("utf-8") for name, password in settings.accepted_users.items()}
     _warn_if_open(settings)
-
-    @app.before_request
-    async def access_control() -> Response | None:
-        remote = request.remote_addr or ""
-        if not settings.remote_access_allowed and remote not in _LOOPBACK:
-            return empty(401, _UNAUTHORIZED_HEADERS)
-        if settings.authentication_enabled and not _credentials_ok(request.headers.get("Authorization", ""), users):
-            return empty(401, _UNAUTHORIZED_HEADERS)
-        _refuse_cross_site()
-        return None
 
     if settings.compression_enabled:
 
@@ -188,6 +138,8 @@ def create_app(context: NodeContext) -> QuartTrio:
     for blueprint in ALL_BLUEPRINTS:
         app.register_blueprint(blueprint)
     limit = app.config["MAX_CONTENT_LENGTH"]
-    wrapped = RequestBody(MethodOverride(StreamedUploads(app.asgi_app)), limit, settings.describe_errors)
+    # Outermost first; every request passes each of these once, whether the fast path or the app answers it.
+    routes = FastPath(StreamedUploads(app.asgi_app), context)
+    wrapped = RequestBody(MethodOverride(AccessControl(routes, settings)), limit, settings.describe_errors)
     app.asgi_app = RequestMetrics(wrapped, context.metrics)  # type: ignore[method-assign]
     return app

@@ -17,13 +17,12 @@ the time limits of :mod:`.connection` apply to.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import trio
 
 from ..units import MEGABYTE
-from .answers import JSON_TYPE, error_body, pretty_json
+from .asgi import Message, Receive, Send, send_error
 from .server import connection_of
 from .spool import too_large
 
@@ -32,10 +31,6 @@ log = logging.getLogger(__name__)
 HTTP1_VERSIONS = frozenset({"1.0", "1.1"})
 # An unread body is read and dropped up to this many bytes after an early answer.
 DRAIN_LIMIT = 64 * MEGABYTE
-
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 
 def _header(scope: Message, name: bytes) -> bytes | None:
@@ -151,11 +146,4 @@ class RequestBody:
 
     async def _too_large(self, scope: Message, send: Send) -> None:
         log.warning("%s %s: body over MaximumRequestSize", scope["method"], scope["path"])
-        error = too_large(self.limit)
-        content = b""
-        headers = [(b"content-length", b"0")]
-        if self.describe_errors:
-            content = pretty_json(error_body(error, scope["method"], scope["path"])).encode()
-            headers = [(b"content-type", JSON_TYPE.encode()), (b"content-length", str(len(content)).encode())]
-        await send({"type": "http.response.start", "status": error.http_status, "headers": headers})
-        await send({"type": "http.response.body", "body": content})
+        await send_error(send, too_large(self.limit), scope["method"], scope["path"], self.describe_errors)

@@ -111,7 +111,7 @@ class SpooledBody:
             self._file = None
 
 
-async def _receive_body(receive: Receive, limit_bytes: int, folder: Path | None) -> SpooledBody:
+async def receive_body(receive: Receive, limit_bytes: int, folder: Path | None) -> SpooledBody:
     """The rest of a request's body; 413 past ``limit_bytes``."""
     body = SpooledBody(folder)
     batch: list[bytes] = []
@@ -179,4 +179,4 @@ def _route_path(path: str) -> str:
 async def receive_upload(scope: Mapping[str, Any], limit_bytes: int, folder: Path | None) -> SpooledBody:
     """The body of a request to a streamed route, received now; 413 past ``limit_bytes``."""
     receive: Receive = scope["extensions"][UPLOAD_KEY]
-    return await _receive_body(receive, limit_bytes, folder)
+    return await receive_body(receive, limit_bytes, folder)

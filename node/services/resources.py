@@ -103,11 +103,15 @@ class Resources:
         except FileNotFoundError as exc:
             raise OrthancError(ErrorCode.INEXISTENT_FILE, f"Missing file: {attachment.uuid}") from exc
 
-    async def instance_file(self, public_id: str) -> bytes:
+    async def instance_attachment(self, public_id: str) -> Attachment:
+        """The attachment of an instance's DICOM file; Orthanc's error 17 for anything but an instance."""
         attachment = await self.index.dicom_attachment(public_id)
         if attachment is None:
             raise OrthancError(ErrorCode.UNKNOWN_RESOURCE, f"Unknown resource: {public_id}")
-        return await self.read_attachment(attachment)
+        return attachment
+
+    async def instance_file(self, public_id: str) -> bytes:
+        return await self.read_attachment(await self.instance_attachment(public_id))
 
     async def instance_dataset(self, public_id: str) -> Dataset:
         """The instance's file freshly parsed: the caller's own copy, which it may change."""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydicom.dataset import Dataset
 from quart import Blueprint, Response, request
 
+from ...context import NodeContext
 from ...dicom.content_path import NotInDataset, content_at
 from ...dicom.ids import Level
 from ...dicom.json_elements import BINARY_VRS
@@ -17,14 +19,14 @@ from ...dicom.tags import parse_tag
 from ...errors import ErrorCode, NoAnswer, OrthancError
 from ...offload import offload
 from ..answers import empty, error_body, json_answer, node, request_origin, tag_format
-from ..inflate import ZipUpload, gunzip
+from ..inflate import gunzip
 from ..multipart import boundary_of, file_parts
 from ..spool import SpooledBody, receive_upload
+from ..uploads import store_content
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("instances", __name__)
 
-ZIP_MAGIC = b"PK\x03\x04"
 # X-Requested-With of the uploads of Orthanc Explorer's form (jQuery File Upload).
 EXPLORER_REQUEST = "XMLHttpRequest"
 HTTP_SERVER_ERROR = 500
@@ -38,40 +40,8 @@ def _limit_bytes() -> int:
     return node().settings.http.maximum_request_size
 
 
-async def _store_zip(content: SpooledBody) -> list[dict[str, str]]:
-    """Every DICOM member of a ZIP archive, one at a time; other members are skipped."""
-    answers = []
-    origin = request_origin()
-    archive = await offload(ZipUpload, content, _limit_bytes())
-    try:
-        for info in archive.members():
-            data = await offload(archive.read, info)
-            if not data:
-                continue
-            try:
-                result = await node().ingest.store(data, origin)
-            except OrthancError as error:
-                if error.code in (ErrorCode.BAD_FILE_FORMAT, ErrorCode.INEXISTENT_TAG):
-                    log.warning("skipping ZIP entry %s: %s", info.filename, error)
-                    continue
-                raise
-            answers.append(result.answer())
-    finally:
-        archive.close()
-    return answers
-
-
 async def _store_content(content: SpooledBody) -> list[dict[str, str]] | dict[str, str]:
-    """A DICOM file, or a ZIP of them (whose answer is a list, even of one)."""
-    if not content.on_disk:  # the frequent small upload: no thread hop before ingest's own
-        data = content.read_all()
-        if data[:4] == ZIP_MAGIC:
-            return await _store_zip(content)
-        return (await node().ingest.store(data, request_origin())).answer()
-    if await offload(content.head, len(ZIP_MAGIC)) == ZIP_MAGIC:
-        return await _store_zip(content)
-    data = await offload(content.read_all)
-    return (await node().ingest.store(data, request_origin())).answer()
+    return await store_content(node(), content, request_origin())
 
 
 def _failed_part(filename: str, error: OrthancError) -> dict[str, Any]:
@@ -129,7 +99,8 @@ async def _store_explorer_form(body: SpooledBody, boundary: bytes) -> Response:
     return empty(200)
 
 
-# The body of this route is streamed: see STREAMED_ROUTES.
+# The fast path answers the uploads of a file or a ZIP; this route serves forms and gzip-encoded bodies.
+# Its body is streamed: see STREAMED_ROUTES.
 @blueprint.route("/instances", methods=["POST"])
 async def upload() -> Response:
     folder, limit = _temporary_folder(), _limit_bytes()
@@ -154,16 +125,35 @@ async def _require_instance(public_id: str) -> None:
         raise OrthancError(ErrorCode.UNKNOWN_RESOURCE, f"Unknown resource: {public_id}")
 
 
+DICOM_JSON = "application/dicom+json"
+
+
+@dataclass(frozen=True)
+class InstanceFile:
+    """GET /instances/{id}/file: the file as stored, or its DICOM JSON for clients that ask for it."""
+
+    body: bytes
+    content_type: str
+    filename: str | None  # the name offered to save it under (Content-Disposition)
+
+
+async def instance_file(context: NodeContext, public_id: str, accept: str) -> InstanceFile:
+    """The answer of GET /instances/{id}/file (one index lookup); error 17 for an unknown instance."""
+    resources = context.resources
+    if DICOM_JSON in accept:
+        dataset = await resources.instance_dataset(public_id)
+        return InstanceFile((await offload(dataset.to_json)).encode(), DICOM_JSON, None)
+    attachment = await resources.instance_attachment(public_id)
+    data = await resources.read_attachment(attachment)
+    return InstanceFile(data, "application/dicom", f"{attachment.uuid}.dcm")
+
+
+# GET is answered by the fast path; this route serves HEAD.
 @blueprint.route("/instances/<public_id>/file")
-async def instance_file(public_id: str) -> Response:
-    await _require_instance(public_id)
-    if "application/dicom+json" in request.headers.get("Accept", ""):
-        dataset = await node().resources.instance_dataset(public_id)
-        return Response(await offload(dataset.to_json), content_type="application/dicom+json")
-    data = await node().resources.instance_file(public_id)
-    attachment = await node().index.dicom_attachment(public_id)
-    name = attachment.uuid if attachment else public_id
-    return Response(data, content_type="application/dicom", headers={"Content-Disposition": f'filename="{name}.dcm"'})
+async def file_of_instance(public_id: str) -> Response:
+    found = await instance_file(node(), public_id, request.headers.get("Accept", ""))
+    headers = {"Content-Disposition": f'filename="{found.filename}"'} if found.filename is not None else None
+    return Response(found.body, content_type=found.content_type, headers=headers)
 
 
 def _ignore_length() -> frozenset[int]:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from typing import Any
 
 import trio
 from quart import Blueprint, Response, request
 
 from ...clock import utc_now
 from ...errors import ErrorCode, NoAnswer, OrthancError
+from ...jobs.engine import JobsEngine
 from ...jobs.job import JobOutput
 from ...units import MEGABYTE
 from ..answers import flag, json_answer, node, text_answer
@@ -28,6 +30,14 @@ async def list_jobs() -> Response:
     return json_answer([record.id for record in records])
 
 
+def job_info(engine: JobsEngine, job_id: str) -> dict[str, Any]:
+    """The answer of GET /jobs/{id} (served by the fast path; the route below serves HEAD and DELETE)."""
+    record = engine.get(job_id)
+    if record is None:
+        raise NoAnswer
+    return record.to_json(utc_now())
+
+
 @blueprint.route("/jobs/<job_id>", methods=["GET", "DELETE"])
 async def job(job_id: str) -> Response:
     engine = node().jobs
@@ -35,10 +45,7 @@ async def job(job_id: str) -> Response:
         if not engine.delete(job_id):
             raise OrthancError(ErrorCode.INEXISTENT_ITEM, f"No job found with this id: {job_id}")
         return text_answer("")
-    record = engine.get(job_id)
-    if record is None:
-        raise NoAnswer
-    return json_answer(record.to_json(utc_now()))
+    return json_answer(job_info(engine, job_id))
 
 
 @blueprint.route("/jobs/<job_id>/<any(cancel, pause, resume, resubmit):action>", methods=["POST"])

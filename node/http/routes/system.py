@@ -7,33 +7,37 @@ from typing import Any
 from quart import Blueprint, Response, request
 
 from ... import ORTHANC_API_VERSION, ORTHANC_VERSION, PRODUCT_NAME, __version__
+from ...context import NodeContext
 from ...units import MEGABYTE
 from ..answers import flag, json_answer, node, text_answer
 
 blueprint = Blueprint("system", __name__)
 
 
+def system_info(context: NodeContext) -> dict[str, Any]:
+    """The answer of GET /system (served by the fast path; the route below serves HEAD)."""
+    settings = context.settings
+    ports = context.ports
+    return {
+        "ApiVersion": ORTHANC_API_VERSION,
+        "CheckRevisions": settings.check_revisions,
+        "DatabaseBackendPlugin": None,
+        "DatabaseVersion": 6,
+        "DicomAet": settings.dicom.aet,
+        "DicomPort": ports.get("dicom", settings.dicom.port),
+        "HttpPort": ports.get("http", settings.http.port),
+        "IsHttpServerSecure": settings.http.is_secure,
+        "Name": settings.name,
+        "PluginsEnabled": False,
+        "StorageAreaPlugin": None,
+        "Version": ORTHANC_VERSION,
+        "Product": {"Name": PRODUCT_NAME, "Version": __version__},
+    }
+
+
 @blueprint.route("/system")
 async def system() -> Response:
-    settings = node().settings
-    ports = node().ports
-    return json_answer(
-        {
-            "ApiVersion": ORTHANC_API_VERSION,
-            "CheckRevisions": settings.check_revisions,
-            "DatabaseBackendPlugin": None,
-            "DatabaseVersion": 6,
-            "DicomAet": settings.dicom.aet,
-            "DicomPort": ports.get("dicom", settings.dicom.port),
-            "HttpPort": ports.get("http", settings.http.port),
-            "IsHttpServerSecure": settings.http.is_secure,
-            "Name": settings.name,
-            "PluginsEnabled": False,
-            "StorageAreaPlugin": None,
-            "Version": ORTHANC_VERSION,
-            "Product": {"Name": PRODUCT_NAME, "Version": __version__},
-        }
-    )
+    return json_answer(system_info(node()))
 
 
 @blueprint.route("/statistics")
