@@ -131,6 +131,10 @@ class JobsEngine:
     def records(self) -> list[JobRecord]:
         return list(self._records.values())
 
+    def pending_in_order(self) -> list[JobRecord]:
+        """The Pending jobs, first the one the next free worker takes (Retry jobs wait for their timer)."""
+        return self._queue.in_order()
+
     def count_by_state(self) -> dict[str, int]:
         return dict(Counter(record.state.value for record in self._records.values()))
 
@@ -186,6 +190,19 @@ class JobsEngine:
         record.completion_time = None
         record.set_state(JobState.PENDING)
         self._queue.push(record)
+        self._save(record, urgent=True)
+        return True
+
+    def set_priority(self, job_id: str, priority: int) -> bool:
+        """Give a job that has not ended a new priority; a Pending one takes its new place in the queue
+        (the last among its new equals, as if submitted now)."""
+        record = self._records.get(job_id)
+        if record is None or record.state.completed:
+            return False
+        record.priority = priority
+        if record.state is JobState.PENDING:
+            self._queue.discard(record)
+            self._queue.push(record)
         self._save(record, urgent=True)
         return True
 

@@ -28,6 +28,12 @@ class PendingQueue:
     def discard(record: JobRecord) -> None:
         record.ticket = None
 
+    def in_order(self) -> list[JobRecord]:
+        """The queued jobs in the order the workers will take them (the heap sorted, stale entries left out)."""
+        return [
+            record for _, ticket, record in sorted(self._heap, key=lambda entry: entry[:2]) if record.ticket == ticket
+        ]
+
     def _pop_live(self) -> JobRecord | None:
         while self._heap:
             _, ticket, record = heapq.heappop(self._heap)

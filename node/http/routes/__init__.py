@@ -20,6 +20,7 @@ from . import (
     system,
     tools,
     transfers,
+    ui,
 )
 
 ALL_BLUEPRINTS = [
@@ -42,4 +43,5 @@ ALL_BLUEPRINTS = [
     bulk_content.blueprint,
     conformance.blueprint,
     images.blueprint,
+    ui.blueprint,
 ]
