@@ -23,7 +23,6 @@ import statistics
 import struct
 import sys
 import tempfile
-import threading
 import time
 import zipfile
 from collections.abc import Iterator
@@ -38,7 +37,7 @@ from pydicom.uid import CTImageStorage, generate_uid
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import Starter, file_bytes, orthanc, our_node, upload
+from bench.common import PeakMemory, Starter, file_bytes, orthanc, our_node, upload
 from bench.orthanc_process import orthanc_binary
 
 SIDE = 512
@@ -104,43 +103,6 @@ def study_slices(count: int) -> Iterator[bytes]:
 
 
 # -- measuring ----------------------------------------------------------------------
-
-
-def _status_kb(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/{pid}/status")
-
-
-class PeakMemory:
-    """Peak resident memory of a process over a span: kernel high-water mark, plus sampling."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.sampled_kb = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.01):
-            self.sampled_kb = max(self.sampled_kb, _status_kb(self.pid, "VmRSS"))
-
-    def __enter__(self) -> PeakMemory:
-        try:  # "5" resets VmHWM to the current RSS (Linux >= 4.0)
-            Path(f"/proc/{self.pid}/clear_refs").write_text("5")
-            self.resettable = True
-        except OSError:
-            self.resettable = False
-        self.before_kb = _status_kb(self.pid, "VmRSS")
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        high_water = _status_kb(self.pid, "VmHWM") if self.resettable else 0
-        self.peak_kb = max(self.sampled_kb, high_water)
 
 
 @dataclass(frozen=True)

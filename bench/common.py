@@ -20,6 +20,8 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -39,6 +41,8 @@ from bench.orthanc_process import free_port, orthanc_process, stop, wait_ready
 ROOT = Path(__file__).resolve().parents[1]
 AET = "ORTHANC"
 CT_SIDE = 512  # 512 x 512 x 16 bits: 0.5 MB of pixels
+PEAK_SAMPLE_INTERVAL = 0.01  # s between two samples of a server's resident memory
+TREE_REFRESH_INTERVAL = 0.5  # s between two listings of a server's worker processes
 
 
 @dataclass(frozen=True)
@@ -50,9 +54,41 @@ class Server:
     pid: int  # of the server process, for its CPU time and memory
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the server process so far (Linux /proc)."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time of the server so far (Linux /proc): its process, the worker
+        processes it runs, and those of them it has already waited for."""
+        root = _stat(self.pid)
+        total = sum(root[11:15])  # utime, stime, cutime, cstime
+        for pid in descendants(self.pid):
+            try:
+                total += sum(_stat(pid)[11:13])
+            except OSError:  # ended meanwhile: its time is in cutime once waited for
+                continue
+        return total / os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[int]:
+    """The numeric fields of /proc/<pid>/stat after the command name, from the state on (index 0)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return [0, *map(int, fields[1:])]  # the state is a letter
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes started by ``pid``, and by them, now (one pass over /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = _stat(int(entry.name))[1]
+        except OSError:  # ended meanwhile
+            continue
+        children.setdefault(parent, []).append(int(entry.name))
+    found, pending = [], [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found.append(child)
+            pending.append(child)
+    return found
 
 
 Starter = Callable[[Path], AbstractContextManager[Server]]
@@ -94,9 +130,55 @@ def our_node(folder: Path, options: dict[str, Any] | None = None, *, jobs: bool 
 @contextmanager
 def orthanc(folder: Path, options: dict[str, Any] | None = None) -> Iterator[Server]:
     """Real Orthanc with storage in ``folder``; ``options`` are merged into its configuration."""
-    (folder / "tmp").mkdir(exist_ok=True)  # Orthanc does not create its TemporaryDirectory
     with orthanc_process(folder, aet=AET, overrides=options) as running:
         yield Server("Orthanc", running.http_url, running.dicom_port, running.aet, running.process.pid)
+
+
+def _status_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/{pid}/status")
+
+
+class PeakMemory:
+    """Peak resident memory of a process and its worker processes over a span: the kernel's
+    high-water mark of the process, and the sum over the process tree sampled every 10 ms."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.sampled_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        tree, listed = [self.pid], 0.0
+        while not self._stop.wait(PEAK_SAMPLE_INTERVAL):
+            if time.monotonic() - listed > TREE_REFRESH_INTERVAL:  # listing /proc costs more than sampling
+                tree, listed = [self.pid, *descendants(self.pid)], time.monotonic()
+            total = 0
+            for pid in tree:
+                try:
+                    total += _status_kb(pid, "VmRSS")
+                except (OSError, RuntimeError):  # ended, or a zombie without memory
+                    continue
+            self.sampled_kb = max(self.sampled_kb, total)
+
+    def __enter__(self) -> PeakMemory:
+        try:  # "5" resets VmHWM to the current RSS (Linux >= 4.0)
+            Path(f"/proc/{self.pid}/clear_refs").write_text("5")
+            self.resettable = True
+        except OSError:
+            self.resettable = False
+        self.before_kb = _status_kb(self.pid, "VmRSS")
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        high_water = _status_kb(self.pid, "VmHWM") if self.resettable else 0
+        self.peak_kb = max(self.sampled_kb, high_water)
 
 
 def median(values: list[float]) -> float | None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import socket
 import statistics
 import struct
@@ -47,6 +46,7 @@ from pynetdicom.presentation import build_context
 from pynetdicom.sop_class import Verification
 
 from bench.common import Server, ct_instances, fmt, median, orthanc, our_node, ratio, tiny_instances, upload
+from bench.load import children_cpu
 from bench.orthanc_process import free_port, orthanc_binary
 from node.net.ul import acse
 from node.net.ul.dimse import C_ECHO_RQ, NO_DATASET, encode_command
@@ -87,16 +87,11 @@ def write_files(folder: Path, instances: list[bytes]) -> list[Path]:
     return paths
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def storescu(server: Server, files: list[Path], associations: int, tool: str) -> Measure:
     """Every file sent by ``associations`` storescu processes at once (process start included)."""
     shares = [files[i::associations] for i in range(associations)]
     command = [tool, "-aet", "BENCH", "-aec", server.aet, "127.0.0.1", str(server.dicom_port)]
-    server_before, client_before = server.cpu_seconds(), _children_cpu()
+    server_before, client_before = server.cpu_seconds(), children_cpu()
     start = time.perf_counter()
     processes = [subprocess.Popen([*command, *map(str, share)], stderr=subprocess.PIPE) for share in shares]
     errors = [p.communicate()[1].decode() for p in processes]
@@ -108,7 +103,7 @@ def storescu(server: Server, files: list[Path], associations: int, tool: str) ->
     return Measure(
         count / elapsed,
         1000 * (server.cpu_seconds() - server_before) / count,
-        1000 * (_children_cpu() - client_before) / count,
+        1000 * (children_cpu() - client_before) / count,
     )
 
 

@@ -118,6 +118,8 @@ def orthanc_process(
         raise RuntimeError("the Orthanc binary is not installed")
     http_port, dicom_port = free_port(), free_port()
     config = {**reference_config(folder, http_port, dicom_port, aet), **(overrides or {})}
+    # Orthanc does not create its TemporaryDirectory, and answers 500 to asynchronous archives without it.
+    Path(config["TemporaryDirectory"]).mkdir(parents=True, exist_ok=True)
     config_path = folder / "orthanc.json"
     config_path.write_text(json.dumps(config, indent=2))
     log = folder / "orthanc.log"
