@@ -33,6 +33,7 @@ from bench.common import CT_SIDE, Starter, _base, file_bytes, fmt, median, ortha
 from bench.orthanc_process import orthanc_binary
 
 CLIENTS = (1, 4)
+SERVERS = ("ours", "Orthanc")  # the names Server reports, in the table's order
 SEED = 3
 JPEG_QUALITY = 90
 WARM_UP = 5
@@ -127,6 +128,10 @@ def run_server(start: Starter, folder: Path, count: int, pool: ProcessPoolExecut
     return server_name, figures
 
 
+def _spread(rates: list[float]) -> str:
+    return f"{min(rates):.0f}-{max(rates):.0f}" if rates else "-"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200, help="requests per client")
@@ -147,11 +152,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"run {run + 1}/{args.repeat} {name}: " + ", ".join(f"{c}: {r:.0f}/s" for c, r in figures.items())
                 )
-    print(f"\nGET /instances/{{id}}/preview, requests/s, medians of {args.repeat}:")
-    print(f"{'case':<34}{'ours':>10}{'Orthanc':>10}{'ratio':>8}")
+    print(f"\nGET /instances/{{id}}/preview, requests/s, medians of {args.repeat} (min-max):")
+    print(f"{'case':<34}{'ours':>16}{'Orthanc':>16}{'ratio':>8}")
     for case, by_server in results.items():
         ours, theirs = median(by_server.get("ours", [])), median(by_server.get("Orthanc", []))
-        print(f"{case:<34}{fmt(ours, '.0f'):>10}{fmt(theirs, '.0f'):>10}{fmt(ratio(ours, theirs), '.2f'):>8}")
+        cells = [f"{fmt(median(rates), '.0f')} ({_spread(rates)})" for rates in (by_server.get(n, []) for n in SERVERS)]
+        print(f"{case:<34}{cells[0]:>16}{cells[1]:>16}{fmt(ratio(ours, theirs), '.2f'):>8}")
     return 0
 
 

@@ -11,17 +11,20 @@ node, whose own state such a failure does not touch, goes on serving the others.
 
 Work that must run ahead of the task that needs it (an archive reads and deflates the
 next files while the previous one goes out) is started with :func:`offload_ahead` on a
-pool of its own, and awaited later with the same rules.
+pool of its own, and awaited later with the same rules; what such a thread hands back to
+Trio (a call to a worker process) is cancelled with it (:class:`CancelHandle`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import trio
@@ -80,19 +83,57 @@ _ahead_pool: ThreadPoolExecutor | None = None
 
 
 def _ahead_threads() -> ThreadPoolExecutor:
-    """Worker threads for work started ahead: they bound the CPU it takes (archives deflating)."""
+    """Worker threads for work started ahead: they bound the CPU it takes (archives deflating).
+    One more than the cores: while one thread deflates, the others may wait on worker processes
+    (archives transcoding), whose cores would idle without it."""
     global _ahead_pool
     if _ahead_pool is None:
-        _ahead_pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1), thread_name_prefix="ahead")
+        _ahead_pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1) + 1, thread_name_prefix="ahead")
     return _ahead_pool
+
+
+@dataclass(eq=False)
+class CancelHandle:
+    """The way back from a thread of :func:`offload_ahead` to the Trio run that started its work:
+    what the thread hands to that run (through ``token``) runs in :meth:`scope`, which
+    :meth:`Pending.cancel` cancels. Both methods are the Trio thread's."""
+
+    token: trio.lowlevel.TrioToken
+    cancelled: bool = False
+    _scopes: set[trio.CancelScope] = field(default_factory=set)
+
+    @contextlib.contextmanager
+    def scope(self) -> Iterator[trio.CancelScope]:
+        with trio.CancelScope() as scope:
+            if self.cancelled:
+                scope.cancel()
+            self._scopes.add(scope)
+            try:
+                yield scope
+            finally:
+                self._scopes.discard(scope)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        for scope in self._scopes:
+            scope.cancel()
+
+
+_cancel_handle: contextvars.ContextVar[CancelHandle | None] = contextvars.ContextVar("cancel_handle", default=None)
+
+
+def current_cancel_handle() -> CancelHandle | None:
+    """The handle of the :func:`offload_ahead` work running in this thread, if any."""
+    return _cancel_handle.get()
 
 
 class Pending(Generic[T]):
     """Work started by :func:`offload_ahead`: await :meth:`result`, or :meth:`cancel` it."""
 
-    def __init__(self, fn: Callable[..., T], future: Future[T]) -> None:
+    def __init__(self, fn: Callable[..., T], future: Future[T], handle: CancelHandle | None = None) -> None:
         self._fn = fn
         self._future = future
+        self._handle = handle
 
     async def result(self) -> T:
         """The result, once the work is done, without holding a thread for the wait."""
@@ -111,15 +152,21 @@ class Pending(Generic[T]):
             return future.result()
 
     def cancel(self) -> None:
-        """Drop the work if it has not started yet; its result is never awaited."""
+        """Drop the work if it has not started yet, and cancel what it handed back to Trio (see
+        :class:`CancelHandle`); its result is never awaited."""
         self._future.cancel()
+        if self._handle is not None:
+            self._handle.cancel()
 
 
 def offload_ahead(fn: Callable[..., T], *args: Any) -> Pending[T]:
     """Start ``fn(*args)`` in a worker thread now, for a task to await later (inline under a
     virtual clock, as :func:`offload`)."""
     if not under_virtual_clock():
-        return Pending(fn, _ahead_threads().submit(fn, *args))
+        handle = CancelHandle(trio.lowlevel.current_trio_token())
+        context = contextvars.copy_context()
+        context.run(_cancel_handle.set, handle)
+        return Pending(fn, _ahead_threads().submit(context.run, fn, *args), handle)
     future: Future[T] = Future()
     try:
         future.set_result(fn(*args))

@@ -39,6 +39,7 @@ from .settings import NodeSettings
 from .storage.files import FileStore
 from .storage.index.sqlite import SqliteIndex
 from .storage.sweep import sweep_storage
+from .worker_processes import worker_processes
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +174,7 @@ async def _serve_once(
         with trio.CancelScope(shield=True):
             await index.close()
             await offload(files.close)
+            worker_processes().close()  # the codec processes left idle; running calls ended with their tasks
         log.info("node stopped")
 
 

@@ -79,6 +79,10 @@ class CannotTranscode(OrthancError):
         self.target = target
         self.reason = reason  # for the logs: what exactly failed
 
+    def __reduce__(self) -> tuple[type[CannotTranscode], tuple[str, str]]:
+        """Rebuilt from its own arguments when it crosses a process boundary."""
+        return CannotTranscode, (self.target, self.reason)
+
 
 @dataclass(frozen=True)
 class Transcoded:

@@ -109,37 +109,33 @@ class Images:
         async with self._decoding:
             return await offload(fn, *args)
 
-    async def _source(self, public_id: str, index: int) -> FrameToRender:
+    async def source(self, public_id: str, index: int) -> FrameToRender:
+        """Frame ``index`` copied out of its file, with Orthanc's error when it cannot be decoded
+        because it does not exist (see :func:`~node.dicom.pixels.check_decodable`)."""
         return await self._resources.read_instance(public_id, frame_to_render, index)
 
     async def frame_count(self, public_id: str) -> int:
         return await self._resources.read_instance(public_id, pixels.frame_count)
 
-    async def check_decodable(self, public_id: str, index: int) -> None:
-        """Orthanc's error for a frame that cannot be decoded because it does not exist."""
-        await self._resources.read_instance(public_id, pixels.check_decodable, index)
-
     async def raw_frame(self, public_id: str, index: int) -> tuple[bytes, str]:
         return await self._resources.read_instance(public_id, pixels.raw_frame, index)
 
     async def image(
-        self, public_id: str, index: int, extraction: Extraction, image_format: ImageFormat, quality: int
+        self, source: FrameToRender, extraction: Extraction, image_format: ImageFormat, quality: int
     ) -> bytes:
-        source = await self._source(public_id, index)
         return await self._decoded(_image, source, extraction, image_format, quality)
 
     async def rendered(
-        self, public_id: str, index: int, request: RenderRequest, image_format: ImageFormat, quality: int
+        self, source: FrameToRender, request: RenderRequest, image_format: ImageFormat, quality: int
     ) -> bytes:
-        source = await self._source(public_id, index)
         return await self._decoded(_rendered, source, request, image_format, quality)
 
     async def matlab(self, public_id: str, index: int) -> str:
-        return await self._decoded(_matlab, await self._source(public_id, index))
+        return await self._decoded(_matlab, await self.source(public_id, index))
 
     async def _add_frames(self, answer: _NumpyAnswer, public_id: str, frames: range, rescale: bool) -> None:
         for index in frames:
-            source = await self._source(public_id, index)
+            source = await self.source(public_id, index)
             answer.add(await self._decoded(_numpy_values, source, rescale))
 
     async def numpy_frame(self, public_id: str, index: int, *, rescale: bool, compress: bool) -> bytes:

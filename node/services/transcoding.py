@@ -19,6 +19,7 @@ from ..config import Config
 from ..dicom.transcode import DEFAULT_QUALITY, CannotTranscode, Transcoded, transcode
 from ..errors import ErrorCode, OrthancError
 from ..offload import offload, one_at_a_time
+from ..worker_processes import WorkerDied, run_blocking, worker_processes
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +79,15 @@ _J2K_ENCODER = "openjpeg-encoder"  # not safe in two threads at once
 
 
 def transcode_in_thread(data: bytes, target: str, *, quality: int = DEFAULT_QUALITY, lossy: bool = True) -> Transcoded:
-    """:func:`~node.dicom.transcode.transcode` as every worker thread of the node must call it:
-    JPEG 2000 encodings one at a time."""
-    return transcode(data, target, quality=quality, lossy=lossy, j2k_guard=partial(one_at_a_time, _J2K_ENCODER))
+    """:func:`~node.dicom.transcode.transcode` as every worker thread of the node must call it: in
+    one of the node's worker processes (CharLS holds the GIL while it encodes, OpenJPEG is not
+    safe in two threads; see :mod:`node.worker_processes`), cancelled with the caller. Where it
+    runs inline (no Trio run to host it), JPEG 2000 encodings run one at a time."""
+    work = partial(transcode, quality=quality, lossy=lossy, j2k_guard=partial(one_at_a_time, _J2K_ENCODER))
+    try:
+        return run_blocking(worker_processes(), work, data, target)
+    except WorkerDied:
+        raise CannotTranscode(target, "the codec's process ended during the work") from None
 
 
 def transcoded_or_original(data: bytes, target: str, quality: int) -> bytes:

@@ -41,6 +41,8 @@ RGB = np.stack([RAMP % 256, (RAMP // 3) % 256, 255 - RAMP % 256], axis=-1).astyp
 _ROWS, _COLUMNS = np.mgrid[0:48, 0:64]
 SMOOTH_RGB = np.stack([_COLUMNS * 4, _ROWS * 5, 255 - _COLUMNS * 2], axis=-1).astype(np.uint8)
 LOSSY_PSNR = 40.0  # dB, for the lossy codecs (JPEG baseline: on a smooth image)
+# A gzip stream of stored deflate blocks: 10 bytes of header, 8 of trailer, 5 per block of up to 64 KiB - 1.
+GZIP_FRAMING, STORED_HEADER, STORED_BLOCK = 18, 5, 65535
 
 
 async def stored(http: httpx.AsyncClient, data: object) -> str:
@@ -147,6 +149,16 @@ async def test_preview_stretches_and_inverts_monochrome1(http: httpx.AsyncClient
     assert np.array_equal(await image_of(http, f"/instances/{inverted}/preview"), 255 - stretched(SIGNED))
     flat = await stored(http, frames_dataset(np.full((4, 4), 700, np.uint16)))
     assert not (await image_of(http, f"/instances/{flat}/preview")).any()
+
+
+async def test_image_answers_are_gzipped_as_orthanc_does_without_deflating_them_again(
+    http: httpx.AsyncClient,
+) -> None:
+    instance = await stored(http, frames_dataset(SIGNED))
+    answer = await http.get(f"/instances/{instance}/preview", headers={"Accept-Encoding": "gzip"})
+    assert answer.headers["content-encoding"] == "gzip"
+    blocks = -(-len(answer.content) // STORED_BLOCK)
+    assert int(answer.headers["content-length"]) == len(answer.content) + GZIP_FRAMING + STORED_HEADER * blocks
 
 
 async def test_extractions_saturate(http: httpx.AsyncClient) -> None:

@@ -106,8 +106,8 @@ async def test_attachment_put_racing_a_delete_leaves_no_file(nursery: trio.Nurse
         victim: str | None = None
         http: httpx.AsyncClient
 
-        def write(self, data: bytes) -> tuple[str, int]:
-            written = super().write(data)
+        def write(self, data: bytes, *args: Any, **options: Any) -> tuple[str, int]:
+            written = super().write(data, *args, **options)
             if self.victim is not None:  # in the worker thread, between the file write and the index update
                 deleted = trio.from_thread.run(self.http.delete, f"/instances/{self.victim}")
                 assert deleted.status_code == 200

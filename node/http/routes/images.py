@@ -182,17 +182,17 @@ async def _image_answer(public_id: str, frame: str, extraction: Extraction | Non
         raise NoAnswer()
     images = _images()
     try:
-        await images.check_decodable(public_id, index)  # before the arguments, as Orthanc decodes first
+        source = await images.source(public_id, index)  # before the arguments, as Orthanc decodes first
         render = _render_request() if extraction is None else None
         quality = _quality()
         image_format = _negotiated_format()
         if image_format is ImageFormat.JPEG and extraction not in (None, Extraction.PREVIEW, Extraction.UINT8):
             raise NoAnswer()  # JPEG holds 8-bit samples only
         if render is not None:
-            data = await images.rendered(public_id, index, render, image_format, quality)
+            data = await images.rendered(source, render, image_format, quality)
         else:
             assert extraction is not None
-            data = await images.image(public_id, index, extraction, image_format, quality)
+            data = await images.image(source, extraction, image_format, quality)
     except OrthancError as error:
         if error.code in (ErrorCode.PARAMETER_OUT_OF_RANGE, ErrorCode.UNKNOWN_RESOURCE):
             raise NoAnswer() from None
