@@ -5,7 +5,8 @@ around it (Quart's request, response and context objects, its hooks, the dispatc
 rather than to storing the instance. The routes here answer without it, with the
 bytes their Quart routes would send; every other request, and the rarer shapes of
 these routes (HEAD, forms, gzip-encoded uploads), go on to the app. Served here:
-POST /instances, GET /instances/{id}/file, GET /system and GET /jobs/{id}.
+POST /instances, GET /instances/{id}/file, GET /instances/{id}/tags (plain: no query
+string, JSON), GET /system and GET /jobs/{id}.
 
 What applies to every route is applied by the wrappers around this one, once per
 request, whichever answers it: metrics, body limits, method override and access
@@ -16,6 +17,7 @@ are answered as the app's error handlers answer them.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,9 +25,10 @@ from typing import Any
 from werkzeug.datastructures import Authorization
 
 from ..context import NodeContext
+from ..dicom.json_view import TagFormat, dataset_to_json
 from ..errors import ErrorCode, NoAnswer, OrthancError
 from ..services.ingest import Origin
-from .answers import json_content
+from .answers import JSON_TYPE, json_content, pretty_json, wants_xml
 from .asgi import (
     Headers,
     Message,
@@ -52,6 +55,9 @@ log = logging.getLogger(__name__)
 GZIP_UPLOADS = ("gzip", "x-gzip")
 _INSTANCES = "/instances"
 _FILE = "/file"
+_TAGS = "/tags"
+# Total bytes of the /tags answers kept (least recently used out first).
+TAGS_CACHE_BYTES = 32 * 1024 * 1024
 _JOBS = "/jobs"
 _SYSTEM = "/system"
 
@@ -78,11 +84,49 @@ def _one_segment(argument: str) -> bool:
     return bool(argument) and "/" not in argument
 
 
+def _plain_json(scope: Message) -> bool:
+    """Whether a read has no query string and wants JSON (other shapes go on to the app)."""
+    return not scope.get("query_string") and not wants_xml(header(scope, b"accept") or "")
+
+
 def _uploaded_as_is(scope: Message) -> bool:
     """Whether an upload's body is the content itself: not a form, not gzip-encoded."""
     if boundary_of(header(scope, b"content-type") or "") is not None:
         return False
     return (header(scope, b"content-encoding") or "").lower() not in GZIP_UPLOADS
+
+
+class TagsAnswers:
+    """Instance ID -> the JSON text of its GET /tags answer, with the attachment it was made from.
+
+    The caller looks the attachment up in the index on every request, so a deleted instance is
+    unknown there and an overwritten one (new attachment) misses here and is made again."""
+
+    def __init__(self, max_bytes: int = TAGS_CACHE_BYTES) -> None:
+        self._max_bytes = max_bytes
+        self._entries: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
+        self._size = 0
+
+    def get(self, public_id: str, attachment: str) -> bytes | None:
+        entry = self._entries.get(public_id)
+        if entry is None or entry[0] != attachment:
+            return None
+        self._entries.move_to_end(public_id)
+        return entry[1]
+
+    def keep(self, public_id: str, attachment: str, body: bytes) -> None:
+        self._drop(public_id)
+        if len(body) > self._max_bytes:
+            return
+        self._entries[public_id] = (attachment, body)
+        self._size += len(body)
+        while self._size > self._max_bytes:
+            self._drop(next(iter(self._entries)))
+
+    def _drop(self, public_id: str) -> None:
+        entry = self._entries.pop(public_id, None)
+        if entry is not None:
+            self._size -= len(entry[1])
 
 
 class FastPath:
@@ -96,6 +140,7 @@ class FastPath:
         self._describe_errors = settings.describe_errors
         self._limit = settings.maximum_request_size
         self._folder = context.settings.storage.temporary_directory
+        self._tags = TagsAnswers()
 
     def _route(self, scope: Message) -> tuple[Handler, str] | None:
         """The handler of a request and its path argument, if it is served here. Paths match
@@ -113,6 +158,9 @@ class FastPath:
         if path.startswith(_INSTANCES + "/") and path.endswith(_FILE):
             public_id = path[len(_INSTANCES) + 1 : -len(_FILE)]
             return (self._file, public_id) if _one_segment(public_id) else None
+        if path.startswith(_INSTANCES + "/") and path.endswith(_TAGS) and _plain_json(scope):
+            public_id = path[len(_INSTANCES) + 1 : -len(_TAGS)]
+            return (self._tags_of, public_id) if _one_segment(public_id) else None
         if path.startswith(_JOBS + "/"):
             job_id = path[len(_JOBS) + 1 :]
             return (self._job, job_id) if _one_segment(job_id) else None
@@ -161,6 +209,17 @@ class FastPath:
         if found.filename is not None:
             headers.insert(0, (b"content-disposition", f'filename="{found.filename}"'.encode()))
         return Answer(200, found.body, headers)
+
+    async def _tags_of(self, _: Message, __: Receive, public_id: str) -> Answer:
+        """GET /instances/{id}/tags in full format, made once per stored file of the instance."""
+        resources = self._context.resources
+        attachment = await resources.instance_attachment(public_id)
+        body = self._tags.get(public_id, attachment.uuid)
+        if body is None:
+            data = await resources.read_parsed(public_id, attachment, dataset_to_json, TagFormat.FULL, frozenset())
+            body = pretty_json(data).encode()
+            self._tags.keep(public_id, attachment.uuid, body)
+        return Answer(200, body, [(b"content-type", JSON_TYPE.encode())])
 
     async def _system(self, scope: Message, _: Receive, __: str) -> Answer:
         return _json(scope, system_info(self._context))

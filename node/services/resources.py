@@ -22,6 +22,9 @@ from .stability import StabilityTracker
 
 T = TypeVar("T")
 
+# Files up to this size are read without leaving the event loop (see read_attachment).
+INLINE_READ_BYTES = 1024 * 1024
+
 
 def _int_or_none(text: str | None) -> int | None:
     try:
@@ -97,8 +100,12 @@ class Resources:
         return {"RemainingAncestor": ancestor}
 
     async def read_attachment(self, attachment: Attachment) -> bytes:
+        """The attachment's bytes. A small uncompressed file is read on the event loop: from the
+        page cache that takes less time than the hop to a worker thread and back."""
         compressed = attachment.compression == COMPRESSION_ZLIB
         try:
+            if not compressed and attachment.compressed_size <= INLINE_READ_BYTES:
+                return self.files.read(attachment.uuid)
             return await offload(self.files.read, attachment.uuid, compressed)
         except FileNotFoundError as exc:
             raise OrthancError(ErrorCode.INEXISTENT_FILE, f"Missing file: {attachment.uuid}") from exc
@@ -121,8 +128,9 @@ class Resources:
     async def read_instance(self, public_id: str, use: Callable[..., T], *args: Any) -> T:
         """``use(dataset, *args)`` run in a worker thread on the instance's parsed file, which
         comes from the cache of parsed files when it is there; ``use`` must not change it."""
-        attachment = await self.index.dicom_attachment(public_id)
-        if attachment is None:
-            raise OrthancError(ErrorCode.UNKNOWN_RESOURCE, f"Unknown resource: {public_id}")
+        return await self.read_parsed(public_id, await self.instance_attachment(public_id), use, *args)
+
+    async def read_parsed(self, public_id: str, attachment: Attachment, use: Callable[..., T], *args: Any) -> T:
+        """As :meth:`read_instance`, for a caller that looked the instance's attachment up itself."""
         load = partial(self.read_attachment, attachment)
         return await self.dicom_cache.read(public_id, attachment.uuid, load, use, *args)
