@@ -54,6 +54,21 @@ async def test_an_overwritten_instance_is_read_anew(http: httpx.AsyncClient, con
     assert (await http.get(f"/instances/{instance}/simplified-tags")).json()["PatientName"] == "AFTER"
 
 
+@pytest.mark.parametrize("config_overrides", [{"OverwriteInstances": True}])
+async def test_tags_answered_again_after_an_overwrite_or_a_delete(
+    http: httpx.AsyncClient, config_overrides: dict[str, Any]
+) -> None:
+    """The plain /tags answer is kept per stored file: a new file, or none, is never answered from it."""
+    uids = {"study_uid": "1.2.4", "series_uid": "1.2.4.1", "sop_uid": "1.2.4.1.1"}
+    instance = (await upload(http, make_dicom(patient_id="P1", patient_name="BEFORE", **uids)))["ID"]
+    for _ in range(2):  # the second answer comes from the kept one
+        assert (await http.get(f"/instances/{instance}/tags")).json()["0010,0010"]["Value"] == "BEFORE"
+    await upload(http, make_dicom(patient_id="P1", patient_name="AFTER", **uids))
+    assert (await http.get(f"/instances/{instance}/tags")).json()["0010,0010"]["Value"] == "AFTER"
+    await http.delete(f"/instances/{instance}")
+    assert (await http.get(f"/instances/{instance}/tags")).status_code == 404
+
+
 async def test_the_cache_is_bounded_by_size() -> None:
     data = {name: make_dicom(patient_id=name) for name in ("A", "B", "C")}
     cache = DicomCache(Metrics(), max_bytes=2 * max(len(d) for d in data.values()))
