@@ -168,18 +168,23 @@ class FileStore:
         except FileNotFoundError:
             return False
         try:
-            try:
-                self._write_all(fd, payload)
-                if self.sync:
-                    if flushing is not None:
-                        flushing()
-                    self.sync_file(fd, path)
-            finally:
-                os.close(fd)
+            self._fill(fd, path, payload, flushing)
         except BaseException:
             _unlink_quietly(path)
             raise
         return True
+
+    def _fill(self, fd: int, path: str, payload: bytes, flushing: Callable[[], None] | None) -> None:
+        """Write ``payload`` to the open file ``fd`` (at ``path``), flush it when durability is on
+        (``flushing`` told first), and close it."""
+        try:
+            self._write_all(fd, payload)
+            if self.sync:
+                if flushing is not None:
+                    flushing()
+                self.sync_file(fd, path)
+        finally:
+            os.close(fd)
 
     def _write(self, folder: str, path: str, payload: bytes, flushing: Callable[[], None] | None) -> None:
         try:
@@ -223,14 +228,7 @@ class FileStore:
         temporary = path + TEMPORARY_SUFFIX
         placed = False
         try:
-            try:
-                self._write_all(fd, payload)
-                if self.sync:
-                    if flushing is not None:
-                        flushing()
-                    self.sync_file(fd, temporary)
-            finally:
-                os.close(fd)
+            self._fill(fd, temporary, payload, flushing)
             os.replace(temporary, path)
             placed = True
             if self.sync:

@@ -185,18 +185,26 @@ class Peer:
         await self.association.send_message(context.context_id, command, memoryview(data)[meta.dataset_offset :])
         return int((await self._response_to(message_id)).command.get("Status", CANNOT_UNDERSTAND))
 
-    async def c_find(self, identifier: Dataset, sop_class: str, *, limit: int = 0) -> FindResult:
-        """Every answer of a C-FIND (at most ``limit`` if set, then C-CANCEL) and its final status."""
+    async def _send_query(
+        self, command_field: int, sop_class: str, identifier: Dataset, **fields: str
+    ) -> tuple[AcceptedContext, int]:
+        """Send a C-FIND, C-MOVE or C-GET request with its identifier; its context and message ID."""
         context = self._context(sop_class)
         message_id = self.association.next_message_id()
         command = {
-            "CommandField": C_FIND_RQ,
+            "CommandField": command_field,
             "MessageID": message_id,
             "AffectedSOPClassUID": sop_class,
             "Priority": PRIORITY_MEDIUM,
             "CommandDataSetType": HAS_DATASET,
+            **fields,
         }
         await self.association.send_message(context.context_id, command, encode_identifier(context, identifier))
+        return context, message_id
+
+    async def c_find(self, identifier: Dataset, sop_class: str, *, limit: int = 0) -> FindResult:
+        """Every answer of a C-FIND (at most ``limit`` if set, then C-CANCEL) and its final status."""
+        context, message_id = await self._send_query(C_FIND_RQ, sop_class, identifier)
         result = FindResult(PENDING)
         cancelled = False
         while True:
@@ -227,17 +235,7 @@ class Peer:
         on_pending: Callable[[RetrieveResult], None] | None = None,
     ) -> RetrieveResult:
         """A C-MOVE to ``destination``; ``on_pending`` sees each pending response's counters."""
-        context = self._context(sop_class)
-        message_id = self.association.next_message_id()
-        command = {
-            "CommandField": C_MOVE_RQ,
-            "MessageID": message_id,
-            "AffectedSOPClassUID": sop_class,
-            "Priority": PRIORITY_MEDIUM,
-            "CommandDataSetType": HAS_DATASET,
-            "MoveDestination": destination,
-        }
-        await self.association.send_message(context.context_id, command, encode_identifier(context, identifier))
+        _, message_id = await self._send_query(C_MOVE_RQ, sop_class, identifier, MoveDestination=destination)
         while True:
             result = _retrieve_result((await self._response_to(message_id)).command)
             if not _is_pending(result.status):
@@ -256,16 +254,7 @@ class Peer:
         """A C-GET: the instances come back on this association, as C-STORE-RQs in the contexts
         where we took the SCP role; each goes to ``on_store``, whose status answers it.
         ``on_pending`` sees each pending response's counters."""
-        context = self._context(sop_class)
-        message_id = self.association.next_message_id()
-        command = {
-            "CommandField": C_GET_RQ,
-            "MessageID": message_id,
-            "AffectedSOPClassUID": sop_class,
-            "Priority": PRIORITY_MEDIUM,
-            "CommandDataSetType": HAS_DATASET,
-        }
-        await self.association.send_message(context.context_id, command, encode_identifier(context, identifier))
+        _, message_id = await self._send_query(C_GET_RQ, sop_class, identifier)
         while True:
             message = await self.association.receive_message()
             if message.command_field == C_STORE_RQ:
