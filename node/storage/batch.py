@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import outcome
 import trio
 
-from .thread import DedicatedThread
-
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+T = TypeVar("T")
+
+
+class Runner(Protocol):
+    """Where batches run: a :class:`~node.storage.thread.DedicatedThread` (one batch at a time),
+    or a backend's worker threads (as many batches at once as it has connections)."""
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T: ...
 
 
 class _Entry(Generic[Item, Result]):
@@ -40,7 +46,7 @@ class Batcher(Generic[Item, Result]):
     """
 
     def __init__(
-        self, thread: DedicatedThread, run_batch: Callable[[list[Item]], list[outcome.Outcome[Result]]]
+        self, thread: Runner, run_batch: Callable[[list[Item]], list[outcome.Outcome[Result]]]
     ) -> None:
         self._thread = thread
         self._run_batch = run_batch
