@@ -28,6 +28,17 @@ DEFAULTS: dict[str, Any] = {
     "StoreMD5ForAttachments": True,
     "OverwriteInstances": False,
     "StableAge": 60,
+    # Orthanc's PostgreSQL plugin keys, plus PoolSize (ours): connections of one node process.
+    "PostgreSQL": {
+        "EnableIndex": False,
+        "Host": "localhost",
+        "Port": 5432,
+        "Database": "orthanc",
+        "Username": "",
+        "Password": "",
+        "ConnectionUri": "",
+        "PoolSize": 8,
+    },
     "DefaultEncoding": "Latin1",
     "ConcurrentJobs": 2,
     "JobsHistorySize": 10,

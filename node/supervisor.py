@@ -37,7 +37,7 @@ from .services.resources import Resources
 from .services.stability import StabilityTracker
 from .settings import NodeSettings
 from .storage.files import FileStore
-from .storage.index.sqlite import SqliteIndex
+from .storage.index import Index, open_index
 from .storage.sweep import sweep_storage
 from .worker_processes import worker_processes
 
@@ -130,7 +130,7 @@ async def _serve_once(
     files = file_store(storage.storage_directory, compress=storage.compress, sync=storage.sync, metrics=metrics)
     if await offload(remove_stale_archives, storage):
         log.info("removed the archives of asynchronous jobs left by the previous run")
-    index = SqliteIndex(storage.index_directory, durable=storage.sync)
+    index = await open_index(storage)
     try:
         await offload(files.start_reserving)
         async with trio.open_nursery() as nursery:
@@ -178,7 +178,7 @@ async def _serve_once(
         log.info("node stopped")
 
 
-async def _sweep_storage(files: FileStore, index: SqliteIndex) -> None:
+async def _sweep_storage(files: FileStore, index: Index) -> None:
     """The start-up sweep of the storage area, in the background: a large one takes a while to walk."""
     try:
         await sweep_storage(files, index)

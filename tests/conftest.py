@@ -14,6 +14,9 @@ import trio
 from node.context import NodeContext
 from tests.support.node import client_of, node_config, start_node
 
+# The PostgreSQL cluster and the fixtures that run a test on each index backend.
+pytest_plugins = ["tests.support.postgres"]
+
 
 @pytest.fixture
 def config_overrides() -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""The index interface and its backends (SQLite now, PostgreSQL later)."""
+"""The index interface and its backends: SQLite (one host), PostgreSQL (shared by several)."""
 
+from ..settings import StorageSettings
 from .base import (
     Attachment,
     Change,
@@ -9,5 +10,24 @@ from .base import (
     ResourceRecord,
     StoreResult,
 )
+from .postgresql import PostgresIndex
+from .sqlite import SqliteIndex
 
-__all__ = ["Attachment", "Change", "DeleteResult", "Index", "NewInstance", "ResourceRecord", "StoreResult"]
+
+async def open_index(storage: StorageSettings) -> Index:
+    """The index the settings name: PostgreSQL when its section enables it, else index.sqlite."""
+    if storage.postgresql.enabled:
+        return await PostgresIndex.open(storage.postgresql, durable=storage.sync)
+    return SqliteIndex(storage.index_directory, durable=storage.sync)
+
+
+__all__ = [
+    "Attachment",
+    "Change",
+    "DeleteResult",
+    "Index",
+    "NewInstance",
+    "ResourceRecord",
+    "StoreResult",
+    "open_index",
+]

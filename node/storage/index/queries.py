@@ -20,7 +20,10 @@ from .dialect import Dialect
 
 _STATUS_NEW = {Level.PATIENT: "NewPatient", Level.STUDY: "NewStudy", Level.SERIES: "NewSeries"}
 SUMMARY_CHUNK = 500  # resources per summary query: well below SQLite's limit on parameters
-_IDENTIFIER_TAGS = "((r.level = 0 AND i.tag = '0010,0020') OR (r.level = 1 AND i.tag = '0020,000d') OR (r.level = 2 AND i.tag = '0020,000e') OR (r.level = 3 AND i.tag = '0008,0018'))"
+_IDENTIFIER_TAGS = (
+    "((r.level = 0 AND i.tag = '0010,0020') OR (r.level = 1 AND i.tag = '0020,000d') "
+    "OR (r.level = 2 AND i.tag = '0020,000e') OR (r.level = 3 AND i.tag = '0008,0018'))"
+)
 _CHANGE_COLUMNS = "seq, change_type, public_id, level, date"
 _ATTACHMENT_COLUMNS = (
     "content_type, uuid, uncompressed_size, compressed_size, uncompressed_md5, compressed_md5, compression"
@@ -34,6 +37,11 @@ _SUBTREE = (
     "WITH RECURSIVE tree(id) AS (SELECT CAST(? AS BIGINT) UNION ALL "
     "SELECT r.internal_id FROM resources r JOIN tree ON r.parent = tree.id) "
 )
+
+
+class ConcurrentChange(Exception):
+    """Another writer changed rows this transaction relied on: the transaction is to be tried
+    again (only where writers overlap: processes sharing a PostgreSQL index)."""
 
 
 class Sql:
@@ -123,7 +131,7 @@ def _add_resource(sql: Sql, new: NewInstance, level: Level, parent: int | None) 
     if row is None:
         found = internal(sql, public_id)
         if found is None:  # created then deleted by others meanwhile: the transaction is retried
-            raise OrthancError(ErrorCode.DATABASE, "resource created and removed concurrently")
+            raise ConcurrentChange(f"{public_id} created and removed meanwhile")
         return found[0], False
     created = int(row[0])
     sql.run_many(
@@ -249,7 +257,7 @@ def delete_rows(sql: Sql, internal_id: int) -> tuple[tuple[str, Level] | None, l
         # next are all those the deletion takes, and later additions wait, then start afresh.
         sql.rows(
             _SUBTREE + "SELECT r.internal_id FROM resources r JOIN tree ON r.internal_id = tree.id "
-            "ORDER BY r.internal_id {LOCK_ROW}",
+            "ORDER BY r.internal_id {LOCK_ROW} OF r",
             (internal_id,),
         )
     files = [

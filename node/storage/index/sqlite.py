@@ -6,13 +6,12 @@ import contextlib
 import functools
 import logging
 import sqlite3
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, TypeVar
 
 import outcome
 
-from ...dicom.ids import Level
 from ...errors import ErrorCode, OrthancError, storage_full
 from ..batch import Batcher
 from ..files import flush_folder
@@ -20,16 +19,11 @@ from ..private import create_empty_file, make_folders
 from ..thread import DedicatedThread
 from . import queries
 from .base import (
-    Attachment,
-    Change,
-    DeleteResult,
-    DescendantSummary,
-    Index,
     NewInstance,
-    ResourceRecord,
     StoreResult,
 )
 from .dialect import SQLITE
+from .sql_backend import SqlBackend
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -109,7 +103,7 @@ def _translated(fn: Callable[..., T], *args: Any) -> T:
         raise _orthanc_error(error) from error
 
 
-class SqliteIndex(Index):
+class SqliteIndex(SqlBackend):
     """``durable`` (Orthanc's SyncStorageArea) makes every commit flush the write-ahead log
     before it returns (``synchronous=FULL``); otherwise a power cut may lose the last commits,
     though never corrupt the database.
@@ -149,12 +143,10 @@ class SqliteIndex(Index):
     def _tx(self) -> _Transaction:
         return _Transaction(self._db)
 
-    async def _query(self, fn: Callable[..., T], *args: Any) -> T:
-        """A shared query on the index thread, outside any transaction (one statement, or reads)."""
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
         return await self._run(fn, self._sql, *args)
 
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
-        """A shared query on the index thread, in a transaction of its own."""
         return await self._run(self._in_transaction, fn, *args)
 
     def _in_transaction(self, fn: Callable[..., T], *args: Any) -> T:
@@ -189,104 +181,13 @@ class SqliteIndex(Index):
                 written()  # its failure rolls the rows back and reaches the caller
             return result
 
-    async def series_status(self, public_id: str) -> str:
-        return await self._query(queries.status_of_series, public_id)
-
-    async def set_main_tags(
-        self, instance: str, tags: dict[Level, dict[str, str]], identifiers: dict[Level, dict[str, str]]
-    ) -> None:
-        await self._write(queries.set_main_tags, instance, tags, identifiers)
-
-    # -- deletion ----------------------------------------------------------
-    async def delete(self, public_id: str, level: Level) -> DeleteResult | None:
-        return await self._write(queries.delete, public_id, level)
-
-    # -- browsing ----------------------------------------------------------
-    async def resource(self, public_id: str, level: Level | None = None) -> ResourceRecord | None:
-        return await self._query(queries.resource, public_id, level)
-
-    async def resources(self, public_ids: list[str]) -> list[ResourceRecord]:
-        return await self._query(queries.resources, public_ids)
-
-    async def list_ids(self, level: Level, since: int = 0, limit: int | None = None) -> list[str]:
-        return await self._query(queries.list_ids, level, since, limit)
-
-    async def descendants(self, public_id: str, level: Level) -> list[str]:
-        return await self._query(queries.descendants, public_id, level)
-
-    async def level_of(self, public_id: str) -> Level | None:
-        return await self._query(queries.level_of, public_id)
-
-    async def all_tags_of_level(self, level: Level) -> list[tuple[str, dict[str, str]]]:
-        return await self._query(queries.all_tags_of_level, level)
-
-    async def lookup_identifier(self, value: str) -> list[tuple[str, Level]]:
-        return await self._query(queries.lookup_identifier, value)
-
-    async def lookup_identifier_at(self, level: Level, tag: str, value: str) -> list[str]:
-        return await self._query(queries.lookup_identifier_at, level, tag, value)
-
-    async def descendant_summaries(self, public_ids: Sequence[str], level: Level) -> dict[str, DescendantSummary]:
-        return await self._query(queries.descendant_summaries, public_ids, level)
-
-    # -- attachments, metadata, protection ---------------------------------
-    async def attachments(self, public_id: str) -> dict[int, Attachment]:
-        return await self._query(queries.attachments, public_id)
-
-    async def delete_attachment(self, public_id: str, content_type: int) -> str | None:
-        return await self._write(queries.delete_attachment, public_id, content_type)
-
-    async def set_attachment(self, public_id: str, attachment: Attachment) -> str | None:
-        return await self._write(queries.set_attachment, public_id, attachment)
-
-    async def known_attachments(self, uuids: Collection[str]) -> set[str]:
-        return await self._query(queries.known_attachments, uuids) if uuids else set()
-
-    async def set_metadata(self, public_id: str, name: str, value: str) -> None:
-        await self._query(queries.set_metadata, public_id, name, value)
-
-    async def delete_metadata(self, public_id: str, name: str) -> bool:
-        return await self._query(queries.delete_metadata, public_id, name)
-
-    async def is_protected(self, public_id: str) -> bool:
-        return await self._query(queries.is_protected, public_id)
-
-    async def set_protected(self, public_id: str, protected: bool) -> None:
-        await self._query(queries.set_protected, public_id, protected)
-
     # -- changes -----------------------------------------------------------
-    async def log_change(self, change_type: str, public_id: str, level: Level, date: str) -> None:
-        await self._query(queries.log_change, change_type, public_id, level, date)
-
-    async def changes(self, since: int, limit: int) -> tuple[list[Change], bool]:
-        return await self._query(queries.changes, since, limit)
-
-    async def last_change(self) -> Change | None:
-        return await self._query(queries.last_change)
-
     async def last_seq(self) -> int:
         def run() -> int:
             row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
             return int(row[0]) if row else 0
 
         return await self._run(run)
-
-    async def clear_changes(self) -> None:
-        await self._query(queries.clear_changes)
-
-    # -- statistics --------------------------------------------------------
-    async def statistics(self) -> dict[str, int]:
-        return await self._query(queries.statistics)
-
-    async def resource_statistics(self, public_id: str, level: Level) -> dict[str, int]:
-        return await self._query(queries.resource_statistics, public_id, level)
-
-    # -- global properties -------------------------------------------------
-    async def get_property(self, name: str) -> str | None:
-        return await self._query(queries.get_property, name)
-
-    async def set_property(self, name: str, value: str) -> None:
-        await self._query(queries.set_property, name, value)
 
     # -- saved jobs ----------------------------------------------------------
     async def saved_jobs(self) -> dict[str, str]:
