@@ -194,6 +194,8 @@ class PostgresIndex(SqlBackend):
         )
         index = cls(pool, settings.pool_size)
         try:
+            # One connection first: a refusal (no such database, bad password) fails at once, in its words.
+            await trio.to_thread.run_sync(_probe, conninfo)
             await trio.to_thread.run_sync(partial(pool.open, wait=True, timeout=OPEN_TIMEOUT))
             await index._write(_create_schema)
         except BaseException as error:
@@ -308,6 +310,10 @@ def _insert_all(sql: queries.Sql, items: list[_StoreItem]) -> list[outcome.Outco
         if written is not None:
             written()  # its failure rolls the rows back and reaches the caller
     return results
+
+
+def _probe(conninfo: str) -> None:
+    psycopg.connect(conninfo, connect_timeout=int(OPEN_TIMEOUT)).close()
 
 
 def _create_schema(sql: queries.Sql) -> None:
