@@ -28,11 +28,8 @@ class PostgresSettings:
 
     @classmethod
     def from_config(cls, config: Config) -> PostgresSettings:
-        given = config[_POSTGRESQL]
-        unknown = given.keys() - DEFAULTS[_POSTGRESQL].keys()
-        if unknown:
-            raise OrthancError(ErrorCode.BAD_FILE_FORMAT, f"Unknown key in {_POSTGRESQL}: {sorted(unknown)[0]}")
-        section: dict[str, Any] = {**DEFAULTS[_POSTGRESQL], **given}
+        # The plugin's other keys (Lock, EnableSsl...) are accepted and ignored, as unknown options are.
+        section: dict[str, Any] = {**DEFAULTS[_POSTGRESQL], **config["PostgreSQL"]}
         for key, default in DEFAULTS[_POSTGRESQL].items():
             expected = bool if isinstance(default, bool) else type(default)
             value = section[key]

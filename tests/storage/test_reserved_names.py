@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 from node.storage.files import RESERVE_BATCH, TEMPORARY_SUFFIX
-from node.storage.index.sqlite import SqliteIndex
+from node.storage.index import Index
 from node.storage.sweep import sweep_storage
 from tests.support.storage import RecordingStore, stored_files
 
@@ -127,16 +127,14 @@ def test_a_failed_batch_leaves_nothing_and_writes_create_their_files(tmp_path: P
         store.close()
 
 
-async def test_the_sweep_leaves_reserved_files_alone(tmp_path: Path) -> None:
+async def test_the_sweep_leaves_reserved_files_alone(tmp_path: Path, any_index: Index) -> None:
     """Even a sweep told to take files of any age: the reserved files are the store's own."""
     store = OneBatchStore(tmp_path / "storage")
-    index = SqliteIndex(tmp_path / "index")
     store.start_reserving()
     try:
         reserved = store.reserved()
-        result = await sweep_storage(store, index, min_age=-60)
+        result = await sweep_storage(store, any_index, min_age=-60)
         assert (result.orphans, result.temporaries) == (0, 0)
         assert all(store.path_of(name).exists() for name in reserved)
     finally:
         store.close()
-        await index.close()
