@@ -190,6 +190,7 @@ class PostgresIndex(SqlBackend):
             max_size=settings.pool_size,
             open=False,
             timeout=POOL_TIMEOUT,
+            kwargs={"autocommit": True},  # transactions are opened by the calls that write
             name="index",
         )
         index = cls(pool, settings.pool_size)
@@ -233,10 +234,10 @@ class PostgresIndex(SqlBackend):
             value: T = await trio.lowlevel.wait_task_rescheduled(abort)
             return value
 
-    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+    async def _call(self, write: bool, fn: Callable[..., T], *args: Any) -> T:
         call = _Call()
         try:
-            return await self._in_thread(call, self._transaction, call, fn, *args)
+            return await self._in_thread(call, self._transaction, call, write, fn, *args)
         except (psycopg.errors.QueryCanceled, _Withdrawn) as error:
             if call.cancelled:
                 await trio.lowlevel.checkpoint()  # raises the Cancelled that stopped the statement
@@ -246,19 +247,20 @@ class PostgresIndex(SqlBackend):
         except psycopg.Error as error:
             raise _orthanc_error(error) from error
 
-    def _transaction(self, call: _Call | None, fn: Callable[..., T], *args: Any) -> T:
-        """In a worker thread: ``fn(sql, *args)`` in one transaction, tried again when it met
-        another writer's change."""
+    def _transaction(self, call: _Call | None, write: bool, fn: Callable[..., T], *args: Any) -> T:
+        """In a worker thread: ``fn(sql, *args)`` on one connection, in one transaction when it
+        writes (reads run a statement at a time, as on SQLite), tried again when it met another
+        writer's change."""
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 with self._pool.connection() as conn:
-                    if call is None:
-                        return fn(queries.Sql(conn, POSTGRESQL), *args)
-                    call.attach(conn)
+                    if call is not None:
+                        call.attach(conn)
                     try:
-                        return fn(queries.Sql(conn, POSTGRESQL), *args)
+                        with conn.transaction() if write else contextlib.nullcontext():
+                            return fn(queries.Sql(conn, POSTGRESQL), *args)
                     finally:
-                        if call.detach():
+                        if call is not None and call.detach():
                             conn.close()
             except _RETRIED as error:
                 if attempt == ATTEMPTS:
@@ -267,10 +269,10 @@ class PostgresIndex(SqlBackend):
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
-        return await self._call(fn, *args)
+        return await self._call(False, fn, *args)
 
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
-        return await self._call(fn, *args)
+        return await self._call(True, fn, *args)
 
     # -- ingest ------------------------------------------------------------------
     async def store(
@@ -284,12 +286,12 @@ class PostgresIndex(SqlBackend):
         if len(items) > 1:
             # A failure rolls the whole batch back; it is then redone one by one, so only the culprit fails.
             with contextlib.suppress(Exception):
-                return self._transaction(None, _insert_all, items)
+                return self._transaction(None, True, _insert_all, items)
         return [outcome.capture(self._store_one, item) for item in items]
 
     def _store_one(self, item: _StoreItem) -> StoreResult:
         try:
-            return self._transaction(None, _insert_all, [item])[0].unwrap()
+            return self._transaction(None, True, _insert_all, [item])[0].unwrap()
         except psycopg.Error as error:
             raise _orthanc_error(error) from error
 
