@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,11 +87,9 @@ def _run(command: list[str]) -> None:
         raise RuntimeError(f"{command[0]} failed: {done.stdout}{done.stderr}")
 
 
-@pytest.fixture(scope="session")
-def postgres_cluster() -> Iterator[Cluster]:
-    binaries = server_binaries()
-    if binaries is None:
-        pytest.skip("PostgreSQL's server is not installed (no initdb/pg_ctl)")
+@contextmanager
+def throwaway_cluster(binaries: Path) -> Iterator[Cluster]:
+    """A new cluster in a temporary folder, removed with it on exit (for the tests and the bench)."""
     folder = Path(tempfile.mkdtemp(prefix="test-postgres-"))
     if os.geteuid() == 0:
         account = pwd.getpwnam(SERVER_USER)
@@ -113,6 +112,15 @@ def postgres_cluster() -> Iterator[Cluster]:
             _run([str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"])
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Cluster]:
+    binaries = server_binaries()
+    if binaries is None:
+        pytest.skip("PostgreSQL's server is not installed (no initdb/pg_ctl)")
+    with throwaway_cluster(binaries) as cluster:
+        yield cluster
 
 
 _numbers = itertools.count(1)
