@@ -34,6 +34,18 @@ DEFAULTS: dict[str, Any] = {
     "SaveJobs": True,
     "MediaArchiveSize": 1,
     "JobsRetry": {"Attempts": 0, "BackoffSeconds": 5},  # ours: transfers retried after a transient failure
+    "MemberId": None,  # set by the supervisor on each member's command line: one of several on a shared index
+    "JobsLeaseTimeout": 15,  # ours: seconds a cluster member holds a job without renewing its lease
+    "PostgreSQL": {
+        "EnableIndex": False,
+        "Host": "localhost",
+        "Port": 5432,
+        "Database": "orthanc",
+        "Username": "",
+        "Password": "",
+        "ConnectionUri": "",
+        "PoolSize": 8,
+    },
     "HttpServerEnabled": True,
     "HttpPort": 8042,
     "HttpBindAddress": "0.0.0.0",
