@@ -119,6 +119,11 @@ class JobsEngine:
         """The jobs belong to an index shared by several members."""
         return self._cluster is not None
 
+    @property
+    def member(self) -> str | None:
+        """In a cluster, this member's incarnation: the owner its rows name."""
+        return self._cluster.me if self._cluster is not None else None
+
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Restore the saved jobs, then run the persister and the workers until cancelled."""
         if self._cluster is not None:
