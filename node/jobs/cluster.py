@@ -106,6 +106,12 @@ def _changed(form: dict[str, Any], state: JobState, **fields: Any) -> str:
     return json.dumps(form)
 
 
+async def _next_hint(hints: AsyncValue[int], seen: int) -> None:
+    """Until the count of hints passes ``seen``, or IDLE_POLL passed (a lost hint costs no more)."""
+    with trio.move_on_after(IDLE_POLL):
+        await hints.wait_value(lambda count: count > seen)
+
+
 class ClusterJobs:
     """One member's side of the cluster's jobs: its incarnation, its leases, its hints."""
 
@@ -268,8 +274,7 @@ class ClusterJobs:
 
     async def wait_for_pending(self, seen: int) -> None:
         """Until a hint says a row became Pending after ``seen`` hints, or IDLE_POLL passed."""
-        with trio.move_on_after(IDLE_POLL):
-            await self.pending_hints.wait_value(lambda count: count > seen)
+        await _next_hint(self.pending_hints, seen)
 
     async def ended(self) -> None:
         """A job ended: its waiters are told, and the history keeps the JobsHistorySize that ended last."""
@@ -398,5 +403,4 @@ class ClusterJobs:
             row = await self.index.job_row(job_id)
             if row is None or JobState(row.state).completed:
                 return row
-            with trio.move_on_after(IDLE_POLL):
-                await self.ended_hints.wait_value(lambda count, seen=seen: count > seen)
+            await _next_hint(self.ended_hints, seen)
