@@ -28,7 +28,14 @@ DEFAULTS: dict[str, Any] = {
     "StoreMD5ForAttachments": True,
     "OverwriteInstances": False,
     "StableAge": 60,
-    # Orthanc's PostgreSQL plugin keys, plus PoolSize (ours): connections of one node process.
+    "DefaultEncoding": "Latin1",
+    "ConcurrentJobs": 2,
+    "JobsHistorySize": 10,
+    "SaveJobs": True,
+    "MediaArchiveSize": 1,
+    "JobsRetry": {"Attempts": 0, "BackoffSeconds": 5},  # ours: transfers retried after a transient failure
+    "MemberId": None,  # set by the supervisor on each member's command line: one of several on a shared index
+    "JobsLeaseTimeout": 15,  # ours: seconds a cluster member holds a job without renewing its lease
     "PostgreSQL": {
         "EnableIndex": False,
         "Host": "localhost",
@@ -39,12 +46,6 @@ DEFAULTS: dict[str, Any] = {
         "ConnectionUri": "",
         "PoolSize": 8,
     },
-    "DefaultEncoding": "Latin1",
-    "ConcurrentJobs": 2,
-    "JobsHistorySize": 10,
-    "SaveJobs": True,
-    "MediaArchiveSize": 1,
-    "JobsRetry": {"Attempts": 0, "BackoffSeconds": 5},  # ours: transfers retried after a transient failure
     "HttpServerEnabled": True,
     "HttpPort": 8042,
     "HttpBindAddress": "0.0.0.0",

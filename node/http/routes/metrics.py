@@ -22,7 +22,7 @@ async def _refresh_scrape_gauges() -> None:
         metrics.set_gauge(f"orthanc_count_{level}", stats[f"Count{level.capitalize()}"], now)
     metrics.set_gauge("orthanc_disk_size_mb", stats["DiskSize"] / MEGABYTE, now)
     metrics.set_gauge("orthanc_uncompressed_size_mb", stats["UncompressedSize"] / MEGABYTE, now)
-    counts = context.jobs.count_by_state()
+    counts = await context.jobs.counts()
     pending = counts.get("Pending", 0) + counts.get("Retry", 0)
     running = counts.get("Running", 0) + counts.get("Paused", 0)
     success, failed = counts.get("Success", 0), counts.get("Failure", 0)

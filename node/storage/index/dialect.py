@@ -10,17 +10,19 @@ turns them into the backend's text. Tokens:
 - ``{LOCK_ROW}``: the clause that locks the rows a write reads before it decides (nothing on
   SQLite, for the same reason).
 
-Casts are written ``CAST(x AS t)``, never ``x::t``, so a ``:`` never reaches the placeholder
+Parameters are ``?`` or named (``:name``). Casts are written ``CAST(x AS t)``, never ``x::t``, so a ``:`` never reaches the placeholder
 rewrite.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 
 # Statements kept rendered: the fixed ones, and the lists of placeholders most often asked for.
 RENDERED_KEPT = 512
+_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")  # a named parameter, :name
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ def _rendered(dialect: Dialect, text: str) -> str:
     if dialect.placeholder != "?":
         # psycopg reads % as the start of a placeholder: a literal one is doubled first.
         text = text.replace("%", "%%").replace("?", dialect.placeholder)
+        text = _NAMED.sub(r"%(\1)s", text)
     return (
         text.replace("{NOW_MS}", dialect.now_ms)
         .replace("{SKIP_LOCKED}", dialect.skip_locked)

@@ -41,6 +41,7 @@ from ..settings import PostgresSettings
 from . import queries
 from .base import NewInstance, StoreResult
 from .dialect import POSTGRESQL
+from .job_leases import JOB_COLUMNS, JOB_INDEXES, MEMBERS_TABLE, POSTGRESQL_STATEMENTS
 from .sql_backend import SqlBackend
 
 log = logging.getLogger(__name__)
@@ -171,6 +172,8 @@ class PostgresIndex(SqlBackend):
     """Open with :meth:`open`. ``durable`` (SyncStorageArea) keeps PostgreSQL's synchronous
     commits; without it a commit returns before its log is flushed (a crash of the server may
     lose the last ones, never corrupt the database)."""
+
+    _jobs = POSTGRESQL_STATEMENTS
 
     def __init__(self, pool: ConnectionPool, pool_size: int) -> None:
         self._pool = pool
@@ -321,6 +324,10 @@ def _probe(conninfo: str) -> None:
 def _create_schema(sql: queries.Sql) -> None:
     sql.row("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))
     sql.db.execute(SCHEMA)
+    for name, definition in JOB_COLUMNS:  # the cluster's columns of the jobs table
+        sql.run(f"ALTER TABLE jobs ADD COLUMN IF NOT EXISTS {name} {definition}")
+    for statement in (*JOB_INDEXES, MEMBERS_TABLE):
+        sql.run(statement)
 
 
 def _last_seq(sql: queries.Sql) -> int:

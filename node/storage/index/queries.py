@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from ...dicom.ids import Level
@@ -44,6 +44,10 @@ class ConcurrentChange(Exception):
     again (only where writers overlap: processes sharing a PostgreSQL index)."""
 
 
+# Parameters: positional (``?``) or named (``:name``).
+Params = Sequence[Any] | Mapping[str, Any]
+
+
 class Sql:
     """One connection, its statements rendered in its dialect."""
 
@@ -51,14 +55,14 @@ class Sql:
         self.db = db  # sqlite3.Connection or psycopg.Connection: both execute(text, params) -> cursor
         self.dialect = dialect
 
-    def rows(self, text: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def rows(self, text: str, params: Params = ()) -> list[tuple[Any, ...]]:
         return list(self.db.execute(self.dialect.sql(text), params).fetchall())
 
-    def row(self, text: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+    def row(self, text: str, params: Params = ()) -> tuple[Any, ...] | None:
         row = self.db.execute(self.dialect.sql(text), params).fetchone()
         return None if row is None else tuple(row)
 
-    def run(self, text: str, params: Sequence[Any] = ()) -> int:
+    def run(self, text: str, params: Params = ()) -> int:
         """A statement that returns no rows: how many it changed."""
         return int(self.db.execute(self.dialect.sql(text), params).rowcount)
 
@@ -69,6 +73,16 @@ class Sql:
 
     def marks(self, count: int) -> str:
         return ",".join("?" * count)
+
+
+def returned_rows(sql: Sql, text: str, params: Params) -> list[tuple[Any, ...]]:
+    """One statement that returns rows (a SELECT, or a write with RETURNING)."""
+    return sql.rows(text, params)
+
+
+def changed_rows(sql: Sql, text: str, params: Params) -> int:
+    """One statement that returns no rows: how many it changed."""
+    return sql.run(text, params)
 
 
 def series_status(expected: int | None, indexes: list[str | None]) -> str:

@@ -13,12 +13,25 @@ from typing import Any, TypeVar
 
 from ...dicom.ids import Level
 from . import queries
-from .base import Attachment, Change, DeleteResult, DescendantSummary, Index, ResourceRecord
+from .base import (
+    Attachment,
+    Change,
+    ClaimedJob,
+    DeleteResult,
+    DescendantSummary,
+    Index,
+    JobLease,
+    JobRow,
+    ResourceRecord,
+)
+from .job_leases import LeaseStatements
 
 T = TypeVar("T")
 
 
 class SqlBackend(Index):
+    _jobs: LeaseStatements  # the cluster jobs' statements in the backend's dialect
+
     @abc.abstractmethod
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(sql, *args)``: reads, or a single statement."""
@@ -124,3 +137,99 @@ class SqlBackend(Index):
 
     async def save_jobs(self, changed: dict[str, str], removed: Collection[str], *, clear: bool = False) -> None:
         await self._write(queries.save_jobs, changed, removed, clear)
+
+    # Cluster jobs: the statements of job_leases, each write in a transaction of its own (a
+    # claim reads, then writes).
+    async def insert_job(
+        self, job_id: str, data: str, *, state: str, priority: int, owner: str | None, ttl_ms: int
+    ) -> None:
+        params = {"id": job_id, "data": data, "state": state, "priority": priority, "owner": owner, "ttl": ttl_ms}
+        await self._write(queries.changed_rows, self._jobs.insert, params)
+
+    async def claim_job(self, member: str, ttl_ms: int) -> ClaimedJob | None:
+        rows = await self._write(queries.returned_rows, self._jobs.claim, {"me": member, "ttl": ttl_ms})
+        return ClaimedJob(*rows[0]) if rows else None
+
+    async def renew_job_leases(self, member: str, ttl_ms: int) -> list[JobLease]:
+        def run(sql: queries.Sql) -> list[JobLease]:
+            sql.run(self._jobs.heartbeat, {"me": member})
+            return [JobLease(*row) for row in sql.rows(self._jobs.renew, {"me": member, "ttl": ttl_ms})]
+
+        return await self._write(run)
+
+    async def reap_job_leases(self, member_max_age_ms: int) -> int:
+        def run(sql: queries.Sql) -> int:
+            sql.run(self._jobs.forget_members, {"max_age": member_max_age_ms})
+            return sql.run(self._jobs.reap)
+
+        return await self._write(run)
+
+    async def release_member_jobs(self, member: str) -> None:
+        await self._write(queries.changed_rows, self._jobs.release_member, {"me": member})
+
+    async def write_owned_job(
+        self,
+        job_id: str,
+        member: str,
+        generation: int,
+        data: str,
+        *,
+        state: str,
+        owner_after: str | None,
+        ttl_ms: int,
+        requeue: bool = False,
+    ) -> bool:
+        params = {
+            "id": job_id, "me": member, "generation": generation, "data": data, "state": state,
+            "owner_after": owner_after, "ttl": ttl_ms, "keep_command": int(state == "Running"),
+            "requeue": int(requeue),
+        }  # fmt: skip
+        return bool(await self._write(queries.changed_rows, self._jobs.fenced_write, params))
+
+    async def replace_job(self, row: JobRow, data: str, *, state: str, priority: int, requeue: bool = False) -> bool:
+        params = {
+            "id": row.id, "data": data, "state": state, "priority": priority, "requeue": int(requeue),
+            "expected_state": row.state, "generation": row.generation, "expected_owner": row.owner,
+        }  # fmt: skip
+        return bool(await self._write(queries.changed_rows, self._jobs.compare_and_set, params))
+
+    async def set_job_command(self, job_id: str, command: str) -> str | None:
+        rows = await self._write(queries.returned_rows, self._jobs.set_command, {"id": job_id, "command": command})
+        return rows[0][0] if rows else None
+
+    async def job_commands(self, member: str) -> list[tuple[str, str]]:
+        rows = await self._read(queries.returned_rows, self._jobs.commands_of, {"me": member})
+        return [(job_id, command) for job_id, command in rows]
+
+    async def job_row(self, job_id: str) -> JobRow | None:
+        rows = await self._read(queries.returned_rows, self._jobs.row, {"id": job_id})
+        return JobRow(*rows[0]) if rows else None
+
+    async def job_rows(self, state: str | None = None) -> list[JobRow]:
+        if state is None:
+            rows = await self._read(queries.returned_rows, self._jobs.rows, {})
+        else:
+            rows = await self._read(queries.returned_rows, self._jobs.rows_in_state, {"state": state})
+        return [JobRow(*row) for row in rows]
+
+    async def job_counts(self) -> dict[str, int]:
+        rows = await self._read(queries.returned_rows, self._jobs.counts, {})
+        return {state: int(count) for state, count in rows}
+
+    async def trim_job_history(self, keep: int) -> list[str]:
+        rows = await self._write(queries.returned_rows, self._jobs.trim_history, {"keep": keep})
+        return [data for _, data in rows]
+
+    async def delete_ended_job(self, job_id: str) -> str | None:
+        rows = await self._write(queries.returned_rows, self._jobs.delete_ended, {"id": job_id})
+        return rows[0][0] if rows else None
+
+    async def register_member(self, member: str, pid: int) -> None:
+        await self._write(queries.changed_rows, self._jobs.register_member, {"me": member, "pid": pid})
+
+    async def unregister_member(self, member: str) -> None:
+        await self._write(queries.changed_rows, self._jobs.unregister_member, {"me": member})
+
+    async def live_members(self, max_age_ms: int) -> list[str]:
+        rows = await self._read(queries.returned_rows, self._jobs.live_members, {"max_age": max_age_ms})
+        return [member for (member,) in rows]

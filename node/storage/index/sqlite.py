@@ -23,6 +23,7 @@ from .base import (
     StoreResult,
 )
 from .dialect import SQLITE
+from .job_leases import JOB_COLUMNS, JOB_INDEXES, MEMBERS_TABLE, SQLITE_STATEMENTS
 from .sql_backend import SqlBackend
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,7 @@ class SqliteIndex(SqlBackend):
         db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         db.execute("PRAGMA foreign_keys=ON")
         db.executescript(SCHEMA)
+        _migrate_jobs(db)
         if durable:  # the names of the database and of its write-ahead log, just created
             flush_folder(path.parent)
         return db
@@ -205,6 +207,18 @@ class SqliteIndex(SqlBackend):
                 self._db.executemany("INSERT OR REPLACE INTO jobs(id, data) VALUES (?,?)", list(changed.items()))
 
         await self._run(run)
+
+    _jobs = SQLITE_STATEMENTS  # the cluster jobs (see SqlBackend)
+
+
+def _migrate_jobs(db: sqlite3.Connection) -> None:
+    """Give a jobs table made before the cluster columns its missing ones, their indexes, and the members table."""
+    present = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+    for name, definition in JOB_COLUMNS:
+        if name not in present:
+            db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {definition}")
+    for statement in (*JOB_INDEXES, MEMBERS_TABLE):
+        db.execute(statement)
 
 
 class _Transaction:
