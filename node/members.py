@@ -29,7 +29,6 @@ import select
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,6 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import trio
 from prometheus_client import multiprocess
@@ -45,7 +43,9 @@ from prometheus_client import multiprocess
 from .errors import OrthancError
 from .jobs.types.archive import remove_stale_archives
 from .settings import NodeSettings
+from .shared_state import RUNTIME_PROPERTY
 from .storage.files import FileStore
+from .storage.index.maintenance import checkpoint_if_large, remove_properties
 from .storage.index.sqlite import SqliteIndex
 from .storage.sweep import sweep_storage
 
@@ -63,8 +63,7 @@ QUICK_EXIT = 5.0
 FIRST_RESTART_DELAY = 0.5
 MAX_RESTART_DELAY = 30.0
 TICK = 1.0  # seconds between the supervisor's rounds when no signal wakes it
-WAL_CHECK_INTERVAL = 10.0
-WAL_CHECKPOINT_BYTES = 64 * 1024 * 1024  # a write-ahead log larger than this is folded back into the index
+WAL_CHECK_INTERVAL = 10.0  # seconds between looks at the size of the index's write-ahead log
 METRICS_ENVIRONMENT = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client when a member imports it
 
 
@@ -157,24 +156,6 @@ def start_storage_sweep(settings: NodeSettings) -> threading.Thread:
     return thread
 
 
-def _checkpoint_if_large(index_directory: Path) -> None:
-    """Fold a large write-ahead log back into the index. Members' readers may hold it back; the
-    next round tries again."""
-    wal = index_directory / "index.sqlite-wal"
-    try:
-        if wal.stat().st_size <= WAL_CHECKPOINT_BYTES:
-            return
-    except FileNotFoundError:
-        return
-    try:
-        with contextlib.closing(sqlite3.connect(index_directory / "index.sqlite", timeout=1.0)) as db:
-            busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        if busy:
-            log.info("index checkpoint postponed: the members are busy")
-    except sqlite3.Error as error:
-        log.warning("index checkpoint failed: %s", error)
-
-
 @dataclass
 class Supervisor:
     """Runs the members until a signal or a client's shutdown; see the module's docstring."""
@@ -188,6 +169,7 @@ class Supervisor:
     def run(self) -> int:
         ports = _ports_of(self.settings)
         remove_previous_archives(self.settings)
+        self._forget_runtime_settings()
         metrics_dir = tempfile.mkdtemp(prefix="dicom-node-metrics-")
         environment = {**os.environ, METRICS_ENVIRONMENT: metrics_dir}
         wake_read, wake_write = socket.socketpair()
@@ -229,6 +211,7 @@ class Supervisor:
                 if outcome == "reset":
                     log.info("member %s was reset by a client: restarting every member", member.member_id)
                     self._stop_all()
+                    self._forget_runtime_settings()
                     for each in self.members:
                         self._spawn(each, ports, environment)
                     break
@@ -237,8 +220,12 @@ class Supervisor:
                 if member.process is None and member.restart_at is not None and member.restart_at <= now:
                     self._spawn(member, ports, environment)
             if now >= next_wal_check:
-                _checkpoint_if_large(self.settings.storage.index_directory)
+                checkpoint_if_large(self.settings.storage.index_directory)
                 next_wal_check = now + WAL_CHECK_INTERVAL
+
+    def _forget_runtime_settings(self) -> None:
+        """What clients changed through /tools lasts one run, as on a single node."""
+        remove_properties(self.settings.storage.index_directory, [RUNTIME_PROPERTY])
 
     def _restart_times(self) -> list[float]:
         """When the members waiting to be started again are due."""

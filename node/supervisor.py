@@ -37,6 +37,7 @@ from .services.ingest import Ingest
 from .services.resources import Resources
 from .services.stability import StabilityTracker, last_arrival_in
 from .settings import NodeSettings
+from .shared_state import SharedState
 from .storage.files import FileStore
 from .storage.index.sqlite import SqliteIndex
 from .storage.sweep import sweep_storage
@@ -176,18 +177,23 @@ async def _serve_once(
                     transcoding=settings.transcoding,
                 )
                 engine = JobsEngine(services, settings.jobs, load=load_jobs)
+                runtime = RuntimeSettings.from_config(config)
+                remotes = await Remotes.load(settings.remotes, index)
                 context = NodeContext(
                     settings=settings,
-                    runtime=RuntimeSettings.from_config(config),
+                    runtime=runtime,
                     services=services,
                     jobs=engine,
-                    remotes=await Remotes.load(settings.remotes, index),
+                    remotes=remotes,
                     queries=QueryStore(settings.queries),
+                    shared=SharedState(index, runtime, metrics, remotes, shared=member),
                     started_at=time.time(),
                 )
                 await stack.start("stability", _started_at_once(stability.run))
                 await _start_services(stack, context, fds)
-                if not member:
+                if member:
+                    nursery.start_soon(context.shared.follow)
+                else:
                     nursery.start_soon(_sweep_storage, files, index)
                 log.info("node ready: %s", context.ports)
                 started(context)

@@ -132,3 +132,15 @@ async def test_a_delete_on_one_member_is_not_served_stale_by_the_other(tmp_path:
         for _ in range(8):
             assert (await _fresh(running, "GET", f"/instances/{public_id}/tags")).status_code == 404
             assert (await _fresh(running, "GET", f"/instances/{public_id}/simplified-tags")).status_code == 404
+
+
+async def test_settings_changed_on_one_member_hold_on_every_member(tmp_path: Path) -> None:
+    async with cluster(tmp_path, DicomModalitiesInDatabase=True) as running:
+        modality = {"AET": "REMOTE", "Host": "127.0.0.1", "Port": 104}
+        assert (await _fresh(running, "PUT", "/modalities/remote", json=modality)).status_code == 200
+        assert (await _fresh(running, "PUT", "/tools/default-encoding", content="Utf8")).status_code == 200
+        assert (await _fresh(running, "PUT", "/tools/metrics", content="0")).status_code == 200
+        for _ in range(8):  # fresh connections: both members answer, most likely
+            assert (await _fresh(running, "GET", "/modalities")).json() == ["remote"]
+            assert (await _fresh(running, "GET", "/tools/default-encoding")).text == "Utf8"
+            assert (await _fresh(running, "GET", "/tools/metrics")).text == "0"

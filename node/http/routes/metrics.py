@@ -38,6 +38,7 @@ async def _scrape_gauges() -> dict[str, float]:
 @blueprint.route("/tools/metrics-prometheus")
 async def prometheus() -> Response:
     metrics = node().metrics
+    await node().shared.refresh()
     scraped = await _scrape_gauges() if metrics.enabled else {}
     return Response(await offload(metrics.render, scraped), content_type="text/plain; version=0.0.4")
 
@@ -45,7 +46,9 @@ async def prometheus() -> Response:
 @blueprint.route("/tools/metrics", methods=["GET", "PUT"])
 async def switch() -> Response:
     metrics = node().metrics
+    await node().shared.refresh()
     if request.method == "GET":
         return text_answer("1" if metrics.enabled else "0")
     metrics.enabled = await boolean_body()
+    await node().shared.publish()
     return text_answer("")
