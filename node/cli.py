@@ -14,7 +14,15 @@ import trio
 from .config import Config, load_config_files
 from .context import Lifecycle
 from .errors import OrthancError
-from .members import DICOM_FD_FLAG, HTTP_FD_FLAG, MEMBER_ID_FLAG, RESET_EXIT_CODE, member_count, run_members
+from .members import (
+    DICOM_FD_FLAG,
+    HTTP_FD_FLAG,
+    MEMBER_ID_FLAG,
+    RESET_EXIT_CODE,
+    SIGNALLED_EXIT_CODE,
+    member_count,
+    run_members,
+)
 from .settings import NodeSettings
 from .supervisor import ListenFds, serve
 
@@ -85,4 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_members(args.config, settings, member_count(settings.members), flags)
     listen_fds = ListenFds(http=args.http_fd, dicom=args.dicom_fd)
     action = trio.run(partial(run_until_signal, config, load_jobs=not args.no_jobs, reload=load, listen_fds=listen_fds))
-    return RESET_EXIT_CODE if action == Lifecycle.RESET else 0
+    if action == Lifecycle.RESET:
+        return RESET_EXIT_CODE
+    if action is None and args.member_id is not None:
+        return SIGNALLED_EXIT_CODE  # stopped by a signal, not by a client: its supervisor tells them apart
+    return 0

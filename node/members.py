@@ -13,11 +13,12 @@ its share of connections.
 
 What a member's exit means:
 - the supervisor stopped it (SIGTERM or SIGINT to the supervisor): nothing, all are stopping;
-- exit code 0 otherwise: a client asked that member to shut down (``/tools/shutdown``), which
+- exit code 0: a client asked that member to shut down (``/tools/shutdown``), which
   stops the whole group, as it stops a single node;
 - :data:`RESET_EXIT_CODE`: a client asked that member to reset (``/tools/reset``); every member
   is restarted, so that all of them read the configuration anew;
-- anything else (a crash, a kill): that member alone is started again, on fresh sockets.
+- anything else (a crash, a kill, a signal from elsewhere: :data:`SIGNALLED_EXIT_CODE`): that
+  member alone is started again, on fresh sockets.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from .storage.sweep import sweep_storage
 log = logging.getLogger(__name__)
 
 RESET_EXIT_CODE = 3  # a member's exit code after a client's /tools/reset
+SIGNALLED_EXIT_CODE = 4  # a member's exit code once stopped by a signal: not a client's shutdown
 MEMBER_ID_FLAG = "--member-id"
 HTTP_FD_FLAG = "--http-fd"
 DICOM_FD_FLAG = "--dicom-fd"
@@ -165,13 +167,14 @@ class Supervisor:
     count: int
     member_flags: Sequence[str] = ()  # passed on to every member (--verbose, --no-jobs)
     members: list[_Member] = field(default_factory=list)
+    metrics_dir: str = ""  # the members' multiprocess metrics files
 
     def run(self) -> int:
         ports = _ports_of(self.settings)
         remove_previous_archives(self.settings)
         self._forget_runtime_settings()
-        metrics_dir = tempfile.mkdtemp(prefix="dicom-node-metrics-")
-        environment = {**os.environ, METRICS_ENVIRONMENT: metrics_dir}
+        self.metrics_dir = tempfile.mkdtemp(prefix="dicom-node-metrics-")
+        environment = {**os.environ, METRICS_ENVIRONMENT: self.metrics_dir}
         wake_read, wake_write = socket.socketpair()
         wake_write.setblocking(False)
         previous = signal.set_wakeup_fd(wake_write.fileno())
@@ -182,7 +185,7 @@ class Supervisor:
                 self._spawn(member, ports, environment)
             log.info("%d members started: %s", self.count, _describe(ports))
             start_storage_sweep(self.settings)
-            return self._watch(ports, environment, metrics_dir, wake_read)
+            return self._watch(ports, environment, wake_read)
         finally:
             self._stop_all()
             for sig, handler in handlers.items():
@@ -190,9 +193,9 @@ class Supervisor:
             signal.set_wakeup_fd(previous)
             wake_read.close()
             wake_write.close()
-            shutil.rmtree(metrics_dir, ignore_errors=True)
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)
 
-    def _watch(self, ports: _Ports, environment: dict[str, str], metrics_dir: str, wake: socket.socket) -> int:
+    def _watch(self, ports: _Ports, environment: dict[str, str], wake: socket.socket) -> int:
         next_wal_check = time.monotonic() + WAL_CHECK_INTERVAL
         while True:
             timeout = min([TICK, *(max(0.0, when - time.monotonic()) for when in self._restart_times())])
@@ -204,7 +207,7 @@ class Supervisor:
                     log.info("received %s, stopping the members", signal.Signals(min(stop)).name)
                     return 0
             for member in self.members:
-                outcome = self._reap(member, metrics_dir)
+                outcome = self._reap(member)
                 if outcome == "shutdown":
                     log.info("member %s was shut down by a client: stopping the others", member.member_id)
                     return 0
@@ -213,12 +216,12 @@ class Supervisor:
                     self._stop_all()
                     self._forget_runtime_settings()
                     for each in self.members:
-                        self._spawn(each, ports, environment)
+                        self._restart(each, ports, environment)
                     break
             now = time.monotonic()
             for member in self.members:
                 if member.process is None and member.restart_at is not None and member.restart_at <= now:
-                    self._spawn(member, ports, environment)
+                    self._restart(member, ports, environment)
             if now >= next_wal_check:
                 checkpoint_if_large(self.settings.storage.index_directory)
                 next_wal_check = now + WAL_CHECK_INTERVAL
@@ -231,14 +234,23 @@ class Supervisor:
         """When the members waiting to be started again are due."""
         return [m.restart_at for m in self.members if m.process is None and m.restart_at is not None]
 
-    def _reap(self, member: _Member, metrics_dir: str) -> str | None:
+    def _restart(self, member: _Member, ports: _Ports, environment: dict[str, str]) -> None:
+        """Start a member again; if its sockets cannot be made now, try again later."""
+        try:
+            self._spawn(member, ports, environment)
+        except OSError as error:
+            log.error("member %s not started again: %s", member.member_id, error)
+            member.restart_at = time.monotonic() + member.restart_delay
+            member.restart_delay = min(member.restart_delay * 2, MAX_RESTART_DELAY)
+
+    def _reap(self, member: _Member) -> str | None:
         """What the exit of a member asks for, if it exited: "shutdown", "reset", or None (its
         restart is then scheduled)."""
         process = member.process
         if process is None or process.poll() is None:
             return None
         member.process = None
-        multiprocess.mark_process_dead(process.pid, metrics_dir)
+        multiprocess.mark_process_dead(process.pid, self.metrics_dir)
         code = process.returncode
         if code == 0:
             return "shutdown"
@@ -285,6 +297,8 @@ class Supervisor:
                 log.warning("member pid %d did not stop in %.0f s: killed", process.pid, STOP_TIMEOUT)
                 process.kill()
                 process.wait()
+        for process in running:
+            multiprocess.mark_process_dead(process.pid, self.metrics_dir)
         for member in self.members:
             member.process = None
             member.restart_at = None

@@ -144,3 +144,12 @@ async def test_settings_changed_on_one_member_hold_on_every_member(tmp_path: Pat
             assert (await _fresh(running, "GET", "/modalities")).json() == ["remote"]
             assert (await _fresh(running, "GET", "/tools/default-encoding")).text == "Utf8"
             assert (await _fresh(running, "GET", "/tools/metrics")).text == "0"
+
+
+async def test_a_clients_shutdown_of_one_member_stops_the_group(tmp_path: Path) -> None:
+    async with cluster(tmp_path) as running:
+        members = running.members()
+        assert (await _fresh(running, "POST", "/tools/shutdown")).status_code == 200
+        with trio.fail_after(RESTART_TIMEOUT):
+            assert await running.process.wait() == 0
+        assert not any(alive(pid) for pid in members)
