@@ -34,6 +34,18 @@ DEFAULTS: dict[str, Any] = {
     "SaveJobs": True,
     "MediaArchiveSize": 1,
     "JobsRetry": {"Attempts": 0, "BackoffSeconds": 5},  # ours: transfers retried after a transient failure
+    "MemberId": None,  # set by the supervisor on each member's command line: one of several on a shared index
+    "JobsLeaseTimeout": 15,  # ours: seconds a cluster member holds a job without renewing its lease
+    "PostgreSQL": {
+        "EnableIndex": False,
+        "Host": "localhost",
+        "Port": 5432,
+        "Database": "orthanc",
+        "Username": "",
+        "Password": "",
+        "ConnectionUri": "",
+        "PoolSize": 8,
+    },
     "HttpServerEnabled": True,
     "HttpPort": 8042,
     "HttpBindAddress": "0.0.0.0",
@@ -94,7 +106,6 @@ DEFAULTS: dict[str, Any] = {
     "IngestTranscodingOfCompressed": True,  # IngestTranscoding applies to compressed instances
     "DicomScuPreferredTransferSyntax": "1.2.840.10008.1.2.1",  # first target when a C-STORE must transcode
     "Members": 1,  # ours: node processes sharing the ports, index and storage on this machine; 0: one per core
-    "MemberId": None,  # ours: set on each member's command line by their supervisor, never by users
 }
 
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(\"[^\"]*\"|'[^']*'|[^}]*))?\}")

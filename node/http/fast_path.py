@@ -226,7 +226,7 @@ class FastPath:
 
     async def _job(self, scope: Message, _: Receive, job_id: str) -> Answer:
         """GET /jobs/{id}, which clients poll while a job runs."""
-        return _json(scope, job_info(self._context.jobs, job_id))
+        return _json(scope, await job_info(self._context.jobs, job_id))
 
 
 def _json(scope: Message, data: Any) -> Answer:

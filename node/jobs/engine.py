@@ -6,33 +6,45 @@ pause and cancel do not wait for the end of the running step. Each running job
 lives in its own cancel scope; a request cancels it, so the job leaves Running
 at once even when its step is blocked on the network. The interrupted step left
 no trace (see :mod:`node.jobs.job`) and runs again when the job resumes.
+
+In a cluster (several members sharing one index) the jobs belong to the index (see
+:mod:`node.jobs.cluster`): workers claim their jobs there instead of from the in-process
+queue, every change of a job held here is a fenced write of its row, and the questions
+about any job are answered from the rows. The registry then only holds the jobs this
+member runs or holds.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import trio
 
+from ..clock import utc_now
 from ..config import Config
 from ..errors import ErrorCode, OrthancError
 from ..services.bundle import ServiceBundle
 from . import types as _builtin_types  # noqa: F401  (registers the types saved jobs may need)
+from .cluster import HINT_PENDING, LOST_MEMBER, ClusterJobs, row_facts
 from .job import Job, JobOutput, Retry, Step, StepOutcome, StopReason
 from .outputs import OutputStore
 from .persist import JobsStore
 from .queue import PendingQueue
-from .record import NO_USER_DATA, JobRecord, JobState, Request, is_not_running
+from .record import NO_USER_DATA, JobRecord, JobState, Request, is_not_running, job_answer
+from .wakeups import ALL
 
 log = logging.getLogger(__name__)
 
 OUTPUT_KEY = "archive"
 STOP_HOOK_TIMEOUT = 10.0
 SETTLE_TIMEOUT = 0.1  # how long a pause/cancel call waits to see the running job leave Running
+DEFAULT_MEMBER = "member"  # the member ID of a node on a shared index that was given none
 
 
 @dataclass(frozen=True)
@@ -45,21 +57,32 @@ class _Ended:
 
 @dataclass(frozen=True)
 class EngineSettings:
-    """The options of the engine: workers, finished jobs kept, outputs kept, persistence."""
+    """The options of the engine: workers, finished jobs kept, outputs kept, persistence, cluster."""
 
     workers: int
     history_size: int
     outputs_kept: int
     save_jobs: bool
+    member_id: str | None = None
+    cluster: bool = False  # the jobs belong to the shared index (MemberId set, or a PostgreSQL index)
+    lease_ttl: float = 15.0  # seconds a member holds a job's lease without renewing it
+    cluster_scope: str = ""  # what names the shared index (its folder), for the wake-up hints
 
     @classmethod
     def from_config(cls, config: Config) -> EngineSettings:
         workers = int(config["ConcurrentJobs"])  # 0: one per core
+        member = config["MemberId"]
+        postgres = config["PostgreSQL"]
+        index_folder = Path(config["IndexDirectory"] or config["StorageDirectory"]).resolve()
         return cls(
             workers=workers if workers > 0 else max(1, os.cpu_count() or 1),
             history_size=max(0, int(config["JobsHistorySize"])),
             outputs_kept=int(config["MediaArchiveSize"]),
             save_jobs=bool(config["SaveJobs"]),
+            member_id=str(member) if member is not None else None,
+            cluster=member is not None or bool(isinstance(postgres, dict) and postgres.get("EnableIndex")),
+            lease_ttl=float(config["JobsLeaseTimeout"]),
+            cluster_scope=str(index_folder),
         )
 
 
@@ -74,13 +97,38 @@ class JobsEngine:
         self._history: OrderedDict[str, None] = OrderedDict()  # completed jobs, oldest completion first
         self._queue = PendingQueue()
         self._outputs = OutputStore(settings.outputs_kept)
-        self.store = JobsStore(services.index, lambda: self._records, services.metrics) if settings.save_jobs else None
+        self._cluster = (
+            ClusterJobs(
+                services.index,
+                settings.member_id or DEFAULT_MEMBER,
+                settings.lease_ttl,
+                settings.cluster_scope,
+                settings.history_size,
+            )
+            if settings.cluster
+            else None
+        )
+        saved = settings.save_jobs and self._cluster is None  # a cluster's jobs are in the index anyway
+        self.store = JobsStore(services.index, lambda: self._records, services.metrics) if saved else None
         self._load = load
         self._nursery: trio.Nursery | None = None
 
     # -- life cycle ------------------------------------------------------------
+    @property
+    def clustered(self) -> bool:
+        """The jobs belong to an index shared by several members."""
+        return self._cluster is not None
+
+    @property
+    def member(self) -> str | None:
+        """In a cluster, this member's incarnation: the owner its rows name."""
+        return self._cluster.me if self._cluster is not None else None
+
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Restore the saved jobs, then run the persister and the workers until cancelled."""
+        if self._cluster is not None:
+            await self._run_in_cluster(self._cluster, task_status)
+            return
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             if self.store is not None:
@@ -92,6 +140,20 @@ class JobsEngine:
             for _ in range(self._worker_count):
                 nursery.start_soon(self._worker)
             task_status.started()
+
+    async def _run_in_cluster(self, cluster: ClusterJobs, task_status: trio.TaskStatus[None]) -> None:
+        """Join the cluster, run its loops and the claiming workers; leave it (giving back the jobs held here)."""
+        await cluster.start()
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(cluster.run, lambda: self._records, self._lost, self._obey_all)
+                for _ in range(self._worker_count):
+                    nursery.start_soon(self._claiming_worker, cluster)
+                task_status.started()
+        finally:
+            with trio.CancelScope(shield=True):
+                await cluster.leave()
 
     def _restore(self, forms: list[dict[str, Any]]) -> None:
         """Saved jobs at start: unfinished ones are queued again, paused ones stay paused, ended ones go to history."""
@@ -119,6 +181,13 @@ class JobsEngine:
         """Run the job's submission hook, then queue it; the hook's error refuses the job."""
         await job.start(self._services)
         record = JobRecord(job=job, priority=priority, user_data=user_data)
+        if self._cluster is not None:
+            if not self._cluster.keeps(record):
+                await self._cluster.insert(record)
+                return record
+            self._records[record.id] = record  # pinned here: held from the start
+            await self._cluster.insert(record)
+            return record
         self._records[record.id] = record
         self._queue.push(record)
         self._save(record, urgent=True)
@@ -139,34 +208,125 @@ class JobsEngine:
         return dict(Counter(record.state.value for record in self._records.values()))
 
     async def wait_completed(self, record: JobRecord) -> JobRecord | None:
-        """Wait for Success or Failure; None if the job already left the registry (JobsHistorySize 0)."""
-        await record.completed.wait()
-        return record if self._records.get(record.id) is record else None
+        """Wait for Success or Failure; None if the job already left the registry (JobsHistorySize 0).
+
+        In a cluster, a job that any member may run is followed through its row: the answer is
+        the job as it ended there.
+        """
+        cluster = self._cluster
+        if cluster is None:
+            await record.completed.wait()
+            return record if self._records.get(record.id) is record else None
+        if record.job.serialize() is None:  # pinned: it runs here
+            await record.completed.wait()
+            return record if await cluster.row(record.id) is not None else None
+        row = await cluster.wait_ended(record.id)
+        if row is None:
+            return None
+        ended = JobRecord.from_saved(json.loads(row.data))
+        ended.priority = row.priority
+        return ended
+
+    # -- questions and actions of the REST API, about any job (of the cluster) ---------
+    async def answer(self, job_id: str) -> dict[str, Any] | None:
+        """GET /jobs/{id}, or None for an unknown job."""
+        if self._cluster is None:
+            record = self.get(job_id)
+            return record.to_json(utc_now()) if record is not None else None
+        row = await self._cluster.row(job_id)
+        return job_answer(row_facts(row), utc_now()) if row is not None else None
+
+    async def answers(self) -> list[dict[str, Any]]:
+        """GET /jobs?expand, by ID."""
+        now = utc_now()
+        if self._cluster is None:
+            return [record.to_json(now) for record in sorted(self.records(), key=lambda record: record.id)]
+        return [job_answer(row_facts(row), now) for row in await self._services.index.job_rows()]
+
+    async def ids(self) -> list[str]:
+        if self._cluster is None:
+            return sorted(record.id for record in self.records())
+        return [row.id for row in await self._services.index.job_rows()]
+
+    async def counts(self) -> dict[str, int]:
+        if self._cluster is None:
+            return self.count_by_state()
+        return await self._services.index.job_counts()
+
+    async def pending_ids(self) -> list[str]:
+        """The Pending jobs, first the one the next free worker takes."""
+        if self._cluster is None:
+            return [record.id for record in self.pending_in_order()]
+        return [row.id for row in await self._services.index.job_rows(JobState.PENDING.value)]
+
+    async def act(self, action: str, job_id: str) -> bool:
+        """pause, cancel, resume or resubmit (POST /jobs/{id}/...); False: unknown job or refused."""
+        if action == "pause":
+            return await self.pause(job_id)
+        if action == "cancel":
+            return await self.cancel(job_id)
+        if self._cluster is None:
+            return self.resume(job_id) if action == "resume" else self.resubmit(job_id)
+        if action == "resume":
+            return await self._cluster.resume(job_id)
+        return await self._cluster.resubmit(job_id)
+
+    async def reprioritize(self, job_id: str, priority: int) -> bool:
+        if self._cluster is None:
+            return self.set_priority(job_id, priority)
+        return await self._cluster.set_priority(job_id, priority)
+
+    async def remove(self, job_id: str) -> bool:
+        """DELETE /jobs/{id} of a completed job."""
+        if self._cluster is None:
+            return self.delete(job_id)
+        return await self._cluster.delete(job_id)
+
+    async def find_output(self, job_id: str, key: str) -> JobOutput | None:
+        if self._cluster is None or key != OUTPUT_KEY:
+            return self.output(job_id, key)
+        return await self._cluster.output(job_id)
+
+    async def remove_output(self, job_id: str, key: str) -> bool:
+        if self._cluster is None or key != OUTPUT_KEY:
+            return self.delete_output(job_id, key)
+        self._outputs.pop(job_id)
+        return await self._cluster.delete_output(job_id)
 
     # -- user actions (POST /jobs/{id}/...): False means unknown job or refused --------
     async def pause(self, job_id: str) -> bool:
+        if self._cluster is not None:
+            return await self._cluster.stop(job_id, Request.PAUSE.value, SETTLE_TIMEOUT)
         record = self._records.get(job_id)
         if record is None:
             return False
+        await self._pause_record(record)
+        return True
+
+    async def _pause_record(self, record: JobRecord) -> None:
         if record.state in (JobState.PENDING, JobState.RETRY):
             self._leave_queue(record)
             record.set_state(JobState.PAUSED)
             self._save(record, urgent=True)
         elif record.state is JobState.RUNNING:
             await self._interrupt(record, Request.PAUSE)
-        return True
 
     async def cancel(self, job_id: str) -> bool:
+        if self._cluster is not None:
+            return await self._cluster.stop(job_id, Request.CANCEL.value, SETTLE_TIMEOUT)
         record = self._records.get(job_id)
         if record is None:
             return False
+        await self._cancel_record(record)
+        return True
+
+    async def _cancel_record(self, record: JobRecord) -> None:
         if record.state in (JobState.PENDING, JobState.RETRY, JobState.PAUSED):
             self._leave_queue(record)
             self._complete(record, _Ended(JobState.FAILURE, ErrorCode.CANCELED_JOB))
             self._spawn_stop(record, StopReason.CANCELED)
         elif record.state is JobState.RUNNING:
             await self._interrupt(record, Request.CANCEL)
-        return True
 
     def resume(self, job_id: str) -> bool:
         record = self._records.get(job_id)
@@ -236,6 +396,72 @@ class JobsEngine:
             if record.state is JobState.PENDING:  # not paused or cancelled meanwhile
                 await self._execute(record)
 
+    async def _claiming_worker(self, cluster: ClusterJobs) -> None:
+        """A worker of a cluster member: the next job is the next Pending row it can claim."""
+        while True:
+            seen = cluster.pending_hints.value
+            claim = await cluster.claim(self._records)
+            if claim is None:
+                await cluster.wait_for_pending(seen)
+                continue
+            record = claim.record
+            self._records[record.id] = record
+            if record.stop_hooks.value:
+                await record.stop_hooks.wait_value(0)
+            record.set_state(JobState.PENDING)
+            if claim.command is not None:  # asked while the member that ran it was stopping
+                await self._obey(record, claim.command)
+            else:
+                await self._execute(record)
+
+    async def _obey_all(self, commands: list[tuple[str, str]]) -> None:
+        """Commands found in the rows of jobs held here: each carried out in the background."""
+        for job_id, command in commands:
+            record = self._records.get(job_id)
+            if record is not None:
+                self._spawn(self._obey, record, command)
+
+    async def _obey(self, record: JobRecord, command: str) -> None:
+        """A pause or a cancel asked on any member, of a job held here."""
+        running = record.state is JobState.RUNNING
+        if command == Request.CANCEL.value:
+            await self._cancel_record(record)
+        else:
+            await self._pause_record(record)
+        if not running:  # a running job writes its new state itself as it leaves Running
+            await self._settled(record)
+
+    def _lost(self, record: JobRecord) -> None:
+        """Another member took the job's lease: it stops here at once, and nothing more is written."""
+        if record.state is JobState.RUNNING:
+            record.request = Request.LOST
+            if record.scope is not None:
+                record.scope.cancel()
+            return
+        self._leave_queue(record)
+        self._abandon(record)
+
+    def _abandon(self, record: JobRecord) -> None:
+        """Forget a job whose lease was lost; a pinned one (no other member can run it) ends for its waiters."""
+        self._records.pop(record.id, None)
+        if record.job.serialize() is None and not record.state.completed:
+            record.error_code, record.error_details = ErrorCode.INTERNAL_ERROR, LOST_MEMBER
+            record.set_state(JobState.FAILURE)
+            self._spawn_stop(record, StopReason.FAILURE)
+
+    async def _settled(self, record: JobRecord, output: JobOutput | None = None) -> None:
+        """Cluster: write the new state of a job held here, and tell whoever waits for it."""
+        cluster = self._cluster
+        if cluster is None:
+            return
+        written = await cluster.write(record, output)
+        if not written or not cluster.keeps(record):
+            self._records.pop(record.id, None)
+        if record.state.completed:
+            await cluster.ended()
+        elif record.state is JobState.PENDING:
+            await cluster.wakeups.notify(ALL, HINT_PENDING)
+
     async def _execute(self, record: JobRecord) -> None:
         self._queue.discard(record)
         record.request = None
@@ -256,7 +482,14 @@ class JobsEngine:
                 # The node is stopping: the job stays Running, as saved, and resumes at the next start.
                 with trio.CancelScope(shield=True):
                     await self._stop_hook(record, StopReason.PAUSED)
+        if record.request is Request.LOST:
+            record.request = None
+            record.set_state(JobState.PENDING)
+            self._abandon(record)
+            self._spawn_stop(record, StopReason.PAUSED)
+            return
         self._leave_running(record, outcome)
+        await self._settled(record, outcome.output if isinstance(outcome, _Ended) else None)
 
     async def _run_steps(self, record: JobRecord) -> _Ended | Retry | None:
         """Steps until the job ends (its outcome) or a user request stops it between steps (None)."""
@@ -280,8 +513,16 @@ class JobsEngine:
                 return _Ended(JobState.SUCCESS, output=job.output())
             if isinstance(result, Retry):
                 return result
-            self._save(record)
+            if not await self._progressed(record):
+                record.request = Request.LOST
         return None
+
+    async def _progressed(self, record: JobRecord) -> bool:
+        """The job finished a step: saved (SaveJobs), or written to its row; False if its lease is lost."""
+        if self._cluster is None:
+            self._save(record)
+            return True
+        return await self._cluster.write(record)
 
     def _after_failure(self, record: JobRecord, error: OrthancError) -> _Ended | StepOutcome:
         """A step failed: the job fails, or (permissive) the step is counted as failed and skipped."""
@@ -345,6 +586,9 @@ class JobsEngine:
             if record.state is JobState.RETRY and record.scope is timer:
                 record.scope = None
                 record.set_state(JobState.PENDING)
+                if self._cluster is not None:
+                    await self._settled(record)
+                    return
                 self._queue.push(record)
                 self._save(record)
 
@@ -360,8 +604,10 @@ class JobsEngine:
         record.set_state(ended.state)
         record.completion_time = record.last_change
         record.error_code, record.error_details = ended.code, ended.details
-        self._history[record.id] = None
         self._services.metrics.job_finished(record.job.type_name, ended.state.value)
+        if self._cluster is not None:
+            return  # the history is the cluster's: trimmed in the index once the end is written
+        self._history[record.id] = None
         self._save(record, urgent=True)
         self._evict_history()
 

@@ -39,6 +39,7 @@ class Request(enum.Enum):
 
     PAUSE = "pause"
     CANCEL = "cancel"
+    LOST = "lost"  # cluster: another member holds the job's lease now; it stops here, writing nothing
 
 
 NO_USER_DATA: Any = object()
@@ -69,6 +70,53 @@ class Completion:
         await self._status.wait_value(is_completed)
 
 
+@dataclass(frozen=True)
+class PublicFacts:
+    """What GET /jobs/{id} shows of a job, from its record or from a cluster's row."""
+
+    id: str
+    type_name: str
+    state: JobState
+    priority: int
+    content: dict[str, Any]
+    fraction: float  # progress, 0..1
+    creation_time: datetime
+    completion_time: datetime | None
+    runtime: float
+    error_code: ErrorCode
+    error_details: str
+    attempts: int
+    user_data: Any
+
+
+def job_answer(facts: PublicFacts, now: datetime) -> dict[str, Any]:
+    """The answer of GET /jobs/{id}."""
+    answer: dict[str, Any] = {
+        "Content": facts.content,
+        "CreationTime": orthanc_timestamp(facts.creation_time),
+        "EffectiveRuntime": round(facts.runtime, 3),
+        "ErrorCode": int(facts.error_code),
+        "ErrorDescription": description(facts.error_code),
+        "ErrorDetails": facts.error_details,
+        "ID": facts.id,
+        "Priority": facts.priority,
+        "Progress": int(facts.fraction * 100 + 0.5),
+        "State": facts.state.value,
+        "Timestamp": orthanc_timestamp(now),
+        "Type": facts.type_name,
+    }
+    if facts.completion_time is not None and facts.state.completed:
+        answer["CompletionTime"] = orthanc_timestamp(facts.completion_time)
+    if facts.state is JobState.RUNNING and facts.fraction > 0.01 and facts.runtime > 0:
+        remaining = facts.runtime * (1 - facts.fraction) / facts.fraction
+        answer["EstimatedTimeOfArrival"] = orthanc_timestamp(now + timedelta(seconds=remaining))
+    if facts.attempts:
+        answer["Attempts"] = facts.attempts  # ours: present once the job was retried
+    if facts.user_data is not NO_USER_DATA:
+        answer["UserData"] = facts.user_data
+    return answer
+
+
 @dataclass(eq=False)
 class JobRecord:
     job: Job
@@ -89,6 +137,7 @@ class JobRecord:
     run_mark: float = 0.0  # trio time of the last runtime accounting
     ticket: int | None = None  # queue entry; None when not queued
     stop_hooks: AsyncValue[int] = field(default_factory=lambda: AsyncValue(0))  # stop hooks still running
+    generation: int = 0  # cluster: the claim of the row this member's lease is for
 
     @property
     def state(self) -> JobState:
@@ -105,37 +154,28 @@ class JobRecord:
 
     def to_json(self, now: datetime) -> dict[str, Any]:
         """The job as GET /jobs/{id} shows it."""
-        fraction = self.job.progress()
-        answer: dict[str, Any] = {
-            "Content": self.job.content(),
-            "CreationTime": orthanc_timestamp(self.creation_time),
-            "EffectiveRuntime": round(self.runtime, 3),
-            "ErrorCode": int(self.error_code),
-            "ErrorDescription": description(self.error_code),
-            "ErrorDetails": self.error_details,
-            "ID": self.id,
-            "Priority": self.priority,
-            "Progress": int(fraction * 100 + 0.5),
-            "State": self.state.value,
-            "Timestamp": orthanc_timestamp(now),
-            "Type": self.job.type_name,
-        }
-        if self.completion_time is not None and self.state.completed:
-            answer["CompletionTime"] = orthanc_timestamp(self.completion_time)
-        if self.state is JobState.RUNNING and fraction > 0.01 and self.runtime > 0:
-            remaining = self.runtime * (1 - fraction) / fraction
-            answer["EstimatedTimeOfArrival"] = orthanc_timestamp(now + timedelta(seconds=remaining))
-        if self.attempts:
-            answer["Attempts"] = self.attempts  # ours: present once the job was retried
-        if self.user_data is not NO_USER_DATA:
-            answer["UserData"] = self.user_data
-        return answer
+        return job_answer(
+            PublicFacts(
+                id=self.id,
+                type_name=self.job.type_name,
+                state=self.state,
+                priority=self.priority,
+                content=self.job.content(),
+                fraction=self.job.progress(),
+                creation_time=self.creation_time,
+                completion_time=self.completion_time,
+                runtime=self.runtime,
+                error_code=self.error_code,
+                error_details=self.error_details,
+                attempts=self.attempts,
+                user_data=self.user_data,
+            ),
+            now,
+        )
 
-    def saved_form(self) -> dict[str, Any] | None:
-        """What persistence writes, or None for jobs that are never saved."""
-        serialized = self.job.serialize()
-        if serialized is None:
-            return None
+    def shared_form(self) -> dict[str, Any]:
+        """The job as a JSON object: what SaveJobs writes, and (with what any member shows of it)
+        a cluster's row. ``Job`` is None for a job whose state cannot be saved."""
         form: dict[str, Any] = {
             "ID": self.id,
             "Type": self.job.type_name,
@@ -149,11 +189,16 @@ class JobRecord:
             "ErrorCode": int(self.error_code),
             "ErrorDetails": self.error_details,
             "Attempts": self.attempts,
-            "Job": serialized,
+            "Job": self.job.serialize(),
         }
         if self.user_data is not NO_USER_DATA:
             form["UserData"] = self.user_data
         return form
+
+    def saved_form(self) -> dict[str, Any] | None:
+        """What persistence writes, or None for jobs that are never saved."""
+        form = self.shared_form()
+        return None if form["Job"] is None else form
 
     @classmethod
     def from_saved(cls, form: dict[str, Any]) -> JobRecord:

@@ -27,6 +27,7 @@ from ...jobs.types.archive import (
     StreamDelivery,
     archive_folder,
     archive_job,
+    shared_archive_folder,
 )
 from ...services.archive_plan import ArchiveKind
 from ...units import MEGABYTE
@@ -111,7 +112,9 @@ async def _create(
     engine = context.jobs
     disposition = {"Content-Disposition": f'filename="{filename}"'}
     if not options.synchronous:
-        job = archive_job(kind, resources, FileDelivery(archive_folder(context.settings.storage)), **job_options)
+        storage = context.settings.storage
+        folder = shared_archive_folder(storage) if engine.clustered else archive_folder(storage)
+        job = archive_job(kind, resources, FileDelivery(folder), **job_options)
         return json_answer(await submit(engine, job, options))
     if not context.settings.http.synchronous_zip_stream:
         spooled = SpooledDelivery(archive_folder(context.settings.storage))

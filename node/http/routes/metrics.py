@@ -23,7 +23,7 @@ async def _scrape_gauges() -> dict[str, float]:
         gauges[f"orthanc_count_{level}"] = stats[f"Count{level.capitalize()}"]
     gauges["orthanc_disk_size_mb"] = stats["DiskSize"] / MEGABYTE
     gauges["orthanc_uncompressed_size_mb"] = stats["UncompressedSize"] / MEGABYTE
-    counts = context.jobs.count_by_state()
+    counts = await context.jobs.counts()
     pending = counts.get("Pending", 0) + counts.get("Retry", 0)
     running = counts.get("Running", 0) + counts.get("Paused", 0)
     success, failed = counts.get("Success", 0), counts.get("Failure", 0)

@@ -116,7 +116,7 @@ async def ui_file(name: str = INDEX) -> Response:
 @blueprint.route(f"{UI_PREFIX}api/queue", methods=["GET"])
 async def pending_queue() -> Response:
     """The IDs of the Pending jobs, the one the next free worker takes first."""
-    return json_answer([record.id for record in node().jobs.pending_in_order()])
+    return json_answer(await node().jobs.pending_ids())
 
 
 @blueprint.route(f"{UI_PREFIX}api/jobs/<job_id>/priority", methods=["PUT"])
@@ -126,6 +126,6 @@ async def job_priority(job_id: str) -> Response:
     low, high = PRIORITY_RANGE
     if not low <= value <= high:
         raise OrthancError(ErrorCode.PARAMETER_OUT_OF_RANGE, f"Priority out of range: {value}")
-    if not node().jobs.set_priority(job_id, value):
+    if not await node().jobs.reprioritize(job_id, value):
         raise OrthancError(ErrorCode.INEXISTENT_ITEM, f"No job that has not ended with this id: {job_id}")
     return json_answer({})

@@ -84,6 +84,17 @@ def archive_folder(settings: StorageSettings) -> Path:
     return folder
 
 
+SHARED_ARCHIVES = "job-archives"  # in the storage area, beside its hashed folders (which the sweep alone walks)
+
+
+def shared_archive_folder(settings: StorageSettings) -> Path:
+    """The folder of the asynchronous archives of a cluster: in the storage area every member
+    shares, so that any member serves an archive whichever member made it (its row records where)."""
+    folder = settings.storage_directory / SHARED_ARCHIVES
+    make_folders(folder)
+    return folder
+
+
 def remove_stale_archives(settings: StorageSettings) -> int:
     """Delete the archives a previous run left behind (jobs are not saved, so nobody can want them).
 

@@ -98,6 +98,39 @@ class DeleteResult:
     removed_files: list[str]
 
 
+@dataclass(frozen=True)
+class JobRow:
+    """One row of the cluster's jobs table (see :mod:`.job_leases`)."""
+
+    id: str
+    data: str
+    state: str
+    priority: int
+    seq: int
+    owner: str | None
+    generation: int
+    lease_until: int
+    command: str | None
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: str
+    generation: int
+    data: str
+    priority: int
+    command: str | None
+
+
+@dataclass(frozen=True)
+class JobLease:
+    """A row the member holds, as a renewal found it: its generation and the command waiting for it."""
+
+    id: str
+    generation: int
+    command: str | None
+
+
 @dataclass
 class DescendantSummary:
     """What C-FIND reports of the descendants of one resource (its counters), and the
@@ -245,3 +278,91 @@ class Index(abc.ABC):
     @abc.abstractmethod
     async def save_jobs(self, changed: dict[str, str], removed: Collection[str], *, clear: bool = False) -> None:
         """Upsert ``changed`` and delete ``removed`` in one transaction (``clear`` first forgets every job)."""
+
+    # Cluster jobs (MemberId or a shared index): the jobs table is the queue. ``member`` is the
+    # incarnation that holds leases; ``ttl_ms`` a lease's length; ``data`` the job's JSON form.
+    @abc.abstractmethod
+    async def insert_job(
+        self, job_id: str, data: str, *, state: str, priority: int, owner: str | None, ttl_ms: int
+    ) -> None:
+        """A new row, last of its priority; ``owner`` pins it to one member (with a lease)."""
+
+    @abc.abstractmethod
+    async def claim_job(self, member: str, ttl_ms: int) -> ClaimedJob | None:
+        """Take the next Pending row (highest priority, then first queued) with a lease: Running, owned."""
+
+    @abc.abstractmethod
+    async def renew_job_leases(self, member: str, ttl_ms: int) -> list[JobLease]:
+        """Extend the leases of every row the member holds (and its heartbeat); their commands."""
+
+    @abc.abstractmethod
+    async def reap_job_leases(self, member_max_age_ms: int) -> int:
+        """Free the rows whose lease expired, forget silent members; how many rows were freed."""
+
+    @abc.abstractmethod
+    async def release_member_jobs(self, member: str) -> None:
+        """Give back every row a member holds (it stops): Running and Retry ones become Pending."""
+
+    @abc.abstractmethod
+    async def write_owned_job(
+        self,
+        job_id: str,
+        member: str,
+        generation: int,
+        data: str,
+        *,
+        state: str,
+        owner_after: str | None,
+        ttl_ms: int,
+        requeue: bool = False,
+    ) -> bool:
+        """The owner's fenced write; False (nothing written) when the lease is no longer its own."""
+
+    @abc.abstractmethod
+    async def replace_job(
+        self,
+        row: JobRow,
+        data: str,
+        *,
+        state: str,
+        priority: int,
+        requeue: bool = False,
+    ) -> bool:
+        """A user action on ``row`` as it was read: False (nothing written) if it changed since."""
+
+    @abc.abstractmethod
+    async def set_job_command(self, job_id: str, command: str) -> str | None:
+        """Ask the member that holds the row to pause or cancel it; that member, or None if nobody holds it."""
+
+    @abc.abstractmethod
+    async def job_commands(self, member: str) -> list[tuple[str, str]]:
+        """(job ID, command) of the rows the member holds that wait for a command."""
+
+    @abc.abstractmethod
+    async def job_row(self, job_id: str) -> JobRow | None: ...
+
+    @abc.abstractmethod
+    async def job_rows(self, state: str | None = None) -> list[JobRow]:
+        """Every row by ID, or those of one state in claim order."""
+
+    @abc.abstractmethod
+    async def job_counts(self) -> dict[str, int]:
+        """The number of rows in each state."""
+
+    @abc.abstractmethod
+    async def trim_job_history(self, keep: int) -> list[str]:
+        """Delete the ended rows but the ``keep`` that ended last; the data of those deleted."""
+
+    @abc.abstractmethod
+    async def delete_ended_job(self, job_id: str) -> str | None:
+        """Delete an ended row; its data, or None if there is no such ended row."""
+
+    @abc.abstractmethod
+    async def register_member(self, member: str, pid: int) -> None: ...
+
+    @abc.abstractmethod
+    async def unregister_member(self, member: str) -> None: ...
+
+    @abc.abstractmethod
+    async def live_members(self, max_age_ms: int) -> list[str]:
+        """The members whose heartbeat is at most ``max_age_ms`` old."""

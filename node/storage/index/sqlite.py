@@ -22,13 +22,17 @@ from ..thread import DedicatedThread
 from .base import (
     Attachment,
     Change,
+    ClaimedJob,
     DeleteResult,
     DescendantSummary,
     Index,
+    JobLease,
+    JobRow,
     NewInstance,
     ResourceRecord,
     StoreResult,
 )
+from .job_leases import JOB_COLUMNS, JOB_INDEXES, MEMBERS_TABLE, SQLITE_STATEMENTS
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -177,6 +181,7 @@ class SqliteIndex(Index):
         db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
         db.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
         db.executescript(SCHEMA)
+        _migrate_jobs(db)
         # A resource is stable once per quiet period: when several processes each track the
         # instances they received, the second to find a resource stable logs nothing, a
         # Stable* change being already logged after the resource's last update.
@@ -752,6 +757,127 @@ class SqliteIndex(Index):
                 self._db.executemany("INSERT OR REPLACE INTO jobs(id, data) VALUES (?,?)", list(changed.items()))
 
         await self._run(run)
+
+    # -- cluster jobs (statements shared with every backend: job_leases) ---------
+    async def insert_job(
+        self, job_id: str, data: str, *, state: str, priority: int, owner: str | None, ttl_ms: int
+    ) -> None:
+        params = {"id": job_id, "data": data, "state": state, "priority": priority, "owner": owner, "ttl": ttl_ms}
+        await self._run(self._write_statement, _JOBS.insert, params)
+
+    async def claim_job(self, member: str, ttl_ms: int) -> ClaimedJob | None:
+        row = await self._run(self._write_statement, _JOBS.claim, {"me": member, "ttl": ttl_ms}, True)
+        return ClaimedJob(*row[0]) if row else None
+
+    async def renew_job_leases(self, member: str, ttl_ms: int) -> list[JobLease]:
+        def run() -> list[JobLease]:
+            with self._tx():
+                self._db.execute(_JOBS.heartbeat, {"me": member})
+                return [JobLease(*row) for row in self._db.execute(_JOBS.renew, {"me": member, "ttl": ttl_ms})]
+
+        return await self._run(run)
+
+    async def reap_job_leases(self, member_max_age_ms: int) -> int:
+        def run() -> int:
+            with self._tx():
+                self._db.execute(_JOBS.forget_members, {"max_age": member_max_age_ms})
+                return self._db.execute(_JOBS.reap).rowcount
+
+        return await self._run(run)
+
+    async def release_member_jobs(self, member: str) -> None:
+        await self._run(self._write_statement, _JOBS.release_member, {"me": member})
+
+    async def write_owned_job(
+        self,
+        job_id: str,
+        member: str,
+        generation: int,
+        data: str,
+        *,
+        state: str,
+        owner_after: str | None,
+        ttl_ms: int,
+        requeue: bool = False,
+    ) -> bool:
+        params = {
+            "id": job_id, "me": member, "generation": generation, "data": data, "state": state,
+            "owner_after": owner_after, "ttl": ttl_ms, "keep_command": int(state == "Running"),
+            "requeue": int(requeue),
+        }  # fmt: skip
+        return bool(await self._run(self._write_count, _JOBS.fenced_write, params))
+
+    async def replace_job(self, row: JobRow, data: str, *, state: str, priority: int, requeue: bool = False) -> bool:
+        params = {
+            "id": row.id, "data": data, "state": state, "priority": priority, "requeue": int(requeue),
+            "expected_state": row.state, "generation": row.generation, "expected_owner": row.owner,
+        }  # fmt: skip
+        return bool(await self._run(self._write_count, _JOBS.compare_and_set, params))
+
+    async def set_job_command(self, job_id: str, command: str) -> str | None:
+        rows = await self._run(self._write_statement, _JOBS.set_command, {"id": job_id, "command": command}, True)
+        return rows[0][0] if rows else None
+
+    async def job_commands(self, member: str) -> list[tuple[str, str]]:
+        return await self._run(self._read_statement, _JOBS.commands_of, {"me": member})
+
+    async def job_row(self, job_id: str) -> JobRow | None:
+        rows = await self._run(self._read_statement, _JOBS.row, {"id": job_id})
+        return JobRow(*rows[0]) if rows else None
+
+    async def job_rows(self, state: str | None = None) -> list[JobRow]:
+        if state is None:
+            rows = await self._run(self._read_statement, _JOBS.rows, {})
+        else:
+            rows = await self._run(self._read_statement, _JOBS.rows_in_state, {"state": state})
+        return [JobRow(*row) for row in rows]
+
+    async def job_counts(self) -> dict[str, int]:
+        return dict(await self._run(self._read_statement, _JOBS.counts, {}))
+
+    async def trim_job_history(self, keep: int) -> list[str]:
+        rows = await self._run(self._write_statement, _JOBS.trim_history, {"keep": keep}, True)
+        return [data for _, data in rows]
+
+    async def delete_ended_job(self, job_id: str) -> str | None:
+        rows = await self._run(self._write_statement, _JOBS.delete_ended, {"id": job_id}, True)
+        return rows[0][0] if rows else None
+
+    async def register_member(self, member: str, pid: int) -> None:
+        await self._run(self._write_statement, _JOBS.register_member, {"me": member, "pid": pid})
+
+    async def unregister_member(self, member: str) -> None:
+        await self._run(self._write_statement, _JOBS.unregister_member, {"me": member})
+
+    async def live_members(self, max_age_ms: int) -> list[str]:
+        rows = await self._run(self._read_statement, _JOBS.live_members, {"max_age": max_age_ms})
+        return [member for (member,) in rows]
+
+    def _write_statement(self, sql: str, params: dict[str, Any], fetch: bool = False) -> list[Any]:
+        """One statement in its own BEGIN IMMEDIATE transaction (a claim reads, then writes); its rows."""
+        with self._tx():
+            cursor = self._db.execute(sql, params)
+            return cursor.fetchall() if fetch else []
+
+    def _write_count(self, sql: str, params: dict[str, Any]) -> int:
+        with self._tx():
+            return self._db.execute(sql, params).rowcount
+
+    def _read_statement(self, sql: str, params: dict[str, Any]) -> list[Any]:
+        return self._db.execute(sql, params).fetchall()
+
+
+_JOBS = SQLITE_STATEMENTS
+
+
+def _migrate_jobs(db: sqlite3.Connection) -> None:
+    """Give a jobs table made before the cluster columns its missing ones, their indexes, and the members table."""
+    present = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+    for name, definition in JOB_COLUMNS:
+        if name not in present:
+            db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {definition}")
+    for statement in (*JOB_INDEXES, MEMBERS_TABLE):
+        db.execute(statement)
 
 
 class _Transaction:

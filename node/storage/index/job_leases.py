@@ -1,0 +1,145 @@
+"""The statements that make the jobs table the cluster's queue: claims, leases, fenced writes, members.
+
+Every backend runs these same texts. They differ only by two dialect tokens, filled in once by
+:func:`lease_statements`: ``{LOCK}`` (what locks the row a claim picks: nothing on SQLite, whose
+claim runs inside BEGIN IMMEDIATE, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL) and ``{NOW_MS}`` (the
+database's own clock in milliseconds, so that every member compares leases to one clock).
+Parameters are named (``:name``); ``CAST`` is written out, never ``::``, so a backend may rewrite
+the placeholders to its driver's style safely.
+
+The rules the statements keep:
+- A row's ``owner`` is the member incarnation that holds its lease; ``generation`` grows at each
+  claim. An owner writes a row only while both are still its own (a fenced write): a write that
+  changes no row means the lease was lost, and the job must stop where it runs without writing.
+- A Pending row with an owner is pinned to it: only that member can run it (a job whose state
+  cannot be saved, such as an archive). Its lease is renewed like a running one's, and once the
+  member is gone the reaper frees it.
+- ``seq`` orders Pending rows (submission or requeue order) and ended rows (end order, for the
+  history trim).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ENDED_STATES = "('Success', 'Failure')"
+NEXT_SEQ = "(SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs)"
+
+# Columns that the cluster adds to the (id, data) jobs table of SaveJobs: each with a default,
+# so an index made before them is migrated with ALTER TABLE ... ADD COLUMN.
+JOB_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("state", "TEXT NOT NULL DEFAULT 'Pending'"),
+    ("priority", "INTEGER NOT NULL DEFAULT 0"),
+    ("seq", "BIGINT NOT NULL DEFAULT 0"),
+    ("owner", "TEXT"),
+    ("generation", "INTEGER NOT NULL DEFAULT 0"),
+    ("lease_until", "BIGINT NOT NULL DEFAULT 0"),
+    ("command", "TEXT"),
+)
+JOB_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS jobs_claim ON jobs (state, priority DESC, seq)",
+    "CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (owner)",
+)
+MEMBERS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS members (id TEXT PRIMARY KEY, pid INTEGER NOT NULL, "
+    "started BIGINT NOT NULL, heartbeat BIGINT NOT NULL)"
+)
+_ROW = "id, data, state, priority, seq, owner, generation, lease_until, command"
+
+
+@dataclass(frozen=True)
+class LeaseStatements:
+    insert: str
+    claim: str
+    renew: str
+    reap: str
+    release_member: str
+    fenced_write: str
+    compare_and_set: str
+    set_command: str
+    commands_of: str
+    row: str
+    rows: str
+    rows_in_state: str
+    counts: str
+    trim_history: str
+    delete_ended: str
+    register_member: str
+    heartbeat: str
+    unregister_member: str
+    live_members: str
+    forget_members: str
+
+
+def lease_statements(*, lock: str, now_ms: str) -> LeaseStatements:
+    """The statements with the dialect's row lock and clock filled in."""
+    return LeaseStatements(
+        insert=(
+            f"INSERT INTO jobs ({_ROW}) VALUES (:id, :data, :state, :priority, {NEXT_SEQ}, :owner, 0, "
+            f"{now_ms} + :ttl, NULL)"
+        ),
+        # Highest priority first, then submission order; a pinned row only by its owner.
+        claim=(
+            f"UPDATE jobs SET state = 'Running', owner = :me, generation = generation + 1, "
+            f"lease_until = {now_ms} + :ttl WHERE id = (SELECT id FROM jobs WHERE state = 'Pending' "
+            f"AND (owner IS NULL OR owner = :me) ORDER BY priority DESC, seq LIMIT 1 {lock}) "
+            f"RETURNING id, generation, data, priority, command"
+        ),
+        # Every row the member holds, running or pinned; the result also delivers the commands.
+        renew=(
+            f"UPDATE jobs SET lease_until = {now_ms} + :ttl WHERE owner = :me AND state NOT IN {ENDED_STATES} "
+            f"RETURNING id, generation, command"
+        ),
+        # Idempotent, by any member: rows whose owner stopped renewing are free again.
+        reap=(
+            f"UPDATE jobs SET state = CASE WHEN state IN ('Running', 'Retry') THEN 'Pending' ELSE state END, "
+            f"owner = NULL WHERE owner IS NOT NULL AND state NOT IN {ENDED_STATES} AND lease_until < {now_ms}"
+        ),
+        release_member=(
+            f"UPDATE jobs SET state = CASE WHEN state IN ('Running', 'Retry') THEN 'Pending' ELSE state END, "
+            f"owner = NULL WHERE owner = :me AND state NOT IN {ENDED_STATES}"
+        ),
+        # The owner's write of progress or of a new state; a command is consumed once the job left Running.
+        fenced_write=(
+            f"UPDATE jobs SET data = :data, state = :state, owner = :owner_after, lease_until = {now_ms} + :ttl, "
+            f"command = CASE WHEN :keep_command = 1 THEN command ELSE NULL END, "
+            f"seq = CASE WHEN :requeue = 1 THEN {NEXT_SEQ} ELSE seq END "
+            f"WHERE id = :id AND owner = :me AND generation = :generation"
+        ),
+        # A user action on a row nobody runs: it applies only if the row is still as it was read.
+        compare_and_set=(
+            f"UPDATE jobs SET data = :data, state = :state, priority = :priority, "
+            f"seq = CASE WHEN :requeue = 1 THEN {NEXT_SEQ} ELSE seq END "
+            f"WHERE id = :id AND state = :expected_state AND generation = :generation "
+            f"AND COALESCE(owner, '') = COALESCE(:expected_owner, '')"
+        ),
+        set_command=(
+            f"UPDATE jobs SET command = :command WHERE id = :id AND owner IS NOT NULL "
+            f"AND state NOT IN {ENDED_STATES} RETURNING owner"
+        ),
+        commands_of="SELECT id, command FROM jobs WHERE owner = :me AND command IS NOT NULL",
+        row=f"SELECT {_ROW} FROM jobs WHERE id = :id",
+        rows=f"SELECT {_ROW} FROM jobs ORDER BY id",
+        rows_in_state=f"SELECT {_ROW} FROM jobs WHERE state = :state ORDER BY priority DESC, seq",
+        counts="SELECT state, COUNT(*) FROM jobs GROUP BY state",
+        # The ended rows past the newest :keep ones (by end order) go, with their data for their outputs.
+        trim_history=(
+            f"DELETE FROM jobs WHERE state IN {ENDED_STATES} AND seq <= (SELECT seq FROM jobs "
+            f"WHERE state IN {ENDED_STATES} ORDER BY seq DESC LIMIT 1 OFFSET :keep) RETURNING id, data"
+        ),
+        delete_ended=f"DELETE FROM jobs WHERE id = :id AND state IN {ENDED_STATES} RETURNING data",
+        register_member=(
+            f"INSERT INTO members (id, pid, started, heartbeat) VALUES (:me, :pid, {now_ms}, {now_ms}) "
+            f"ON CONFLICT (id) DO UPDATE SET pid = :pid, heartbeat = {now_ms}"
+        ),
+        heartbeat=f"UPDATE members SET heartbeat = {now_ms} WHERE id = :me",
+        unregister_member="DELETE FROM members WHERE id = :me",
+        live_members=f"SELECT id FROM members WHERE heartbeat >= {now_ms} - :max_age ORDER BY id",
+        forget_members=f"DELETE FROM members WHERE heartbeat < {now_ms} - :max_age",
+    )
+
+
+SQLITE_NOW_MS = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+POSTGRESQL_NOW_MS = "CAST(extract(epoch FROM clock_timestamp()) * 1000 AS BIGINT)"
+SQLITE_STATEMENTS = lease_statements(lock="", now_ms=SQLITE_NOW_MS)
+POSTGRESQL_STATEMENTS = lease_statements(lock="FOR UPDATE SKIP LOCKED", now_ms=POSTGRESQL_NOW_MS)
