@@ -95,10 +95,14 @@ Starter = Callable[[Path], AbstractContextManager[Server]]
 
 
 @contextmanager
-def our_node(folder: Path, options: dict[str, Any] | None = None, *, jobs: bool = True) -> Iterator[Server]:
+def our_node(
+    folder: Path, options: dict[str, Any] | None = None, *, jobs: bool = True, members: int = 1
+) -> Iterator[Server]:
     """Our node with storage in ``folder``; ``options`` are merged into its configuration.
 
-    ``jobs`` false starts it with ``--no-jobs`` (no jobs restored from a previous run).
+    ``jobs`` false starts it with ``--no-jobs`` (no jobs restored from a previous run);
+    ``members`` above 1 runs that many processes sharing its ports (``--members``), and
+    names the server "ours xN".
     """
     http_port, dicom_port = free_port(), free_port()
     config = {
@@ -117,12 +121,14 @@ def our_node(folder: Path, options: dict[str, Any] | None = None, *, jobs: bool 
     config_path.write_text(json.dumps(config))
     log = folder / "node.log"
     command = [sys.executable, "-m", "node", str(config_path)] + ([] if jobs else ["--no-jobs"])
+    if members != 1:
+        command += ["--members", str(members)]
     with open(log, "wb") as log_file:
         process = subprocess.Popen(command, cwd=ROOT, stdout=log_file, stderr=log_file)
     try:
         url = f"http://127.0.0.1:{http_port}"
         wait_ready(url, process, log)
-        yield Server("ours", url, dicom_port, AET, process.pid)
+        yield Server("ours" if members == 1 else f"ours x{members}", url, dicom_port, AET, process.pid)
     finally:
         stop(process)
 

@@ -12,8 +12,19 @@ from functools import partial
 import trio
 
 from .config import Config, load_config_files
+from .context import Lifecycle
 from .errors import OrthancError
-from .supervisor import serve
+from .members import (
+    DICOM_FD_FLAG,
+    HTTP_FD_FLAG,
+    MEMBER_ID_FLAG,
+    RESET_EXIT_CODE,
+    SIGNALLED_EXIT_CODE,
+    member_count,
+    run_members,
+)
+from .settings import NodeSettings
+from .supervisor import ListenFds, serve
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -21,16 +32,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("config", nargs="*", help="JSON configuration files or folders of them")
     parser.add_argument("--no-jobs", action="store_true", help="do not reload the jobs saved at the last stop")
     parser.add_argument("--verbose", action="store_true", help="log at debug level")
+    parser.add_argument(
+        "--members", type=int, metavar="N", help="run N node processes sharing the ports (0: one per core)"
+    )
+    # Set by the supervisor of the members on each member's command line, never by users.
+    parser.add_argument(MEMBER_ID_FLAG, help=argparse.SUPPRESS)
+    parser.add_argument(HTTP_FD_FLAG, type=int, help=argparse.SUPPRESS)
+    parser.add_argument(DICOM_FD_FLAG, type=int, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
-async def run_until_signal(config: Config, *, load_jobs: bool, reload: Callable[[], Config]) -> None:
-    """Serve until SIGINT, SIGTERM or a client's shutdown, then stop everything in order."""
+async def run_until_signal(
+    config: Config, *, load_jobs: bool, reload: Callable[[], Config], listen_fds: ListenFds | None = None
+) -> str | None:
+    """Serve until SIGINT, SIGTERM or a client's shutdown, then stop everything in order; what a
+    client asked, if it did (a member returns on a reset rather than serving again)."""
+    action: str | None = None
     async with trio.open_nursery() as nursery:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
 
             async def node(task_status: trio.TaskStatus[object]) -> None:
-                await serve(config, load_jobs=load_jobs, reload=reload, task_status=task_status)
+                nonlocal action
+                action = await serve(
+                    config, load_jobs=load_jobs, reload=reload, listen_fds=listen_fds, task_status=task_status
+                )
                 nursery.cancel_scope.cancel()  # shut down by a client: stop listening for signals
 
             await nursery.start(node)
@@ -38,22 +63,38 @@ async def run_until_signal(config: Config, *, load_jobs: bool, reload: Callable[
                 logging.getLogger(__name__).info("received %s, stopping", signal.Signals(signum).name)
                 nursery.cancel_scope.cancel()
                 break
+    return action
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    who = f"member {args.member_id} " if args.member_id is not None else ""
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=f"%(asctime)s %(levelname)s {who}%(name)s: %(message)s",
     )
 
     def load() -> Config:
-        return Config(load_config_files(args.config))
+        config = Config(load_config_files(args.config))
+        if args.members is not None:
+            config = config.with_values(Members=args.members)
+        if args.member_id is not None:
+            config = config.with_values(MemberId=args.member_id)
+        return config
 
     try:
         config = load()
+        settings = NodeSettings.from_config(config)
     except (OrthancError, OSError) as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
-    trio.run(partial(run_until_signal, config, load_jobs=not args.no_jobs, reload=load))
+    if settings.member_id is None and member_count(settings.members) > 1:
+        flags = [flag for flag, on in (("--verbose", args.verbose), ("--no-jobs", args.no_jobs)) if on]
+        return run_members(args.config, settings, member_count(settings.members), flags)
+    listen_fds = ListenFds(http=args.http_fd, dicom=args.dicom_fd)
+    action = trio.run(partial(run_until_signal, config, load_jobs=not args.no_jobs, reload=load, listen_fds=listen_fds))
+    if action == Lifecycle.RESET:
+        return RESET_EXIT_CODE
+    if action is None and args.member_id is not None:
+        return SIGNALLED_EXIT_CODE  # stopped by a signal, not by a client: its supervisor tells them apart
     return 0

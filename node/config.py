@@ -105,6 +105,7 @@ DEFAULTS: dict[str, Any] = {
     "IngestTranscodingOfUncompressed": True,  # IngestTranscoding applies to uncompressed instances
     "IngestTranscodingOfCompressed": True,  # IngestTranscoding applies to compressed instances
     "DicomScuPreferredTransferSyntax": "1.2.840.10008.1.2.1",  # first target when a C-STORE must transcode
+    "Members": 1,  # ours: node processes sharing the ports, index and storage on this machine; 0: one per core
 }
 
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(\"[^\"]*\"|'[^']*'|[^}]*))?\}")

@@ -20,6 +20,7 @@ from .services.ingest import Ingest
 from .services.resources import Resources
 from .services.transcoding import TranscodingSettings
 from .settings import NodeSettings
+from .shared_state import SharedState
 from .storage.files import FileStore
 from .storage.index import Index
 
@@ -54,6 +55,7 @@ class NodeContext:
     jobs: JobsEngine
     remotes: Remotes  # the modalities and Orthanc peers, as changed through REST
     queries: QueryStore  # the queries made to remote modalities, with their answers (/queries)
+    shared: SharedState  # the settings above that clients change, as the members of one index share them
     ports: dict[str, int] = field(default_factory=dict)
     started_at: float = 0.0  # time.time() at start, for orthanc_up_time_s
     lifecycle: Lifecycle = field(default_factory=Lifecycle)

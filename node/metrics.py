@@ -5,18 +5,34 @@ time of its last update, timers feed "max over 10 s" values, and disabling stops
 recording while keeping old values. Our extras (request latency histogram, jobs
 by type and outcome) use prometheus_client so dashboards get percentiles.
 Thread-safe: storage timers run in worker threads.
+
+A member of several processes (MemberId) keeps its values in prometheus_client's
+multiprocess files (the supervisor names their folder in PROMETHEUS_MULTIPROC_DIR), so
+that the member answering a scrape shows the whole group: our families summed over every
+member that ever ran, Orthanc's values merged as one node would show them (the active
+requests and cache sizes added up, the "max over 10 s" durations the largest recent one).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 
 MAX_WINDOW_S = 10
+MULTIPROCESS_ENVIRONMENT = "PROMETHEUS_MULTIPROC_DIR"
+# Orthanc's values of each member, one per name and field ("value", "time": unix time of the update)
+# and per process (a `pid` label): how to merge them ("sum" or "max") is a label too.
+MEMBER_VALUES = "trionode_member_orthanc_value"
+_SUM, _MAX = "sum", "max"
 
 
 def _format_value(value: float) -> str:
@@ -25,13 +41,48 @@ def _format_value(value: float) -> str:
     return f"{value:.9g}"
 
 
+class _Families:
+    """Metric families already collected, as a collector a registry can render."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families
+
+
+def _merge_member_values(samples: Iterable[Any]) -> dict[str, tuple[float, float]]:
+    """Orthanc's values of every live member, merged: summed (stamped with the latest update), or
+    the largest of those updated within MAX_WINDOW_S of the latest update."""
+    by_name: dict[str, dict[str, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
+    merges: dict[str, str] = {}
+    for sample in samples:
+        labels = sample.labels
+        by_name[labels["name"]][labels["pid"]][labels["field"]] = sample.value
+        merges[labels["name"]] = labels["merge"]
+    merged = {}
+    for name, members in by_name.items():
+        pairs = [(fields["value"], fields["time"]) for fields in members.values() if len(fields) == 2]
+        if not pairs:
+            continue
+        newest = max(when for _, when in pairs)
+        if merges[name] == _SUM:
+            merged[name] = (sum(value for value, _ in pairs), newest)
+        else:
+            merged[name] = (max(value for value, when in pairs if when >= newest - MAX_WINDOW_S), newest)
+    return merged
+
+
 class Metrics:
-    def __init__(self, enabled: bool = True) -> None:
+    def __init__(self, enabled: bool = True, *, member: str | None = None) -> None:
         self.enabled = enabled
         self._lock = threading.Lock()
         self._values: dict[str, tuple[float, float]] = {}  # name -> (value, unix time of update)
         self._active_requests = 0
-        self.registry = CollectorRegistry()
+        # One member of several: values go to the multiprocess files, in no registry of this process.
+        self.shared = member is not None and bool(os.environ.get(MULTIPROCESS_ENVIRONMENT))
+        self._member = member
+        self.registry: CollectorRegistry | None = None if self.shared else CollectorRegistry()
         self.request_seconds = Histogram(
             "trionode_rest_api_request_duration_seconds",
             "Time to handle one REST request",
@@ -49,12 +100,38 @@ class Metrics:
             "Writes of the saved jobs to the index (SaveJobs): a burst of changes makes one",
             registry=self.registry,
         )
+        self._member_values: Gauge | None = None
+        self._member_children: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self.member_requests: Counter | None = None
+        if self.shared:
+            self._member_values = Gauge(
+                MEMBER_VALUES, "Orthanc's values of each member", ["name", "merge", "field"],
+                registry=None, multiprocess_mode="liveall",
+            )  # fmt: skip
+            self.member_requests = Counter(
+                "trionode_member_rest_requests", "REST requests answered, by member", ["member"], registry=None
+            )
+
+    def _store(self, name: str, value: float, when: float, merge: str) -> None:
+        """Keep an Orthanc value (the lock held), in the multiprocess files too for a member."""
+        self._values[name] = (value, when)
+        if self._member_values is None:
+            return
+        children = self._member_children.get((name, merge))
+        if children is None:
+            labelled = self._member_values.labels
+            children = self._member_children[(name, merge)] = (
+                labelled(name, merge, "value"),
+                labelled(name, merge, "time"),
+            )
+        children[0].set(value)
+        children[1].set(when)
 
     def set_gauge(self, name: str, value: float, when: float | None = None) -> None:
         if not self.enabled:
             return
         with self._lock:
-            self._values[name] = (value, time.time() if when is None else when)
+            self._store(name, value, time.time() if when is None else when, _SUM)
 
     def update_max(self, name: str, value: float) -> None:
         """Keep the largest value of the last 10 s (Orthanc compares whole seconds)."""
@@ -64,7 +141,7 @@ class Metrics:
         with self._lock:
             stored = self._values.get(name)
             if stored is None or value > stored[0] or int(now) - int(stored[1]) > MAX_WINDOW_S:
-                self._values[name] = (value, now)
+                self._store(name, value, now, _MAX)
 
     @contextmanager
     def timer(self, name: str) -> Iterator[None]:
@@ -88,6 +165,8 @@ class Metrics:
         self.update_max("orthanc_rest_api_duration_ms", int(seconds * 1000))
         if self.enabled:
             self.request_seconds.labels(method=method).observe(seconds)
+            if self.member_requests is not None:
+                self.member_requests.labels(member=self._member).inc()
 
     def job_finished(self, job_type: str, state: str) -> None:
         if self.enabled:
@@ -97,11 +176,24 @@ class Metrics:
         if self.enabled:
             self.jobs_saves.inc()
 
-    def render(self) -> str:
-        """Orthanc's lines sorted by name, then our Prometheus families."""
+    def render(self, scraped: Mapping[str, float]) -> str:
+        """Orthanc's lines sorted by name, ``scraped`` (values computed for this scrape) among
+        them, then our Prometheus families. Blocking for a member (it reads the files of all)."""
         if not self.enabled:
             return ""
-        with self._lock:
-            items = sorted(self._values.items())
+        if self.registry is not None:
+            with self._lock:
+                values = dict(self._values)
+            families = generate_latest(self.registry)
+        else:
+            collected = list(MultiProcessCollector(None).collect())
+            member_values = [family for family in collected if family.name == MEMBER_VALUES]
+            values = _merge_member_values(sample for family in member_values for sample in family.samples)
+            ours = CollectorRegistry(auto_describe=False)
+            ours.register(_Families([family for family in collected if family.name != MEMBER_VALUES]))
+            families = generate_latest(ours)
+        now = time.time()
+        values.update((name, (value, now)) for name, value in scraped.items())
+        items = sorted(values.items())
         lines = [f"{name} {_format_value(value)} {int(when * 1000)}\n" for name, (value, when) in items]
-        return "".join(lines) + generate_latest(self.registry).decode("utf-8")
+        return "".join(lines) + families.decode("utf-8")

@@ -41,6 +41,8 @@ class NodeSettings:
     http: HttpSettings
     transfers: TransfersSettings
     transcoding: TranscodingSettings  # lossy quality, ingest transcoding, the C-STORE SCU's preferred syntax
+    members: int  # processes the command starts on this machine (0: one per core)
+    member_id: str | None  # set: this process is one member of several sharing the index and storage
 
     @classmethod
     def from_config(cls, config: Config) -> NodeSettings:
@@ -60,4 +62,6 @@ class NodeSettings:
             http=HttpSettings.from_config(config),
             transfers=TransfersSettings.from_config(config),
             transcoding=TranscodingSettings.from_config(config),
+            members=int(config["Members"]),
+            member_id=None if config["MemberId"] is None else str(config["MemberId"]),
         )

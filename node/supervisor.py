@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -34,14 +35,28 @@ from .runtime_settings import RuntimeSettings
 from .services.bundle import ServiceBundle
 from .services.ingest import Ingest
 from .services.resources import Resources
-from .services.stability import StabilityTracker
+from .services.stability import StabilityTracker, last_arrival_in
 from .settings import NodeSettings
+from .shared_state import SharedState
 from .storage.files import FileStore
 from .storage.index import Index, open_index
 from .storage.sweep import sweep_storage
 from .worker_processes import worker_processes
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ListenFds:
+    """Listening sockets handed down by the supervisor of the members (file descriptors), adopted
+    instead of binding HttpPort and DicomPort; None: bind as configured."""
+
+    http: int | None = None
+    dicom: int | None = None
+
+    @property
+    def inherited(self) -> bool:
+        return self.http is not None or self.dicom is not None
 
 
 class ServiceStack:
@@ -81,9 +96,9 @@ class ServiceStack:
                 log.info("%s stopped", name)
 
 
-async def _start_http(stack: ServiceStack, context: NodeContext) -> int:
+async def _start_http(stack: ServiceStack, context: NodeContext, fd: int | None) -> int:
     app = create_app(context)
-    return int(await stack.start("http", partial(serve_http, app, context.settings.http)))
+    return int(await stack.start("http", partial(serve_http, app, context.settings.http, fd=fd)))
 
 
 async def serve(
@@ -93,21 +108,27 @@ async def serve(
     file_store: type[FileStore] = FileStore,
     reload: Callable[[], Config] | None = None,
     restarted: Callable[[NodeContext], object] | None = None,
+    listen_fds: ListenFds | None = None,
     task_status: trio.TaskStatus[NodeContext] = trio.TASK_STATUS_IGNORED,
-) -> None:
+) -> str:
     """Run a node until cancelled or shut down by a client; ``task_status`` receives its context
-    (with bound ports).
+    (with bound ports). Returns what the client asked.
 
     ``file_store`` is the class of the storage area: a subclass may instrument or replace
     how its files are flushed (see :class:`FileStore`). A client's reset stops the node and
     starts it again with the configuration ``reload`` gives (the same one without it), on the
     ports it had bound; ``restarted`` then receives the new context once it serves.
+
+    A member of several (``listen_fds`` handed down, MemberId set) serves on the sockets it was
+    given, and returns on a reset too: its supervisor starts every member again (the sockets
+    are closed with the servers), and it leaves the start-up cleanups to that supervisor.
     """
+    fds = listen_fds or ListenFds()
     started: Callable[[NodeContext], object] = task_status.started
     while True:
-        action, ports = await _serve_once(config, load_jobs, file_store, started)
-        if action != Lifecycle.RESET:
-            return
+        action, ports = await _serve_once(config, load_jobs, file_store, started, fds)
+        if action != Lifecycle.RESET or fds.inherited:
+            return action
         log.info("reset: starting again with the configuration read anew")
         config = (reload() if reload is not None else config).with_values(
             HttpPort=ports.get("http", 0), DicomPort=ports.get("dicom", 0)
@@ -120,15 +141,20 @@ def _ignored(_: NodeContext) -> None:
 
 
 async def _serve_once(
-    config: Config, load_jobs: bool, file_store: type[FileStore], started: Callable[[NodeContext], object]
+    config: Config,
+    load_jobs: bool,
+    file_store: type[FileStore],
+    started: Callable[[NodeContext], object],
+    fds: ListenFds,
 ) -> tuple[str, dict[str, int]]:
     """One run of the node, until a client asks it to reset or to shut down: what it asked, and the bound ports."""
     settings = NodeSettings.from_config(config)
     storage = settings.storage
     install_dictionary(settings.dictionary)
-    metrics = Metrics(enabled=settings.metrics_enabled)
+    member = settings.member_id is not None  # one of several sharing the storage: its supervisor cleans
+    metrics = Metrics(enabled=settings.metrics_enabled, member=settings.member_id)
     files = file_store(storage.storage_directory, compress=storage.compress, sync=storage.sync, metrics=metrics)
-    if await offload(remove_stale_archives, storage):
+    if not member and (await offload(remove_stale_archives, storage)) > 0:
         log.info("removed the archives of asynchronous jobs left by the previous run")
     index = await open_index(storage)
     try:
@@ -140,7 +166,8 @@ async def _serve_once(
                 async def on_stable(public_id: str, level: Level) -> None:
                     await index.log_change(f"Stable{level.title}", public_id, level, orthanc_date())
 
-                stability = StabilityTracker(storage.stable_age, on_stable)
+                last_arrival = partial(last_arrival_in, index) if member else None
+                stability = StabilityTracker(storage.stable_age, on_stable, last_arrival)
                 services = ServiceBundle(
                     index=index,
                     files=files,
@@ -150,18 +177,24 @@ async def _serve_once(
                     transcoding=settings.transcoding,
                 )
                 engine = JobsEngine(services, settings.jobs, load=load_jobs)
+                runtime = RuntimeSettings.from_config(config)
+                remotes = await Remotes.load(settings.remotes, index)
                 context = NodeContext(
                     settings=settings,
-                    runtime=RuntimeSettings.from_config(config),
+                    runtime=runtime,
                     services=services,
                     jobs=engine,
-                    remotes=await Remotes.load(settings.remotes, index),
+                    remotes=remotes,
                     queries=QueryStore(settings.queries),
+                    shared=SharedState(index, runtime, metrics, remotes, shared=member),
                     started_at=time.time(),
                 )
                 await stack.start("stability", _started_at_once(stability.run))
-                await _start_services(stack, context)
-                nursery.start_soon(_sweep_storage, files, index)
+                await _start_services(stack, context, fds)
+                if member:
+                    nursery.start_soon(context.shared.follow)
+                else:
+                    nursery.start_soon(_sweep_storage, files, index)
                 log.info("node ready: %s", context.ports)
                 started(context)
                 action = await context.lifecycle.wait()
@@ -196,10 +229,10 @@ def _started_at_once(run: Callable[[], Awaitable[None]]) -> Callable[..., Awaita
     return service
 
 
-async def _start_services(stack: ServiceStack, context: NodeContext) -> None:
+async def _start_services(stack: ServiceStack, context: NodeContext, fds: ListenFds) -> None:
     """Jobs, then DICOM, then HTTP: each can rely on what started before it."""
     await stack.start("jobs", context.jobs.run)
     if context.settings.dicom.enabled:
-        context.ports["dicom"] = await stack.start("dicom", partial(run_scp, context))
+        context.ports["dicom"] = await stack.start("dicom", partial(run_scp, context, fd=fds.dicom))
     if context.settings.http.enabled:
-        context.ports["http"] = await _start_http(stack, context)
+        context.ports["http"] = await _start_http(stack, context, fds.http)

@@ -25,6 +25,7 @@ from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import ASGIFramework, ConnectionState
 from hypercorn.utils import wrap_app
 
+from ..net.tcp import listeners_of
 from .connection import ClientLimits, GuardedStream
 from .settings import HttpSettings
 
@@ -205,11 +206,14 @@ class _Connections:
                 await stream.aclose()
 
 
-async def serve_http(app: ASGIFramework, settings: HttpSettings, *, task_status: trio.TaskStatus[int]) -> None:
-    """Serve ``app`` on HttpBindAddress:HttpPort until cancelled; reports the bound port."""
+async def serve_http(
+    app: ASGIFramework, settings: HttpSettings, *, fd: int | None = None, task_status: trio.TaskStatus[int]
+) -> None:
+    """Serve ``app`` on HttpBindAddress:HttpPort, or on the inherited listening socket ``fd`` if
+    there is one, until cancelled; reports the bound port."""
     hconfig = _hypercorn_config(settings)
     wrapped = wrap_app(app, hconfig.wsgi_max_body_size, "asgi")
-    listeners = await trio.open_tcp_listeners(settings.port, host=settings.bind_address)
+    listeners = await listeners_of(fd, settings.port, settings.bind_address)
     state: dict[str, Any] = {}
     lifespan = Lifespan(wrapped, hconfig, state)
     connections = _Connections(wrapped, hconfig, settings, state)

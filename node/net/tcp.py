@@ -1,10 +1,13 @@
-"""Socket options that keep small DICOM exchanges from waiting on delayed ACKs."""
+"""Socket options that keep small DICOM exchanges from waiting on delayed ACKs, and listening
+sockets inherited from the supervisor of the members."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
 from typing import Any, Protocol
+
+import trio
 
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 
@@ -28,3 +31,11 @@ def rearm_quick_ack(sock: _Configurable) -> None:
         return
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+
+
+async def listeners_of(fd: int | None, port: int, host: str) -> list[trio.SocketListener]:
+    """The listening socket handed down as file descriptor ``fd`` (already bound and listening,
+    one of the group sharing the port), or new ones bound to ``host``:``port`` when there is none."""
+    if fd is None:
+        return await trio.open_tcp_listeners(port, host=host)
+    return [trio.SocketListener(trio.socket.from_stdlib_socket(socket.socket(fileno=fd)))]

@@ -9,6 +9,7 @@ restarted at any moment comes back with what its clients were told.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from .modality import RemoteModality, parse_modality
 from .orthanc_peer import OrthancPeer, parse_peer
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"[A-Za-z0-9_-]+")
 MODALITIES_PROPERTY = "DicomModalities"  # the index's global property holding them, as JSON
@@ -58,11 +60,26 @@ class Registry(Generic[T]):
     each save the other's change too, so the index never lags behind what was answered.
     """
 
-    def __init__(self, kind: _Kind[T], entries: Mapping[str, T], index: Index | None) -> None:
+    def __init__(self, kind: _Kind[T], entries: Mapping[str, T], index: Index | None, saved: str | None = None) -> None:
         self._kind = kind
         self._entries = dict(entries)
         self._index = index  # set: changes are saved there
+        self._saved = saved  # the index's text of the entries held
         self._changing = trio.Lock()
+
+    async def refresh(self) -> None:
+        """Take the entries another process (a member) saved in the index since they were read.
+        A broken entry keeps the ones held, and is logged."""
+        if self._index is None:
+            return
+        saved = await self._index.get_property(self._kind.option)
+        if saved == self._saved:
+            return
+        try:
+            self._entries = _parse_all(self._kind, json.loads(saved) if saved else {}, "the index")
+        except (OrthancError, ValueError) as error:
+            log.warning("%s in the index not taken: %s", self._kind.option, error)
+        self._saved = saved
 
     def names(self) -> list[str]:
         return sorted(self._entries)
@@ -88,10 +105,12 @@ class Registry(Generic[T]):
         entry = self._kind.parse(body)
         check_symbolic_name(name)
         async with self._changing:
+            await self.refresh()
             await self._replace_all({**self._entries, name: entry})
 
     async def delete(self, name: str) -> None:
         async with self._changing:
+            await self.refresh()
             if name not in self._entries:
                 raise OrthancError(ErrorCode.INEXISTENT_ITEM, f"{self._kind.unknown_on_delete}{name}")
             await self._replace_all({key: entry for key, entry in self._entries.items() if key != name})
@@ -99,7 +118,9 @@ class Registry(Generic[T]):
     async def _replace_all(self, entries: dict[str, T]) -> None:
         if self._index is not None:
             stored = {name: self._kind.to_storage(entry) for name, entry in entries.items()}
-            await self._index.set_property(self._kind.option, json.dumps(stored))
+            saved = json.dumps(stored)
+            await self._index.set_property(self._kind.option, saved)
+            self._saved = saved
         self._entries = entries
 
 
@@ -159,13 +180,18 @@ async def _load(kind: _Kind[T], declared: Mapping[str, T], in_database: bool, in
     if not in_database:
         return Registry(kind, declared, None)
     saved = await index.get_property(kind.option)
-    return Registry(kind, _parse_all(kind, json.loads(saved) if saved else {}, "the index"), index)
+    return Registry(kind, _parse_all(kind, json.loads(saved) if saved else {}, "the index"), index, saved)
 
 
 @dataclass(frozen=True)
 class Remotes:
     modalities: Registry[RemoteModality]
     peers: Registry[OrthancPeer]
+
+    async def refresh(self) -> None:
+        """Take what other members changed (entries kept in the index only)."""
+        await self.modalities.refresh()
+        await self.peers.refresh()
 
     @classmethod
     async def load(cls, settings: RemotesSettings, index: Index) -> Remotes:

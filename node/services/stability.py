@@ -2,24 +2,50 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 import trio
 
 from ..dicom.ids import Level, OrthancIds
+from ..storage.index import Index
 
 OnStable = Callable[[str, Level], Awaitable[None]]
+# The unix time of a resource's latest instance as the shared index knows it (None: unknown).
+LastArrival = Callable[[str], Awaitable[float | None]]
+LAST_UPDATE = "LastUpdate"  # the metadata every level keeps: when its latest instance arrived, whole seconds
+LAST_UPDATE_FORMAT = "%Y%m%dT%H%M%S"
+LAST_UPDATE_RESOLUTION = 1.0  # seconds: a LastUpdate may be this much earlier than the arrival it records
+
+
+async def last_arrival_in(index: Index, public_id: str) -> float | None:
+    """When the latest instance of a resource arrived, through whichever process stored it."""
+    record = await index.resource(public_id)
+    text = record.metadata.get(LAST_UPDATE) if record is not None else None
+    if text is None:
+        return None
+    try:
+        moment = datetime.strptime(text, LAST_UPDATE_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return moment.timestamp() + LAST_UPDATE_RESOLUTION
 
 
 class StabilityTracker:
     """A resource is unstable until StableAge seconds pass without a new instance.
 
-    Kept in memory like Orthanc: after a restart everything is stable.
+    Kept in memory like Orthanc: after a restart everything is stable. When several processes
+    store into one index (members), each tracks the instances it received; ``last_arrival``
+    then tells when the latest instance arrived through any of them, and a resource that
+    received one since is not stable yet (its deadline moves). The index logs one Stable*
+    change per quiet period, whichever process finds it first.
     """
 
-    def __init__(self, stable_age: float, on_stable: OnStable) -> None:
+    def __init__(self, stable_age: float, on_stable: OnStable, last_arrival: LastArrival | None = None) -> None:
         self._age = stable_age
         self._on_stable = on_stable
+        self._last_arrival = last_arrival
         self._deadlines: dict[str, tuple[float, Level]] = {}
         self._wakeup = trio.Event()
 
@@ -39,12 +65,24 @@ class StabilityTracker:
     def is_stable(self, public_id: str) -> bool:
         return public_id not in self._deadlines
 
+    async def _arrived_since(self, public_id: str) -> float:
+        """Seconds still to wait for a resource found due, because an instance arrived through
+        another process meanwhile (0: stable now)."""
+        if self._last_arrival is None:
+            return 0.0
+        last = await self._last_arrival(public_id)
+        return 0.0 if last is None else max(0.0, last + self._age - time.time())
+
     async def run(self) -> None:
         while True:
             now = trio.current_time()
             due = [(pid, lv) for pid, (deadline, lv) in self._deadlines.items() if deadline <= now]
             for public_id, level in sorted(due, key=lambda item: -item[1]):
                 del self._deadlines[public_id]
+                later = await self._arrived_since(public_id)
+                if later > 0:
+                    self._deadlines[public_id] = (trio.current_time() + later, level)
+                    continue
                 await self._on_stable(public_id, level)
             self._wakeup = trio.Event()
             next_deadline = min((d for d, _ in self._deadlines.values()), default=None)

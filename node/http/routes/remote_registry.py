@@ -13,7 +13,7 @@ from quart import Blueprint, Response, request
 
 from ...errors import OrthancError
 from ...remotes.registry import Registry
-from ..answers import empty, flag, json_answer, json_body, text_answer
+from ..answers import empty, flag, json_answer, json_body, node, text_answer
 
 
 class _Described(Protocol):
@@ -43,12 +43,14 @@ def add_registry_routes(
     fails with ``unparsable()`` (Orthanc answers differently for modalities and peers)."""
 
     async def names() -> Response:
+        await node().shared.refresh()
         if flag("expand"):
             described: list[tuple[str, _Described]] = registry().items()
             return json_answer({name: entry.to_json() for name, entry in described})
         return json_answer(registry().names())
 
     async def entry(name: str) -> Response:
+        await node().shared.refresh()
         if request.method == "PUT":
             await registry().put(name, await _entry_body(unparsable))
             return text_answer("")
@@ -60,6 +62,7 @@ def add_registry_routes(
         return json_answer(list(sub_routes))
 
     async def configuration(name: str) -> Response:
+        await node().shared.refresh()
         described: _Described = registry().get(name)
         return json_answer(described.to_json())
 

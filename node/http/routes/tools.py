@@ -69,11 +69,13 @@ async def execute_script() -> Response:
 @blueprint.route("/tools/default-encoding", methods=["GET", "PUT"])
 async def default_encoding() -> Response:
     runtime = node().runtime
+    await node().shared.refresh()
     if request.method == "PUT":
         name = encoding_name(await body_text())
         if name is None:
             raise OrthancError(ErrorCode.PARAMETER_OUT_OF_RANGE)
         runtime.default_encoding = name
+        await node().shared.publish()
     return text_answer(runtime.default_encoding)
 
 
@@ -98,8 +100,10 @@ def _transfer_syntax_patterns(body: str) -> list[str]:
 async def transfer_syntaxes() -> Response:
     """Changes apply to the next associations of the C-STORE SCP."""
     runtime = node().runtime
+    await node().shared.refresh()
     if request.method == "PUT":
         runtime.accepted_transfer_syntaxes = _transfer_syntax_patterns(await body_text())
+        await node().shared.publish()
     syntaxes = accepted_transfer_syntaxes(runtime.accepted_transfer_syntaxes)
     return json_answer(sorted(syntaxes, key=_uid_order))
 
@@ -107,8 +111,10 @@ async def transfer_syntaxes() -> Response:
 @blueprint.route("/tools/unknown-sop-class-accepted", methods=["GET", "PUT"])
 async def unknown_sop_class_accepted() -> Response:
     runtime = node().runtime
+    await node().shared.refresh()
     if request.method == "PUT":
         runtime.unknown_sop_class_accepted = await boolean_body()
+        await node().shared.publish()
         return text_answer("")
     return text_answer("1" if runtime.unknown_sop_class_accepted else "0")
 

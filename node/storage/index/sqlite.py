@@ -32,6 +32,8 @@ T = TypeVar("T")
 # blocks until its file is durable (see Index.store).
 _StoreItem = tuple[NewInstance, bool, Callable[[], object] | None]
 _PRIMARY_CODE = 0xFF  # the low byte of an extended SQLite result code is its primary code
+BUSY_TIMEOUT_SECONDS = 10.0  # longest wait for the write lock another process holds
+JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes of write-ahead log kept after a checkpoint
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (
@@ -119,12 +121,26 @@ class SqliteIndex(SqlBackend):
     @staticmethod
     def _open(path: Path, durable: bool) -> sqlite3.Connection:
         create_empty_file(path)  # private; SQLite gives its -wal and -shm files the same mode
-        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        # Other processes (members) may hold the write lock: wait for it this long before failing.
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_SECONDS)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         db.execute("PRAGMA foreign_keys=ON")
+        db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
+        db.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
         db.executescript(SCHEMA)
         _migrate_jobs(db)
+        # A resource is stable once per quiet period: when several processes each track the
+        # instances they received, the second to find a resource stable logs nothing, a
+        # Stable* change being already logged after the resource's last update.
+        db.execute(
+            "CREATE TEMP TRIGGER IF NOT EXISTS stable_once BEFORE INSERT ON main.changes "
+            "WHEN NEW.change_type LIKE 'Stable%' AND EXISTS (SELECT 1 FROM main.changes c "
+            "WHERE c.public_id = NEW.public_id AND c.change_type = NEW.change_type AND c.date > COALESCE(("
+            "SELECT m.value FROM main.metadata m JOIN main.resources r ON r.internal_id = m.internal_id "
+            "WHERE r.public_id = NEW.public_id AND m.name = 'LastUpdate'), '')) "
+            "BEGIN SELECT RAISE(IGNORE); END"
+        )
         if durable:  # the names of the database and of its write-ahead log, just created
             flush_folder(path.parent)
         return db

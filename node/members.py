@@ -1,0 +1,322 @@
+"""Members: several node processes on one machine sharing its ports, its index and its storage.
+
+``dicom-node --members N`` (or the ``Members`` option) makes this process a plain supervisor,
+with no Trio loop of its own: it checks that the HTTP and DICOM ports are free, runs the
+start-up cleanups once (a member must not delete the files another member is writing), then
+starts N processes ``python -m node CONFIG... --member-id ID --http-fd N --dicom-fd M``.
+
+Each member gets sockets of its own, bound to the shared ports with SO_REUSEPORT, so the
+kernel spreads new connections over the members (by a hash of the connection's addresses:
+even over many connections, blind to load; a keep-alive connection stays on one member).
+The supervisor closes its copies at once: a socket nobody accepts on would still be given
+its share of connections.
+
+What a member's exit means:
+- the supervisor stopped it (SIGTERM or SIGINT to the supervisor): nothing, all are stopping;
+- exit code 0: a client asked that member to shut down (``/tools/shutdown``), which
+  stops the whole group, as it stops a single node;
+- :data:`RESET_EXIT_CODE`: a client asked that member to reset (``/tools/reset``); every member
+  is restarted, so that all of them read the configuration anew;
+- anything else (a crash, a kill, a signal from elsewhere: :data:`SIGNALLED_EXIT_CODE`): that
+  member alone is started again, on fresh sockets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import trio
+from prometheus_client import multiprocess
+
+from .errors import OrthancError
+from .jobs.types.archive import remove_stale_archives
+from .settings import NodeSettings
+from .shared_state import RUNTIME_PROPERTY
+from .storage.files import FileStore
+from .storage.index.maintenance import checkpoint_if_large, remove_properties
+from .storage.index.sqlite import SqliteIndex
+from .storage.sweep import sweep_storage
+
+log = logging.getLogger(__name__)
+
+RESET_EXIT_CODE = 3  # a member's exit code after a client's /tools/reset
+SIGNALLED_EXIT_CODE = 4  # a member's exit code once stopped by a signal: not a client's shutdown
+MEMBER_ID_FLAG = "--member-id"
+HTTP_FD_FLAG = "--http-fd"
+DICOM_FD_FLAG = "--dicom-fd"
+LISTEN_BACKLOG = 1024  # connections queued per member socket
+STOP_TIMEOUT = 20.0  # seconds a member gets to stop after SIGTERM, before SIGKILL
+# A member that dies sooner than this after its start is started again after a growing delay,
+# so that one failing at every start does not spin.
+QUICK_EXIT = 5.0
+FIRST_RESTART_DELAY = 0.5
+MAX_RESTART_DELAY = 30.0
+TICK = 1.0  # seconds between the supervisor's rounds when no signal wakes it
+WAL_CHECK_INTERVAL = 10.0  # seconds between looks at the size of the index's write-ahead log
+METRICS_ENVIRONMENT = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client when a member imports it
+
+
+def member_count(configured: int) -> int:
+    """``Members`` as a number of processes: 0 means one per core."""
+    return configured if configured > 0 else max(1, os.cpu_count() or 1)
+
+
+@dataclass
+class _Member:
+    member_id: str
+    process: subprocess.Popen[bytes] | None = None
+    started: float = 0.0
+    restart_at: float | None = None  # monotonic time of a delayed restart
+    restart_delay: float = FIRST_RESTART_DELAY
+
+
+@dataclass
+class _Ports:
+    """The addresses every member listens on (a port of 0 is chosen once, then shared)."""
+
+    http: tuple[str, int] | None
+    dicom: tuple[str, int] | None
+
+
+def _shared_socket(address: tuple[str, int]) -> socket.socket:
+    """A listening socket of the port's group (SO_REUSEPORT), inheritable by a member."""
+    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+        sock.listen(LISTEN_BACKLOG)
+        sock.set_inheritable(True)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _check_free(host: str, port: int) -> int:
+    """Bind the port as a lone socket would (no SO_REUSEPORT): fails if anyone listens on it.
+    The port bound (chosen by the system for 0)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a previous run's TIME_WAIT is no owner
+        probe.bind((host, port))
+        return int(probe.getsockname()[1])
+
+
+def _ports_of(settings: NodeSettings) -> _Ports:
+    http = dicom = None
+    if settings.http.enabled:
+        http = (settings.http.bind_address, _check_free(settings.http.bind_address, settings.http.port))
+    if settings.dicom.enabled:
+        dicom = (settings.dicom.bind_address, _check_free(settings.dicom.bind_address, settings.dicom.port))
+    return _Ports(http, dicom)
+
+
+def remove_previous_archives(settings: NodeSettings) -> None:
+    """The archives of a previous run's jobs, removed once for all members, before any starts."""
+    if remove_stale_archives(settings.storage):
+        log.info("removed the archives of asynchronous jobs left by the previous run")
+
+
+def start_storage_sweep(settings: NodeSettings) -> threading.Thread:
+    """The storage's orphans and half-written files, swept once for all members, in a thread of
+    the supervisor while the members serve (it takes only files far older than any write in
+    progress, as a single node's sweep does)."""
+    storage = settings.storage
+
+    async def sweep() -> None:
+        files = FileStore(storage.storage_directory, compress=storage.compress, sync=False)
+        index = SqliteIndex(storage.index_directory, durable=storage.sync)
+        try:
+            await sweep_storage(files, index)
+        finally:
+            await index.close()
+            files.close()
+
+    def run() -> None:
+        try:
+            trio.run(sweep)
+        except (OSError, OrthancError) as error:  # an unreadable folder: the members serve on, the log says why
+            log.error("storage sweep interrupted: %s", error)
+
+    thread = threading.Thread(target=run, name="storage-sweep", daemon=True)
+    thread.start()
+    return thread
+
+
+@dataclass
+class Supervisor:
+    """Runs the members until a signal or a client's shutdown; see the module's docstring."""
+
+    config_paths: Sequence[str]
+    settings: NodeSettings
+    count: int
+    member_flags: Sequence[str] = ()  # passed on to every member (--verbose, --no-jobs)
+    members: list[_Member] = field(default_factory=list)
+    metrics_dir: str = ""  # the members' multiprocess metrics files
+
+    def run(self) -> int:
+        ports = _ports_of(self.settings)
+        remove_previous_archives(self.settings)
+        self._forget_runtime_settings()
+        self.metrics_dir = tempfile.mkdtemp(prefix="dicom-node-metrics-")
+        environment = {**os.environ, METRICS_ENVIRONMENT: self.metrics_dir}
+        wake_read, wake_write = socket.socketpair()
+        wake_write.setblocking(False)
+        previous = signal.set_wakeup_fd(wake_write.fileno())
+        handlers = {sig: signal.signal(sig, _note_signal) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD)}
+        try:
+            self.members = [_Member(str(number + 1)) for number in range(self.count)]
+            for member in self.members:
+                self._spawn(member, ports, environment)
+            log.info("%d members started: %s", self.count, _describe(ports))
+            start_storage_sweep(self.settings)
+            return self._watch(ports, environment, wake_read)
+        finally:
+            self._stop_all()
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+            signal.set_wakeup_fd(previous)
+            wake_read.close()
+            wake_write.close()
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)
+
+    def _watch(self, ports: _Ports, environment: dict[str, str], wake: socket.socket) -> int:
+        next_wal_check = time.monotonic() + WAL_CHECK_INTERVAL
+        while True:
+            timeout = min([TICK, *(max(0.0, when - time.monotonic()) for when in self._restart_times())])
+            readable, _, _ = select.select([wake], [], [], timeout)
+            if readable:
+                signals = wake.recv(4096)
+                stop = {signal.SIGTERM, signal.SIGINT} & set(signals)
+                if stop:
+                    log.info("received %s, stopping the members", signal.Signals(min(stop)).name)
+                    return 0
+            for member in self.members:
+                outcome = self._reap(member)
+                if outcome == "shutdown":
+                    log.info("member %s was shut down by a client: stopping the others", member.member_id)
+                    return 0
+                if outcome == "reset":
+                    log.info("member %s was reset by a client: restarting every member", member.member_id)
+                    self._stop_all()
+                    self._forget_runtime_settings()
+                    for each in self.members:
+                        self._restart(each, ports, environment)
+                    break
+            now = time.monotonic()
+            for member in self.members:
+                if member.process is None and member.restart_at is not None and member.restart_at <= now:
+                    self._restart(member, ports, environment)
+            if now >= next_wal_check:
+                checkpoint_if_large(self.settings.storage.index_directory)
+                next_wal_check = now + WAL_CHECK_INTERVAL
+
+    def _forget_runtime_settings(self) -> None:
+        """What clients changed through /tools lasts one run, as on a single node."""
+        remove_properties(self.settings.storage.index_directory, [RUNTIME_PROPERTY])
+
+    def _restart_times(self) -> list[float]:
+        """When the members waiting to be started again are due."""
+        return [m.restart_at for m in self.members if m.process is None and m.restart_at is not None]
+
+    def _restart(self, member: _Member, ports: _Ports, environment: dict[str, str]) -> None:
+        """Start a member again; if its sockets cannot be made now, try again later."""
+        try:
+            self._spawn(member, ports, environment)
+        except OSError as error:
+            log.error("member %s not started again: %s", member.member_id, error)
+            member.restart_at = time.monotonic() + member.restart_delay
+            member.restart_delay = min(member.restart_delay * 2, MAX_RESTART_DELAY)
+
+    def _reap(self, member: _Member) -> str | None:
+        """What the exit of a member asks for, if it exited: "shutdown", "reset", or None (its
+        restart is then scheduled)."""
+        process = member.process
+        if process is None or process.poll() is None:
+            return None
+        member.process = None
+        multiprocess.mark_process_dead(process.pid, self.metrics_dir)
+        code = process.returncode
+        if code == 0:
+            return "shutdown"
+        if code == RESET_EXIT_CODE:
+            return "reset"
+        delay = 0.0
+        if time.monotonic() - member.started < QUICK_EXIT:
+            delay, member.restart_delay = member.restart_delay, min(member.restart_delay * 2, MAX_RESTART_DELAY)
+        else:
+            member.restart_delay = FIRST_RESTART_DELAY
+        log.warning("member %s (pid %d) exited with %s: starting it again", member.member_id, process.pid, code)
+        member.restart_at = time.monotonic() + delay
+        return None
+
+    def _spawn(self, member: _Member, ports: _Ports, environment: dict[str, str]) -> None:
+        sockets = []
+        try:
+            command = [sys.executable, "-m", "node", *self.config_paths, *self.member_flags]
+            command += [MEMBER_ID_FLAG, member.member_id]
+            for flag, address in ((HTTP_FD_FLAG, ports.http), (DICOM_FD_FLAG, ports.dicom)):
+                if address is not None:
+                    sock = _shared_socket(address)
+                    sockets.append(sock)
+                    command += [flag, str(sock.fileno())]
+            member.process = subprocess.Popen(command, env=environment, pass_fds=[s.fileno() for s in sockets])
+            member.started = time.monotonic()
+            member.restart_at = None
+            log.info("member %s started (pid %d)", member.member_id, member.process.pid)
+        finally:
+            for sock in sockets:  # the member holds its own copies now
+                sock.close()
+
+    def _stop_all(self) -> None:
+        """SIGTERM every member, wait for them, SIGKILL those still there after STOP_TIMEOUT."""
+        running = [m.process for m in self.members if m.process is not None]
+        for process in running:
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for process in running:
+            try:
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("member pid %d did not stop in %.0f s: killed", process.pid, STOP_TIMEOUT)
+                process.kill()
+                process.wait()
+        for process in running:
+            multiprocess.mark_process_dead(process.pid, self.metrics_dir)
+        for member in self.members:
+            member.process = None
+            member.restart_at = None
+
+
+def _note_signal(signum: int, frame: object) -> None:
+    """Signals reach the supervisor's loop through the wake-up socket; the handler only has to exist."""
+
+
+def _describe(ports: _Ports) -> str:
+    named = (("http", ports.http), ("dicom", ports.dicom))
+    return ", ".join(f"{name} {address[0]}:{address[1]}" for name, address in named if address is not None)
+
+
+def run_members(config_paths: Sequence[str], settings: NodeSettings, count: int, member_flags: Sequence[str]) -> int:
+    """Run ``count`` members until stopped; the supervisor's exit code."""
+    try:
+        return Supervisor(config_paths, settings, count, member_flags).run()
+    except OSError as error:  # a port taken, a folder that cannot be made
+        log.error("members not started: %s", error)
+        return 1

@@ -1,0 +1,155 @@
+"""Two node processes on one machine (`--members 2`): one port, one index, one storage."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+from pathlib import Path
+
+import httpx
+import trio
+from pydicom.uid import generate_uid
+
+from tests.support.datasets import make_dicom
+from tests.support.dcmtk import dcmtk_tool, needs_dcmtk, run_dcmtk
+from tests.support.members import FRESH, Cluster, alive, answers, cluster, stop, wait_until
+
+STORESCU = dcmtk_tool("storescu")
+INSTANCES = 24
+RESTART_TIMEOUT = 30.0
+REQUESTS_PER_MEMBER = re.compile(r'^trionode_member_rest_requests_total\{member="(\d+)"\} (\S+)$', re.M)
+
+
+def _one_series(count: int) -> list[bytes]:
+    """Instances of one new patient, study and series."""
+    study, series = generate_uid(), generate_uid()
+    return [
+        make_dicom(patient_id="MEMBERS", study_uid=study, series_uid=series, instance_number=number + 1)
+        for number in range(count)
+    ]
+
+
+async def _fresh(running: Cluster, method: str, path: str, **options: object) -> httpx.Response:
+    """One request on a connection of its own."""
+    async with httpx.AsyncClient(base_url=running.url, headers=FRESH) as http:
+        return await http.request(method, path, **options)  # type: ignore[arg-type]
+
+
+async def _statistics(running: Cluster) -> dict[str, int]:
+    return dict((await _fresh(running, "GET", "/statistics")).json())
+
+
+async def _metrics(running: Cluster) -> str:
+    answer = await _fresh(running, "GET", "/tools/metrics-prometheus")
+    assert answer.status_code == 200
+    return answer.text
+
+
+def _served(metrics: str) -> dict[str, float]:
+    """REST requests answered so far, by member."""
+    return {member: float(count) for member, count in REQUESTS_PER_MEMBER.findall(metrics)}
+
+
+async def test_concurrent_rest_ingest_is_shared_and_served_by_both(tmp_path: Path) -> None:
+    async with cluster(tmp_path) as running:
+        before = _served(await _metrics(running))
+        ids: list[str] = []
+
+        async def store(data: bytes) -> None:
+            answer = await _fresh(running, "POST", "/instances", content=data)
+            assert answer.status_code == 200, answer.text
+            ids.append(answer.json()["ID"])
+
+        async with trio.open_nursery() as nursery:  # concurrently: both members create the study at once
+            for data in _one_series(INSTANCES):
+                nursery.start_soon(store, data)
+        for public_id in ids:
+            assert (await _fresh(running, "GET", f"/instances/{public_id}/tags")).status_code == 200
+        statistics = await _statistics(running)
+        assert (statistics["CountPatients"], statistics["CountStudies"], statistics["CountSeries"]) == (1, 1, 1)
+        assert statistics["CountInstances"] == INSTANCES
+
+        text = await _metrics(running)
+        served = _served(text)
+        assert set(served) == {"1", "2"} and all(count > 0 for count in served.values()), served
+        # One scrape shows the cluster: every request since the first scrape (which counts once
+        # it is answered), whichever member answered it.
+        assert sum(served.values()) - sum(before.values()) == 2 * INSTANCES + 2
+        assert f"orthanc_count_instances {INSTANCES} " in text
+        posts = re.search(r'^trionode_rest_api_request_duration_seconds_count\{method="POST"\} (\S+)$', text, re.M)
+        assert posts is not None and float(posts.group(1)) == INSTANCES
+
+
+@needs_dcmtk(STORESCU)
+async def test_storescu_into_the_shared_port(tmp_path: Path) -> None:
+    files = []
+    for number, data in enumerate(_one_series(6)):
+        files.append(tmp_path / f"{number}.dcm")
+        files[-1].write_bytes(data)
+    async with cluster(tmp_path) as running:
+        async with trio.open_nursery() as nursery:  # one association per file, two at a time
+            for pair in (files[0:2], files[2:4], files[4:6]):
+                for file in pair:
+                    nursery.start_soon(
+                        run_dcmtk, STORESCU, "-aec", "ORTHANC", "127.0.0.1", str(running.dicom_port), str(file)
+                    )
+        statistics = await _statistics(running)
+        assert (statistics["CountSeries"], statistics["CountInstances"]) == (1, 6)
+
+
+async def test_a_killed_member_is_started_again(tmp_path: Path) -> None:
+    async with cluster(tmp_path) as running:
+        before = running.members()
+        assert len(before) == 2
+        victim = min(before)
+        os.kill(victim, signal.SIGKILL)
+
+        async def replaced() -> bool:
+            now = running.members()
+            return len(now) == 2 and victim not in now and running.output().count("node ready") >= 3
+
+        await wait_until(replaced, RESTART_TIMEOUT, "the killed member's replacement")
+        for _ in range(10):
+            assert await answers(running.url)
+
+
+async def test_sigterm_stops_every_member(tmp_path: Path) -> None:
+    async with cluster(tmp_path) as running:
+        members = running.members()
+        assert await stop(running) == 0
+        assert not any(alive(pid) for pid in members)
+
+
+async def test_a_delete_on_one_member_is_not_served_stale_by_the_other(tmp_path: Path) -> None:
+    async with cluster(tmp_path) as running:
+        (data,) = _one_series(1)
+        public_id = (await _fresh(running, "POST", "/instances", content=data)).json()["ID"]
+        for _ in range(8):  # both members, most likely, keep its /tags answer and its parsed file
+            assert (await _fresh(running, "GET", f"/instances/{public_id}/tags")).status_code == 200
+            assert (await _fresh(running, "GET", f"/instances/{public_id}/simplified-tags")).status_code == 200
+        assert (await _fresh(running, "DELETE", f"/instances/{public_id}")).status_code == 200
+        for _ in range(8):
+            assert (await _fresh(running, "GET", f"/instances/{public_id}/tags")).status_code == 404
+            assert (await _fresh(running, "GET", f"/instances/{public_id}/simplified-tags")).status_code == 404
+
+
+async def test_settings_changed_on_one_member_hold_on_every_member(tmp_path: Path) -> None:
+    async with cluster(tmp_path, DicomModalitiesInDatabase=True) as running:
+        modality = {"AET": "REMOTE", "Host": "127.0.0.1", "Port": 104}
+        assert (await _fresh(running, "PUT", "/modalities/remote", json=modality)).status_code == 200
+        assert (await _fresh(running, "PUT", "/tools/default-encoding", content="Utf8")).status_code == 200
+        assert (await _fresh(running, "PUT", "/tools/metrics", content="0")).status_code == 200
+        for _ in range(8):  # fresh connections: both members answer, most likely
+            assert (await _fresh(running, "GET", "/modalities")).json() == ["remote"]
+            assert (await _fresh(running, "GET", "/tools/default-encoding")).text == "Utf8"
+            assert (await _fresh(running, "GET", "/tools/metrics")).text == "0"
+
+
+async def test_a_clients_shutdown_of_one_member_stops_the_group(tmp_path: Path) -> None:
+    async with cluster(tmp_path) as running:
+        members = running.members()
+        assert (await _fresh(running, "POST", "/tools/shutdown")).status_code == 200
+        with trio.fail_after(RESTART_TIMEOUT):
+            assert await running.process.wait() == 0
+        assert not any(alive(pid) for pid in members)
