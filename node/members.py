@@ -46,8 +46,8 @@ from .jobs.types.archive import remove_stale_archives
 from .settings import NodeSettings
 from .shared_state import RUNTIME_PROPERTY
 from .storage.files import FileStore
+from .storage.index import open_index
 from .storage.index.maintenance import checkpoint_if_large, remove_properties
-from .storage.index.sqlite import SqliteIndex
 from .storage.sweep import sweep_storage
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ def start_storage_sweep(settings: NodeSettings) -> threading.Thread:
 
     async def sweep() -> None:
         files = FileStore(storage.storage_directory, compress=storage.compress, sync=False)
-        index = SqliteIndex(storage.index_directory, durable=storage.sync)
+        index = await open_index(storage)
         try:
             await sweep_storage(files, index)
         finally:
@@ -222,13 +222,20 @@ class Supervisor:
             for member in self.members:
                 if member.process is None and member.restart_at is not None and member.restart_at <= now:
                     self._restart(member, ports, environment)
-            if now >= next_wal_check:
+            if now >= next_wal_check and self._sqlite:
                 checkpoint_if_large(self.settings.storage.index_directory)
                 next_wal_check = now + WAL_CHECK_INTERVAL
 
+    @property
+    def _sqlite(self) -> bool:
+        """Whether the index is this machine's index.sqlite, whose upkeep is the supervisor's."""
+        return not self.settings.storage.postgresql.enabled
+
     def _forget_runtime_settings(self) -> None:
-        """What clients changed through /tools lasts one run, as on a single node."""
-        remove_properties(self.settings.storage.index_directory, [RUNTIME_PROPERTY])
+        """What clients changed through /tools lasts one run, as on a single node. On PostgreSQL
+        the members of other machines may be running: the settings last as long as the cluster."""
+        if self._sqlite:
+            remove_properties(self.settings.storage.index_directory, [RUNTIME_PROPERTY])
 
     def _restart_times(self) -> list[float]:
         """When the members waiting to be started again are due."""
