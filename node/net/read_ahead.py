@@ -1,4 +1,5 @@
-"""The stored files of a send job, read in worker threads ahead of the instance being sent.
+"""The stored files of a send (a job's, or a C-MOVE/C-GET's sub-operations), read in worker
+threads ahead of the instance being sent.
 
 A send waits on the remote most of the time (its answer to each C-STORE or POST); the
 next files are looked up in the index and read from disk meanwhile, so the sender finds
@@ -12,9 +13,10 @@ comes, with the error a plain read would give (unknown resource, inexistent file
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import TypeVar
 
 import trio
 
@@ -24,12 +26,14 @@ from ..services.bundle import ServiceBundle
 from ..storage.files import FileStore
 from ..storage.index.base import COMPRESSION_ZLIB, Attachment
 from ..units import MEGABYTE
+from .ul.operation import first_real
 
 AHEAD_FILES = 32  # files looked up and read ahead of the one being sent, at most
 AHEAD_BYTES = 8 * MEGABYTE  # bytes read ahead, at most (one file more when a single file is larger)
 GROUP_BYTES = 1 * MEGABYTE  # consecutive files read by one worker call, up to this size together
 
 Transform = Callable[[bytes], bytes]  # applied to each file in the worker thread (gzip, say)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -59,9 +63,9 @@ class FileReadAhead:
     """``await files.get(position)``: the stored file of ``instances[position]``, read ahead.
 
     Positions are asked in increasing order; asking another one (a run resumed elsewhere)
-    drops what was read ahead. :meth:`close` drops it too (end of a run). The sender calls
-    :meth:`refill` when :meth:`refill_due`, beside its send, so that the index lookups of the
-    next files are not waited for in turn.
+    drops what was read ahead. :meth:`close` drops it too (end of a run). The sender sends
+    each file through :meth:`beside`, which refills meanwhile when it is due, so that the
+    index lookups of the next files are not waited for in turn.
     """
 
     def __init__(self, services: ServiceBundle, instances: Sequence[str], transform: Transform | None = None) -> None:
@@ -84,6 +88,19 @@ class FileReadAhead:
         if isinstance(result, _Missing):
             raise result.error
         assert isinstance(result, bytes)
+        return result
+
+    async def beside(self, position: int, send: Callable[[], Awaitable[T]]) -> T:
+        """``send()`` of the file at ``position``; the next files are looked up and read meanwhile
+        when half of what was read ahead has been taken."""
+        if not self.refill_due():
+            return await send()
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self.refill, position + 1)
+                result = await send()
+        except BaseExceptionGroup as group:
+            raise first_real(group) from None
         return result
 
     def refill_due(self) -> bool:
