@@ -42,16 +42,11 @@ from .ul.identifiers import decode_identifier, encode_identifier
 from .ul.operation import Watch, run_watched
 from .ul.presentation import AcceptedContext
 from .ul.requestor import AssociationFailed, Peer, associate
+from .ul.store_proposal import PROPOSAL_WINDOW, Pair
 
 log = logging.getLogger(__name__)
 
-Pair = tuple[str, str]  # (SOP class, transfer syntax) of a stored instance
-
 MAX_PROPOSED_CONTEXTS = 128  # what a requestor may propose in one association
-# Instances whose (SOP class, syntax) shape the contexts of a C-MOVE's association: the index
-# gives them at some 60 us each, before the first C-STORE. One whose pair is not among them
-# (rare: a study is mostly of one kind) opens the next association, proposing from it on.
-PROPOSAL_WINDOW = 64
 MAX_ERROR_COMMENT = 64  # characters of an ErrorComment (an LO value)
 _WARNING_CLASS = 0xB000  # statuses 0xBxxx: stored, with a warning
 
