@@ -14,7 +14,6 @@ comes, with the error a plain read would give (unknown resource, inexistent file
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -73,7 +72,8 @@ class FileReadAhead:
         self._instances = instances
         self._transform = transform
         self._found: dict[int, Attachment | _Missing] = {}  # looked up, not yet read
-        self._reads: dict[int, tuple[Pending[list[object]], int]] = {}  # started: (group, index in it)
+        # Started: (group, index in it), or why the instance has no file to read.
+        self._reads: dict[int, tuple[Pending[list[object]], int] | _Missing] = {}
         self._bytes: dict[int, int] = {}  # size of each started read, until it is taken
         self._next = 0  # first position not started
 
@@ -82,8 +82,11 @@ class FileReadAhead:
             self.close()
             self._next = position
             await self.refill(position)
-        group, index = self._reads.pop(position)
+        started = self._reads.pop(position)
         self._bytes.pop(position, None)
+        if isinstance(started, _Missing):
+            raise started.error
+        group, index = started
         result = (await group.result())[index]
         if isinstance(result, _Missing):
             raise result.error
@@ -117,8 +120,9 @@ class FileReadAhead:
 
     def close(self) -> None:
         """Drop every read not taken (those not started yet never start)."""
-        for group, _ in self._reads.values():
-            group.cancel()
+        for started in self._reads.values():
+            if not isinstance(started, _Missing):
+                started[0].cancel()
         self._found.clear()
         self._reads.clear()
         self._bytes.clear()
@@ -159,7 +163,7 @@ class FileReadAhead:
             if isinstance(found, _Missing):
                 self._start_group(group)  # keeps the order: the missing one answers on its own
                 group, group_bytes = [], 0
-                self._reads[self._next] = (_failed(found), 0)
+                self._reads[self._next] = found
             else:
                 group.append((self._next, found))
                 group_bytes += size
@@ -174,10 +178,3 @@ class FileReadAhead:
         pending = offload_ahead(_read_group, self._services.files, [a for _, a in group], self._transform)
         for index, (position, _) in enumerate(group):
             self._reads[position] = (pending, index)
-
-
-def _failed(missing: _Missing) -> Pending[list[object]]:
-    """A read that ended before it began: the error, delivered like a worker's result."""
-    future: Future[list[object]] = Future()
-    future.set_result([missing])
-    return Pending(_read_group, future)
