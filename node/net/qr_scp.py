@@ -189,6 +189,14 @@ class QueryRetrieveSCP:
         originator = (association.calling_aet, message_id)
         progress = Progress(len(instances))
 
+        unsent: list[SubOperationCounters] = []  # the pending response of the last sub-operation, not sent yet
+
+        async def send_pending() -> None:
+            """The pending response of the last sub-operation; the C-STORE after it goes out first
+            when there is one, so that this write overlaps the wait for its answer."""
+            if unsent:
+                await association.send_message(context_id, response(request, PENDING, **unsent.pop()))
+
         async def send_on(watch: Watch, peer: Peer, proposed: frozenset[Pair], files: FileReadAhead) -> None:
             """Sub-operations on one association, until done, cancelled, or an instance it did not
             propose a context for (the next association starts with that one)."""
@@ -200,13 +208,16 @@ class QueryRetrieveSCP:
                 meta = read_file_meta(data) if data is not None else None
                 if meta is not None and (meta.sop_class, meta.transfer_syntax) not in proposed and position > start:
                     return
-                status = CANNOT_UNDERSTAND
                 if data is None or meta is None or peer.context_for(meta.sop_class, meta.transfer_syntax) is None:
                     log.warning("instance %s not sent to %s: no presentation context for it", instance, target.aet)
+                    await send_pending()
+                    progress.count(CANNOT_UNDERSTAND)
                 else:
-                    status = await files.beside(position, partial(peer.c_store, data, move_originator=originator))
-                progress.count(status)
-                await association.send_message(context_id, response(request, PENDING, **progress.pending_fields()))
+                    store = partial(
+                        peer.c_store, data, meta=meta, move_originator=originator, while_waiting=send_pending
+                    )
+                    progress.count(await files.beside(position, store))
+                unsent.append(progress.pending_fields())
 
         async def send_all(watch: Watch) -> None:
             files = FileReadAhead(self._services, instances)
@@ -228,6 +239,7 @@ class QueryRetrieveSCP:
                 progress.failed += progress.remaining
             finally:
                 files.close()
+            await send_pending()
             final = response(request, progress.final_status(watch.cancelled), **progress.final_fields(watch.cancelled))
             await association.send_message(context_id, final)
 

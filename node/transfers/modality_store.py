@@ -162,9 +162,10 @@ async def _transcoded_for(peer: Peer, data: bytes, meta: StoredFile, target: Mod
 
 async def send_file(peer: Peer, data: bytes, meta: StoredFile, target: ModalityTarget) -> None:
     """One C-STORE of a file, transcoded if the remote refused its syntax; a failure status is an error."""
+    sent: StoredFile | None = meta
     if peer.context_for(meta.sop_class, meta.transfer_syntax) is None:
-        data = await _transcoded_for(peer, data, meta, target)
-    status = await peer.c_store(data, move_originator=target.move_originator)
+        data, sent = await _transcoded_for(peer, data, meta, target), None  # its own meta, read again
+    status = await peer.c_store(data, meta=sent, move_originator=target.move_originator)
     if status in (SUCCESS, COERCED) or status & WARNING_MASK == WARNING_CLASS:
         return
     raise TransferFailed(
