@@ -269,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-qr", action="store_true", help="skip the C-FIND and C-MOVE cases")
     parser.add_argument("--tiny", type=int, help="tiny instances per case and run (default 1000, 120 with --quick)")
     parser.add_argument("--ct", type=int, help="CT instances per case and run (default 200, 40 with --quick)")
+    parser.add_argument(
+        "--moved", type=int, help="instances of the study moved by movescu (default 500, 50 with --quick)"
+    )
     args = parser.parse_args(argv)
     repeat = args.repeat or (1 if args.quick else 3)
     os.environ["TCP_NODELAY"] = "1"  # inherited by storescu and Orthanc
@@ -292,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     sizes["tiny"] = args.tiny or sizes["tiny"]
     sizes["ct"] = args.ct or sizes["ct"]
+    sizes["moved"] = args.moved or sizes["moved"]
     cases = [Case(kind, n) for kind in ("tiny", "ct") for n in (1, 4)]
     results: Results = {}
     setup: dict[str, list[float]] = {}
