@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass
 from functools import partial
 
+import trio
 from pynetdicom.presentation import PresentationContext, build_context
 
 from ..context import NodeContext
@@ -118,6 +119,7 @@ class QueryRetrieveSCP:
             answers = self._service.find(identifier, our_aet=self._our_aet)
             try:
                 async for answer in answers:
+                    await trio.lowlevel.checkpoint()  # the watcher reads a C-CANCEL between two answers
                     if watch.cancelled:
                         status = CANCELLED
                         break

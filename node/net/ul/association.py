@@ -283,7 +283,8 @@ def write_now(stream: trio.SocketStream, buffers: Sequence[bytes | memoryview]) 
     or a checkpoint (two passes of the scheduler saved per message); what is left to write.
 
     Raises OSError when the peer is gone. The association's writes come from one task at a
-    time, and each caller waits for the peer next, so skipping the checkpoint starves nobody.
+    time; a caller that sends message after message without waiting for the peer in between
+    (C-FIND's answers) checkpoints itself, so that the other tasks still run.
     """
     try:
         sent = os.writev(stream.socket.fileno(), buffers[:MAX_SEND_BUFFERS])
