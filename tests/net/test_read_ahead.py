@@ -10,8 +10,8 @@ import pytest
 
 from node.context import NodeContext
 from node.errors import ErrorCode, OrthancError
-from node.transfers import read_ahead
-from node.transfers.read_ahead import FileReadAhead
+from node.net import read_ahead
+from node.net.read_ahead import FileReadAhead
 from tests.support.datasets import make_dicom
 from tests.support.rest import upload
 
