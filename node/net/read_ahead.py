@@ -3,9 +3,8 @@ threads ahead of the instance being sent.
 
 A send waits on the remote most of the time (its answer to each C-STORE or POST); the
 next files are looked up in the index and read from disk meanwhile, so the sender finds
-each one ready. The lookups of a batch are asked together (the index thread runs them
-back to back), and small files are read several per worker call: a thread hop costs more
-than reading a tiny file. Memory is bounded by the bytes read ahead, not by the job.
+each one ready. The lookups of a batch are one index query, and small files are read
+several per worker call: a thread hop costs more than reading a tiny file. Memory is bounded by the bytes read ahead, not by the job.
 
 An instance deleted or a file gone since the job was submitted fails when its turn
 comes, with the error a plain read would give (unknown resource, inexistent file).
@@ -128,23 +127,17 @@ class FileReadAhead:
         self._bytes.clear()
 
     async def _look_up(self, position: int) -> None:
-        """Attachments of the next positions, asked concurrently (one batch for the index thread)."""
+        """Attachments of the next positions, in one index query."""
         end = min(len(self._instances), position + AHEAD_FILES)
         wanted = [i for i in range(self._next, end) if i not in self._found]
         if not wanted:
             return
-        index = self._services.index
-
-        async def one(i: int) -> None:
+        found = await self._services.index.dicom_attachments([self._instances[i] for i in wanted])
+        for i in wanted:
             instance = self._instances[i]
-            attachment = await index.dicom_attachment(instance)
-            self._found[i] = attachment or _Missing(
+            self._found[i] = found.get(instance) or _Missing(
                 OrthancError(ErrorCode.UNKNOWN_RESOURCE, f"Unknown resource: {instance}")
             )
-
-        async with trio.open_nursery() as nursery:
-            for i in wanted:
-                nursery.start_soon(one, i)
 
     def _start_reads(self, position: int) -> None:
         """Reads of the looked-up positions from the first not started, within the byte budget."""

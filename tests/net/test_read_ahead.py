@@ -74,16 +74,16 @@ async def test_refilled_beside_the_send(
     monkeypatch.setattr(read_ahead, "AHEAD_FILES", 8)
     instances = await _stored(http, COUNT)
     files = FileReadAhead(node.services, instances)
-    lookups = 0
-    looked_up = node.index.dicom_attachment
+    lookups = 0  # instances looked up
+    looked_up = node.index.dicom_attachments
 
-    async def counted(instance: str) -> object:
+    async def counted(asked: list[str]) -> object:
         nonlocal lookups
-        lookups += 1
-        return await looked_up(instance)
+        lookups += len(asked)
+        return await looked_up(asked)
 
     got = [await files.get(0)]
-    monkeypatch.setattr(node.index, "dicom_attachment", counted)
+    monkeypatch.setattr(node.index, "dicom_attachments", counted)
     for position in range(1, COUNT):
         if files.refill_due():
             await files.refill(position)

@@ -139,6 +139,20 @@ async def test_attachments_metadata_protection_properties(any_index: Index) -> N
     assert await any_index.get_property("Setting") == "two" and await any_index.get_property("Other") is None
 
 
+async def test_the_dicom_files_of_many_instances_in_one_call(any_index: Index) -> None:
+    stored = [new_instance(f"8.{n}") for n in range(3)]
+    for new in stored:
+        await any_index.store(new, overwrite=False)
+    await any_index.set_attachment(stored[0].ids[3], Attachment(1025, "uuid-other", 5, 5, "a", "a"))
+    asked = [new.ids[3] for new in stored] + ["missing", stored[1].ids[2]]
+    found = await any_index.dicom_attachments(asked)
+    assert {public_id: a.uuid for public_id, a in found.items()} == {
+        new.ids[3]: f"uuid-8.{n}" for n, new in enumerate(stored)
+    }
+    assert found[stored[2].ids[3]] == stored[2].attachment
+    assert await any_index.dicom_attachments([]) == {}
+
+
 async def test_changes_and_saved_jobs(any_index: Index) -> None:
     await any_index.store(new_instance("7.1"), overwrite=False)
     ids = new_instance("7.1").ids

@@ -214,6 +214,11 @@ class Index(abc.ABC):
         return (await self.attachments(public_id)).get(ATTACHMENT_DICOM)
 
     @abc.abstractmethod
+    async def dicom_attachments(self, public_ids: Sequence[str]) -> dict[str, Attachment]:
+        """The DICOM file of each of these instances that has one (a send's next files, in one
+        round trip instead of one per instance)."""
+
+    @abc.abstractmethod
     async def delete_attachment(self, public_id: str, content_type: int) -> str | None: ...
 
     @abc.abstractmethod

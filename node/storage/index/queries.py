@@ -15,7 +15,16 @@ from typing import Any
 
 from ...dicom.ids import Level
 from ...errors import ErrorCode, OrthancError
-from .base import Attachment, Change, DeleteResult, DescendantSummary, NewInstance, ResourceRecord, StoreResult
+from .base import (
+    ATTACHMENT_DICOM,
+    Attachment,
+    Change,
+    DeleteResult,
+    DescendantSummary,
+    NewInstance,
+    ResourceRecord,
+    StoreResult,
+)
 from .dialect import Dialect
 
 _STATUS_NEW = {Level.PATIENT: "NewPatient", Level.STUDY: "NewStudy", Level.SERIES: "NewSeries"}
@@ -453,6 +462,21 @@ def attachments(sql: Sql, public_id: str) -> dict[int, Attachment]:
         return {}
     rows = sql.rows(f"SELECT {_ATTACHMENT_COLUMNS} FROM attachments WHERE internal_id = ?", (found[0],))
     return {r[0]: Attachment(*r) for r in rows}
+
+
+def dicom_attachments(sql: Sql, public_ids: Sequence[str]) -> dict[str, Attachment]:
+    """The DICOM file of each of these instances that has one, in one query per SUMMARY_CHUNK."""
+    found: dict[str, Attachment] = {}
+    for start in range(0, len(public_ids), SUMMARY_CHUNK):
+        chunk = list(public_ids[start : start + SUMMARY_CHUNK])
+        rows = sql.rows(
+            f"SELECT r.public_id, {', '.join(f'a.{c.strip()}' for c in _ATTACHMENT_COLUMNS.split(','))} "
+            f"FROM resources r JOIN attachments a ON a.internal_id = r.internal_id "
+            f"WHERE a.content_type = ? AND r.public_id IN ({sql.marks(len(chunk))})",
+            [ATTACHMENT_DICOM, *chunk],
+        )
+        found.update((row[0], Attachment(*row[1:])) for row in rows)
+    return found
 
 
 def delete_attachment(sql: Sql, public_id: str, content_type: int) -> str | None:

@@ -83,6 +83,9 @@ class SqlBackend(Index):
     async def attachments(self, public_id: str) -> dict[int, Attachment]:
         return await self._read(queries.attachments, public_id)
 
+    async def dicom_attachments(self, public_ids: Sequence[str]) -> dict[str, Attachment]:
+        return await self._read(queries.dicom_attachments, public_ids) if public_ids else {}
+
     async def delete_attachment(self, public_id: str, content_type: int) -> str | None:
         return await self._write(queries.delete_attachment, public_id, content_type)
 
