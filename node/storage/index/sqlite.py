@@ -88,6 +88,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 """
 
+
 def _orthanc_error(error: sqlite3.Error) -> OrthancError:
     """What the client learns of an SQLite failure; SQLite's own words go to the log."""
     if (getattr(error, "sqlite_errorcode", 0) & _PRIMARY_CODE) == sqlite3.SQLITE_FULL:
