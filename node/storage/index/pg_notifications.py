@@ -1,11 +1,11 @@
 """PostgreSQL's LISTEN/NOTIFY as the index's messages (:mod:`.notifications`).
 
 The listener has a connection of its own, in autocommit and outside the pool: LISTEN is state
-of its session (a pooled connection would carry it to other calls), and waiting for messages
-holds the connection for as long as it waits. psycopg waits only in blocking calls, so each
-wait is one call in a thread of the listener's own, bounded by WAIT_SECONDS: Trio never
-abandons that thread, and a cancelled receive therefore returns within one wait. Messages that
-arrive between two waits stay in the connection until the next one reads them.
+of its session (a pooled connection would carry it to other calls), and the listener holds the
+connection for as long as it listens. Connecting runs in a thread (psycopg blocks); waiting does
+not: Trio waits for the connection's socket to become readable, then psycopg reads what arrived
+without blocking. A cancelled receive therefore returns at once, and no thread is held while
+nothing arrives.
 
 A lost connection is opened again after a pause that doubles up to RECONNECT_MAX_SECONDS;
 messages sent meanwhile are lost, which the listener then reports (:data:`.MAYBE_LOST`).
@@ -25,7 +25,6 @@ from .notifications import CHANNEL, MAYBE_LOST, Listener, Message, decode
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-WAIT_SECONDS = 0.5  # one wait for messages; also how long a cancelled receive may take to return
 RECONNECT_FIRST_SECONDS = 0.1
 RECONNECT_MAX_SECONDS = 5.0
 CONNECT_TIMEOUT_SECONDS = 10
@@ -59,11 +58,6 @@ class PostgresListener(Listener):
             raise
         self._conn = conn
 
-    def _wait(self) -> list[str]:
-        """In the thread: the payloads that arrive within one wait (returns at the first arrival)."""
-        assert self._conn is not None
-        return [notify.payload for notify in self._conn.notifies(timeout=WAIT_SECONDS, stop_after=1)]
-
     async def receive(self) -> list[Message] | None:
         while True:
             try:
@@ -72,7 +66,11 @@ class PostgresListener(Listener):
                     self._pause = RECONNECT_FIRST_SECONDS
                     log.info("index: listening for messages again")
                     return MAYBE_LOST
-                payloads = await self._in_thread(self._wait)
+                # What arrived already (even while LISTEN itself ran), without waiting; else wait for more.
+                payloads = [notify.payload for notify in self._conn.notifies(timeout=0)]
+                if not payloads:
+                    await trio.lowlevel.wait_readable(self._conn.fileno())
+                    continue
             except psycopg.OperationalError as error:
                 log.warning("index: message listener lost its connection (%s); again in %.1f s", error, self._pause)
                 await self._in_thread(self._drop)
