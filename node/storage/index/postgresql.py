@@ -42,6 +42,8 @@ from . import queries
 from .base import NewInstance, StoreResult
 from .dialect import POSTGRESQL
 from .job_leases import JOB_COLUMNS, JOB_INDEXES, MEMBERS_TABLE, POSTGRESQL_STATEMENTS
+from .notifications import CHANNEL, Listener, Notifications, encode
+from .pg_notifications import NOTIFY, PostgresListener
 from .sql_backend import SqlBackend
 
 log = logging.getLogger(__name__)
@@ -168,15 +170,17 @@ class _Call:
                     log.warning("index: could not cancel a statement: %s", error)
 
 
-class PostgresIndex(SqlBackend):
+class PostgresIndex(SqlBackend, Notifications):
     """Open with :meth:`open`. ``durable`` (SyncStorageArea) keeps PostgreSQL's synchronous
     commits; without it a commit returns before its log is flushed (a crash of the server may
-    lose the last ones, never corrupt the database)."""
+    lose the last ones, never corrupt the database). It carries messages between the processes
+    that share the database (LISTEN/NOTIFY, see :mod:`.pg_notifications`)."""
 
     _jobs = POSTGRESQL_STATEMENTS
 
-    def __init__(self, pool: ConnectionPool, pool_size: int) -> None:
+    def __init__(self, pool: ConnectionPool, pool_size: int, conninfo: str) -> None:
         self._pool = pool
+        self._conninfo = conninfo
         self._limiter = trio.CapacityLimiter(pool_size)
         self._store_batcher = Batcher(self, self._store_batch)
 
@@ -196,7 +200,7 @@ class PostgresIndex(SqlBackend):
             kwargs={"autocommit": True},  # transactions are opened by the calls that write
             name="index",
         )
-        index = cls(pool, settings.pool_size)
+        index = cls(pool, settings.pool_size, conninfo)
         try:
             # One connection first: a refusal (no such database, bad password) fails at once, in its words.
             await trio.to_thread.run_sync(_probe, conninfo)
@@ -301,6 +305,19 @@ class PostgresIndex(SqlBackend):
     # -- changes -----------------------------------------------------------------
     async def last_seq(self) -> int:
         return await self._read(_last_seq)
+
+    # -- messages between processes ------------------------------------------------
+    def notifications(self) -> Notifications:
+        return self
+
+    async def send(self, target: str, text: str) -> None:
+        await self._read(self._tell, target, text)
+
+    async def listen(self) -> Listener:
+        return await PostgresListener.open(self._conninfo)
+
+    def _tell(self, sql: queries.Sql, target: str, text: str) -> None:
+        sql.row(NOTIFY, (CHANNEL, encode(target, text)))
 
 
 def _insert_all(sql: queries.Sql, items: list[_StoreItem]) -> list[outcome.Outcome[StoreResult]]:

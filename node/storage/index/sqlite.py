@@ -7,7 +7,7 @@ import functools
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -95,6 +95,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     data TEXT NOT NULL
 );
 """
+
 
 def _orthanc_error(error: sqlite3.Error) -> OrthancError:
     """What the client learns of an SQLite failure; SQLite's own words go to the log."""
@@ -212,23 +213,6 @@ class SqliteIndex(SqlBackend):
             return int(row[0]) if row else 0
 
         return await self._run(run)
-
-    # -- saved jobs ----------------------------------------------------------
-    async def saved_jobs(self) -> dict[str, str]:
-        def run() -> dict[str, str]:
-            return dict(self._db.execute("SELECT id, data FROM jobs").fetchall())
-
-        return await self._run(run)
-
-    async def save_jobs(self, changed: dict[str, str], removed: Collection[str], *, clear: bool = False) -> None:
-        def run() -> None:
-            with self._tx():
-                if clear:
-                    self._db.execute("DELETE FROM jobs")
-                self._db.executemany("DELETE FROM jobs WHERE id = ?", [(job_id,) for job_id in removed])
-                self._db.executemany("INSERT OR REPLACE INTO jobs(id, data) VALUES (?,?)", list(changed.items()))
-
-        await self._run(run)
 
     _jobs = SQLITE_STATEMENTS  # the cluster jobs (see SqlBackend)
 
