@@ -341,8 +341,14 @@ def _probe(conninfo: str) -> None:
 def _create_schema(sql: queries.Sql) -> None:
     sql.row("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))
     sql.db.execute(SCHEMA)
+    had_state = sql.row(
+        "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+        "AND table_name = 'jobs' AND column_name = 'state'"
+    )
     for name, definition in JOB_COLUMNS:  # the cluster's columns of the jobs table
         sql.run(f"ALTER TABLE jobs ADD COLUMN IF NOT EXISTS {name} {definition}")
+    if had_state is None:
+        queries.adopt_saved_jobs(sql)
     for statement in (*JOB_INDEXES, MEMBERS_TABLE):
         sql.run(statement)
 

@@ -33,6 +33,8 @@ _IDENTIFIER_TAGS = (
     "((r.level = 0 AND i.tag = '0010,0020') OR (r.level = 1 AND i.tag = '0020,000d') "
     "OR (r.level = 2 AND i.tag = '0020,000e') OR (r.level = 3 AND i.tag = '0008,0018'))"
 )
+_KEPT_SAVED_STATES = ("Success", "Failure", "Paused")  # a saved job's states that a cluster keeps as they are
+_UNREADABLE_JOB = ("Failure", 0)
 _CHANGE_COLUMNS = "seq, change_type, public_id, level, date"
 _ATTACHMENT_COLUMNS = (
     "content_type, uuid, uncompressed_size, compressed_size, uncompressed_md5, compressed_md5, compression"
@@ -618,11 +620,34 @@ def saved_jobs(sql: Sql) -> dict[str, str]:
     return dict(sql.rows("SELECT id, data FROM jobs"))
 
 
+def saved_job_state(data: str) -> tuple[str, int]:
+    """The row's state and priority for a job a single node saved (SaveJobs), should members
+    ever share its index: an ended job stays ended and a paused one paused; any other is
+    Pending, as a restarted node would queue it again. An unreadable one is never claimed."""
+    try:
+        form = json.loads(data)
+    except ValueError:
+        return _UNREADABLE_JOB
+    if not isinstance(form, dict):
+        return _UNREADABLE_JOB
+    state = form.get("State")
+    priority = form.get("Priority", 0)
+    return (state if state in _KEPT_SAVED_STATES else "Pending"), (priority if isinstance(priority, int) else 0)
+
+
+def adopt_saved_jobs(sql: Sql) -> None:
+    """Give the rows of a jobs table made before the cluster's columns the state and priority
+    their saved forms say (the new columns' defaults would make every one Pending)."""
+    rows = [(*saved_job_state(data), job_id) for job_id, data in sql.rows("SELECT id, data FROM jobs")]
+    sql.run_many("UPDATE jobs SET state = ?, priority = ? WHERE id = ?", rows)
+
+
 def save_jobs(sql: Sql, changed: dict[str, str], removed: Collection[str], clear: bool) -> None:
     if clear:
         sql.run("DELETE FROM jobs")
     sql.run_many("DELETE FROM jobs WHERE id = ?", [(job_id,) for job_id in removed])
     sql.run_many(
-        "INSERT INTO jobs(id, data) VALUES (?,?) ON CONFLICT(id) DO UPDATE SET data = excluded.data",
-        list(changed.items()),
+        "INSERT INTO jobs(id, data, state, priority) VALUES (?,?,?,?) ON CONFLICT(id) DO UPDATE "
+        "SET data = excluded.data, state = excluded.state, priority = excluded.priority",
+        [(job_id, data, *saved_job_state(data)) for job_id, data in changed.items()],
     )

@@ -223,6 +223,8 @@ def _migrate_jobs(db: sqlite3.Connection) -> None:
     for name, definition in JOB_COLUMNS:
         if name not in present:
             db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {definition}")
+    if "state" not in present:
+        queries.adopt_saved_jobs(queries.Sql(db, SQLITE))
     for statement in (*JOB_INDEXES, MEMBERS_TABLE):
         db.execute(statement)
 
