@@ -181,3 +181,17 @@ async def test_concurrent_stores_of_one_series(any_index: Index) -> None:
     assert (stats["CountPatients"], stats["CountStudies"], stats["CountSeries"], stats["CountInstances"]) == (1, 1, 1, 12)
     kinds = [change.change_type for change in (await any_index.changes(0, 100))[0]]
     assert (kinds.count("NewPatient"), kinds.count("NewSeries"), kinds.count("NewInstance")) == (1, 1, 12)
+
+
+async def test_a_resource_is_logged_stable_once_per_quiet_period(any_index: Index) -> None:
+    """Two processes finding the same series stable log one change; after a new instance, one more."""
+    await any_index.store(new_instance("9.1"), overwrite=False)
+    series = new_instance("9.1").ids[2]
+    for _ in range(2):
+        await any_index.log_change("StableSeries", series, Level.SERIES, "20240101T130000")
+    await any_index.set_metadata(series, "LastUpdate", "20240101T140000")  # an instance arrived since
+    for _ in range(2):
+        await any_index.log_change("StableSeries", series, Level.SERIES, "20240101T150000")
+    await any_index.log_change("StableStudy", new_instance("9.1").ids[1], Level.STUDY, "20240101T150000")
+    logged = [(c.change_type, c.date) for c in (await any_index.changes(0, 100))[0] if c.change_type.startswith("Stable")]
+    assert logged == [("StableSeries", "20240101T130000"), ("StableSeries", "20240101T150000"), ("StableStudy", "20240101T150000")]

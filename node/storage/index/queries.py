@@ -35,6 +35,7 @@ _IDENTIFIER_TAGS = (
 )
 _KEPT_SAVED_STATES = ("Success", "Failure", "Paused")  # a saved job's states that a cluster keeps as they are
 _UNREADABLE_JOB = ("Failure", 0)
+_STABLE = "Stable"  # the changes logged once a resource is quiet: StablePatient, StableStudy, StableSeries
 _CHANGE_COLUMNS = "seq, change_type, public_id, level, date"
 _ATTACHMENT_COLUMNS = (
     "content_type, uuid, uncompressed_size, compressed_size, uncompressed_md5, compressed_md5, compression"
@@ -540,12 +541,23 @@ def set_protected(sql: Sql, public_id: str, protected: bool) -> None:
 # -- changes -----------------------------------------------------------------------
 def log_change(sql: Sql, change_type: str, public_id: str, level: Level, date: str) -> None:
     # A change names a resource that exists: one deleted meanwhile (a late "stable") logs nothing.
-    sql.run(
+    text = (
         "INSERT INTO changes(change_type, public_id, level, date) "
         "SELECT CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS INTEGER), CAST(? AS TEXT) "
-        "WHERE EXISTS (SELECT 1 FROM resources WHERE public_id = ?)",
-        (change_type, public_id, int(level), date, public_id),
+        "WHERE EXISTS (SELECT 1 FROM resources WHERE public_id = ?)"
     )
+    params: list[Any] = [change_type, public_id, int(level), date, public_id]
+    if change_type.startswith(_STABLE):
+        # Once per quiet period: processes sharing the index each track the instances they
+        # received, and the second to find a resource stable finds the change already logged
+        # after the resource's last update.
+        text += (
+            " AND NOT EXISTS (SELECT 1 FROM changes c WHERE c.public_id = ? AND c.change_type = ? "
+            "AND c.date > COALESCE((SELECT m.value FROM metadata m JOIN resources r ON r.internal_id = m.internal_id "
+            "WHERE r.public_id = ? AND m.name = 'LastUpdate'), ''))"
+        )
+        params += [public_id, change_type, public_id]
+    sql.run(text, params)
 
 
 def changes(sql: Sql, since: int, limit: int) -> tuple[list[Change], bool]:

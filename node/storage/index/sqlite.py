@@ -137,17 +137,6 @@ class SqliteIndex(SqlBackend):
         db.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
         db.executescript(SCHEMA)
         _migrate_jobs(db)
-        # A resource is stable once per quiet period: when several processes each track the
-        # instances they received, the second to find a resource stable logs nothing, a
-        # Stable* change being already logged after the resource's last update.
-        db.execute(
-            "CREATE TEMP TRIGGER IF NOT EXISTS stable_once BEFORE INSERT ON main.changes "
-            "WHEN NEW.change_type LIKE 'Stable%' AND EXISTS (SELECT 1 FROM main.changes c "
-            "WHERE c.public_id = NEW.public_id AND c.change_type = NEW.change_type AND c.date > COALESCE(("
-            "SELECT m.value FROM main.metadata m JOIN main.resources r ON r.internal_id = m.internal_id "
-            "WHERE r.public_id = NEW.public_id AND m.name = 'LastUpdate'), '')) "
-            "BEGIN SELECT RAISE(IGNORE); END"
-        )
         if durable:  # the names of the database and of its write-ahead log, just created
             flush_folder(path.parent)
         return db
