@@ -121,6 +121,20 @@ async def test_sigterm_stops_every_member(tmp_path: Path) -> None:
         assert not any(alive(pid) for pid in members)
 
 
+async def test_members_stop_when_their_supervisor_dies(tmp_path: Path) -> None:
+    """Orphans would hold the ports against the next supervisor."""
+    async with cluster(tmp_path) as running:
+        members = running.members()
+        running.process.kill()
+        await running.process.wait()
+
+        async def all_gone() -> bool:
+            return not any(alive(pid) for pid in members)
+
+        await wait_until(all_gone, 30, "the orphaned members to stop")
+        assert "the supervisor of the members is gone" in running.output()
+
+
 async def test_a_delete_on_one_member_is_not_served_stale_by_the_other(tmp_path: Path) -> None:
     async with cluster(tmp_path) as running:
         (data,) = _one_series(1)
