@@ -63,7 +63,7 @@ class NodeSettings:
             http=HttpSettings.from_config(config),
             transfers=TransfersSettings.from_config(config),
             transcoding=TranscodingSettings.from_config(config),
-            members=_members(config),
+            members=_checked_members(int(config["Members"])),
             member_id=None if config["MemberId"] is None else str(config["MemberId"]),
         )
 
@@ -71,8 +71,7 @@ class NodeSettings:
 MAX_MEMBERS = 64  # member processes on one machine: far more than cores would only contend
 
 
-def _members(config: Config) -> int:
-    members = int(config["Members"])
+def _checked_members(members: int) -> int:
     if not 0 <= members <= MAX_MEMBERS:
         raise OrthancError(ErrorCode.BAD_FILE_FORMAT, f"Members must be between 0 (one per core) and {MAX_MEMBERS}")
     return members
