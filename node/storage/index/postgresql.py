@@ -253,6 +253,9 @@ class PostgresIndex(SqlBackend, Notifications):
             raise
         except psycopg.Error as error:
             raise _orthanc_error(error) from error
+        except queries.ConcurrentChange as error:  # still changed under it after every attempt
+            log.error("index: %s", error)
+            raise OrthancError(ErrorCode.DATABASE) from error
 
     def _transaction(self, call: _Call | None, write: bool, fn: Callable[..., T], *args: Any) -> T:
         """In a worker thread: ``fn(sql, *args)`` on one connection, in one transaction when it
