@@ -304,6 +304,9 @@ class PostgresIndex(SqlBackend, Notifications):
             return self._transaction(None, True, _insert_all, [item])[0].unwrap()
         except psycopg.Error as error:
             raise _orthanc_error(error) from error
+        except queries.ConcurrentChange as error:
+            log.error("index: %s", error)
+            raise OrthancError(ErrorCode.DATABASE) from error
 
     # -- changes -----------------------------------------------------------------
     async def last_seq(self) -> int:
