@@ -71,7 +71,7 @@ class PostgresListener(Listener):
                 if not payloads:
                     await trio.lowlevel.wait_readable(self._conn.fileno())
                     continue
-            except psycopg.OperationalError as error:
+            except (psycopg.OperationalError, psycopg.InterfaceError) as error:  # lost, or closed under it
                 log.warning("index: message listener lost its connection (%s); again in %.1f s", error, self._pause)
                 await self._in_thread(self._drop)
                 await trio.sleep(self._pause)
