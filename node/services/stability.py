@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 
 import trio
 
+from ..clock import parse_orthanc_date
 from ..dicom.ids import Level, OrthancIds
 from ..errors import OrthancError
 from ..storage.index import Index
@@ -19,7 +19,6 @@ OnStable = Callable[[str, Level], Awaitable[None]]
 # The unix time of a resource's latest instance as the shared index knows it (None: unknown).
 LastArrival = Callable[[str], Awaitable[float | None]]
 LAST_UPDATE = "LastUpdate"  # the metadata every level keeps: when its latest instance arrived, whole seconds
-LAST_UPDATE_FORMAT = "%Y%m%dT%H%M%S"
 LAST_UPDATE_RESOLUTION = 1.0  # seconds: a LastUpdate may be this much earlier than the arrival it records
 INDEX_RETRY = 1.0  # seconds before a resource is looked at again when the index could not be asked
 
@@ -31,7 +30,7 @@ async def last_arrival_in(index: Index, public_id: str) -> float | None:
     if text is None:
         return None
     try:
-        moment = datetime.strptime(text, LAST_UPDATE_FORMAT).replace(tzinfo=UTC)
+        moment = parse_orthanc_date(text)
     except ValueError:
         return None
     return moment.timestamp() + LAST_UPDATE_RESOLUTION
