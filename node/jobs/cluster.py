@@ -279,7 +279,7 @@ class ClusterJobs:
         released = False
         for job_id, generation in list(self._give_back.items()):
             record = held().get(job_id)
-            if record is not None and record.generation == generation:
+            if record is not None and record.generation <= generation:
                 continue  # still stopping here: its lease is renewed meanwhile, so nobody else runs it
             released |= await self.index.release_owned_job(job_id, self.me, generation)
             self._give_back.pop(job_id, None)
@@ -403,7 +403,13 @@ class ClusterJobs:
                 if self._partitioned:  # the partition rule fired meanwhile: the row goes back with the others
                     self._drop(claimed.id, claimed.generation)
                     return None
-                record = mine.get(claimed.id) or await self._rebuild(claimed)
+                record = mine.get(claimed.id)
+                if record is not None and record.state is not JobState.PENDING:
+                    # Held here under an older claim and still stopping: that claim is lost (the next
+                    # renewal says so), and this one goes back once it left.
+                    self._drop(claimed.id, claimed.generation)
+                    continue
+                record = record or await self._rebuild(claimed)
                 if record is not None:
                     break
         finally:
