@@ -404,7 +404,7 @@ class ClusterJobs:
                     self._drop(claimed.id, claimed.generation)
                     return None
                 record = mine.get(claimed.id)
-                if record is not None and record.state is not JobState.PENDING:
+                if record is not None and record.state is JobState.RUNNING:
                     # Held here under an older claim and still stopping: that claim is lost (the next
                     # renewal says so), and this one goes back once it left.
                     self._drop(claimed.id, claimed.generation)
