@@ -19,17 +19,20 @@ has that member as owner from the start, so only that member claims it.
 from __future__ import annotations
 
 import base64
+import enum
 import json
 import logging
 import math
 import os
+import random
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 import trio
 from trio_util import AsyncValue, periodic
@@ -45,16 +48,35 @@ from .wakeups import ALL, RESYNC, UnixDatagramWakeUps, WakeUps
 
 log = logging.getLogger(__name__)
 
-IDLE_POLL = 1.0  # an idle worker looks for Pending rows this often even without a hint
+T = TypeVar("T")
+FORM_ERRORS = (ValueError, TypeError, KeyError, AttributeError)  # what a row's unreadable form raises
+
+IDLE_POLL = 1.0  # an idle member looks for Pending rows this often even without a hint
+# ... plus up to this fraction of it, drawn at each wait: idle members do not all poll in step.
+IDLE_JITTER = 0.25
+CONFLICT_ATTEMPTS = 20  # a user action that found its row changed meanwhile reads it again this often
 ROW_POLL = 0.01  # how often a member that asked for a pause or a cancel reads the row again
 MEMBER_SILENCE_TTLS = 3  # a member whose heartbeat is older than this many lease lengths is gone
 # A member that could not renew its leases stops their jobs this long before they end (by its own
 # clock, counted from the start of its last renewal), or a third of a lease before if that is less.
 PARTITION_MARGIN = 2.0
+LEAVE_TIMEOUT = 5.0  # seconds a stopping member waits for the index to take back its rows
 HINT_COMMAND = "command"  # a command waits in a row you hold
 HINT_PENDING = "pending"  # a row became Pending
 HINT_ENDED = "ended"  # a job ended (for those waiting for it)
 LOST_MEMBER = "The member running this job stopped, and this kind of job cannot be resumed by another"
+UNREADABLE = "The job's saved form cannot be read"
+CHANGING = "The job kept changing while this action was applied; try again"
+UNKNOWN_TIME = datetime.fromtimestamp(0, UTC)  # the times of a row whose form cannot be read
+
+
+class _Again(enum.Enum):
+    """Said by a user action whose row changed between its read and its write."""
+
+    AGAIN = "again"
+
+
+AGAIN = _Again.AGAIN
 
 
 @dataclass(frozen=True)
@@ -63,11 +85,32 @@ class Claim:
 
     record: JobRecord
     command: str | None
+    generation: int  # of the claim: the record's own changes if it is lost and claimed again meanwhile
 
 
 def row_facts(row: JobRow) -> PublicFacts:
-    """What GET /jobs/{id} shows of a row; its state and priority columns are the truth."""
-    form = json.loads(row.data)
+    """What GET /jobs/{id} shows of a row; its state and priority columns are the truth. A row whose
+    form cannot be read (written by hand, or by a later version) shows its columns and says so."""
+    try:
+        return _facts_of_form(row, _form_of(row.data))
+    except FORM_ERRORS as error:
+        log.warning("job %s: its saved form cannot be read: %r", row.id, error)
+        return PublicFacts(
+            id=row.id, type_name="", state=JobState(row.state), priority=row.priority, content={}, fraction=0.0,
+            creation_time=UNKNOWN_TIME, completion_time=None, runtime=0.0, error_code=ErrorCode.INTERNAL_ERROR,
+            error_details=UNREADABLE, attempts=0, user_data=NO_USER_DATA,
+        )  # fmt: skip
+
+
+def _form_of(data: str) -> dict[str, Any]:
+    """A row's form; ValueError if it is not a JSON object."""
+    form = json.loads(data)
+    if not isinstance(form, dict):
+        raise ValueError(f"a job's form is a JSON object, not {type(form).__name__}")
+    return form
+
+
+def _facts_of_form(row: JobRow, form: dict[str, Any]) -> PublicFacts:
     completion = form.get("CompletionTime")
     return PublicFacts(
         id=row.id,
@@ -118,7 +161,7 @@ def _changed(form: dict[str, Any], state: JobState, **fields: Any) -> str:
 
 async def _next_hint(hints: AsyncValue[int], seen: int) -> None:
     """Until the count of hints passes ``seen``, or IDLE_POLL passed (a lost hint costs no more)."""
-    with trio.move_on_after(IDLE_POLL):
+    with trio.move_on_after(IDLE_POLL * (1 + random.uniform(0, IDLE_JITTER))):
         await hints.wait_value(lambda count: count > seen)
 
 
@@ -139,7 +182,11 @@ class ClusterJobs:
         self._margin = min(PARTITION_MARGIN, lease_ttl / 3)
         # Until when (trio's clock) the leases held here surely last: renewed, or stopped by then.
         self._leases_last = AsyncValue(math.inf)
-        self._give_back = False  # the jobs stopped by the partition rule have rows still held here
+        # Rows held here whose jobs stopped here without writing (id: generation of the claim): given
+        # back to the queue once their jobs left this member and no claim is in flight.
+        self._give_back: dict[str, int] = {}
+        self._partitioned = False  # the partition rule stopped the jobs: no claim until a renewal reached the index
+        self._claiming = False  # a claim is in flight: its row is held here, its job not yet known to the engine
 
     def _wake_ups(self, scope: str) -> WakeUps:
         """The index's own messages where it has them (members may be on several machines), else
@@ -150,7 +197,11 @@ class ClusterJobs:
         return UnixDatagramWakeUps(scope, self.me, self._live_members)
 
     async def _live_members(self) -> list[str]:
-        return await self.index.live_members(self._member_max_age)
+        try:
+            return await self.index.live_members(self._member_max_age)
+        except OrthancError as error:  # the hint is lost, as a datagram can be: the index holds the truth
+            log.warning("member %s could not list the live members: %s", self.me, error)
+            return []
 
     # -- life cycle ---------------------------------------------------------------
     async def start(self) -> None:
@@ -158,11 +209,17 @@ class ClusterJobs:
         await self.index.register_member(self.me, os.getpid())
 
     async def leave(self) -> None:
-        """Give back the rows this member holds, so that others take them at once."""
+        """Give back the rows this member holds, so that others take them at once. An index out of
+        reach costs at most LEAVE_TIMEOUT, and only time: the leases end and others take the rows then."""
         try:
-            await self.index.release_member_jobs(self.me)
-            await self.index.unregister_member(self.me)
-            await self.wakeups.notify(ALL, HINT_PENDING)
+            with trio.move_on_after(LEAVE_TIMEOUT) as bound:
+                await self.index.release_member_jobs(self.me)
+                await self.index.unregister_member(self.me)
+                await self.wakeups.notify(ALL, HINT_PENDING)
+            if bound.cancelled_caught:
+                log.warning("member %s left without giving its jobs back: the index did not answer in time", self.me)
+        except OrthancError as error:
+            log.warning("member %s left without giving its jobs back: %s", self.me, error)
         finally:
             await self.wakeups.close()
 
@@ -195,15 +252,14 @@ class ClusterJobs:
                 sent = trio.current_time()
                 before = {job_id: record.generation for job_id, record in held().items()}
                 try:
-                    if self._give_back:
-                        await self.index.release_member_jobs(self.me)
-                        self._give_back = False
-                        await self.wakeups.notify(ALL, HINT_PENDING)
+                    await self._give_rows_back(held)
                     renewed = await self.index.renew_job_leases(self.me, self.ttl_ms)
                 except OrthancError as error:
                     log.warning("member %s could not renew its leases: %s", self.me, error)
                     continue
                 self._leases_last.value = sent + self.ttl - self._margin
+                if not self._give_back:
+                    self._partitioned = False
                 leases = {lease.id: lease for lease in renewed}
                 for job_id, generation in before.items():
                     record = held().get(job_id)
@@ -214,22 +270,43 @@ class ClusterJobs:
                         lost(record)
                 await commands([(lease.id, lease.command) for lease in leases.values() if lease.command])
 
+    async def _give_rows_back(self, held: Callable[[], dict[str, JobRecord]]) -> None:
+        """Release the rows of the jobs that stopped here without writing, each once its job has left
+        this member (a step may still be finishing in a thread) and while no claim is in flight
+        (its row could be one of them)."""
+        if self._claiming:
+            return
+        released = False
+        for job_id, generation in list(self._give_back.items()):
+            record = held().get(job_id)
+            if record is not None and record.generation <= generation:
+                continue  # still stopping here: its lease is renewed meanwhile, so nobody else runs it
+            released |= await self.index.release_owned_job(job_id, self.me, generation)
+            self._give_back.pop(job_id, None)
+        if released:
+            await self.wakeups.notify(ALL, HINT_PENDING)
+
+    def _drop(self, job_id: str, generation: int) -> None:
+        """A row held here whose job stops here without writing: to be given back."""
+        self._give_back[job_id] = generation
+
     async def _stop_unrenewed(
         self, held: Callable[[], dict[str, JobRecord]], lost: Callable[[JobRecord], None]
     ) -> None:
         """The partition rule: when the leases held here may end before the next renewal, the jobs
         held here stop as if their leases were lost (nothing written), and their rows are given
-        back at the first renewal that reaches the index (no claim before that)."""
+        back once a renewal reaches the index again (no claim before that)."""
         while True:
             last = self._leases_last.value
             with trio.move_on_at(last):
                 await self._renewed_since(last)
                 continue
             stopped = list(held().values())
-            self._give_back = True
+            self._partitioned = True
             if stopped:
                 log.warning("member %s could not renew its leases in time: %d jobs stop here", self.me, len(stopped))
             for record in stopped:
+                self._drop(record.id, record.generation)
                 lost(record)
             await self._renewed_since(last)
 
@@ -291,16 +368,23 @@ class ClusterJobs:
     async def write(self, record: JobRecord, output: JobOutput | None = None) -> bool:
         """The fenced write of a job this member holds; False: the lease is lost, nothing written."""
         state = record.state
-        return await self.index.write_owned_job(
-            record.id,
-            self.me,
-            record.generation,
-            self.form_text(record, output),
-            state=state.value,
-            owner_after=self.me if self.keeps(record) else None,
-            ttl_ms=self.ttl_ms,
-            requeue=state is JobState.PENDING or state.completed,
-        )
+        owner_after = self.me if self.keeps(record) else None
+        text = self.form_text(record, output)
+        return await self._fenced(record.id, record.generation, text, state, owner_after)
+
+    async def _fenced(self, job_id: str, generation: int, text: str, state: JobState, owner_after: str | None) -> bool:
+        """A fenced write; one the index refuses (out of reach) counts as a lost lease: the job stops
+        here and its row is given back once the index answers again (another member resumes it)."""
+        requeue = state is JobState.PENDING or state.completed
+        try:
+            return await self.index.write_owned_job(
+                job_id, self.me, generation, text, state=state.value, owner_after=owner_after, ttl_ms=self.ttl_ms,
+                requeue=requeue,
+            )  # fmt: skip
+        except OrthancError as error:
+            log.warning("job %s stops on member %s: its row cannot be written: %s", job_id, self.me, error)
+            self._drop(job_id, generation)
+            return False
 
     async def claim(self, mine: dict[str, JobRecord]) -> Claim | None:
         """The next Pending row for a free worker, or None if there is none.
@@ -308,36 +392,49 @@ class ClusterJobs:
         ``mine`` are the jobs this member holds (a pinned one is claimed there); any other is
         rebuilt from its row. One that cannot be (its type unknown here, or never saved) fails.
         """
-        if self._give_back:
+        if self._partitioned:
             return None
-        while True:
-            claimed = await self.index.claim_job(self.me, self.ttl_ms)
-            if claimed is None:
-                return None
-            record = mine.get(claimed.id) or await self._rebuild(claimed)
-            if record is not None:
-                break
+        self._claiming = True
+        try:
+            while True:
+                claimed = await self.index.claim_job(self.me, self.ttl_ms)
+                if claimed is None:
+                    return None
+                if self._partitioned:  # the partition rule fired meanwhile: the row goes back with the others
+                    self._drop(claimed.id, claimed.generation)
+                    return None
+                record = mine.get(claimed.id)
+                if record is not None and record.state is JobState.RUNNING:
+                    # Held here under an older claim and still stopping: that claim is lost (the next
+                    # renewal says so), and this one goes back once it left.
+                    self._drop(claimed.id, claimed.generation)
+                    continue
+                record = record or await self._rebuild(claimed)
+                if record is not None:
+                    break
+        finally:
+            self._claiming = False
         record.generation = claimed.generation
         record.priority = claimed.priority
-        return Claim(record, claimed.command)
+        return Claim(record, claimed.command, claimed.generation)
 
     async def _rebuild(self, claimed: ClaimedJob) -> JobRecord | None:
-        form = json.loads(claimed.data)
+        """The job of a claimed row; None if it cannot run here (its row then says why, as a Failure)."""
+        form: dict[str, Any] = {}
         try:
+            form = _form_of(claimed.data)
             if form.get("Job") is None:
                 raise OrthancError(ErrorCode.INTERNAL_ERROR, LOST_MEMBER)
             return JobRecord.from_saved(form)
-        except (KeyError, ValueError, TypeError, OrthancError) as error:
+        except (*FORM_ERRORS, OrthancError) as error:
             log.warning("job %s cannot run on this member: %r", claimed.id, error)
-            code = error.code if isinstance(error, OrthancError) else ErrorCode.INTERNAL_ERROR
-            details = error.details if isinstance(error, OrthancError) else ""
+            if isinstance(error, OrthancError):
+                code, details = error.code, error.details
+            else:
+                code, details = ErrorCode.INTERNAL_ERROR, f"{UNREADABLE}: {error}"
             text = _changed(form, JobState.FAILURE, ErrorCode=int(code), ErrorDetails=details)
-            state = JobState.FAILURE.value
-            await self.index.write_owned_job(
-                claimed.id, self.me, claimed.generation, text, state=state, owner_after=None, ttl_ms=self.ttl_ms,
-                requeue=True,
-            )  # fmt: skip
-            await self.ended()
+            if await self._fenced(claimed.id, claimed.generation, text, JobState.FAILURE, None):
+                await self.ended()
             return None
 
     async def wait_for_pending(self, seen: int) -> None:
@@ -345,10 +442,19 @@ class ClusterJobs:
         await _next_hint(self.pending_hints, seen)
 
     async def ended(self) -> None:
-        """A job ended: its waiters are told, and the history keeps the JobsHistorySize that ended last."""
+        """A job ended: its waiters are told, and the history keeps the JobsHistorySize that ended last
+        (a trim the index refuses is done by the next end)."""
         await self.wakeups.notify(ALL, HINT_ENDED)
-        for data in await self.index.trim_job_history(self._history_size):
-            output = output_of(json.loads(data))
+        try:
+            trimmed = await self.index.trim_job_history(self._history_size)
+        except OrthancError as error:
+            log.warning("member %s could not trim the jobs history: %s", self.me, error)
+            return
+        for data in trimmed:
+            try:
+                output = output_of(_form_of(data))
+            except FORM_ERRORS:
+                continue  # an unreadable form names no output
             if output is not None:
                 await output.discard()
 
@@ -356,30 +462,28 @@ class ClusterJobs:
     async def row(self, job_id: str) -> JobRow | None:
         return await self.index.job_row(job_id)
 
+    async def _on_row(self, job_id: str, act: Callable[[JobRow | None], Awaitable[T | _Again]]) -> T:
+        """``act`` on the job's row as read now. A user action writes a row only if it is still as it
+        was read; when it changed meanwhile, ``act`` says AGAIN and the row is read again, a bounded
+        number of times (a row that never settles fails the action, not the member)."""
+        for _ in range(CONFLICT_ATTEMPTS):
+            done = await act(await self.index.job_row(job_id))
+            if done is not AGAIN:
+                return done
+        raise OrthancError(ErrorCode.DATABASE_CANNOT_SERIALIZE, CHANGING)
+
+    async def _replace(self, row: JobRow, text: str, state: JobState, *, requeue: bool) -> Literal[True] | _Again:
+        """The user action's write of ``row`` as it was read, or AGAIN if it changed since."""
+        written = await self.index.replace_job(row, text, state=state.value, priority=row.priority, requeue=requeue)
+        return True if written else AGAIN
+
     async def stop(self, job_id: str, command: str, settle: float) -> bool:
         """Pause or cancel (``command``): a row nobody holds directly, one a member runs or holds
         through its command. The answer waits up to ``settle`` seconds for the row to leave Running."""
-        row = await self.index.job_row(job_id)
-        if row is None:
-            return False
-        cancel = command == "cancel"
-        state = JobState(row.state)
-        if state.completed or (state is JobState.PAUSED and not cancel):
-            return True
-        if state is not JobState.RUNNING and state is not JobState.RETRY and (row.owner is None or not cancel):
-            new = JobState.FAILURE if cancel else JobState.PAUSED
-            fields = {"ErrorCode": int(ErrorCode.CANCELED_JOB), "ErrorDetails": ""} if cancel else {}
-            text = _changed(json.loads(row.data), new, **fields)
-            if await self.index.replace_job(row, text, state=new.value, priority=row.priority, requeue=cancel):
-                if cancel:
-                    await self.ended()
-                return True
-            return await self.stop(job_id, command, settle)  # the row changed meanwhile: look again
-        tell = HINT_COMMAND if self.wakeups.through_index else None  # the index sends it at commit
-        owner = await self.index.set_job_command(job_id, command, tell_owner=tell)
+        found, owner = await self._on_row(job_id, partial(self._stop_row, command))
         if owner is None:
-            return await self.stop(job_id, command, settle)
-        if tell is None:
+            return found
+        if not self.wakeups.through_index:  # else the index sent the hint as the command committed
             await self.wakeups.notify(owner, HINT_COMMAND)
         with trio.move_on_after(settle):
             while True:
@@ -389,49 +493,67 @@ class ClusterJobs:
                 await trio.sleep(ROW_POLL)
         return True
 
+    async def _stop_row(self, command: str, row: JobRow | None) -> tuple[bool, str | None] | _Again:
+        """(whether the job is known, the member asked to carry the command out if one was)."""
+        if row is None:
+            return False, None
+        cancel = command == "cancel"
+        state = JobState(row.state)
+        if state.completed or (state is JobState.PAUSED and not cancel):
+            return True, None
+        if state is not JobState.RUNNING and state is not JobState.RETRY and (row.owner is None or not cancel):
+            new = JobState.FAILURE if cancel else JobState.PAUSED
+            fields = {"ErrorCode": int(ErrorCode.CANCELED_JOB), "ErrorDetails": ""} if cancel else {}
+            if await self._replace(row, _changed(_form_of(row.data), new, **fields), new, requeue=cancel) is AGAIN:
+                return AGAIN
+            if cancel:
+                await self.ended()
+            return True, None
+        tell = HINT_COMMAND if self.wakeups.through_index else None  # the index sends it at commit
+        owner = await self.index.set_job_command(row.id, command, tell_owner=tell)
+        return AGAIN if owner is None else (True, owner)
+
     async def resume(self, job_id: str) -> bool:
-        row = await self.index.job_row(job_id)
-        if row is None or row.state != JobState.PAUSED.value:
+        async def act(row: JobRow | None) -> bool | _Again:
+            if row is None or row.state != JobState.PAUSED.value:
+                return False
+            return await self._replace(
+                row, _changed(_form_of(row.data), JobState.PENDING), JobState.PENDING, requeue=True
+            )
+
+        if not await self._on_row(job_id, act):
             return False
-        text = _changed(json.loads(row.data), JobState.PENDING)
-        if not await self.index.replace_job(
-            row, text, state=JobState.PENDING.value, priority=row.priority, requeue=True
-        ):
-            return await self.resume(job_id)
         await self.wakeups.notify(ALL, HINT_PENDING)
         return True
 
     async def resubmit(self, job_id: str) -> bool:
         """A failed job from its first step; the job may refuse with an OrthancError."""
-        row = await self.index.job_row(job_id)
-        if row is None or row.state != JobState.FAILURE.value:
+
+        async def act(row: JobRow | None) -> bool | _Again:
+            if row is None or row.state != JobState.FAILURE.value:
+                return False
+            form = _form_of(row.data)
+            if form.get("Job") is None:
+                raise OrthancError(
+                    ErrorCode.BAD_SEQUENCE_OF_CALLS, f"Jobs of type {form['Type']} cannot be resubmitted"
+                )
+            record = JobRecord.from_saved(form)
+            record.job.reset()
+            record.priority = row.priority
+            record.runtime, record.attempts, record.completion_time = 0.0, 0, None
+            record.error_code, record.error_details = ErrorCode.SUCCESS, ""
+            record.set_state(JobState.PENDING)
+            return await self._replace(row, self.form_text(record, None), JobState.PENDING, requeue=True)
+
+        if not await self._on_row(job_id, act):
             return False
-        form = json.loads(row.data)
-        if form.get("Job") is None:
-            raise OrthancError(ErrorCode.BAD_SEQUENCE_OF_CALLS, f"Jobs of type {form['Type']} cannot be resubmitted")
-        record = JobRecord.from_saved(form)
-        record.job.reset()
-        record.priority = row.priority
-        record.runtime, record.attempts, record.completion_time = 0.0, 0, None
-        record.error_code, record.error_details = ErrorCode.SUCCESS, ""
-        record.set_state(JobState.PENDING)
-        text = self.form_text(record, None)
-        if not await self.index.replace_job(
-            row, text, state=JobState.PENDING.value, priority=row.priority, requeue=True
-        ):
-            return await self.resubmit(job_id)
         await self.wakeups.notify(ALL, HINT_PENDING)
         return True
 
     async def set_priority(self, job_id: str, priority: int) -> bool:
-        row = await self.index.job_row(job_id)
-        if row is None or JobState(row.state).completed:
-            return False
-        text = json.dumps({**json.loads(row.data), "Priority": priority})
-        pending = row.state == JobState.PENDING.value
-        if not await self.index.replace_job(row, text, state=row.state, priority=priority, requeue=pending):
-            return await self.set_priority(job_id, priority)
-        return True
+        """Any job that has not ended, wherever it runs: only the priority column changes (never the
+        progress its owner writes)."""
+        return await self.index.set_job_priority(job_id, priority)
 
     async def delete(self, job_id: str) -> bool:
         data = await self.index.delete_ended_job(job_id)
@@ -453,16 +575,19 @@ class ClusterJobs:
         return output
 
     async def delete_output(self, job_id: str) -> bool:
-        row = await self.index.job_row(job_id)
-        if row is None:
-            return False
-        form = json.loads(row.data)
-        output = output_of(form)
+        async def act(row: JobRow | None) -> JobOutput | _Again | None:
+            form = _form_of(row.data) if row is not None else {}
+            output = output_of(form)
+            if row is None or output is None:
+                return None
+            form.pop("Output")
+            text = json.dumps(form)
+            written = await self.index.replace_job(row, text, state=row.state, priority=row.priority)
+            return output if written else AGAIN
+
+        output = await self._on_row(job_id, act)
         if output is None:
             return False
-        form.pop("Output")
-        if not await self.index.replace_job(row, json.dumps(form), state=row.state, priority=row.priority):
-            return await self.delete_output(job_id)
         await output.discard()
         return True
 

@@ -16,7 +16,6 @@ member runs or holds.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections import Counter, OrderedDict
@@ -31,12 +30,12 @@ from ..config import Config
 from ..errors import ErrorCode, OrthancError
 from ..services.bundle import ServiceBundle
 from . import types as _builtin_types  # noqa: F401  (registers the types saved jobs may need)
-from .cluster import HINT_PENDING, LOST_MEMBER, ClusterJobs, row_facts
+from .cluster import HINT_PENDING, LOST_MEMBER, Claim, ClusterJobs, row_facts
 from .job import Job, JobOutput, Retry, Step, StepOutcome, StopReason
 from .outputs import OutputStore
 from .persist import JobsStore
 from .queue import PendingQueue
-from .record import NO_USER_DATA, JobRecord, JobState, Request, is_not_running, job_answer
+from .record import NO_USER_DATA, JobRecord, JobState, PublicFacts, Request, is_not_running, job_answer
 from .wakeups import ALL
 
 log = logging.getLogger(__name__)
@@ -45,6 +44,7 @@ OUTPUT_KEY = "archive"
 STOP_HOOK_TIMEOUT = 10.0
 SETTLE_TIMEOUT = 0.1  # how long a pause/cancel call waits to see the running job leave Running
 DEFAULT_MEMBER = "member"  # the member ID of a node on a shared index that was given none
+MIN_LEASE_TTL = 1.0  # seconds: a shorter lease would be renewed in a busy loop, and lost under any load
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,9 @@ class EngineSettings:
         member = config["MemberId"]
         postgres = config["PostgreSQL"]
         index_folder = Path(config["IndexDirectory"] or config["StorageDirectory"]).resolve()
+        lease_ttl = float(config["JobsLeaseTimeout"])
+        if not lease_ttl >= MIN_LEASE_TTL:
+            raise OrthancError(ErrorCode.BAD_FILE_FORMAT, f"JobsLeaseTimeout must be at least {MIN_LEASE_TTL:g} second")
         return cls(
             workers=workers if workers > 0 else max(1, os.cpu_count() or 1),
             history_size=max(0, int(config["JobsHistorySize"])),
@@ -81,7 +84,7 @@ class EngineSettings:
             save_jobs=bool(config["SaveJobs"]),
             member_id=str(member) if member is not None else None,
             cluster=member is not None or bool(isinstance(postgres, dict) and postgres.get("EnableIndex")),
-            lease_ttl=float(config["JobsLeaseTimeout"]),
+            lease_ttl=lease_ttl,
             cluster_scope=str(index_folder),
         )
 
@@ -142,14 +145,14 @@ class JobsEngine:
             task_status.started()
 
     async def _run_in_cluster(self, cluster: ClusterJobs, task_status: trio.TaskStatus[None]) -> None:
-        """Join the cluster, run its loops and the claiming workers; leave it (giving back the jobs held here)."""
-        await cluster.start()
+        """Join the cluster, run its loops and the claimer; leave it (giving back the jobs held here),
+        also when joining failed half-way. Leaving is bounded and never hides why the engine stops."""
         try:
+            await cluster.start()
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 nursery.start_soon(cluster.run, lambda: self._records, self._lost, self._obey_all)
-                for _ in range(self._worker_count):
-                    nursery.start_soon(self._claiming_worker, cluster)
+                nursery.start_soon(self._claimer, cluster)
                 task_status.started()
         finally:
             with trio.CancelScope(shield=True):
@@ -207,25 +210,22 @@ class JobsEngine:
     def count_by_state(self) -> dict[str, int]:
         return dict(Counter(record.state.value for record in self._records.values()))
 
-    async def wait_completed(self, record: JobRecord) -> JobRecord | None:
-        """Wait for Success or Failure; None if the job already left the registry (JobsHistorySize 0).
+    async def wait_completed(self, record: JobRecord) -> PublicFacts | None:
+        """Wait for Success or Failure: what the job shows then; None if it already left the registry
+        (JobsHistorySize 0).
 
         In a cluster, a job that any member may run is followed through its row: the answer is
-        the job as it ended there.
+        the job as it ended there (also when no member could run it, and the row only says why).
         """
         cluster = self._cluster
         if cluster is None:
             await record.completed.wait()
-            return record if self._records.get(record.id) is record else None
+            return record.facts() if self._records.get(record.id) is record else None
         if record.job.serialize() is None:  # pinned: it runs here
             await record.completed.wait()
-            return record if await cluster.row(record.id) is not None else None
+            return record.facts() if await cluster.row(record.id) is not None else None
         row = await cluster.wait_ended(record.id)
-        if row is None:
-            return None
-        ended = JobRecord.from_saved(json.loads(row.data))
-        ended.priority = row.priority
-        return ended
+        return row_facts(row) if row is not None else None
 
     # -- questions and actions of the REST API, about any job (of the cluster) ---------
     async def answer(self, job_id: str) -> dict[str, Any] | None:
@@ -396,8 +396,21 @@ class JobsEngine:
             if record.state is JobState.PENDING:  # not paused or cancelled meanwhile
                 await self._execute(record)
 
-    async def _claiming_worker(self, cluster: ClusterJobs) -> None:
-        """A worker of a cluster member: the next job is the next Pending row it can claim."""
+    async def _claimer(self, cluster: ClusterJobs) -> None:
+        """The one claimer of a cluster member: it claims the next Pending row only when a worker is
+        free, and runs its job in that worker. A single claimer keeps an idle member to one claim
+        (a write transaction) per hint or idle poll, however many workers it has."""
+        free = trio.Semaphore(self._worker_count)
+        async with trio.open_nursery() as workers:
+            while True:
+                await free.acquire()
+                claim = await self._next_claim(cluster)
+                record = claim.record
+                record.set_state(JobState.PENDING)  # as its row now says Running, until it runs here
+                self._records[record.id] = record
+                workers.start_soon(self._claimed, claim, free)
+
+    async def _next_claim(self, cluster: ClusterJobs) -> Claim:
         while True:
             seen = cluster.pending_hints.value
             try:
@@ -405,18 +418,30 @@ class JobsEngine:
             except OrthancError as error:  # the index out of reach for a while: the next round tries again
                 log.warning("cannot claim a job: %s", error)
                 claim = None
-            if claim is None:
-                await cluster.wait_for_pending(seen)
-                continue
-            record = claim.record
-            self._records[record.id] = record
+            if claim is not None:
+                return claim
+            await cluster.wait_for_pending(seen)
+
+    async def _claimed(self, claim: Claim, free: trio.Semaphore) -> None:
+        """Run a claimed job in a free worker; the job may have been lost, paused or cancelled here
+        while its earlier stop hooks ran: it then stays as that left it."""
+        record = claim.record
+        try:
             if record.stop_hooks.value:
                 await record.stop_hooks.wait_value(0)
-            record.set_state(JobState.PENDING)
+                if not self._still_claimed(record, claim):
+                    return
             if claim.command is not None:  # asked while the member that ran it was stopping
                 await self._obey(record, claim.command)
             else:
                 await self._execute(record)
+        finally:
+            free.release()
+
+    def _still_claimed(self, record: JobRecord, claim: Claim) -> bool:
+        """The job is still held here under that claim, and still waits to run."""
+        held = self._records.get(record.id) is record and record.generation == claim.generation
+        return held and record.state is JobState.PENDING
 
     async def _obey_all(self, commands: list[tuple[str, str]]) -> None:
         """Commands found in the rows of jobs held here: each carried out in the background."""
@@ -426,7 +451,8 @@ class JobsEngine:
                 self._spawn(self._obey, record, command)
 
     async def _obey(self, record: JobRecord, command: str) -> None:
-        """A pause or a cancel asked on any member, of a job held here."""
+        """A pause or a cancel asked on any member, of a job held here (a write the index refuses is
+        logged by the write: the job then stops here, and its row waits there for the next holder)."""
         running = record.state is JobState.RUNNING
         if command == Request.CANCEL.value:
             await self._cancel_record(record)
@@ -445,22 +471,28 @@ class JobsEngine:
         self._leave_queue(record)
         self._abandon(record)
 
-    def _abandon(self, record: JobRecord) -> None:
-        """Forget a job whose lease was lost; a pinned one (no other member can run it) ends for its waiters."""
+    def _abandon(self, record: JobRecord) -> bool:
+        """Forget a job whose lease was lost; a pinned one (no other member can run it) ends for its
+        waiters, its stop hook started (True)."""
         self._records.pop(record.id, None)
         if record.job.serialize() is None and not record.state.completed:
             record.error_code, record.error_details = ErrorCode.INTERNAL_ERROR, LOST_MEMBER
             record.set_state(JobState.FAILURE)
             self._spawn_stop(record, StopReason.FAILURE)
+            return True
+        return False
 
     async def _settled(self, record: JobRecord, output: JobOutput | None = None) -> None:
-        """Cluster: write the new state of a job held here, and tell whoever waits for it."""
+        """Cluster: write the new state of a job held here, and tell whoever waits for it. A write
+        refused (lease lost, index out of reach) leaves the job to whoever holds its row next."""
         cluster = self._cluster
         if cluster is None:
             return
         written = await cluster.write(record, output)
         if not written or not cluster.keeps(record):
             self._records.pop(record.id, None)
+        if not written:
+            return
         if record.state.completed:
             await cluster.ended()
         elif record.state is JobState.PENDING:
@@ -489,8 +521,8 @@ class JobsEngine:
         if record.request is Request.LOST:
             record.request = None
             record.set_state(JobState.PENDING)
-            self._abandon(record)
-            self._spawn_stop(record, StopReason.PAUSED)
+            if not self._abandon(record):  # a pinned job got its stop hook there, as it failed
+                self._spawn_stop(record, StopReason.PAUSED)
             return
         self._leave_running(record, outcome)
         await self._settled(record, outcome.output if isinstance(outcome, _Ended) else None)

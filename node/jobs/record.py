@@ -152,26 +152,27 @@ class JobRecord:
         self.status.value = state
         self.last_change = utc_now()
 
+    def facts(self) -> PublicFacts:
+        """What GET /jobs/{id} shows of the job now."""
+        return PublicFacts(
+            id=self.id,
+            type_name=self.job.type_name,
+            state=self.state,
+            priority=self.priority,
+            content=self.job.content(),
+            fraction=self.job.progress(),
+            creation_time=self.creation_time,
+            completion_time=self.completion_time,
+            runtime=self.runtime,
+            error_code=self.error_code,
+            error_details=self.error_details,
+            attempts=self.attempts,
+            user_data=self.user_data,
+        )
+
     def to_json(self, now: datetime) -> dict[str, Any]:
         """The job as GET /jobs/{id} shows it."""
-        return job_answer(
-            PublicFacts(
-                id=self.id,
-                type_name=self.job.type_name,
-                state=self.state,
-                priority=self.priority,
-                content=self.job.content(),
-                fraction=self.job.progress(),
-                creation_time=self.creation_time,
-                completion_time=self.completion_time,
-                runtime=self.runtime,
-                error_code=self.error_code,
-                error_details=self.error_details,
-                attempts=self.attempts,
-                user_data=self.user_data,
-            ),
-            now,
-        )
+        return job_answer(self.facts(), now)
 
     def shared_form(self) -> dict[str, Any]:
         """The job as a JSON object: what SaveJobs writes, and (with what any member shows of it)

@@ -57,5 +57,5 @@ async def submit(engine: JobsEngine, job: Job, options: SubmitOptions) -> dict[s
     if final is None:
         raise OrthancError(ErrorCode.INEXISTENT_ITEM, HISTORY_DISABLED)
     if final.state is JobState.SUCCESS:
-        return final.job.content()
+        return final.content
     raise OrthancError(final.error_code, final.error_details)

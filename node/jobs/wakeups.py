@@ -63,29 +63,43 @@ class UnixDatagramWakeUps(WakeUps):
     def __init__(self, scope: str, member: str, members: Callable[[], Awaitable[list[str]]]) -> None:
         self._scope = scope
         self._members = members
-        self._socket = trio.socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._socket: trio.socket.SocketType | None = None  # made by open(): nothing to leak before
         self._address = socket_name(scope, member)
 
     async def open(self) -> None:
-        await self._socket.bind(self._address)
+        sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            await sock.bind(self._address)
+        except BaseException:
+            sock.close()
+            raise
+        self._socket = sock
 
     async def close(self) -> None:
-        self._socket.close()
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
 
     async def notify(self, member: str, text: str) -> None:
+        sock = self._socket
+        if sock is None:  # not open, or closed already: the hint is lost, the index holds the truth
+            return
         payload = text.encode()
         targets = await self._members() if member == ALL else [member]
         for target in targets:
             try:
                 with trio.move_on_after(HINT_SEND_TIMEOUT):
-                    await self._socket.sendto(payload, socket_name(self._scope, target))
+                    await sock.sendto(payload, socket_name(self._scope, target))
             except OSError as error:
                 if error.errno not in _GONE:
                     log.warning("wake-up hint to member %s not sent: %s", target, error)
 
     async def _hints(self) -> AsyncIterator[str]:
+        sock = self._socket
+        if sock is None:
+            raise RuntimeError("the wake-ups are not open")
         while True:
-            data = await self._socket.recv(HINT_MAX_BYTES)
+            data = await sock.recv(HINT_MAX_BYTES)
             yield data.decode("utf-8", "replace")
 
     def __aiter__(self) -> AsyncIterator[str]:

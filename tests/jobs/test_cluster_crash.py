@@ -18,9 +18,10 @@ from tests.support.job_types import JOURNAL
 from tests.support.node import client_of
 from tests.support.process import POLL_INTERVAL, kill, node_process, write_config
 
-LEASE_SECONDS = 1
-STEPS = 40
-LONG_JOB = {"Asynchronous": True, "Steps": STEPS, "Delay": 0.05, "Label": "long"}  # two seconds of steps
+# Long enough that a renewal slowed by a loaded machine never lets the survivor take the job early.
+LEASE_SECONDS = 4
+STEPS = 80
+LONG_JOB = {"Asynchronous": True, "Steps": STEPS, "Delay": 0.05, "Label": "long"}  # four seconds of steps
 TAKE_OVER_BOUND = 30.0
 
 

@@ -37,7 +37,9 @@ async def test_an_index_made_before_the_cluster_columns_is_migrated(tmp_path: Pa
             "running": ("Pending", 2),
             "unreadable": ("Failure", 0),
         }
-        assert all(row is not None and (row.owner, row.generation, row.command) == (None, 0, None) for row in rows.values())
+        assert all(
+            row is not None and (row.owner, row.generation, row.command) == (None, 0, None) for row in rows.values()
+        )
         claimed = await index.claim_job("a-1", TTL_MS)
         assert claimed is not None and claimed.id == "running"
         assert await index.claim_job("a-1", TTL_MS) is None
@@ -86,3 +88,67 @@ async def test_claims_follow_priority_then_order_and_a_lost_lease_writes_nothing
     )
     assert await index.job_counts() == {"Pending": 2, "Running": 1, "Success": 1}
     assert await index.trim_job_history(0) == ['{"done": 1}']
+
+
+async def test_a_command_is_consumed_only_by_the_state_that_carries_it_out(any_index: Index) -> None:
+    """A pause or a cancel asked just before the owner writes Pending or Retry stays in the row for
+    whoever runs the job next; Paused consumes a pause (not a cancel), an end consumes either."""
+    index = any_index
+
+    async def claimed_with(command: str) -> int:
+        await index.insert_job(command, "{}", state="Pending", priority=0, owner=None, ttl_ms=TTL_MS)
+        claimed = await index.claim_job("a-1", TTL_MS)
+        assert claimed is not None and claimed.id == command
+        assert await index.set_job_command(command, command) == "a-1"
+        return claimed.generation
+
+    async def command_after(job_id: str, generation: int, state: str, owner_after: str | None) -> str | None:
+        assert await index.write_owned_job(
+            job_id, "a-1", generation, "{}", state=state, owner_after=owner_after, ttl_ms=TTL_MS
+        )
+        row = await index.job_row(job_id)
+        assert row is not None and row.state == state
+        return row.command
+
+    generation = await claimed_with("pause")
+    assert await command_after("pause", generation, "Retry", "a-1") == "pause"
+    assert await command_after("pause", generation, "Pending", "a-1") == "pause"  # pinned, still held
+    assert await command_after("pause", generation, "Paused", None) is None
+    generation = await claimed_with("cancel")
+    assert await command_after("cancel", generation, "Paused", "a-1") == "cancel"
+    assert await command_after("cancel", generation, "Failure", None) is None
+
+
+async def test_a_new_priority_never_overwrites_the_owners_progress(any_index: Index) -> None:
+    index = any_index
+    await index.insert_job("j", '{"Position": 0}', state="Pending", priority=0, owner=None, ttl_ms=TTL_MS)
+    claimed = await index.claim_job("a-1", TTL_MS)
+    assert claimed is not None
+    assert await index.write_owned_job(
+        "j", "a-1", claimed.generation, '{"Position": 1}', state="Running", owner_after="a-1", ttl_ms=TTL_MS
+    )
+    assert await index.set_job_priority("j", 7)
+    row = await index.job_row("j")
+    assert row is not None and (row.data, row.priority, row.state, row.owner) == (
+        '{"Position": 1}',
+        7,
+        "Running",
+        "a-1",
+    )
+    assert await index.write_owned_job(
+        "j", "a-1", claimed.generation, "{}", state="Success", owner_after=None, ttl_ms=TTL_MS, requeue=True
+    )
+    assert not await index.set_job_priority("j", 9)  # an ended job keeps its priority
+
+
+async def test_one_row_is_given_back_only_under_the_claim_that_holds_it(any_index: Index) -> None:
+    index = any_index
+    await index.insert_job("j", "{}", state="Pending", priority=0, owner=None, ttl_ms=TTL_MS)
+    first = await index.claim_job("a-1", TTL_MS)
+    assert first is not None
+    assert await index.release_owned_job("j", "a-1", first.generation)
+    again = await index.claim_job("b-1", TTL_MS)
+    assert again is not None and again.generation == first.generation + 1
+    assert not await index.release_owned_job("j", "a-1", first.generation)
+    row = await index.job_row("j")
+    assert row is not None and (row.state, row.owner) == ("Running", "b-1")

@@ -1,5 +1,6 @@
 """Members of one cluster in the test's process: nodes sharing one storage area and index, each
-with its own MemberId and free ports, and waits on the rows of the shared jobs table."""
+with its own MemberId and free ports, waits on the rows of the shared jobs table, and the jobs
+and bounds the cluster tests share."""
 
 from __future__ import annotations
 
@@ -13,10 +14,16 @@ from node.context import NodeContext
 from node.storage.index.base import JobRow
 
 from . import job_types
-from .jobs import JOB_TIMEOUT
+from .jobs import JOB_TIMEOUT, until
 from .node import node_config, start_node
 
 ROW_POLL = 0.001  # the rows change on their own (another member's worker): read them again this often
+# A pinned job (TestArchive is never saved) whose step 0 blocks until it is paused or cancelled.
+BLOCKED = {"Type": "TestArchive", "Asynchronous": True, "Steps": 2, "BlockAt": 0, "Label": "blocked"}
+# How long a pause or a cancel may take to answer and to show in the row. The target (the owner acts
+# within 100 ms) is a benchmark figure; under a loaded CI machine a test only proves it is prompt,
+# far below the lease renewal that would otherwise deliver the command.
+ACTION_BOUND = 5.0
 
 
 async def start_member(nursery: trio.Nursery, tmp_path: Path, member: str, **options: Any) -> NodeContext:
@@ -33,6 +40,11 @@ async def row_when(node: NodeContext, job_id: str, predicate: Callable[[JobRow],
             if row is not None and predicate(row):
                 return row
             await trio.sleep(ROW_POLL)
+
+
+async def journal_has(entry: str) -> None:
+    """Until a test job wrote ``entry`` in the journal (its stop hook runs in the background)."""
+    await until(lambda: entry in job_types.JOURNAL)
 
 
 def in_state(*states: str) -> Callable[[JobRow], bool]:

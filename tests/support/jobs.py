@@ -17,10 +17,11 @@ from .node import jobs_of
 JOB_TIMEOUT = 30.0  # seconds a test waits for a job to reach a state
 
 
-async def until(predicate: Callable[[], bool], *, poll: float = 0.001) -> None:
-    """Wait for a condition the engine reaches on its own (bound it with trio.fail_after)."""
-    while not predicate():
-        await trio.sleep(poll)
+async def until(predicate: Callable[[], bool], *, poll: float = 0.001, timeout: float = JOB_TIMEOUT) -> None:
+    """Wait for a condition the engine reaches on its own; TooSlowError past ``timeout`` seconds."""
+    with trio.fail_after(timeout):
+        while not predicate():
+            await trio.sleep(poll)
 
 
 def record_of(node: NodeContext, job_id: str) -> JobRecord:

@@ -310,6 +310,10 @@ class Index(abc.ABC):
         """Give back every row a member holds (it stops): Running and Retry ones become Pending."""
 
     @abc.abstractmethod
+    async def release_owned_job(self, job_id: str, member: str, generation: int) -> bool:
+        """Give back one row the member holds under that claim (``generation``); False if it no longer does."""
+
+    @abc.abstractmethod
     async def write_owned_job(
         self,
         job_id: str,
@@ -322,7 +326,10 @@ class Index(abc.ABC):
         ttl_ms: int,
         requeue: bool = False,
     ) -> bool:
-        """The owner's fenced write; False (nothing written) when the lease is no longer its own."""
+        """The owner's fenced write; False (nothing written) when the lease is no longer its own.
+
+        The command waiting in the row is consumed when ``state`` carries it out (an end, or
+        Paused for a pause); otherwise it stays for whoever runs the job next."""
 
     @abc.abstractmethod
     async def replace_job(
@@ -335,6 +342,10 @@ class Index(abc.ABC):
         requeue: bool = False,
     ) -> bool:
         """A user action on ``row`` as it was read: False (nothing written) if it changed since."""
+
+    @abc.abstractmethod
+    async def set_job_priority(self, job_id: str, priority: int) -> bool:
+        """A new priority for a job that has not ended, whoever holds it; False if there is none."""
 
     @abc.abstractmethod
     async def set_job_command(self, job_id: str, command: str, *, tell_owner: str | None = None) -> str | None:

@@ -47,6 +47,14 @@ MEMBERS_TABLE = (
     "started BIGINT NOT NULL, heartbeat BIGINT NOT NULL)"
 )
 _ROW = "id, data, state, priority, seq, owner, generation, lease_until, command"
+_FREED = "state = CASE WHEN state IN ('Running', 'Retry') THEN 'Pending' ELSE state END, owner = NULL"
+# A write of a new state consumes the command it carries out, and only that one: an end carries out
+# both, Paused a pause. A command asked just before a write of Pending or Retry stays for whoever
+# runs the job next (the claim delivers it).
+_CONSUMED = (
+    f"command = CASE WHEN :state IN {ENDED_STATES} OR (:state = 'Paused' AND command = 'pause') "
+    f"THEN NULL ELSE command END"
+)
 
 
 @dataclass(frozen=True)
@@ -56,8 +64,10 @@ class LeaseStatements:
     renew: str
     reap: str
     release_member: str
+    release_owned: str
     fenced_write: str
     compare_and_set: str
+    set_priority: str
     set_command: str
     commands_of: str
     row: str
@@ -94,26 +104,33 @@ def lease_statements(*, lock: str, now_ms: str) -> LeaseStatements:
         ),
         # Idempotent, by any member: rows whose owner stopped renewing are free again.
         reap=(
-            f"UPDATE jobs SET state = CASE WHEN state IN ('Running', 'Retry') THEN 'Pending' ELSE state END, "
-            f"owner = NULL WHERE owner IS NOT NULL AND state NOT IN {ENDED_STATES} AND lease_until < {now_ms}"
+            f"UPDATE jobs SET {_FREED} "
+            f"WHERE owner IS NOT NULL AND state NOT IN {ENDED_STATES} AND lease_until < {now_ms}"
         ),
-        release_member=(
-            f"UPDATE jobs SET state = CASE WHEN state IN ('Running', 'Retry') THEN 'Pending' ELSE state END, "
-            f"owner = NULL WHERE owner = :me AND state NOT IN {ENDED_STATES}"
+        release_member=f"UPDATE jobs SET {_FREED} WHERE owner = :me AND state NOT IN {ENDED_STATES}",
+        # One row given back by its owner, fenced like a write: a row claimed since by another stays theirs.
+        release_owned=(
+            f"UPDATE jobs SET {_FREED} "
+            f"WHERE id = :id AND owner = :me AND generation = :generation AND state NOT IN {ENDED_STATES}"
         ),
-        # The owner's write of progress or of a new state; a command is consumed once the job left Running.
+        # The owner's write of progress or of a new state.
         fenced_write=(
             f"UPDATE jobs SET data = :data, state = :state, owner = :owner_after, lease_until = {now_ms} + :ttl, "
-            f"command = CASE WHEN :keep_command = 1 THEN command ELSE NULL END, "
-            f"seq = CASE WHEN :requeue = 1 THEN {NEXT_SEQ} ELSE seq END "
+            f"{_CONSUMED}, seq = CASE WHEN :requeue = 1 THEN {NEXT_SEQ} ELSE seq END "
             f"WHERE id = :id AND owner = :me AND generation = :generation"
         ),
         # A user action on a row nobody runs: it applies only if the row is still as it was read.
         compare_and_set=(
-            f"UPDATE jobs SET data = :data, state = :state, priority = :priority, "
+            f"UPDATE jobs SET data = :data, state = :state, priority = :priority, {_CONSUMED}, "
             f"seq = CASE WHEN :requeue = 1 THEN {NEXT_SEQ} ELSE seq END "
             f"WHERE id = :id AND state = :expected_state AND generation = :generation "
             f"AND COALESCE(owner, '') = COALESCE(:expected_owner, '')"
+        ),
+        # The priority column alone (the truth of a job's priority), so that it never races the data the
+        # owner writes; a Pending row goes last among its new equals, as if submitted now.
+        set_priority=(
+            f"UPDATE jobs SET priority = :priority, seq = CASE WHEN state = 'Pending' THEN {NEXT_SEQ} ELSE seq END "
+            f"WHERE id = :id AND state NOT IN {ENDED_STATES}"
         ),
         set_command=(
             f"UPDATE jobs SET command = :command WHERE id = :id AND owner IS NOT NULL "

@@ -170,6 +170,10 @@ class SqlBackend(Index):
     async def release_member_jobs(self, member: str) -> None:
         await self._write(queries.changed_rows, self._jobs.release_member, {"me": member})
 
+    async def release_owned_job(self, job_id: str, member: str, generation: int) -> bool:
+        params = {"id": job_id, "me": member, "generation": generation}
+        return bool(await self._write(queries.changed_rows, self._jobs.release_owned, params))
+
     async def write_owned_job(
         self,
         job_id: str,
@@ -184,8 +188,7 @@ class SqlBackend(Index):
     ) -> bool:
         params = {
             "id": job_id, "me": member, "generation": generation, "data": data, "state": state,
-            "owner_after": owner_after, "ttl": ttl_ms, "keep_command": int(state == "Running"),
-            "requeue": int(requeue),
+            "owner_after": owner_after, "ttl": ttl_ms, "requeue": int(requeue),
         }  # fmt: skip
         return bool(await self._write(queries.changed_rows, self._jobs.fenced_write, params))
 
@@ -195,6 +198,10 @@ class SqlBackend(Index):
             "expected_state": row.state, "generation": row.generation, "expected_owner": row.owner,
         }  # fmt: skip
         return bool(await self._write(queries.changed_rows, self._jobs.compare_and_set, params))
+
+    async def set_job_priority(self, job_id: str, priority: int) -> bool:
+        params = {"id": job_id, "priority": priority}
+        return bool(await self._write(queries.changed_rows, self._jobs.set_priority, params))
 
     async def set_job_command(self, job_id: str, command: str, *, tell_owner: str | None = None) -> str | None:
         def run(sql: queries.Sql) -> str | None:
