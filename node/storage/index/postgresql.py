@@ -41,7 +41,7 @@ from ..settings import PostgresSettings
 from . import queries
 from .base import NewInstance, StoreResult
 from .dialect import POSTGRESQL
-from .job_leases import JOB_COLUMNS, JOB_INDEXES, MEMBERS_TABLE, POSTGRESQL_STATEMENTS
+from .job_leases import JOB_COLUMNS, JOB_INDEXES, MEMBERS_TABLE
 from .notifications import CHANNEL, Listener, Notifications, encode
 from .pg_notifications import NOTIFY, PostgresListener
 from .sql_backend import SqlBackend
@@ -175,8 +175,6 @@ class PostgresIndex(SqlBackend, Notifications):
     commits; without it a commit returns before its log is flushed (a crash of the server may
     lose the last ones, never corrupt the database). It carries messages between the processes
     that share the database (LISTEN/NOTIFY, see :mod:`.pg_notifications`)."""
-
-    _jobs = POSTGRESQL_STATEMENTS
 
     def __init__(self, pool: ConnectionPool, pool_size: int, conninfo: str) -> None:
         self._pool = pool

@@ -24,13 +24,13 @@ from .base import (
     JobRow,
     ResourceRecord,
 )
-from .job_leases import LeaseStatements
+from .job_leases import STATEMENTS
 
 T = TypeVar("T")
 
 
 class SqlBackend(Index):
-    _jobs: LeaseStatements  # the cluster jobs' statements in the backend's dialect
+    _jobs = STATEMENTS  # the cluster jobs' statements, rendered in the backend's dialect when run
 
     @abc.abstractmethod
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:

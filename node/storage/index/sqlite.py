@@ -24,7 +24,7 @@ from .base import (
     StoreResult,
 )
 from .dialect import SQLITE
-from .job_leases import JOB_COLUMNS, JOB_INDEXES, MEMBERS_TABLE, SQLITE_STATEMENTS
+from .job_leases import JOB_COLUMNS, JOB_INDEXES, MEMBERS_TABLE
 from .sql_backend import SqlBackend
 
 log = logging.getLogger(__name__)
@@ -202,8 +202,6 @@ class SqliteIndex(SqlBackend):
             return int(row[0]) if row else 0
 
         return await self._run(run)
-
-    _jobs = SQLITE_STATEMENTS  # the cluster jobs (see SqlBackend)
 
 
 def _migrate_jobs(db: sqlite3.Connection) -> None:
