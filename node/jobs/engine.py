@@ -246,7 +246,7 @@ class JobsEngine:
     async def ids(self) -> list[str]:
         if self._cluster is None:
             return sorted(record.id for record in self.records())
-        return [row.id for row in await self._services.index.job_rows()]
+        return await self._services.index.job_ids()
 
     async def counts(self) -> dict[str, int]:
         if self._cluster is None:
@@ -257,7 +257,7 @@ class JobsEngine:
         """The Pending jobs, first the one the next free worker takes."""
         if self._cluster is None:
             return [record.id for record in self.pending_in_order()]
-        return [row.id for row in await self._services.index.job_rows(JobState.PENDING.value)]
+        return await self._services.index.job_ids(JobState.PENDING.value)
 
     async def act(self, action: str, job_id: str) -> bool:
         """pause, cancel, resume or resubmit (POST /jobs/{id}/...); False: unknown job or refused."""

@@ -64,6 +64,8 @@ async def test_claims_follow_priority_then_order_and_a_lost_lease_writes_nothing
     for job_id, priority in (("low", 0), ("first-high", 5), ("second-high", 5)):
         await index.insert_job(job_id, "{}", state="Pending", priority=priority, owner=None, ttl_ms=TTL_MS)
     await index.insert_job("pinned", "{}", state="Pending", priority=9, owner="b-1", ttl_ms=TTL_MS)
+    assert await index.job_ids() == ["first-high", "low", "pinned", "second-high"]
+    assert await index.job_ids("Pending") == ["pinned", "first-high", "second-high", "low"]  # claim order
     claimed = [await index.claim_job("a-1", TTL_MS) for _ in range(4)]
     assert [c.id if c else None for c in claimed] == ["first-high", "second-high", "low", None]
     pinned = await index.claim_job("b-1", TTL_MS)

@@ -362,8 +362,12 @@ class Index(abc.ABC):
     async def job_row(self, job_id: str) -> JobRow | None: ...
 
     @abc.abstractmethod
-    async def job_rows(self, state: str | None = None) -> list[JobRow]:
-        """Every row by ID, or those of one state in claim order."""
+    async def job_rows(self) -> list[JobRow]:
+        """Every row, by ID."""
+
+    @abc.abstractmethod
+    async def job_ids(self, state: str | None = None) -> list[str]:
+        """The IDs of every row by ID, or of those of one state in claim order (the rows' data unread)."""
 
     @abc.abstractmethod
     async def job_counts(self) -> dict[str, int]:

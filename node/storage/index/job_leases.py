@@ -69,7 +69,8 @@ class LeaseStatements:
     commands_of: str
     row: str
     rows: str
-    rows_in_state: str
+    ids: str
+    ids_in_state: str
     counts: str
     trim_history: str
     delete_ended: str
@@ -134,7 +135,8 @@ STATEMENTS = LeaseStatements(
     commands_of="SELECT id, command FROM jobs WHERE owner = :me AND command IS NOT NULL",
     row=f"SELECT {_ROW} FROM jobs WHERE id = :id",
     rows=f"SELECT {_ROW} FROM jobs ORDER BY id",
-    rows_in_state=f"SELECT {_ROW} FROM jobs WHERE state = :state ORDER BY priority DESC, seq",
+    ids="SELECT id FROM jobs ORDER BY id",
+    ids_in_state="SELECT id FROM jobs WHERE state = :state ORDER BY priority DESC, seq",
     counts="SELECT state, COUNT(*) FROM jobs GROUP BY state",
     # The ended rows past the newest :keep ones (by end order) go, with their data for their outputs.
     trim_history=(

@@ -225,12 +225,16 @@ class SqlBackend(Index):
         rows = await self._read(queries.returned_rows, self._jobs.row, {"id": job_id})
         return JobRow(*rows[0]) if rows else None
 
-    async def job_rows(self, state: str | None = None) -> list[JobRow]:
-        if state is None:
-            rows = await self._read(queries.returned_rows, self._jobs.rows, {})
-        else:
-            rows = await self._read(queries.returned_rows, self._jobs.rows_in_state, {"state": state})
+    async def job_rows(self) -> list[JobRow]:
+        rows = await self._read(queries.returned_rows, self._jobs.rows, {})
         return [JobRow(*row) for row in rows]
+
+    async def job_ids(self, state: str | None = None) -> list[str]:
+        if state is None:
+            rows = await self._read(queries.returned_rows, self._jobs.ids, {})
+        else:
+            rows = await self._read(queries.returned_rows, self._jobs.ids_in_state, {"state": state})
+        return [str(row[0]) for row in rows]
 
     async def job_counts(self) -> dict[str, int]:
         rows = await self._read(queries.returned_rows, self._jobs.counts, {})
