@@ -162,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
                 command = [str(PY_SPY), "record", "-p", str(pid), "-f", "raw", "-o", str(output), "-r", str(args.rate)]
                 command += ["--threads", "--nonblocking"] + (["--idle"] if args.idle else [])
                 command += ["--gil"] if args.gil else []
-                spies.append((pid, output, subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)))
+                spies.append(
+                    (pid, output, subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+                )
             time.sleep(1.0)  # py-spy attaches
             cpu = server.cpu_seconds()
             started = time.monotonic()
