@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -172,6 +172,11 @@ def abort_after_sigterm_ms(folder: Path) -> float:
     return 1000 * elapsed
 
 
+def spread(values: list[float] | None) -> str:
+    """The range of a case's measures, next to its median."""
+    return f"[{min(values):.0f}-{max(values):.0f}]" if values else "[-]"
+
+
 # -- running and reporting --------------------------------------------------------------------------
 
 
@@ -192,11 +197,15 @@ def qr_options(sink_port: int) -> dict[str, object]:
     }
 
 
-def query_retrieve(server: Server, studies: int, moved: list[bytes]) -> tuple[float, float]:
-    """(ms for one findscu listing every study, instances/s of one movescu of ``moved`` to the sink)."""
+def qr_setup(server: Server, studies: int, moved: list[bytes]) -> str:
+    """``studies`` one-instance studies to list, and the study to move; its StudyInstanceUID."""
     trio.run(upload, server.http_url, [tiny_instances(1, f"find{n}")[0] for n in range(studies)])
     study = trio.run(upload, server.http_url, moved)
-    study_uid = httpx.get(f"{server.http_url}/studies/{study}", timeout=30).json()["MainDicomTags"]["StudyInstanceUID"]
+    return str(httpx.get(f"{server.http_url}/studies/{study}", timeout=30).json()["MainDicomTags"]["StudyInstanceUID"])
+
+
+def query_retrieve(server: Server, study_uid: str, moved: int) -> tuple[float, float]:
+    """(ms for one findscu listing every study, instances/s of one movescu of the study to the sink)."""
     peer = ["-aet", "BENCH", "-aec", server.aet, "127.0.0.1", str(server.dicom_port)]
     find = [dcmtk_tool("findscu") or "findscu", "-S", "-k", "0008,0052=STUDY", "-k", "StudyInstanceUID", *peer]
     times = []
@@ -211,7 +220,7 @@ def query_retrieve(server: Server, studies: int, moved: list[bytes]) -> tuple[fl
     elapsed = time.perf_counter() - start
     if done.returncode != 0 or "Failed" in done.stderr:
         raise RuntimeError(f"movescu failed: {done.stderr[-2000:]}")
-    return 1000 * statistics.median(times), len(moved) / elapsed
+    return 1000 * statistics.median(times), moved / elapsed
 
 
 def run_sink(folder: Path, port: int) -> subprocess.Popen[bytes]:
@@ -260,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-qr", action="store_true", help="skip the C-FIND and C-MOVE cases")
     parser.add_argument("--tiny", type=int, help="tiny instances per case and run (default 1000, 120 with --quick)")
     parser.add_argument("--ct", type=int, help="CT instances per case and run (default 200, 40 with --quick)")
+    parser.add_argument(
+        "--moved", type=int, help="instances of the study moved by movescu (default 500, 50 with --quick)"
+    )
     args = parser.parse_args(argv)
     repeat = args.repeat or (1 if args.quick else 3)
     os.environ["TCP_NODELAY"] = "1"  # inherited by storescu and Orthanc
@@ -283,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     sizes["tiny"] = args.tiny or sizes["tiny"]
     sizes["ct"] = args.ct or sizes["ct"]
+    sizes["moved"] = args.moved or sizes["moved"]
     cases = [Case(kind, n) for kind in ("tiny", "ct") for n in (1, 4)]
     results: Results = {}
     setup: dict[str, list[float]] = {}
@@ -313,19 +326,29 @@ def main(argv: list[str] | None = None) -> int:
             sink = run_sink(folder / "sink", sink_port)
             try:
                 moved = tiny_instances(sizes["moved"], "moved")
-                found: dict[str, tuple[float, float]] = {}
-                for label, start in servers:
-                    (folder / f"qr-{label}").mkdir()
-                    with start(folder / f"qr-{label}", {**options, **qr_options(sink_port)}) as server:
-                        found[label] = query_retrieve(server, sizes["studies"], moved)
-                a, b = found.get("ours"), found.get("Orthanc")
+                found: dict[str, list[tuple[float, float]]] = {}
+                with ExitStack() as stack:  # both at once, measured in turns (the machine's load weighs alike)
+                    running = []
+                    for label, start in servers:
+                        (folder / f"qr-{label}").mkdir()
+                        server = stack.enter_context(
+                            start(folder / f"qr-{label}", {**options, **qr_options(sink_port)})
+                        )
+                        running.append((label, server, qr_setup(server, sizes["studies"], moved)))
+                    for turn in range(repeat):
+                        for label, server, study_uid in running if turn % 2 == 0 else running[::-1]:
+                            found.setdefault(label, []).append(query_retrieve(server, study_uid, len(moved)))
+                finds = {label: [m[0] for m in measures] for label, measures in found.items()}
+                moves = {label: [m[1] for m in measures] for label, measures in found.items()}
+                a, b = median(finds.get("ours", [])), median(finds.get("Orthanc", []))
                 extra.append(
-                    f"findscu, {sizes['studies']} studies: ours {fmt(a and a[0], '.0f')} ms, Orthanc "
-                    f"{fmt(b and b[0], '.0f')} ms, ratio (time) {fmt(ratio(a and a[0], b and b[0]), '.2f')}"
+                    f"findscu, {sizes['studies']} studies: ours {fmt(a, '.0f')} ms {spread(finds.get('ours'))}, "
+                    f"Orthanc {fmt(b, '.0f')} ms {spread(finds.get('Orthanc'))}, ratio (time) {fmt(ratio(a, b), '.2f')}"
                 )
+                a, b = median(moves.get("ours", [])), median(moves.get("Orthanc", []))
                 extra.append(
-                    f"movescu, {sizes['moved']} instances to storescp: ours {fmt(a and a[1], '.0f')}/s, Orthanc "
-                    f"{fmt(b and b[1], '.0f')}/s, ratio {fmt(ratio(a and a[1], b and b[1]), '.2f')}"
+                    f"movescu, {sizes['moved']} instances to storescp: ours {fmt(a, '.0f')}/s {spread(moves.get('ours'))}, "
+                    f"Orthanc {fmt(b, '.0f')}/s {spread(moves.get('Orthanc'))}, ratio {fmt(ratio(a, b), '.2f')}"
                 )
             finally:
                 sink.terminate()

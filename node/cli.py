@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -25,6 +26,8 @@ from .members import (
 )
 from .settings import NodeSettings
 from .supervisor import ListenFds, serve
+
+ORPHAN_CHECK_INTERVAL = 1.0  # seconds between a member's looks at whether its supervisor still runs
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -59,11 +62,22 @@ async def run_until_signal(
                 nursery.cancel_scope.cancel()  # shut down by a client: stop listening for signals
 
             await nursery.start(node)
+            if listen_fds is not None and listen_fds.inherited:
+                nursery.start_soon(_stop_when_orphaned, nursery.cancel_scope, os.getppid())
             async for signum in signals:
                 logging.getLogger(__name__).info("received %s, stopping", signal.Signals(signum).name)
                 nursery.cancel_scope.cancel()
                 break
     return action
+
+
+async def _stop_when_orphaned(scope: trio.CancelScope, supervisor: int) -> None:
+    """A member whose supervisor died stops: left serving, it would hold the ports against the
+    next supervisor, and nobody would restart it."""
+    while os.getppid() == supervisor:
+        await trio.sleep(ORPHAN_CHECK_INTERVAL)
+    logging.getLogger(__name__).warning("the supervisor of the members is gone: stopping")
+    scope.cancel()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import Config
+from .errors import ErrorCode, OrthancError
 from .http.settings import HttpSettings
 from .jobs.engine import EngineSettings
 from .net.settings import DicomSettings
@@ -62,6 +63,15 @@ class NodeSettings:
             http=HttpSettings.from_config(config),
             transfers=TransfersSettings.from_config(config),
             transcoding=TranscodingSettings.from_config(config),
-            members=int(config["Members"]),
+            members=_checked_members(int(config["Members"])),
             member_id=None if config["MemberId"] is None else str(config["MemberId"]),
         )
+
+
+MAX_MEMBERS = 64  # member processes on one machine: far more than cores would only contend
+
+
+def _checked_members(members: int) -> int:
+    if not 0 <= members <= MAX_MEMBERS:
+        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, f"Members must be between 0 (one per core) and {MAX_MEMBERS}")
+    return members

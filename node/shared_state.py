@@ -18,6 +18,7 @@ from typing import Any
 
 import trio
 
+from .errors import OrthancError
 from .metrics import Metrics
 from .remotes.registry import Remotes
 from .runtime_settings import RuntimeSettings
@@ -80,4 +81,7 @@ class SharedState:
         """Refresh every POLL_INTERVAL until cancelled (members only)."""
         while self.shared:
             await trio.sleep(POLL_INTERVAL)
-            await self.refresh()
+            try:
+                await self.refresh()
+            except OrthancError as error:  # the index out of reach for a while: the next round tries again
+                log.warning("cannot read the settings shared by the other members: %s", error)

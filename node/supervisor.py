@@ -151,7 +151,10 @@ async def _serve_once(
     settings = NodeSettings.from_config(config)
     storage = settings.storage
     install_dictionary(settings.dictionary)
-    member = settings.member_id is not None  # one of several sharing the storage: its supervisor cleans
+    member = settings.member_id is not None  # one of several sharing the storage
+    supervised = fds.inherited  # started by the supervisor of the members, which cleans the storage once for all
+    # Other processes store into the same index: a resource is stable once quiet through all of them.
+    shared_index = member or storage.postgresql.enabled
     metrics = Metrics(enabled=settings.metrics_enabled, member=settings.member_id)
     files = file_store(storage.storage_directory, compress=storage.compress, sync=storage.sync, metrics=metrics)
     if not member and (await offload(remove_stale_archives, storage)) > 0:
@@ -166,7 +169,7 @@ async def _serve_once(
                 async def on_stable(public_id: str, level: Level) -> None:
                     await index.log_change(f"Stable{level.title}", public_id, level, orthanc_date())
 
-                last_arrival = partial(last_arrival_in, index) if member else None
+                last_arrival = partial(last_arrival_in, index) if shared_index else None
                 stability = StabilityTracker(storage.stable_age, on_stable, last_arrival)
                 services = ServiceBundle(
                     index=index,
@@ -186,14 +189,14 @@ async def _serve_once(
                     jobs=engine,
                     remotes=remotes,
                     queries=QueryStore(settings.queries),
-                    shared=SharedState(index, runtime, metrics, remotes, shared=member),
+                    shared=SharedState(index, runtime, metrics, remotes, shared=shared_index),
                     started_at=time.time(),
                 )
                 await stack.start("stability", _started_at_once(stability.run))
                 await _start_services(stack, context, fds)
-                if member:
+                if shared_index:
                     nursery.start_soon(context.shared.follow)
-                else:
+                if not supervised:  # safe beside other processes: it never takes a file being stored
                     nursery.start_soon(_sweep_storage, files, index)
                 log.info("node ready: %s", context.ports)
                 started(context)

@@ -5,7 +5,12 @@ happened to take its request. Here the index's jobs table is the truth (see
 :mod:`node.storage.index.job_leases`): every member reads it to answer about any job, claims the
 next Pending row for a free worker, renews the leases of the rows it holds, frees the rows of
 members that stopped renewing, and asks the holder of a running job to pause or cancel it by
-setting the row's command and sending a hint (:mod:`.wakeups`).
+setting the row's command and sending a hint (:mod:`.wakeups`; through the index's own
+messages when it has them, PostgreSQL's, so that members on several machines hear each other).
+
+A member that cannot renew its leases (the index unreachable, as in a network partition) stops
+the jobs it holds, without writing, shortly before the leases end: by then another member may
+take them. Once it reaches the index again it gives their rows back before it claims any.
 
 A job whose state cannot be saved (an archive) is pinned to the member that took it: its row
 has that member as owner from the start, so only that member claims it.
@@ -16,6 +21,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import os
 import uuid
 from collections.abc import Awaitable, Callable
@@ -32,15 +38,19 @@ from ..clock import utc_now
 from ..errors import ErrorCode, OrthancError
 from ..offload import offload
 from ..storage.index.base import ClaimedJob, Index, JobRow
+from .index_wakeups import IndexWakeUps
 from .job import JobOutput
 from .record import NO_USER_DATA, JobRecord, JobState, PublicFacts
-from .wakeups import ALL, UnixDatagramWakeUps
+from .wakeups import ALL, RESYNC, UnixDatagramWakeUps, WakeUps
 
 log = logging.getLogger(__name__)
 
 IDLE_POLL = 1.0  # an idle worker looks for Pending rows this often even without a hint
 ROW_POLL = 0.01  # how often a member that asked for a pause or a cancel reads the row again
 MEMBER_SILENCE_TTLS = 3  # a member whose heartbeat is older than this many lease lengths is gone
+# A member that could not renew its leases stops their jobs this long before they end (by its own
+# clock, counted from the start of its last renewal), or a third of a lease before if that is less.
+PARTITION_MARGIN = 2.0
 HINT_COMMAND = "command"  # a command waits in a row you hold
 HINT_PENDING = "pending"  # a row became Pending
 HINT_ENDED = "ended"  # a job ended (for those waiting for it)
@@ -123,9 +133,21 @@ class ClusterJobs:
         self.ttl = lease_ttl
         self.ttl_ms = int(lease_ttl * 1000)
         self._member_max_age = self.ttl_ms * MEMBER_SILENCE_TTLS
-        self.wakeups = UnixDatagramWakeUps(scope, self.me, self._live_members)
+        self.wakeups = self._wake_ups(scope)
         self.pending_hints = AsyncValue(0)  # counts "a row became Pending", for idle workers
         self.ended_hints = AsyncValue(0)  # counts "a job ended", for those waiting for one
+        self._margin = min(PARTITION_MARGIN, lease_ttl / 3)
+        # Until when (trio's clock) the leases held here surely last: renewed, or stopped by then.
+        self._leases_last = AsyncValue(math.inf)
+        self._give_back = False  # the jobs stopped by the partition rule have rows still held here
+
+    def _wake_ups(self, scope: str) -> WakeUps:
+        """The index's own messages where it has them (members may be on several machines), else
+        datagrams between the processes of this machine."""
+        notifications = self.index.notifications()
+        if notifications is not None:
+            return IndexWakeUps(notifications, self.me)
+        return UnixDatagramWakeUps(scope, self.me, self._live_members)
 
     async def _live_members(self) -> list[str]:
         return await self.index.live_members(self._member_max_age)
@@ -142,7 +164,7 @@ class ClusterJobs:
             await self.index.unregister_member(self.me)
             await self.wakeups.notify(ALL, HINT_PENDING)
         finally:
-            self.wakeups.close()
+            await self.wakeups.close()
 
     async def run(
         self,
@@ -164,11 +186,25 @@ class ClusterJobs:
         commands: Callable[[list[tuple[str, str]]], Awaitable[None]],
     ) -> None:
         """Every third of a lease: a job held since before the renewal and missing from its result
-        (or claimed again since, by another) is lost."""
-        async with aclosing(periodic(self.ttl / 3)) as ticks:
+        (or claimed again since, by another) is lost. A renewal that fails is tried at the next
+        tick; meanwhile the partition rule (:meth:`_stop_unrenewed`) keeps watch."""
+        self._leases_last.value = trio.current_time() + self.ttl - self._margin
+        async with trio.open_nursery() as nursery, aclosing(periodic(self.ttl / 3)) as ticks:
+            nursery.start_soon(self._stop_unrenewed, held, lost)
             async for _ in ticks:
+                sent = trio.current_time()
                 before = {job_id: record.generation for job_id, record in held().items()}
-                leases = {lease.id: lease for lease in await self.index.renew_job_leases(self.me, self.ttl_ms)}
+                try:
+                    if self._give_back:
+                        await self.index.release_member_jobs(self.me)
+                        self._give_back = False
+                        await self.wakeups.notify(ALL, HINT_PENDING)
+                    renewed = await self.index.renew_job_leases(self.me, self.ttl_ms)
+                except OrthancError as error:
+                    log.warning("member %s could not renew its leases: %s", self.me, error)
+                    continue
+                self._leases_last.value = sent + self.ttl - self._margin
+                leases = {lease.id: lease for lease in renewed}
                 for job_id, generation in before.items():
                     record = held().get(job_id)
                     if record is None or record.generation != generation:
@@ -178,19 +214,49 @@ class ClusterJobs:
                         lost(record)
                 await commands([(lease.id, lease.command) for lease in leases.values() if lease.command])
 
+    async def _stop_unrenewed(
+        self, held: Callable[[], dict[str, JobRecord]], lost: Callable[[JobRecord], None]
+    ) -> None:
+        """The partition rule: when the leases held here may end before the next renewal, the jobs
+        held here stop as if their leases were lost (nothing written), and their rows are given
+        back at the first renewal that reaches the index (no claim before that)."""
+        while True:
+            last = self._leases_last.value
+            with trio.move_on_at(last):
+                await self._renewed_since(last)
+                continue
+            stopped = list(held().values())
+            self._give_back = True
+            if stopped:
+                log.warning("member %s could not renew its leases in time: %d jobs stop here", self.me, len(stopped))
+            for record in stopped:
+                lost(record)
+            await self._renewed_since(last)
+
+    async def _renewed_since(self, last: float) -> None:
+        await self._leases_last.wait_value(lambda value: value != last)
+
     async def _reap(self) -> None:
         async with aclosing(periodic(self.ttl / 2)) as ticks:
             async for _ in ticks:
-                if await self.index.reap_job_leases(self._member_max_age):
+                try:
+                    freed = await self.index.reap_job_leases(self._member_max_age)
+                except OrthancError as error:
+                    log.warning("member %s could not free expired leases: %s", self.me, error)
+                    continue
+                if freed:
                     await self.wakeups.notify(ALL, HINT_PENDING)
 
     async def _listen(self, commands: Callable[[list[tuple[str, str]]], Awaitable[None]]) -> None:
         async for hint in self.wakeups:
-            if hint == HINT_COMMAND:
-                await commands(await self.index.job_commands(self.me))
-            elif hint == HINT_PENDING:
+            if hint in (HINT_COMMAND, RESYNC):
+                try:
+                    await commands(await self.index.job_commands(self.me))
+                except OrthancError as error:  # the next renewal brings them
+                    log.warning("member %s could not read its commands: %s", self.me, error)
+            if hint in (HINT_PENDING, RESYNC):
                 self.pending_hints.value += 1
-            elif hint == HINT_ENDED:
+            if hint in (HINT_ENDED, RESYNC):
                 self.ended_hints.value += 1
 
     # -- this member's rows ---------------------------------------------------------
@@ -242,6 +308,8 @@ class ClusterJobs:
         ``mine`` are the jobs this member holds (a pinned one is claimed there); any other is
         rebuilt from its row. One that cannot be (its type unknown here, or never saved) fails.
         """
+        if self._give_back:
+            return None
         while True:
             claimed = await self.index.claim_job(self.me, self.ttl_ms)
             if claimed is None:
@@ -307,10 +375,12 @@ class ClusterJobs:
                     await self.ended()
                 return True
             return await self.stop(job_id, command, settle)  # the row changed meanwhile: look again
-        owner = await self.index.set_job_command(job_id, command)
+        tell = HINT_COMMAND if self.wakeups.through_index else None  # the index sends it at commit
+        owner = await self.index.set_job_command(job_id, command, tell_owner=tell)
         if owner is None:
             return await self.stop(job_id, command, settle)
-        await self.wakeups.notify(owner, HINT_COMMAND)
+        if tell is None:
+            await self.wakeups.notify(owner, HINT_COMMAND)
         with trio.move_on_after(settle):
             while True:
                 row = await self.index.job_row(job_id)

@@ -400,7 +400,11 @@ class JobsEngine:
         """A worker of a cluster member: the next job is the next Pending row it can claim."""
         while True:
             seen = cluster.pending_hints.value
-            claim = await cluster.claim(self._records)
+            try:
+                claim = await cluster.claim(self._records)
+            except OrthancError as error:  # the index out of reach for a while: the next round tries again
+                log.warning("cannot claim a job: %s", error)
+                claim = None
             if claim is None:
                 await cluster.wait_for_pending(seen)
                 continue

@@ -6,8 +6,8 @@ every second), so a hint lost on the way costs time, never a job.
 
 :class:`WakeUps` is what the engine uses; :class:`UnixDatagramWakeUps` carries the hints between
 the members of one machine, one datagram socket each in Linux's abstract namespace (no file to
-clean up after a crash). A PostgreSQL LISTEN/NOTIFY channel can take its place behind the same
-interface.
+clean up after a crash). Members on several machines use the index's own messages instead
+(:mod:`.index_wakeups`).
 """
 
 from __future__ import annotations
@@ -24,13 +24,24 @@ import trio
 log = logging.getLogger(__name__)
 
 ALL = "*"  # every live member, the sender included
+RESYNC = "resync"  # received, not sent: hints may have been lost, look at everything in the index
 HINT_MAX_BYTES = 512  # a hint is a word and a job ID; anything longer is not ours
 HINT_SEND_TIMEOUT = 0.05  # a member too busy to take a hint finds the truth in the index anyway
 _GONE = (errno.ECONNREFUSED, errno.ENOENT)  # the member stopped since the index listed it
 
 
 class WakeUps(abc.ABC):
-    """Hints to one member or to all; ``async for hint in channel`` receives this member's."""
+    """Hints to one member or to all; ``async for hint in channel`` receives this member's
+    (and :data:`RESYNC` when some may have been lost). Open before use, close after."""
+
+    # The index carries the hints: one about a command is better sent by the transaction that sets it.
+    through_index = False
+
+    @abc.abstractmethod
+    async def open(self) -> None: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
 
     @abc.abstractmethod
     async def notify(self, member: str, text: str) -> None:
@@ -58,7 +69,7 @@ class UnixDatagramWakeUps(WakeUps):
     async def open(self) -> None:
         await self._socket.bind(self._address)
 
-    def close(self) -> None:
+    async def close(self) -> None:
         self._socket.close()
 
     async def notify(self, member: str, text: str) -> None:

@@ -5,20 +5,25 @@ C-CANCEL stops it between two answers or sub-operations with status 0xFE00. C-MO
 its sub-operations on an association of its own to the destination, as a requestor (the
 declared modality of that AE title, as whom and with the timeout it asks for); C-GET
 sends them back on the association it came on, in the contexts where the peer took the SCP
-role. Every sub-operation is followed by a pending response with the counters.
+role. Every sub-operation is followed by a pending response with the counters. The files
+are looked up and read ahead (:mod:`.read_ahead`) while the sub-operation before them waits
+for its answer, so each C-STORE goes out as soon as the last one is answered.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 
+import trio
 from pynetdicom.presentation import PresentationContext, build_context
 
 from ..context import NodeContext
 from ..errors import OrthancError
 from ..services.query_retrieve import QueryRetrieve
 from .peers import Peers
+from .read_ahead import FileReadAhead
 from .ul.assembly import Message
 from .ul.association import Association
 from .ul.dimse import (
@@ -27,6 +32,7 @@ from .ul.dimse import (
     PENDING,
     SUB_OPERATIONS_FAILED,
     SUCCESS,
+    StoredFile,
     SubOperationCounters,
     counters,
     read_file_meta,
@@ -35,7 +41,9 @@ from .ul.dimse import (
 )
 from .ul.identifiers import decode_identifier, encode_identifier
 from .ul.operation import Watch, run_watched
+from .ul.presentation import AcceptedContext
 from .ul.requestor import AssociationFailed, Peer, associate
+from .ul.store_proposal import PROPOSAL_WINDOW, Pair
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +62,12 @@ class Progress:
     warning: int = 0
 
     @property
+    def done(self) -> int:
+        return self.completed + self.failed + self.warning
+
+    @property
     def remaining(self) -> int:
-        return self.total - self.completed - self.failed - self.warning
+        return self.total - self.done
 
     def count(self, status: int) -> None:
         if status == SUCCESS:
@@ -85,8 +97,8 @@ class QueryRetrieveSCP:
         self._service = QueryRetrieve(
             context.settings.dicom.find, context.index, context.resources, runtime=context.runtime
         )
+        self._services = context.services
         self._index = context.index
-        self._resources = context.resources
         self._peers = peers
         self._our_aet = peers.our_aet
         self._scu_timeout = scu_timeout
@@ -107,6 +119,7 @@ class QueryRetrieveSCP:
             answers = self._service.find(identifier, our_aet=self._our_aet)
             try:
                 async for answer in answers:
+                    await trio.lowlevel.checkpoint()  # the watcher reads a C-CANCEL between two answers
                     if watch.cancelled:
                         status = CANCELLED
                         break
@@ -143,18 +156,21 @@ class QueryRetrieveSCP:
         refusal = response(message.command, CANNOT_UNDERSTAND, ErrorComment=comment, **counters(None, 0, 0, 0))
         await association.send_message(message.context_id, refusal)
 
-    async def _proposals(self, instances: list[str]) -> list[PresentationContext]:
-        """A context per (SOP class, transfer syntax) of the instances: each is sent as stored."""
-        pairs: dict[tuple[str, str], None] = {}
+    async def _proposals(self, instances: list[str]) -> tuple[list[PresentationContext], frozenset[Pair]]:
+        """A context per (SOP class, transfer syntax) of the instances (each is sent as stored),
+        and the pairs proposed."""
+        pairs: dict[Pair, None] = {}
         for record in await self._index.resources(instances):
             sop_class, syntax = record.metadata.get("SopClassUid"), record.metadata.get("TransferSyntax")
             if sop_class and syntax:
                 pairs[(sop_class, syntax)] = None
-        return [build_context(sop_class, [syntax]) for sop_class, syntax in list(pairs)[:MAX_PROPOSED_CONTEXTS]]
+        proposed = list(pairs)[:MAX_PROPOSED_CONTEXTS]
+        return [build_context(sop_class, [syntax]) for sop_class, syntax in proposed], frozenset(proposed)
 
-    async def _file(self, instance: str) -> bytes | None:
+    @staticmethod
+    async def _file(files: FileReadAhead, position: int, instance: str) -> bytes | None:
         try:
-            return await self._resources.instance_file(instance)
+            return await files.get(position)
         except OrthancError as error:  # deleted since it was designated, or unreadable
             log.warning("instance %s not sent: %s", instance, error)
             return None
@@ -171,43 +187,65 @@ class QueryRetrieveSCP:
         instances = await self._instances(association, message)
         if instances is None:
             return
-        proposals = await self._proposals(instances)
         message_id = int(request.get("MessageID", 0))
+        originator = (association.calling_aet, message_id)
+        progress = Progress(len(instances))
+
+        unsent: list[SubOperationCounters] = []  # the pending response of the last sub-operation, not sent yet
+
+        async def send_pending() -> None:
+            """The pending response of the last sub-operation; the C-STORE after it goes out first
+            when there is one, so that this write overlaps the wait for its answer."""
+            if unsent:
+                await association.send_message(context_id, response(request, PENDING, **unsent.pop()))
+
+        async def send_on(watch: Watch, peer: Peer, proposed: frozenset[Pair], files: FileReadAhead) -> None:
+            """Sub-operations on one association, until done, cancelled, or an instance it did not
+            propose a context for (the next association starts with that one)."""
+            start = progress.done
+            while progress.done < len(instances) and not watch.cancelled:
+                position = progress.done
+                instance = instances[position]
+                data = await self._file(files, position, instance)
+                meta = read_file_meta(data) if data is not None else None
+                if meta is not None and (meta.sop_class, meta.transfer_syntax) not in proposed and position > start:
+                    return
+                if data is None or meta is None or peer.context_for(meta.sop_class, meta.transfer_syntax) is None:
+                    log.warning("instance %s not sent to %s: no presentation context for it", instance, target.aet)
+                    await send_pending()
+                    progress.count(CANNOT_UNDERSTAND)
+                else:
+                    store = partial(
+                        peer.c_store, data, meta=meta, move_originator=originator, while_waiting=send_pending
+                    )
+                    progress.count(await files.beside(position, store))
+                unsent.append(progress.pending_fields())
 
         async def send_all(watch: Watch) -> None:
-            progress = Progress(len(instances))
+            files = FileReadAhead(self._services, instances)
             try:
-                async with associate(
-                    target.host,
-                    target.port,
-                    calling_aet=target.calling_aet(None, self._our_aet),
-                    called_aet=target.aet,
-                    contexts=proposals,
-                    timeout=target.scu_timeout(None, self._scu_timeout),
-                ) as peer:
-                    for instance in instances:
-                        if watch.cancelled:
-                            break
-                        progress.count(await self._store_to(peer, instance, (association.calling_aet, message_id)))
-                        pending = response(request, PENDING, **progress.pending_fields())
-                        await association.send_message(context_id, pending)
+                while progress.done < len(instances) and not watch.cancelled:
+                    window = instances[progress.done : progress.done + PROPOSAL_WINDOW]
+                    proposals, proposed = await self._proposals(window)
+                    async with associate(
+                        target.host,
+                        target.port,
+                        calling_aet=target.calling_aet(None, self._our_aet),
+                        called_aet=target.aet,
+                        contexts=proposals,
+                        timeout=target.scu_timeout(None, self._scu_timeout),
+                    ) as peer:
+                        await send_on(watch, peer, proposed, files)
             except AssociationFailed as error:
                 log.warning("C-MOVE to %s: %s", destination, error)
                 progress.failed += progress.remaining
+            finally:
+                files.close()
+            await send_pending()
             final = response(request, progress.final_status(watch.cancelled), **progress.final_fields(watch.cancelled))
             await association.send_message(context_id, final)
 
         await run_watched(association, message_id, send_all)
-
-    async def _store_to(self, peer: Peer, instance: str, originator: tuple[str, int]) -> int:
-        data = await self._file(instance)
-        if data is None:
-            return CANNOT_UNDERSTAND
-        meta = read_file_meta(data)
-        if meta is None or peer.context_for(meta.sop_class, meta.transfer_syntax) is None:
-            log.warning("instance %s not sent to %s: no presentation context for it", instance, peer.called_aet)
-            return CANNOT_UNDERSTAND
-        return await peer.c_store(data, move_originator=originator)
 
     async def get(self, association: Association, message: Message) -> None:
         request = message.command
@@ -218,19 +256,26 @@ class QueryRetrieveSCP:
 
         async def send_all(watch: Watch) -> None:
             progress = Progress(len(instances))
-            for instance in instances:
-                if watch.cancelled:
-                    break
-                progress.count(await self._store_back(association, watch, instance))
-                await association.send_message(context_id, response(request, PENDING, **progress.pending_fields()))
+            files = FileReadAhead(self._services, instances)
+            try:
+                for position, instance in enumerate(instances):
+                    if watch.cancelled:
+                        break
+                    progress.count(await self._store_back(association, watch, files, position, instance))
+                    pending = response(request, PENDING, **progress.pending_fields())
+                    await association.send_message(context_id, pending)
+            finally:
+                files.close()
             final = response(request, progress.final_status(watch.cancelled), **progress.final_fields(watch.cancelled))
             await association.send_message(context_id, final)
 
         await run_watched(association, int(request.get("MessageID", 0)), send_all)
 
-    async def _store_back(self, association: Association, watch: Watch, instance: str) -> int:
+    async def _store_back(
+        self, association: Association, watch: Watch, files: FileReadAhead, position: int, instance: str
+    ) -> int:
         """One C-GET sub-operation: a C-STORE-RQ to the peer on this association."""
-        data = await self._file(instance)
+        data = await self._file(files, position, instance)
         meta = read_file_meta(data) if data is not None else None
         if data is None or meta is None:
             return CANNOT_UNDERSTAND
@@ -245,6 +290,13 @@ class QueryRetrieveSCP:
         if context is None:
             log.warning("C-GET: %s accepted no context to receive instance %s", association.calling_aet, instance)
             return CANNOT_UNDERSTAND
+        return await files.beside(position, partial(self._exchange_back, association, watch, context, data, meta))
+
+    @staticmethod
+    async def _exchange_back(
+        association: Association, watch: Watch, context: AcceptedContext, data: bytes, meta: StoredFile
+    ) -> int:
+        """The C-STORE-RQ of a C-GET sub-operation sent, and the status of its response."""
         message_id = association.next_message_id()
         command = store_request(message_id, meta)
         await association.send_message(context.context_id, command, memoryview(data)[meta.dataset_offset :])

@@ -76,7 +76,10 @@ class Registry(Generic[T]):
         if saved == self._saved:
             return
         try:
-            self._entries = _parse_all(self._kind, json.loads(saved) if saved else {}, "the index")
+            section = json.loads(saved) if saved else {}
+            if not isinstance(section, dict):
+                raise ValueError("not a JSON object")
+            self._entries = _parse_all(self._kind, section, "the index")
         except (OrthancError, ValueError) as error:
             log.warning("%s in the index not taken: %s", self._kind.option, error)
         self._saved = saved

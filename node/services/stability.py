@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 
 import trio
 
+from ..clock import parse_orthanc_date
 from ..dicom.ids import Level, OrthancIds
+from ..errors import OrthancError
 from ..storage.index import Index
+
+log = logging.getLogger(__name__)
 
 OnStable = Callable[[str, Level], Awaitable[None]]
 # The unix time of a resource's latest instance as the shared index knows it (None: unknown).
 LastArrival = Callable[[str], Awaitable[float | None]]
 LAST_UPDATE = "LastUpdate"  # the metadata every level keeps: when its latest instance arrived, whole seconds
-LAST_UPDATE_FORMAT = "%Y%m%dT%H%M%S"
 LAST_UPDATE_RESOLUTION = 1.0  # seconds: a LastUpdate may be this much earlier than the arrival it records
+INDEX_RETRY = 1.0  # seconds before a resource is looked at again when the index could not be asked
 
 
 async def last_arrival_in(index: Index, public_id: str) -> float | None:
@@ -26,7 +30,7 @@ async def last_arrival_in(index: Index, public_id: str) -> float | None:
     if text is None:
         return None
     try:
-        moment = datetime.strptime(text, LAST_UPDATE_FORMAT).replace(tzinfo=UTC)
+        moment = parse_orthanc_date(text)
     except ValueError:
         return None
     return moment.timestamp() + LAST_UPDATE_RESOLUTION
@@ -71,7 +75,8 @@ class StabilityTracker:
         if self._last_arrival is None:
             return 0.0
         last = await self._last_arrival(public_id)
-        return 0.0 if last is None else max(0.0, last + self._age - time.time())
+        # Bounded by StableAge: a clock ahead on another machine cannot postpone it for ever.
+        return 0.0 if last is None else min(self._age, max(0.0, last + self._age - time.time()))
 
     async def run(self) -> None:
         while True:
@@ -79,11 +84,15 @@ class StabilityTracker:
             due = [(pid, lv) for pid, (deadline, lv) in self._deadlines.items() if deadline <= now]
             for public_id, level in sorted(due, key=lambda item: -item[1]):
                 del self._deadlines[public_id]
-                later = await self._arrived_since(public_id)
+                try:
+                    later = await self._arrived_since(public_id)
+                    if later <= 0:
+                        await self._on_stable(public_id, level)
+                except OrthancError as error:  # the index out of reach for a while: look again soon
+                    log.warning("stability of %s not recorded yet: %s", public_id, error)
+                    later = INDEX_RETRY
                 if later > 0:
-                    self._deadlines[public_id] = (trio.current_time() + later, level)
-                    continue
-                await self._on_stable(public_id, level)
+                    self._deadlines.setdefault(public_id, (trio.current_time() + later, level))
             self._wakeup = trio.Event()
             next_deadline = min((d for d, _ in self._deadlines.values()), default=None)
             with trio.move_on_at(next_deadline if next_deadline is not None else float("inf")):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import logging
 import os
@@ -166,6 +167,13 @@ class FileStore:
         try:
             fd = os.open(path, _RESERVED_FLAGS)
         except FileNotFoundError:
+            return False
+        # The sweep of another process sharing the storage may take an old reserved file for an
+        # orphan: it removes one only while holding its lock, after checking it is still old.
+        # Once the lock is held here and the file still has its name, the file is this store's.
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if os.fstat(fd).st_nlink == 0:
+            os.close(fd)
             return False
         try:
             self._fill(fd, path, payload, flushing)
@@ -387,6 +395,28 @@ class FileStore:
             self.remove(file_uuid)
 
     # -- the start-up sweep (see storage/sweep.py) -------------------------------------
+
+    def remove_orphans(self, file_uuids: list[str], modified_before: float) -> int:
+        """Remove files the index does not know, each only if it is still unchanged since before
+        ``modified_before`` once its lock is held: another process sharing the storage may be
+        filling one it reserved long ago (see :meth:`_fill_reserved`). How many were removed."""
+        removed = 0
+        for file_uuid in file_uuids:
+            path = self.path_of(file_uuid)
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if os.fstat(fd).st_mtime < modified_before:
+                    _unlink_quietly(path)
+                    removed += 1
+            except BlockingIOError:  # being filled right now
+                continue
+            finally:
+                os.close(fd)
+        return removed
 
     def top_folders(self) -> list[str]:
         """The first level of hashed folders."""

@@ -43,8 +43,7 @@ async def sweep_storage(files: FileStore, index: Index, min_age: float = ORPHAN_
             batch = scan.files[start : start + _LOOKUP_BATCH]
             known = await index.known_attachments(batch)
             orphans = [file_uuid for file_uuid in batch if file_uuid not in known]
-            await offload(files.remove_many, orphans)
-            result.orphans += len(orphans)
+            result.orphans += await offload(files.remove_orphans, orphans, modified_before)
     if result.orphans or result.temporaries:
         log.warning(
             "storage sweep: removed %d files unknown to the index and %d half-written files, left by a crash",

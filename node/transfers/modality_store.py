@@ -27,7 +27,7 @@ from ..jobs.job import StopReason, register_job_type
 from ..net.settings import DicomSettings
 from ..net.ul.dimse import SUCCESS, StoredFile, read_file_meta
 from ..net.ul.requestor import Peer, associate
-from ..net.ul.store_proposal import UNCOMPRESSED, Pair, StoreProposal, store_proposal
+from ..net.ul.store_proposal import PROPOSAL_WINDOW, UNCOMPRESSED, Pair, StoreProposal, store_proposal
 from ..offload import offload
 from ..remotes.modality import RemoteModality
 from ..services.bundle import ServiceBundle
@@ -36,7 +36,6 @@ from .retry import RetryPolicy, TransferFailed
 from .send_job import InstanceSendJob
 from .store_request import StoreRequest
 
-LOOKAHEAD = 1000  # instances whose SOP class and syntax shape the contexts of a new association
 WARNING_CLASS, WARNING_MASK = 0xB000, 0xF000  # C-STORE-RSP warnings: the instance is stored all the same
 COERCED = 0x0001  # success with elements coerced (an old warning code)
 OUT_OF_RESOURCES_CLASS = 0xA700  # refused for now: worth another attempt later
@@ -163,9 +162,10 @@ async def _transcoded_for(peer: Peer, data: bytes, meta: StoredFile, target: Mod
 
 async def send_file(peer: Peer, data: bytes, meta: StoredFile, target: ModalityTarget) -> None:
     """One C-STORE of a file, transcoded if the remote refused its syntax; a failure status is an error."""
+    sent: StoredFile | None = meta
     if peer.context_for(meta.sop_class, meta.transfer_syntax) is None:
-        data = await _transcoded_for(peer, data, meta, target)
-    status = await peer.c_store(data, move_originator=target.move_originator)
+        data, sent = await _transcoded_for(peer, data, meta, target), None  # its own meta, read again
+    status = await peer.c_store(data, meta=sent, move_originator=target.move_originator)
     if status in (SUCCESS, COERCED) or status & WARNING_MASK == WARNING_CLASS:
         return
     raise TransferFailed(
@@ -272,7 +272,7 @@ class DicomModalityStoreJob(InstanceSendJob):
 
     async def _pairs_ahead(self, services: ServiceBundle) -> list[Pair]:
         """(SOP class, syntax) of the next instances, as the index recorded them when they were stored."""
-        ahead = self.instances[self.position : self.position + LOOKAHEAD]
+        ahead = self.instances[self.position : self.position + PROPOSAL_WINDOW]
         pairs = []
         for record in await services.index.resources(ahead):
             sop_class, syntax = record.metadata.get("SopClassUid"), record.metadata.get("TransferSyntax")

@@ -23,7 +23,7 @@ import h11
 import httpx
 import trio
 
-from ..net.ul.association import send_buffers
+from ..net.ul.association import send_buffers, write_now
 from .peer_client import (
     DICOM_HEADERS,
     GZIP_HEADERS,
@@ -173,8 +173,11 @@ class KeptAlivePoster:
 
 
 async def _send(stream: trio.abc.Stream, buffers: list[bytes]) -> None:
-    """Headers and body in one write when the stream is a plain socket."""
+    """Headers and body in one write when the stream is a plain socket, without a wait when the
+    socket takes them at once."""
     if isinstance(stream, trio.SocketStream):
-        await send_buffers(stream, buffers)
+        rest = write_now(stream, buffers)
+        if rest:
+            await send_buffers(stream, rest)
     else:
         await stream.send_all(b"".join(buffers))

@@ -1,7 +1,7 @@
 """The ``OrthancPeerStore`` job (``POST /peers/{id}/store``): each stored file POSTed to ``{Url}instances``.
 
 One kept-alive HTTP connection per run (:mod:`.peer_poster`), kept across the steps and
-closed by the stop hook; files are read ahead meanwhile (:mod:`.read_ahead`).
+closed by the stop hook; files are read ahead meanwhile (:mod:`~node.net.read_ahead`).
 ``Compress`` gzips each body (``Content-Encoding: gzip``); ``Size`` counts the bytes
 sent, compressed or not. ``Transcode`` converts each file to that transfer syntax first
 (in a worker thread); one that cannot be converted goes in its own syntax, as with Orthanc.
@@ -14,12 +14,12 @@ from functools import partial
 from typing import Any, ClassVar, Self
 
 from ..jobs.job import StopReason, register_job_type
+from ..net.read_ahead import Transform
 from ..services.bundle import ServiceBundle
 from ..services.transcoding import transcoded_or_original
 from ..units import MEGABYTE
 from .peer_client import PeerTarget
 from .peer_poster import InstancePoster, instance_poster
-from .read_ahead import Transform
 from .retry import RetryPolicy
 from .send_job import InstanceSendJob
 

@@ -1,7 +1,7 @@
 """The skeleton of every job that sends each instance of a list to one remote.
 
 One step per instance: take the stored file (read ahead while the previous ones went
-out, see :mod:`.read_ahead`, the next ones looked up while it goes), hand it to the
+out, see :mod:`~node.net.read_ahead`, the next ones looked up while it goes), hand it to the
 subclass's sender. What the sender opens (an association, an HTTP connection) is kept across the steps of a
 run and closed by the stop hook; a pause or a cancel interrupts the step at once and
 the sender's connection is dropped. A failed send is either permanent (the job fails,
@@ -13,16 +13,14 @@ that was not sent.
 from __future__ import annotations
 
 import abc
+from functools import partial
 from typing import Any
-
-import trio
 
 from ..errors import OrthancError
 from ..jobs.instance_set import InstanceSetJob
 from ..jobs.job import StepOutcome, StopReason
-from ..net.ul.operation import first_real
+from ..net.read_ahead import FileReadAhead, Transform
 from ..services.bundle import ServiceBundle
-from .read_ahead import FileReadAhead, Transform
 from .retry import RetryPolicy, retry_or_raise
 
 
@@ -62,15 +60,7 @@ class InstanceSendJob(InstanceSetJob):
             self._files = FileReadAhead(services, self.instances, self.transform(services))
         files = self._files
         data = await files.get(self.position)
-        if not files.refill_due():
-            await self.send(services, instance, data)
-            return True
-        try:  # the next files looked up and read while this one goes out
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(files.refill, self.position + 1)
-                await self.send(services, instance, data)
-        except BaseExceptionGroup as group:
-            raise first_real(group) from None
+        await files.beside(self.position, partial(self.send, services, instance, data))
         return True
 
     async def step(self, services: ServiceBundle) -> StepOutcome:

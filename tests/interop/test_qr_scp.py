@@ -16,15 +16,17 @@ from pydicom.uid import ExplicitVRLittleEndian
 from pynetdicom.presentation import build_context
 
 from node.context import NodeContext
+from node.net import qr_scp
 from node.net.ul.identifiers import encode_identifier
 from node.net.ul.negotiate import STUDY_ROOT_FIND, STUDY_ROOT_MOVE
 from node.net.ul.requestor import associate
-from tests.support.datasets import make_dicom
+from tests.support.datasets import make_dataset, make_dicom, to_bytes
 from tests.support.dcmtk import dcmtk_tool, needs_dcmtk, run_dcmtk
+from tests.support.dicom_remotes import Behaviour, start_remote
 from tests.support.node import node_config, start_node
 from tests.support.orthanc import RunningOrthanc, running_orthanc
 from tests.support.peers import c_find
-from tests.support.qr_corpus import STUDY_CHEST, STUDY_EMPTY_DATE, corpus, identifier
+from tests.support.qr_corpus import STUDY_CHEST, STUDY_EMPTY_DATE, US_IMAGE_STORAGE, corpus, identifier
 
 FINDSCU, MOVESCU, GETSCU = dcmtk_tool("findscu"), dcmtk_tool("movescu"), dcmtk_tool("getscu")
 needs_qr_tools = needs_dcmtk(FINDSCU, MOVESCU, GETSCU)
@@ -222,3 +224,40 @@ async def test_requestor_c_move_between_two_of_our_nodes(nursery: trio.Nursery, 
     assert (result.status, result.completed, result.failed, result.warning) == (0x0000, 3, 0, 0)
     assert seen == [2, 1, 0]
     assert (await destination.index.statistics())["CountInstances"] == 3
+
+
+async def test_move_opens_the_next_association_for_a_kind_it_did_not_propose(
+    nursery: trio.Nursery, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The contexts of a C-MOVE's association come from the next instances only: an instance of
+    another (SOP class, syntax) ends that association and opens the next, which proposes from it
+    on; every instance arrives, in order, and the pending counters follow them."""
+    monkeypatch.setattr(qr_scp, "PROPOSAL_WINDOW", 2)
+    sink = await start_remote(nursery, Behaviour.STORE)
+    modalities = {"scu": [CALLING, "127.0.0.1", 1], "sink": ["SINK", "127.0.0.1", sink.port]}
+    source = await start_node(nursery, node_config(tmp_path / "source", DicomModalities=modalities))
+    study, series = "1.2.826.0.1.3680043.8.498.77", "1.2.826.0.1.3680043.8.498.77.1"
+    kinds = ["CT", "CT", "US", "US", "CT"]
+    sent = []
+    for number, kind in enumerate(kinds):
+        ds = make_dataset(patient_id="KINDS", study_uid=study, series_uid=series, instance_number=number)
+        if kind == "US":
+            ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = US_IMAGE_STORAGE
+        await source.ingest.store(to_bytes(ds))
+        sent.append(str(ds.SOPInstanceUID))
+    seen: list[int] = []
+    async with associate(
+        "127.0.0.1",
+        source.ports["dicom"],
+        calling_aet=CALLING,
+        called_aet="ORTHANC",
+        contexts=[build_context(STUDY_ROOT_MOVE, [ExplicitVRLittleEndian])],
+    ) as peer:
+        result = await peer.c_move(
+            identifier("STUDY", StudyInstanceUID=study), STUDY_ROOT_MOVE, "SINK",
+            on_pending=lambda progress: seen.append(progress.remaining),
+        )  # fmt: skip
+    assert (result.status, result.completed, result.failed) == (0x0000, 5, 0)
+    assert seen == [4, 3, 2, 1, 0]
+    assert [len(connection.stored) for connection in sink.connections] == [2, 2, 1]  # CT CT | US US | CT
+    assert sink.stored == sent

@@ -1,6 +1,6 @@
 """A member SIGKILLed while it runs a job: another member resumes the job once its lease expires.
 
-The killed member is a process of its own (`python -m tests.support.process`, the product's
+On each index backend (shared_index). The killed member is a process of its own (`python -m tests.support.process`, the product's
 entry point plus the test job types); the survivor runs in this process. Both use a short lease.
 Waiting for a real process takes real time: every wait across processes is a bounded poll.
 """
@@ -8,6 +8,7 @@ Waiting for a real process takes real time: every wait across processes is a bou
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 import trio
@@ -23,15 +24,17 @@ LONG_JOB = {"Asynchronous": True, "Steps": STEPS, "Delay": 0.05, "Label": "long"
 TAKE_OVER_BOUND = 30.0
 
 
-async def test_a_killed_members_job_is_resumed_by_another(tmp_path: Path) -> None:
-    config, url = write_config(tmp_path, MemberId="killed", JobsLeaseTimeout=LEASE_SECONDS, ConcurrentJobs=1)
+async def test_a_killed_members_job_is_resumed_by_another(tmp_path: Path, shared_index: dict[str, Any]) -> None:
+    config, url = write_config(
+        tmp_path, MemberId="killed", JobsLeaseTimeout=LEASE_SECONDS, ConcurrentJobs=1, **shared_index
+    )
     async with trio.open_nursery() as nursery, httpx.AsyncClient(base_url=url, timeout=30) as http:
         async with node_process(config, url, tmp_path / "member.log") as process:
             job_id = (await http.post("/test/jobs", json=LONG_JOB)).json()["ID"]
             with trio.fail_after(TAKE_OVER_BOUND):  # some steps done and written by the member process
                 while (await http.get(f"/jobs/{job_id}")).json()["Content"]["Position"] < 2:
                     await trio.sleep(POLL_INTERVAL)
-            survivor = await start_member(nursery, tmp_path, "survivor", JobsLeaseTimeout=LEASE_SECONDS)
+            survivor = await start_member(nursery, tmp_path, "survivor", JobsLeaseTimeout=LEASE_SECONDS, **shared_index)
             assert JOURNAL == []  # the job runs in the member process only
             killed_at = await kill(process)
         row = await row_when(survivor, job_id, in_state("Success", "Failure"))

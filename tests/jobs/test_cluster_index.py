@@ -12,18 +12,48 @@ TTL_MS = 60_000
 
 
 async def test_an_index_made_before_the_cluster_columns_is_migrated(tmp_path: Path) -> None:
+    """Jobs a single node saved keep what their forms say: only the unfinished one can be claimed."""
     old = sqlite3.connect(tmp_path / "index.sqlite")
     old.execute("CREATE TABLE jobs (id TEXT PRIMARY KEY, data TEXT NOT NULL)")
-    old.execute("INSERT INTO jobs VALUES ('saved', '{}')")
+    saved = {
+        "ended": '{"State": "Success"}',
+        "cancelled": '{"State": "Failure", "ErrorCode": 37}',
+        "paused": '{"State": "Paused", "Priority": 3}',
+        "running": '{"State": "Running", "Priority": 2}',
+        "unreadable": "{",
+    }
+    old.executemany("INSERT INTO jobs VALUES (?, ?)", saved.items())
     old.commit()
     old.close()
     index = SqliteIndex(tmp_path)
     try:
-        assert await index.saved_jobs() == {"saved": "{}"}
-        row = await index.job_row("saved")
-        assert row is not None and (row.state, row.owner, row.generation, row.command) == ("Pending", None, 0, None)
+        assert await index.saved_jobs() == saved
+        rows = {job_id: await index.job_row(job_id) for job_id in saved}
+        states = {job_id: (row.state, row.priority) for job_id, row in rows.items() if row is not None}
+        assert states == {
+            "ended": ("Success", 0),
+            "cancelled": ("Failure", 0),
+            "paused": ("Paused", 3),
+            "running": ("Pending", 2),
+            "unreadable": ("Failure", 0),
+        }
+        assert all(row is not None and (row.owner, row.generation, row.command) == (None, 0, None) for row in rows.values())
+        claimed = await index.claim_job("a-1", TTL_MS)
+        assert claimed is not None and claimed.id == "running"
+        assert await index.claim_job("a-1", TTL_MS) is None
     finally:
         await index.close()
+
+
+async def test_jobs_saved_by_a_single_node_are_never_claimed_once_ended(any_index: Index) -> None:
+    """SaveJobs' rows carry their state, on each backend (any_index)."""
+    await any_index.save_jobs({"done": '{"State": "Success"}', "queued": '{"State": "Pending", "Priority": 4}'}, ())
+    claimed = await any_index.claim_job("a-1", TTL_MS)
+    assert claimed is not None and claimed.id == "queued"
+    assert await any_index.claim_job("a-1", TTL_MS) is None
+    await any_index.save_jobs({"done": '{"State": "Paused"}'}, ())
+    row = await any_index.job_row("done")
+    assert row is not None and row.state == "Paused"
 
 
 async def test_claims_follow_priority_then_order_and_a_lost_lease_writes_nothing(any_index: Index) -> None:

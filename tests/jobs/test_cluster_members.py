@@ -1,4 +1,5 @@
-"""Two members of one cluster in this process: any job is seen and acted on from either member.
+"""Two members of one cluster in this process: any job is seen and acted on from either member,
+on each index backend (shared_index).
 
 A "TestArchive" job cannot be saved, so it is pinned to the member that took it: that is how a
 test knows where a job runs. Its step 0 blocks (BlockAt) until the job is paused or cancelled.
@@ -7,6 +8,7 @@ test knows where a job runs. Its step 0 blocks (BlockAt) until the job is paused
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 import trio
@@ -30,10 +32,12 @@ async def _action(http: httpx.AsyncClient, job_id: str, action: str) -> float:
     return trio.current_time() - start
 
 
-async def test_a_job_of_one_member_is_read_and_driven_from_the_other(tmp_path: Path) -> None:
+async def test_a_job_of_one_member_is_read_and_driven_from_the_other(
+    tmp_path: Path, shared_index: dict[str, Any]
+) -> None:
     async with trio.open_nursery() as nursery:
-        a = await start_member(nursery, tmp_path, "a")
-        b = await start_member(nursery, tmp_path, "b")
+        a = await start_member(nursery, tmp_path, "a", **shared_index)
+        b = await start_member(nursery, tmp_path, "b", **shared_index)
         async with client_of(a) as http_a, client_of(b) as http_b:
             job_id = (await http_a.post("/test/jobs", json=BLOCKED_ON_A)).json()["ID"]
             await row_when(b, job_id, held_by(a))
@@ -60,10 +64,10 @@ async def test_a_job_of_one_member_is_read_and_driven_from_the_other(tmp_path: P
         nursery.cancel_scope.cancel()
 
 
-async def test_resubmitted_from_the_other_member(tmp_path: Path) -> None:
+async def test_resubmitted_from_the_other_member(tmp_path: Path, shared_index: dict[str, Any]) -> None:
     async with trio.open_nursery() as nursery:
-        a = await start_member(nursery, tmp_path, "a")
-        b = await start_member(nursery, tmp_path, "b")
+        a = await start_member(nursery, tmp_path, "a", **shared_index)
+        b = await start_member(nursery, tmp_path, "b", **shared_index)
         async with client_of(a) as http_a, client_of(b) as http_b:
             body = {"Asynchronous": True, "Steps": 2, "FailAt": 1, "Label": "failing"}
             job_id = (await http_a.post("/test/jobs", json=body)).json()["ID"]
@@ -78,10 +82,10 @@ async def test_resubmitted_from_the_other_member(tmp_path: Path) -> None:
         nursery.cancel_scope.cancel()
 
 
-async def test_archive_made_by_one_member_is_served_by_the_other(tmp_path: Path) -> None:
+async def test_archive_made_by_one_member_is_served_by_the_other(tmp_path: Path, shared_index: dict[str, Any]) -> None:
     async with trio.open_nursery() as nursery:
-        a = await start_member(nursery, tmp_path, "a")
-        b = await start_member(nursery, tmp_path, "b")
+        a = await start_member(nursery, tmp_path, "a", **shared_index)
+        b = await start_member(nursery, tmp_path, "b", **shared_index)
         async with client_of(a) as http_a, client_of(b) as http_b:
             study = await upload_study(http_a, series=1, per_series=2)
             job_id = (await http_a.post(f"/studies/{study.study}/archive", json={"Asynchronous": True})).json()["ID"]
@@ -97,10 +101,10 @@ async def test_archive_made_by_one_member_is_served_by_the_other(tmp_path: Path)
         nursery.cancel_scope.cancel()
 
 
-async def test_the_higher_priority_is_claimed_first(tmp_path: Path) -> None:
+async def test_the_higher_priority_is_claimed_first(tmp_path: Path, shared_index: dict[str, Any]) -> None:
     async with trio.open_nursery() as nursery:
-        a = await start_member(nursery, tmp_path, "a", ConcurrentJobs=1)
-        b = await start_member(nursery, tmp_path, "b", ConcurrentJobs=1)
+        a = await start_member(nursery, tmp_path, "a", ConcurrentJobs=1, **shared_index)
+        b = await start_member(nursery, tmp_path, "b", ConcurrentJobs=1, **shared_index)
         async with client_of(a) as http_a, client_of(b) as http_b:
             # Both workers busy: one blocked job pinned to each member.
             blocker_a = (await http_a.post("/test/jobs", json=BLOCKED_ON_A)).json()["ID"]

@@ -139,6 +139,20 @@ async def test_attachments_metadata_protection_properties(any_index: Index) -> N
     assert await any_index.get_property("Setting") == "two" and await any_index.get_property("Other") is None
 
 
+async def test_the_dicom_files_of_many_instances_in_one_call(any_index: Index) -> None:
+    stored = [new_instance(f"8.{n}") for n in range(3)]
+    for new in stored:
+        await any_index.store(new, overwrite=False)
+    await any_index.set_attachment(stored[0].ids[3], Attachment(1025, "uuid-other", 5, 5, "a", "a"))
+    asked = [new.ids[3] for new in stored] + ["missing", stored[1].ids[2]]
+    found = await any_index.dicom_attachments(asked)
+    assert {public_id: a.uuid for public_id, a in found.items()} == {
+        new.ids[3]: f"uuid-8.{n}" for n, new in enumerate(stored)
+    }
+    assert found[stored[2].ids[3]] == stored[2].attachment
+    assert await any_index.dicom_attachments([]) == {}
+
+
 async def test_changes_and_saved_jobs(any_index: Index) -> None:
     await any_index.store(new_instance("7.1"), overwrite=False)
     ids = new_instance("7.1").ids
@@ -167,3 +181,17 @@ async def test_concurrent_stores_of_one_series(any_index: Index) -> None:
     assert (stats["CountPatients"], stats["CountStudies"], stats["CountSeries"], stats["CountInstances"]) == (1, 1, 1, 12)
     kinds = [change.change_type for change in (await any_index.changes(0, 100))[0]]
     assert (kinds.count("NewPatient"), kinds.count("NewSeries"), kinds.count("NewInstance")) == (1, 1, 12)
+
+
+async def test_a_resource_is_logged_stable_once_per_quiet_period(any_index: Index) -> None:
+    """Two processes finding the same series stable log one change; after a new instance, one more."""
+    await any_index.store(new_instance("9.1"), overwrite=False)
+    series = new_instance("9.1").ids[2]
+    for _ in range(2):
+        await any_index.log_change("StableSeries", series, Level.SERIES, "20240101T130000")
+    await any_index.set_metadata(series, "LastUpdate", "20240101T140000")  # an instance arrived since
+    for _ in range(2):
+        await any_index.log_change("StableSeries", series, Level.SERIES, "20240101T150000")
+    await any_index.log_change("StableStudy", new_instance("9.1").ids[1], Level.STUDY, "20240101T150000")
+    logged = [(c.change_type, c.date) for c in (await any_index.changes(0, 100))[0] if c.change_type.startswith("Stable")]
+    assert logged == [("StableSeries", "20240101T130000"), ("StableSeries", "20240101T150000"), ("StableStudy", "20240101T150000")]

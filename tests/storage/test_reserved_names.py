@@ -7,9 +7,12 @@ Real files in a real folder; the store records its flushes (see ``RecordingStore
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import threading
 from pathlib import Path
+
+import pytest
 
 from node.storage.files import RESERVE_BATCH, TEMPORARY_SUFFIX
 from node.storage.index import Index
@@ -136,5 +139,54 @@ async def test_the_sweep_leaves_reserved_files_alone(tmp_path: Path, any_index: 
         result = await sweep_storage(store, any_index, min_age=-60)
         assert (result.orphans, result.temporaries) == (0, 0)
         assert all(store.path_of(name).exists() for name in reserved)
+    finally:
+        store.close()
+
+
+async def test_another_processs_sweep_and_a_fill_never_lose_the_instance(tmp_path: Path, any_index: Index) -> None:
+    """Two stores on one storage area, as two processes sharing it: the second's sweep takes the
+    first's old reserved files for orphans. One being filled is left alone; one swept before its
+    fill is written anew by the fill. Either way the instance's bytes are where its name says."""
+    owner = OneBatchStore(tmp_path / "storage")
+    owner.start_reserving()
+    sweeper = OneBatchStore(tmp_path / "storage")
+    try:
+        filling, swept = owner.new_name(), owner.new_name()
+        for name in owner.reserved() | {filling, swept}:
+            os.utime(owner.path_of(name), (1, 1))  # reserved long ago
+        held = os.open(owner.path_of(filling), os.O_WRONLY)
+        fcntl.flock(held, fcntl.LOCK_EX)  # the owner's fill under way
+        try:
+            result = await sweep_storage(sweeper, any_index)
+        finally:
+            os.close(held)
+        assert owner.path_of(filling).exists() and not owner.path_of(swept).exists()
+        assert result.orphans == len(owner.reserved()) + 1  # the idle stock and the swept name
+        assert owner.write(b"filled", filling) == (filling, 6)
+        assert owner.write(b"written anew", swept) == (swept, 12)
+        assert owner.path_of(filling).read_bytes() == b"filled"
+        assert owner.path_of(swept).read_bytes() == b"written anew"
+    finally:
+        sweeper.close()
+        owner.close()
+
+
+def test_a_reserved_file_unlinked_while_opened_is_written_anew(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sweep of another process removed the file between its opening and its lock here."""
+    store = OneBatchStore(tmp_path / "storage")
+    store.start_reserving()
+    try:
+        name = store.new_name()
+        path = store.path_of(name)
+        real_flock = fcntl.flock
+
+        def unlinked_first(fd: int, operation: int) -> None:
+            os.unlink(path)  # what the other process did just before the lock was taken
+            monkeypatch.setattr(fcntl, "flock", real_flock)
+            real_flock(fd, operation)
+
+        monkeypatch.setattr(fcntl, "flock", unlinked_first)
+        assert store.write(b"payload", name) == (name, 7)
+        assert path.read_bytes() == b"payload"
     finally:
         store.close()

@@ -7,7 +7,6 @@ Waiting on other processes takes real time: every wait here is a bounded poll.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import sys
@@ -22,10 +21,9 @@ import trio
 
 from bench.orthanc_process import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
-START_TIMEOUT = 30.0
+from .process import POLL_INTERVAL, ROOT, START_TIMEOUT, write_config
+
 STOP_TIMEOUT = 30.0
-POLL_INTERVAL = 0.05
 FRESH = {"Connection": "close"}  # each request on a connection of its own: the kernel picks a member anew
 
 
@@ -87,18 +85,13 @@ async def answers(url: str) -> bool:
 
 
 def write_cluster_config(tmp_path: Path, **options: Any) -> tuple[Path, int, int]:
-    http_port, dicom_port = free_port(), free_port()
-    config = {
-        "StorageDirectory": str(tmp_path / "storage"),
-        "HttpPort": http_port,
-        "HttpBindAddress": "127.0.0.1",
-        "DicomPort": dicom_port,
-        "DicomBindAddress": "127.0.0.1",
-        **options,
-    }
-    path = tmp_path / "node.json"
-    path.write_text(json.dumps(config))
-    return path, http_port, dicom_port
+    """The configuration of :func:`.process.write_config` with the DICOM server on a free port too;
+    its path, HTTP port and DICOM port."""
+    dicom_port = free_port()
+    path, url = write_config(
+        tmp_path, DicomServerEnabled=True, DicomPort=dicom_port, DicomBindAddress="127.0.0.1", **options
+    )
+    return path, int(url.rsplit(":", 1)[1]), dicom_port
 
 
 @asynccontextmanager

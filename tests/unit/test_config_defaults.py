@@ -21,6 +21,7 @@ from node.errors import OrthancError
 from node.net.scp import Peers
 from node.remotes.modality import parse_modality
 from node.remotes.registry import RemotesSettings
+from node.settings import NodeSettings
 
 ROOT = Path(node.__file__).parent
 README = ROOT.parent / "README.md"
@@ -138,3 +139,9 @@ def test_a_broken_modality_in_the_configuration_is_named_at_start() -> None:
     config = Config({"DicomModalities": {"broken": {"AET": "BROKEN", "Host": "10.0.0.8", "Port": "none"}}})
     with pytest.raises(OrthancError, match="'broken' of DicomModalities"):
         RemotesSettings.from_config(config)
+
+
+@pytest.mark.parametrize("members", [-1, 65])
+def test_a_members_count_out_of_range_is_refused_at_start(members: int) -> None:
+    with pytest.raises(OrthancError, match="Members must be between 0"):
+        NodeSettings.from_config(Config({"Members": members}))

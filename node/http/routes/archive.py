@@ -29,6 +29,7 @@ from ...jobs.types.archive import (
     archive_job,
     shared_archive_folder,
 )
+from ...offload import offload
 from ...services.archive_plan import ArchiveKind
 from ...units import MEGABYTE
 from ..answers import flag, json_answer, json_body, node
@@ -113,11 +114,12 @@ async def _create(
     disposition = {"Content-Disposition": f'filename="{filename}"'}
     if not options.synchronous:
         storage = context.settings.storage
-        folder = shared_archive_folder(storage) if engine.clustered else archive_folder(storage)
+        # Made on first use: a folder created (on shared storage, perhaps) off the event loop.
+        folder = await offload(shared_archive_folder if engine.clustered else archive_folder, storage)
         job = archive_job(kind, resources, FileDelivery(folder), **job_options)
         return json_answer(await submit(engine, job, options))
     if not context.settings.http.synchronous_zip_stream:
-        spooled = SpooledDelivery(archive_folder(context.settings.storage))
+        spooled = SpooledDelivery(await offload(archive_folder, context.settings.storage))
         answer = await _spooled_answer(archive_job(kind, resources, spooled, **job_options), spooled, options)
         answer.headers.update(disposition)
         return answer

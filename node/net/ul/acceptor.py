@@ -134,6 +134,8 @@ def _agreement_remembered(
     return _negotiate(_decode_remembered(body), policy, max_pdu)
 
 
-def _negotiate(request: AssociateRequest, policy: ContextPolicy, max_pdu: int) -> tuple[tuple[AcceptedContext, ...], bytes]:
+def _negotiate(
+    request: AssociateRequest, policy: ContextPolicy, max_pdu: int
+) -> tuple[tuple[AcceptedContext, ...], bytes]:
     results, roles, accepted = policy.negotiate(request)
     return tuple(accepted), encode_accept(request, results, roles, max_pdu)

@@ -8,6 +8,7 @@ malformed input raises :class:`ProtocolError`, which carries the A-ABORT reason 
 
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Callable, Iterator
 
@@ -110,6 +111,9 @@ class PDUReader:
         self, stream: trio.abc.ReceiveStream, *, p_data_limit: int, after_receive: Callable[[], None] | None = None
     ) -> None:
         self._stream = stream
+        # A socket is read straight from its descriptor: a DIMSE exchange waits for each answer,
+        # and Trio's stream and socket wrappers around that one read cost as much as the read.
+        self._socket = stream.socket if isinstance(stream, trio.SocketStream) else None
         self._buffer = bytearray()
         self._start = 0  # first unread byte of the buffer
         self.p_data_limit = p_data_limit
@@ -117,14 +121,31 @@ class PDUReader:
 
     async def _fill(self) -> None:
         try:
-            data = await self._stream.receive_some(RECEIVE_SIZE)
-        except trio.BrokenResourceError as error:  # reset by the peer
+            data = await (self._stream.receive_some(RECEIVE_SIZE) if self._socket is None else self._receive())
+        except (trio.BrokenResourceError, OSError) as error:  # reset by the peer, or the connection broke
             raise PeerClosed(f"connection reset by the peer: {error}") from error
         if not data:
             raise PeerClosed("connection closed by the peer")
         if self._after_receive is not None:
             self._after_receive()
         self._buffer += data
+
+    async def _receive(self) -> bytes:
+        """What the socket holds, once it holds something; a checkpoint, as Trio's reads are
+        (a peer sending without pause never keeps the other tasks from running)."""
+        sock = self._socket
+        assert sock is not None
+        try:
+            data = os.read(_open_descriptor(sock), RECEIVE_SIZE)
+        except BlockingIOError:
+            while True:
+                await trio.lowlevel.wait_readable(sock)
+                try:
+                    return os.read(_open_descriptor(sock), RECEIVE_SIZE)
+                except BlockingIOError:  # woken for nothing
+                    continue
+        await trio.lowlevel.cancel_shielded_checkpoint()  # the bytes are kept whatever happens
+        return data
 
     async def read(self) -> tuple[int, bytes]:
         """The next PDU: (type, body after the 6-byte header)."""
@@ -160,6 +181,14 @@ class PDUReader:
         body = bytes(memoryview(self._buffer)[self._start + HEADER.size : end])  # one copy, not two
         self._start = end
         return pdu_type, body
+
+
+def _open_descriptor(sock: trio.socket.SocketType) -> int:
+    """The socket's descriptor; Trio's error for a socket closed meanwhile (by another task)."""
+    descriptor = sock.fileno()
+    if descriptor < 0:
+        raise trio.ClosedResourceError("the socket was closed")
+    return descriptor
 
 
 # -- P-DATA-TF --------------------------------------------------------------------------

@@ -42,6 +42,7 @@ from .dimse import (
     PRIORITY_MEDIUM,
     RESPONSE_BIT,
     Command,
+    StoredFile,
     read_file_meta,
     response,
     store_request,
@@ -174,15 +175,29 @@ class Peer:
         await self.association.send_message(context.context_id, command)
         return int((await self._response_to(message_id)).command.get("Status", CANNOT_UNDERSTAND))
 
-    async def c_store(self, data: bytes, *, move_originator: tuple[str, int] | None = None) -> int:
-        """Send one Part-10 file as it is stored (no transcoding); the C-STORE-RSP status."""
-        meta = read_file_meta(data)
+    async def c_store(
+        self,
+        data: bytes,
+        *,
+        meta: StoredFile | None = None,
+        move_originator: tuple[str, int] | None = None,
+        while_waiting: Callable[[], Awaitable[object]] | None = None,
+    ) -> int:
+        """Send one Part-10 file as it is stored (no transcoding); the C-STORE-RSP status.
+
+        ``meta``: the file's, when the caller read it already. ``while_waiting`` runs once the
+        request is out, before its response is awaited (a C-MOVE's pending response to its own
+        requestor, say): what it does then costs no time of its own.
+        """
+        meta = meta or read_file_meta(data)
         if meta is None:
             raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "Cannot send a file without its DICOM meta header")
         context = self._context(meta.sop_class, meta.transfer_syntax)
         message_id = self.association.next_message_id()
         command = store_request(message_id, meta, move_originator=move_originator)
         await self.association.send_message(context.context_id, command, memoryview(data)[meta.dataset_offset :])
+        if while_waiting is not None:
+            await while_waiting()
         return int((await self._response_to(message_id)).command.get("Status", CANNOT_UNDERSTAND))
 
     async def _send_query(

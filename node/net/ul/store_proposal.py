@@ -19,6 +19,11 @@ from pynetdicom.presentation import PresentationContext, build_context
 MAX_CONTEXTS = 128  # what one A-ASSOCIATE-RQ may propose (odd context IDs 1..255)
 UNCOMPRESSED = (str(ExplicitVRLittleEndian), str(ImplicitVRLittleEndian))
 
+# Instances whose (SOP class, syntax) shape the contexts of a new storage association: the index
+# gives them at some 60 us each, before the first C-STORE can go. One of a pair not among them
+# (rare: a study is mostly of one kind) opens the next association, proposing from it on.
+PROPOSAL_WINDOW = 64
+
 Pair = tuple[str, str]  # (SOP class UID, transfer syntax UID)
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from ...dicom.ids import Level, OrthancIds
+from .notifications import Notifications
 
 # Orthanc's numbers for the built-in metadata (`?numeric`), and for attachments.
 METADATA_NUMBERS: dict[str, int] = {
@@ -214,6 +215,11 @@ class Index(abc.ABC):
         return (await self.attachments(public_id)).get(ATTACHMENT_DICOM)
 
     @abc.abstractmethod
+    async def dicom_attachments(self, public_ids: Sequence[str]) -> dict[str, Attachment]:
+        """The DICOM file of each of these instances that has one (a send's next files, in one
+        round trip instead of one per instance)."""
+
+    @abc.abstractmethod
     async def delete_attachment(self, public_id: str, content_type: int) -> str | None: ...
 
     @abc.abstractmethod
@@ -331,8 +337,11 @@ class Index(abc.ABC):
         """A user action on ``row`` as it was read: False (nothing written) if it changed since."""
 
     @abc.abstractmethod
-    async def set_job_command(self, job_id: str, command: str) -> str | None:
-        """Ask the member that holds the row to pause or cancel it; that member, or None if nobody holds it."""
+    async def set_job_command(self, job_id: str, command: str, *, tell_owner: str | None = None) -> str | None:
+        """Ask the member that holds the row to pause or cancel it; that member, or None if nobody holds it.
+
+        With ``tell_owner``, an index that carries messages (:meth:`notifications`) sends that
+        text to the member in the same transaction: it arrives once the command is committed."""
 
     @abc.abstractmethod
     async def job_commands(self, member: str) -> list[tuple[str, str]]:
@@ -366,3 +375,8 @@ class Index(abc.ABC):
     @abc.abstractmethod
     async def live_members(self, max_age_ms: int) -> list[str]:
         """The members whose heartbeat is at most ``max_age_ms`` old."""
+
+    # Messages between the processes sharing the index
+    def notifications(self) -> Notifications | None:
+        """The database's own messages between the processes that share it; None where it has none."""
+        return None

@@ -42,6 +42,8 @@ from . import queries
 from .base import NewInstance, StoreResult
 from .dialect import POSTGRESQL
 from .job_leases import JOB_COLUMNS, JOB_INDEXES, MEMBERS_TABLE, POSTGRESQL_STATEMENTS
+from .notifications import CHANNEL, Listener, Notifications, encode
+from .pg_notifications import NOTIFY, PostgresListener
 from .sql_backend import SqlBackend
 
 log = logging.getLogger(__name__)
@@ -168,15 +170,17 @@ class _Call:
                     log.warning("index: could not cancel a statement: %s", error)
 
 
-class PostgresIndex(SqlBackend):
+class PostgresIndex(SqlBackend, Notifications):
     """Open with :meth:`open`. ``durable`` (SyncStorageArea) keeps PostgreSQL's synchronous
     commits; without it a commit returns before its log is flushed (a crash of the server may
-    lose the last ones, never corrupt the database)."""
+    lose the last ones, never corrupt the database). It carries messages between the processes
+    that share the database (LISTEN/NOTIFY, see :mod:`.pg_notifications`)."""
 
     _jobs = POSTGRESQL_STATEMENTS
 
-    def __init__(self, pool: ConnectionPool, pool_size: int) -> None:
+    def __init__(self, pool: ConnectionPool, pool_size: int, conninfo: str) -> None:
         self._pool = pool
+        self._conninfo = conninfo
         self._limiter = trio.CapacityLimiter(pool_size)
         self._store_batcher = Batcher(self, self._store_batch)
 
@@ -196,7 +200,7 @@ class PostgresIndex(SqlBackend):
             kwargs={"autocommit": True},  # transactions are opened by the calls that write
             name="index",
         )
-        index = cls(pool, settings.pool_size)
+        index = cls(pool, settings.pool_size, conninfo)
         try:
             # One connection first: a refusal (no such database, bad password) fails at once, in its words.
             await trio.to_thread.run_sync(_probe, conninfo)
@@ -249,6 +253,9 @@ class PostgresIndex(SqlBackend):
             raise
         except psycopg.Error as error:
             raise _orthanc_error(error) from error
+        except queries.ConcurrentChange as error:  # still changed under it after every attempt
+            log.error("index: %s", error)
+            raise OrthancError(ErrorCode.DATABASE) from error
 
     def _transaction(self, call: _Call | None, write: bool, fn: Callable[..., T], *args: Any) -> T:
         """In a worker thread: ``fn(sql, *args)`` on one connection, in one transaction when it
@@ -297,10 +304,26 @@ class PostgresIndex(SqlBackend):
             return self._transaction(None, True, _insert_all, [item])[0].unwrap()
         except psycopg.Error as error:
             raise _orthanc_error(error) from error
+        except queries.ConcurrentChange as error:
+            log.error("index: %s", error)
+            raise OrthancError(ErrorCode.DATABASE) from error
 
     # -- changes -----------------------------------------------------------------
     async def last_seq(self) -> int:
         return await self._read(_last_seq)
+
+    # -- messages between processes ------------------------------------------------
+    def notifications(self) -> Notifications:
+        return self
+
+    async def send(self, target: str, text: str) -> None:
+        await self._read(self._tell, target, text)
+
+    async def listen(self) -> Listener:
+        return await PostgresListener.open(self._conninfo)
+
+    def _tell(self, sql: queries.Sql, target: str, text: str) -> None:
+        sql.row(NOTIFY, (CHANNEL, encode(target, text)))
 
 
 def _insert_all(sql: queries.Sql, items: list[_StoreItem]) -> list[outcome.Outcome[StoreResult]]:
@@ -324,8 +347,14 @@ def _probe(conninfo: str) -> None:
 def _create_schema(sql: queries.Sql) -> None:
     sql.row("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))
     sql.db.execute(SCHEMA)
+    had_state = sql.row(
+        "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+        "AND table_name = 'jobs' AND column_name = 'state'"
+    )
     for name, definition in JOB_COLUMNS:  # the cluster's columns of the jobs table
         sql.run(f"ALTER TABLE jobs ADD COLUMN IF NOT EXISTS {name} {definition}")
+    if had_state is None:
+        queries.adopt_saved_jobs(sql)
     for statement in (*JOB_INDEXES, MEMBERS_TABLE):
         sql.run(statement)
 

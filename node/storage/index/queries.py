@@ -15,7 +15,16 @@ from typing import Any
 
 from ...dicom.ids import Level
 from ...errors import ErrorCode, OrthancError
-from .base import Attachment, Change, DeleteResult, DescendantSummary, NewInstance, ResourceRecord, StoreResult
+from .base import (
+    ATTACHMENT_DICOM,
+    Attachment,
+    Change,
+    DeleteResult,
+    DescendantSummary,
+    NewInstance,
+    ResourceRecord,
+    StoreResult,
+)
 from .dialect import Dialect
 
 _STATUS_NEW = {Level.PATIENT: "NewPatient", Level.STUDY: "NewStudy", Level.SERIES: "NewSeries"}
@@ -24,6 +33,9 @@ _IDENTIFIER_TAGS = (
     "((r.level = 0 AND i.tag = '0010,0020') OR (r.level = 1 AND i.tag = '0020,000d') "
     "OR (r.level = 2 AND i.tag = '0020,000e') OR (r.level = 3 AND i.tag = '0008,0018'))"
 )
+_KEPT_SAVED_STATES = ("Success", "Failure", "Paused")  # a saved job's states that a cluster keeps as they are
+_UNREADABLE_JOB = ("Failure", 0)
+_STABLE = "Stable"  # the changes logged once a resource is quiet: StablePatient, StableStudy, StableSeries
 _CHANGE_COLUMNS = "seq, change_type, public_id, level, date"
 _ATTACHMENT_COLUMNS = (
     "content_type, uuid, uncompressed_size, compressed_size, uncompressed_md5, compressed_md5, compression"
@@ -455,6 +467,21 @@ def attachments(sql: Sql, public_id: str) -> dict[int, Attachment]:
     return {r[0]: Attachment(*r) for r in rows}
 
 
+def dicom_attachments(sql: Sql, public_ids: Sequence[str]) -> dict[str, Attachment]:
+    """The DICOM file of each of these instances that has one, in one query per SUMMARY_CHUNK."""
+    found: dict[str, Attachment] = {}
+    for start in range(0, len(public_ids), SUMMARY_CHUNK):
+        chunk = list(public_ids[start : start + SUMMARY_CHUNK])
+        rows = sql.rows(
+            f"SELECT r.public_id, {', '.join(f'a.{c.strip()}' for c in _ATTACHMENT_COLUMNS.split(','))} "
+            f"FROM resources r JOIN attachments a ON a.internal_id = r.internal_id "
+            f"WHERE a.content_type = ? AND r.public_id IN ({sql.marks(len(chunk))})",
+            [ATTACHMENT_DICOM, *chunk],
+        )
+        found.update((row[0], Attachment(*row[1:])) for row in rows)
+    return found
+
+
 def delete_attachment(sql: Sql, public_id: str, content_type: int) -> str | None:
     found = internal(sql, public_id)
     if found is None:
@@ -514,12 +541,23 @@ def set_protected(sql: Sql, public_id: str, protected: bool) -> None:
 # -- changes -----------------------------------------------------------------------
 def log_change(sql: Sql, change_type: str, public_id: str, level: Level, date: str) -> None:
     # A change names a resource that exists: one deleted meanwhile (a late "stable") logs nothing.
-    sql.run(
+    text = (
         "INSERT INTO changes(change_type, public_id, level, date) "
         "SELECT CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS INTEGER), CAST(? AS TEXT) "
-        "WHERE EXISTS (SELECT 1 FROM resources WHERE public_id = ?)",
-        (change_type, public_id, int(level), date, public_id),
+        "WHERE EXISTS (SELECT 1 FROM resources WHERE public_id = ?)"
     )
+    params: list[Any] = [change_type, public_id, int(level), date, public_id]
+    if change_type.startswith(_STABLE):
+        # Once per quiet period: processes sharing the index each track the instances they
+        # received, and the second to find a resource stable finds the change already logged
+        # after the resource's last update.
+        text += (
+            " AND NOT EXISTS (SELECT 1 FROM changes c WHERE c.public_id = ? AND c.change_type = ? "
+            "AND c.date > COALESCE((SELECT m.value FROM metadata m JOIN resources r ON r.internal_id = m.internal_id "
+            "WHERE r.public_id = ? AND m.name = 'LastUpdate'), ''))"
+        )
+        params += [public_id, change_type, public_id]
+    sql.run(text, params)
 
 
 def changes(sql: Sql, since: int, limit: int) -> tuple[list[Change], bool]:
@@ -594,11 +632,34 @@ def saved_jobs(sql: Sql) -> dict[str, str]:
     return dict(sql.rows("SELECT id, data FROM jobs"))
 
 
+def saved_job_state(data: str) -> tuple[str, int]:
+    """The row's state and priority for a job a single node saved (SaveJobs), should members
+    ever share its index: an ended job stays ended and a paused one paused; any other is
+    Pending, as a restarted node would queue it again. An unreadable one is never claimed."""
+    try:
+        form = json.loads(data)
+    except ValueError:
+        return _UNREADABLE_JOB
+    if not isinstance(form, dict):
+        return _UNREADABLE_JOB
+    state = form.get("State")
+    priority = form.get("Priority", 0)
+    return (state if state in _KEPT_SAVED_STATES else "Pending"), (priority if isinstance(priority, int) else 0)
+
+
+def adopt_saved_jobs(sql: Sql) -> None:
+    """Give the rows of a jobs table made before the cluster's columns the state and priority
+    their saved forms say (the new columns' defaults would make every one Pending)."""
+    rows = [(*saved_job_state(data), job_id) for job_id, data in sql.rows("SELECT id, data FROM jobs")]
+    sql.run_many("UPDATE jobs SET state = ?, priority = ? WHERE id = ?", rows)
+
+
 def save_jobs(sql: Sql, changed: dict[str, str], removed: Collection[str], clear: bool) -> None:
     if clear:
         sql.run("DELETE FROM jobs")
     sql.run_many("DELETE FROM jobs WHERE id = ?", [(job_id,) for job_id in removed])
     sql.run_many(
-        "INSERT INTO jobs(id, data) VALUES (?,?) ON CONFLICT(id) DO UPDATE SET data = excluded.data",
-        list(changed.items()),
+        "INSERT INTO jobs(id, data, state, priority) VALUES (?,?,?,?) ON CONFLICT(id) DO UPDATE "
+        "SET data = excluded.data, state = excluded.state, priority = excluded.priority",
+        [(job_id, data, *saved_job_state(data)) for job_id, data in changed.items()],
     )

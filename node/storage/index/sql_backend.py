@@ -83,6 +83,9 @@ class SqlBackend(Index):
     async def attachments(self, public_id: str) -> dict[int, Attachment]:
         return await self._read(queries.attachments, public_id)
 
+    async def dicom_attachments(self, public_ids: Sequence[str]) -> dict[str, Attachment]:
+        return await self._read(queries.dicom_attachments, public_ids) if public_ids else {}
+
     async def delete_attachment(self, public_id: str, content_type: int) -> str | None:
         return await self._write(queries.delete_attachment, public_id, content_type)
 
@@ -193,9 +196,19 @@ class SqlBackend(Index):
         }  # fmt: skip
         return bool(await self._write(queries.changed_rows, self._jobs.compare_and_set, params))
 
-    async def set_job_command(self, job_id: str, command: str) -> str | None:
-        rows = await self._write(queries.returned_rows, self._jobs.set_command, {"id": job_id, "command": command})
-        return rows[0][0] if rows else None
+    async def set_job_command(self, job_id: str, command: str, *, tell_owner: str | None = None) -> str | None:
+        def run(sql: queries.Sql) -> str | None:
+            rows = sql.rows(self._jobs.set_command, {"id": job_id, "command": command})
+            owner: str | None = rows[0][0] if rows else None
+            if owner is not None and tell_owner is not None:
+                self._tell(sql, owner, tell_owner)
+            return owner
+
+        return await self._write(run)
+
+    def _tell(self, sql: queries.Sql, target: str, text: str) -> None:
+        """Send ``text`` to ``target`` when the transaction of ``sql`` commits, where the
+        database carries messages (see :meth:`Index.notifications`); nothing otherwise."""
 
     async def job_commands(self, member: str) -> list[tuple[str, str]]:
         rows = await self._read(queries.returned_rows, self._jobs.commands_of, {"me": member})

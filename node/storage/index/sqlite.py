@@ -7,7 +7,7 @@ import functools
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -96,6 +96,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 """
 
+
 def _orthanc_error(error: sqlite3.Error) -> OrthancError:
     """What the client learns of an SQLite failure; SQLite's own words go to the log."""
     if (getattr(error, "sqlite_errorcode", 0) & _PRIMARY_CODE) == sqlite3.SQLITE_FULL:
@@ -136,17 +137,6 @@ class SqliteIndex(SqlBackend):
         db.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
         db.executescript(SCHEMA)
         _migrate_jobs(db)
-        # A resource is stable once per quiet period: when several processes each track the
-        # instances they received, the second to find a resource stable logs nothing, a
-        # Stable* change being already logged after the resource's last update.
-        db.execute(
-            "CREATE TEMP TRIGGER IF NOT EXISTS stable_once BEFORE INSERT ON main.changes "
-            "WHEN NEW.change_type LIKE 'Stable%' AND EXISTS (SELECT 1 FROM main.changes c "
-            "WHERE c.public_id = NEW.public_id AND c.change_type = NEW.change_type AND c.date > COALESCE(("
-            "SELECT m.value FROM main.metadata m JOIN main.resources r ON r.internal_id = m.internal_id "
-            "WHERE r.public_id = NEW.public_id AND m.name = 'LastUpdate'), '')) "
-            "BEGIN SELECT RAISE(IGNORE); END"
-        )
         if durable:  # the names of the database and of its write-ahead log, just created
             flush_folder(path.parent)
         return db
@@ -222,23 +212,6 @@ class SqliteIndex(SqlBackend):
 
         return await self._run(run)
 
-    # -- saved jobs ----------------------------------------------------------
-    async def saved_jobs(self) -> dict[str, str]:
-        def run() -> dict[str, str]:
-            return dict(self._db.execute("SELECT id, data FROM jobs").fetchall())
-
-        return await self._run(run)
-
-    async def save_jobs(self, changed: dict[str, str], removed: Collection[str], *, clear: bool = False) -> None:
-        def run() -> None:
-            with self._tx():
-                if clear:
-                    self._db.execute("DELETE FROM jobs")
-                self._db.executemany("DELETE FROM jobs WHERE id = ?", [(job_id,) for job_id in removed])
-                self._db.executemany("INSERT OR REPLACE INTO jobs(id, data) VALUES (?,?)", list(changed.items()))
-
-        await self._run(run)
-
     _jobs = SQLITE_STATEMENTS  # the cluster jobs (see SqlBackend)
 
 
@@ -248,6 +221,8 @@ def _migrate_jobs(db: sqlite3.Connection) -> None:
     for name, definition in JOB_COLUMNS:
         if name not in present:
             db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {definition}")
+    if "state" not in present:
+        queries.adopt_saved_jobs(queries.Sql(db, SQLITE))
     for statement in (*JOB_INDEXES, MEMBERS_TABLE):
         db.execute(statement)
 

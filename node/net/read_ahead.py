@@ -1,10 +1,10 @@
-"""The stored files of a send job, read in worker threads ahead of the instance being sent.
+"""The stored files of a send (a job's, or a C-MOVE/C-GET's sub-operations), read in worker
+threads ahead of the instance being sent.
 
 A send waits on the remote most of the time (its answer to each C-STORE or POST); the
 next files are looked up in the index and read from disk meanwhile, so the sender finds
-each one ready. The lookups of a batch are asked together (the index thread runs them
-back to back), and small files are read several per worker call: a thread hop costs more
-than reading a tiny file. Memory is bounded by the bytes read ahead, not by the job.
+each one ready. The lookups of a batch are one index query, and small files are read
+several per worker call: a thread hop costs more than reading a tiny file. Memory is bounded by the bytes read ahead, not by the job.
 
 An instance deleted or a file gone since the job was submitted fails when its turn
 comes, with the error a plain read would give (unknown resource, inexistent file).
@@ -12,9 +12,9 @@ comes, with the error a plain read would give (unknown resource, inexistent file
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import trio
 
@@ -24,12 +24,14 @@ from ..services.bundle import ServiceBundle
 from ..storage.files import FileStore
 from ..storage.index.base import COMPRESSION_ZLIB, Attachment
 from ..units import MEGABYTE
+from .ul.operation import first_real
 
 AHEAD_FILES = 32  # files looked up and read ahead of the one being sent, at most
 AHEAD_BYTES = 8 * MEGABYTE  # bytes read ahead, at most (one file more when a single file is larger)
 GROUP_BYTES = 1 * MEGABYTE  # consecutive files read by one worker call, up to this size together
 
 Transform = Callable[[bytes], bytes]  # applied to each file in the worker thread (gzip, say)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -59,9 +61,9 @@ class FileReadAhead:
     """``await files.get(position)``: the stored file of ``instances[position]``, read ahead.
 
     Positions are asked in increasing order; asking another one (a run resumed elsewhere)
-    drops what was read ahead. :meth:`close` drops it too (end of a run). The sender calls
-    :meth:`refill` when :meth:`refill_due`, beside its send, so that the index lookups of the
-    next files are not waited for in turn.
+    drops what was read ahead. :meth:`close` drops it too (end of a run). The sender sends
+    each file through :meth:`beside`, which refills meanwhile when it is due, so that the
+    index lookups of the next files are not waited for in turn.
     """
 
     def __init__(self, services: ServiceBundle, instances: Sequence[str], transform: Transform | None = None) -> None:
@@ -69,7 +71,8 @@ class FileReadAhead:
         self._instances = instances
         self._transform = transform
         self._found: dict[int, Attachment | _Missing] = {}  # looked up, not yet read
-        self._reads: dict[int, tuple[Pending[list[object]], int]] = {}  # started: (group, index in it)
+        # Started: (group, index in it), or why the instance has no file to read.
+        self._reads: dict[int, tuple[Pending[list[object]], int] | _Missing] = {}
         self._bytes: dict[int, int] = {}  # size of each started read, until it is taken
         self._next = 0  # first position not started
 
@@ -78,12 +81,28 @@ class FileReadAhead:
             self.close()
             self._next = position
             await self.refill(position)
-        group, index = self._reads.pop(position)
+        started = self._reads.pop(position)
         self._bytes.pop(position, None)
+        if isinstance(started, _Missing):
+            raise started.error
+        group, index = started
         result = (await group.result())[index]
         if isinstance(result, _Missing):
             raise result.error
         assert isinstance(result, bytes)
+        return result
+
+    async def beside(self, position: int, send: Callable[[], Awaitable[T]]) -> T:
+        """``send()`` of the file at ``position``; the next files are looked up and read meanwhile
+        when half of what was read ahead has been taken."""
+        if not self.refill_due():
+            return await send()
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self.refill, position + 1)
+                result = await send()
+        except BaseExceptionGroup as group:
+            raise first_real(group) from None
         return result
 
     def refill_due(self) -> bool:
@@ -100,30 +119,25 @@ class FileReadAhead:
 
     def close(self) -> None:
         """Drop every read not taken (those not started yet never start)."""
-        for group, _ in self._reads.values():
-            group.cancel()
+        for started in self._reads.values():
+            if not isinstance(started, _Missing):
+                started[0].cancel()
         self._found.clear()
         self._reads.clear()
         self._bytes.clear()
 
     async def _look_up(self, position: int) -> None:
-        """Attachments of the next positions, asked concurrently (one batch for the index thread)."""
+        """Attachments of the next positions, in one index query."""
         end = min(len(self._instances), position + AHEAD_FILES)
         wanted = [i for i in range(self._next, end) if i not in self._found]
         if not wanted:
             return
-        index = self._services.index
-
-        async def one(i: int) -> None:
+        found = await self._services.index.dicom_attachments([self._instances[i] for i in wanted])
+        for i in wanted:
             instance = self._instances[i]
-            attachment = await index.dicom_attachment(instance)
-            self._found[i] = attachment or _Missing(
+            self._found[i] = found.get(instance) or _Missing(
                 OrthancError(ErrorCode.UNKNOWN_RESOURCE, f"Unknown resource: {instance}")
             )
-
-        async with trio.open_nursery() as nursery:
-            for i in wanted:
-                nursery.start_soon(one, i)
 
     def _start_reads(self, position: int) -> None:
         """Reads of the looked-up positions from the first not started, within the byte budget."""
@@ -142,7 +156,7 @@ class FileReadAhead:
             if isinstance(found, _Missing):
                 self._start_group(group)  # keeps the order: the missing one answers on its own
                 group, group_bytes = [], 0
-                self._reads[self._next] = (_failed(found), 0)
+                self._reads[self._next] = found
             else:
                 group.append((self._next, found))
                 group_bytes += size
@@ -157,10 +171,3 @@ class FileReadAhead:
         pending = offload_ahead(_read_group, self._services.files, [a for _, a in group], self._transform)
         for index, (position, _) in enumerate(group):
             self._reads[position] = (pending, index)
-
-
-def _failed(missing: _Missing) -> Pending[list[object]]:
-    """A read that ended before it began: the error, delivered like a worker's result."""
-    future: Future[list[object]] = Future()
-    future.set_result([missing])
-    return Pending(_read_group, future)

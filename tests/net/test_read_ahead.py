@@ -10,8 +10,8 @@ import pytest
 
 from node.context import NodeContext
 from node.errors import ErrorCode, OrthancError
-from node.transfers import read_ahead
-from node.transfers.read_ahead import FileReadAhead
+from node.net import read_ahead
+from node.net.read_ahead import FileReadAhead
 from tests.support.datasets import make_dicom
 from tests.support.rest import upload
 
@@ -74,16 +74,16 @@ async def test_refilled_beside_the_send(
     monkeypatch.setattr(read_ahead, "AHEAD_FILES", 8)
     instances = await _stored(http, COUNT)
     files = FileReadAhead(node.services, instances)
-    lookups = 0
-    looked_up = node.index.dicom_attachment
+    lookups = 0  # instances looked up
+    looked_up = node.index.dicom_attachments
 
-    async def counted(instance: str) -> object:
+    async def counted(asked: list[str]) -> object:
         nonlocal lookups
-        lookups += 1
-        return await looked_up(instance)
+        lookups += len(asked)
+        return await looked_up(asked)
 
     got = [await files.get(0)]
-    monkeypatch.setattr(node.index, "dicom_attachment", counted)
+    monkeypatch.setattr(node.index, "dicom_attachments", counted)
     for position in range(1, COUNT):
         if files.refill_due():
             await files.refill(position)
