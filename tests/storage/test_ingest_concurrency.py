@@ -282,3 +282,35 @@ async def test_stores_arriving_while_another_process_holds_the_write_lock_join_o
     finally:
         other.close()
         await index.close()
+
+
+async def test_a_batch_whose_transaction_is_lost_commits_none_of_its_stores(tmp_path: Path) -> None:
+    """SQLite rolls a whole transaction back on some errors (a full disk): the stores after the
+    failing one fail too, rather than commit on their own."""
+    index = SqliteIndex(tmp_path)
+    busy = threading.Event()
+    failures: list[Exception] = []
+
+    def lost() -> None:  # white box: what SQLite does on a full disk, then the error
+        index._db.execute("ROLLBACK")
+        raise OSError("disk full")
+
+    async def store(sop_uid: str, written: Callable[[], object] | None) -> None:
+        try:
+            await index.store(_new_instance(sop_uid), overwrite=False, written=written)
+        except Exception as error:
+            failures.append(error)
+
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(index._thread.run, busy.wait)  # white box: the stores batch up
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.start_soon(store, "1.2.3.1", lost)
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.start_soon(store, "1.2.3.2", None)
+            await trio.testing.wait_all_tasks_blocked()
+            busy.set()
+        assert len(failures) == 2
+        assert (await index.statistics())["CountInstances"] == 0
+    finally:
+        await index.close()

@@ -189,6 +189,11 @@ class SqliteIndex(SqlBackend):
         return [outcome.capture(self._store, new, overwrite, written) for new, overwrite, written in items]
 
     def _store(self, new: NewInstance, overwrite: bool, written: Callable[[], object] | None) -> StoreResult:
+        if not self._db.in_transaction:
+            # An earlier store's failure made SQLite roll the batch's transaction back: a savepoint
+            # now would begin and commit a transaction of its own, outside the batch's.
+            log.error("index: the batch's transaction was rolled back; store refused")
+            raise OrthancError(ErrorCode.DATABASE)
         self._db.execute("SAVEPOINT store")
         try:
             result = queries.insert_instance(self._sql, new, overwrite)
