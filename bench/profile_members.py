@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -35,6 +35,7 @@ from bench.load import http_load, storescu_load
 from tests.support.dcmtk import dcmtk_tool
 
 PY_SPY = Path(sys.executable).with_name("py-spy")
+MINIMUM_SHOWN = 0.5  # % of the samples below which a category is left out
 # (category, pattern matched against one frame "function (file:line)"), looked for from the leaf
 # up: the first frame of a stack that matches one names its category.
 CATEGORIES: tuple[tuple[str, str], ...] = (
@@ -52,7 +53,6 @@ CATEGORIES: tuple[tuple[str, str], ...] = (
     ("trio scheduler and I/O", r"trio/"),
     ("thread hand-offs", r"threading\.py|queue\.py|node/storage/thread\.py|node/storage/batch\.py"),
 )
-DETAIL = 0  # leaf frames shown per category (--detail)
 
 
 def member_pids(server: Server) -> list[int]:
@@ -84,12 +84,12 @@ def categorize(frames: list[str]) -> str:
     return "other"
 
 
-LEAVES: Counter[tuple[str, str, str]] = Counter()  # (thread kind, category, leaf frame) -> samples
+Samples = Counter[tuple[str, str, str]]  # (thread kind, category, leaf frame) -> samples
 
 
-def read_samples(path: Path) -> dict[tuple[str, str], int]:
-    """(thread kind, category) -> samples, from py-spy's raw output (the leaves go to LEAVES)."""
-    counts: dict[tuple[str, str], int] = Counter()
+def read_samples(path: Path) -> Samples:
+    """The samples of py-spy's raw output, by thread kind, category and leaf frame."""
+    counts: Samples = Counter()
     if not path.exists():
         return counts
     for line in path.read_text().splitlines():
@@ -97,28 +97,28 @@ def read_samples(path: Path) -> dict[tuple[str, str], int]:
         frames = stack.split(";")
         # With --threads the first frame is "process ...", the second the thread.
         thread = next((f for f in frames[:3] if f.startswith("thread ")), "thread ?")
-        key = (thread_kind(thread), categorize(frames))
-        counts[key] += int(number)
-        LEAVES[(*key, frames[-1])] += int(number)
+        counts[(thread_kind(thread), categorize(frames), frames[-1])] += int(number)
     return counts
 
 
-def show(title: str, counts: dict[tuple[str, str], int], seconds: float, rate: int) -> None:
-    total = sum(counts.values())
+def show(title: str, samples: Samples, seconds: float, rate: int, detail: int) -> None:
+    """Shares of the samples by thread kind, then by category, then (``detail``) by leaf frame."""
+    total = sum(samples.values())
     print(f"\n{title}: {total} samples over {seconds:.1f} s ({total / max(seconds * rate, 1):.2f} threads busy)")
-    by_thread: dict[str, int] = defaultdict(int)
-    for (thread, _), number in counts.items():
+    by_thread: Counter[str] = Counter()
+    by_category: Counter[tuple[str, str]] = Counter()
+    for (thread, category, _), number in samples.items():
         by_thread[thread] += number
-    for thread, number in sorted(by_thread.items(), key=lambda item: -item[1]):
+        by_category[(thread, category)] += number
+    for thread, number in by_thread.most_common():
         print(f"  {thread:<16} {100 * number / total:5.1f} %")
-        rows = sorted(((c, n) for (t, c), n in counts.items() if t == thread), key=lambda item: -item[1])
-        for category, count in rows:
-            if 100 * count / total >= 0.5:
-                print(f"      {category:<34} {100 * count / total:5.1f} %")
-                if DETAIL:
-                    leaves = [(f, n) for (t, c, f), n in LEAVES.items() if (t, c) == (thread, category)]
-                    for leaf, n in sorted(leaves, key=lambda item: -item[1])[:DETAIL]:
-                        print(f"          {leaf[:90]:<90} {100 * n / total:5.1f} %")
+        for (_, category), count in ((k, n) for k, n in by_category.most_common() if k[0] == thread):
+            if 100 * count / total < MINIMUM_SHOWN:
+                continue
+            print(f"      {category:<34} {100 * count / total:5.1f} %")
+            leaves = Counter({f: n for (t, c, f), n in samples.items() if (t, c) == (thread, category)})
+            for leaf, n in leaves.most_common(detail):
+                print(f"          {leaf[:90]:<90} {100 * n / total:5.1f} %")
 
 
 def member_split(server: Server) -> dict[str, float]:
@@ -144,8 +144,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--detail", type=int, default=0, help="leaf frames shown per category")
     parser.add_argument("--keep", type=Path, help="folder to copy py-spy's raw outputs into")
     args = parser.parse_args(argv)
-    global DETAIL
-    DETAIL = args.detail
     os.environ["TCP_NODELAY"] = "1"
     with tempfile.TemporaryDirectory(prefix="profile-members-") as scratch:
         folder = Path(scratch)
@@ -182,18 +180,18 @@ def main(argv: list[str] | None = None) -> int:
             for _, _, spy in spies:
                 spy.wait(timeout=60)
             after = member_split(server)
-        total: dict[tuple[str, str], int] = Counter()
+        total: Samples = Counter()
         if args.keep is not None:
             args.keep.mkdir(parents=True, exist_ok=True)
             for _, output, _ in spies:
                 if output.exists():
                     shutil.copyfile(output, args.keep / output.name)
         for pid, output, _ in spies:
-            counts = read_samples(output)
-            show(f"member pid {pid}", counts, seconds, args.rate)
-            total.update(counts)
+            samples = read_samples(output)
+            show(f"member pid {pid}", samples, seconds, args.rate, args.detail)
+            total.update(samples)
         if len(spies) > 1:
-            show("all members", total, seconds * len(spies), args.rate)
+            show("all members", total, seconds * len(spies), args.rate, args.detail)
     split = {member: after.get(member, 0) - before.get(member, 0) for member in after}
     print(f"\n{args.method} x{args.clients}, {args.members} member(s): {load.rate:.0f} instances/s, "
           f"server CPU {1000 * used / args.count:.2f} ms per instance, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
