@@ -62,19 +62,21 @@ class Sizes:
     job_steps: tuple[int, ...]  # ConcurrentJobs of the jobs sweep
     jobs_per_step: int
     job_study: int  # tiny instances in the study each sweep job works on
+    deployment_cases: tuple[tuple[str, int], ...]  # (method, clients) of bench.deployments: "rest" or "cstore"
 
 
 QUICK = Sizes(
     repeat=1, tiny=160, ct=32, ingest_clients=(1, 4), studies=1000, archive_slices=60, modify_instances=200,
     transfer_tiny=100, transfer_ct=20, peer=100, request_seconds=1.0, image_clients=(1, 4), rest_jobs=40,
     queued=200, in_process_jobs=1000, sweep_steps=(1, 4, 16, 64), sweep_seconds=1.0, stores_per_association=4,
-    job_steps=(1, 4), jobs_per_step=8, job_study=40,
+    job_steps=(1, 4), jobs_per_step=8, job_study=40, deployment_cases=(("rest", 4),),
 )  # fmt: skip
 FULL = Sizes(
     repeat=3, tiny=480, ct=96, ingest_clients=(1, 4, 16), studies=1000, archive_slices=300, modify_instances=500,
     transfer_tiny=500, transfer_ct=100, peer=300, request_seconds=2.0, image_clients=(1, 4), rest_jobs=200,
     queued=200, in_process_jobs=2000, sweep_steps=(1, 2, 4, 8, 16, 32, 64), sweep_seconds=2.0,
     stores_per_association=8, job_steps=(1, 2, 4, 8), jobs_per_step=8, job_study=100,
+    deployment_cases=(("rest", 4), ("rest", 16), ("cstore", 4)),
 )  # fmt: skip
 
 
@@ -236,12 +238,12 @@ class Run:
 # -- ingest -------------------------------------------------------------------------------------------
 
 
-def _rest(server: Server, requests: Sequence[Request], seconds: float | None, processes: int) -> Outcome:
+def rest_load(server: Server, requests: Sequence[Request], seconds: float | None, processes: int) -> Outcome:
     load = http_load(server.http_url, requests, processes=processes, seconds=seconds).check()
     return load.rate, load.client_cpu
 
 
-def _cstore(server: Server, files: list[Path], tool: str, processes: int) -> Outcome:
+def cstore_load(server: Server, files: list[Path], tool: str, processes: int) -> Outcome:
     load = storescu_load(server, files, processes, tool).check()
     return load.rate, load.client_cpu
 
@@ -252,10 +254,10 @@ def ingest(run: Run, server: Server) -> None:
     for kind, fileset in run.data.ingest.items():
         after = partial(delete_study, server, fileset.study_uid)
         methods: list[tuple[str, str, Callable[[int], Outcome]]] = [
-            ("rest", "REST", partial(_rest, server, [("POST", "/instances", path) for path in fileset.files], None))
+            ("rest", "REST", partial(rest_load, server, [("POST", "/instances", path) for path in fileset.files], None))
         ]
         if tool is not None:
-            methods.append(("cstore", "C-STORE (storescu)", partial(_cstore, server, fileset.files, tool)))
+            methods.append(("cstore", "C-STORE (storescu)", partial(cstore_load, server, fileset.files, tool)))
         for clients in run.sizes.ingest_clients:
             for method, name, send in methods:
                 figure = Figure(
@@ -279,7 +281,7 @@ def reads(run: Run, server: Server) -> None:
             group="reads", clients=READ_CLIENTS,
         )  # fmt: skip
         requests = [("GET", f"/instances/{instance}/{route}", None)]
-        run.measure_clients(figure, server, partial(_rest, server, requests, run.sizes.request_seconds))
+        run.measure_clients(figure, server, partial(rest_load, server, requests, run.sizes.request_seconds))
 
 
 def _peer_arguments(server: Server) -> list[str]:
@@ -385,7 +387,7 @@ def rendering(run: Run, server: Server) -> None:
                 f"preview-{name.split()[0].lower()}-x{clients}", f"preview PNG of a {name} slice, {clients} client(s)",
                 "images/s", group="images", clients=clients,
             )  # fmt: skip
-            run.measure_clients(figure, server, partial(_rest, server, requests, run.sizes.request_seconds))
+            run.measure_clients(figure, server, partial(rest_load, server, requests, run.sizes.request_seconds))
 
 
 # -- the scheduler ------------------------------------------------------------------------------------

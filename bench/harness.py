@@ -1,6 +1,6 @@
 """One benchmark run: both servers side by side, every figure, the sweep, a results folder.
 
-    python -m bench [--quick] [--repeat N] [--no-orthanc] [--no-sweep] [--out FOLDER]
+    python -m bench [--quick] [--repeat N] [--no-orthanc] [--no-sweep] [--no-deployments] [--out FOLDER]
 
 Our node and real Orthanc 1.10.1 start on free loopback ports with the same configuration
 (:data:`SHARED_OPTIONS`: ConcurrentJobs, durability, no authentication, storage on the same
@@ -9,7 +9,10 @@ generated data; then every group of figures (:data:`bench.figures.GROUPS`) is me
 one server and then on the other, the first one alternating between groups and repeats so
 that a change of the machine's load weighs on both alike. The concurrency sweep follows
 (:mod:`bench.sweep`), then the jobs sweep, which restarts both servers for each
-``ConcurrentJobs``. Without Orthanc, our figures are measured alone and the results say so.
+``ConcurrentJobs``, then the deployments (:mod:`bench.deployments`): tiny ingest on our node
+with 1 and 2 members, on SQLite and on PostgreSQL, against Orthanc on SQLite and with its
+PostgreSQL plugin. Without Orthanc (or PostgreSQL), our figures are measured alone and the
+results say so.
 
 The results folder (``bench/results/<timestamp>/`` unless ``--out``) holds ``results.md``
 (the table, the sweep, the machine, how to read them), ``results.csv``, ``sweep.csv``,
@@ -37,7 +40,7 @@ from typing import Any, TypeVar
 
 import trio
 
-from bench import figures, machine, plots, sweep, transfers
+from bench import deployments, figures, machine, plots, sweep, transfers
 from bench.common import ROOT, Server, orthanc, our_node, upload
 from bench.figures import FULL, QUICK, RECEIVER, SINK_AET, Run, Sizes, tiny_instances
 from bench.load import probe
@@ -190,7 +193,8 @@ def commands(argv: list[str], tools: dict[str, str | None], options: dict[str, A
     return [
         f"{Path(sys.executable).name} -m bench {' '.join(argv)}".strip(),
         f"{Path(sys.executable).name} -m node <folder>/node.json --no-jobs  (our node)",
-        "TCP_NODELAY=1 Orthanc <folder>/orthanc.json  (no plugins)",
+        "TCP_NODELAY=1 Orthanc <folder>/orthanc.json  (no plugins, but in the deployments on PostgreSQL)",
+        f"{Path(sys.executable).name} -m node <folder>/node.json --no-jobs --members 2  (the deployments)",
         f"shared configuration: {json.dumps(options)}",
         f"{Path(sys.executable).name} -m bench.client  (one per HTTP client process: http.client, keep-alive)",
         f"TCP_NODELAY=1 {tools['storescu']} {peer} <files>  (one per association)",
@@ -246,6 +250,13 @@ def write_results(
         "",
         markdown_table(rows),
         HOW_TO_READ,
+        "## Members",
+        "",
+        "The deployments' rows (ours with 1 and 2 members, each beside the same Orthanc): the gain of the",
+        "second member, which needs a core of its own to show (this machine's cores are shared, see below).",
+        "",
+        *(deployments.scaling_lines(rows) or ["- not measured"]),
+        "",
         "## Concurrency sweep",
         "",
         "Knees:",
@@ -274,6 +285,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, help="measures of each figure per server (default 3, 1 with --quick)")
     parser.add_argument("--no-orthanc", action="store_true", help="measure our node alone")
     parser.add_argument("--no-sweep", action="store_true", help="skip the concurrency and jobs sweeps")
+    parser.add_argument(
+        "--no-deployments", action="store_true", help="skip the members and PostgreSQL ingest (bench.deployments)"
+    )
+    parser.add_argument("--deployments-only", action="store_true", help="measure the deployments alone")
     parser.add_argument("--out", type=Path, help="results folder (default bench/results/<timestamp>, copied to latest)")
     args = parser.parse_args(argv)
     began = time.monotonic()
@@ -301,28 +316,33 @@ def main(argv: list[str] | None = None) -> int:
             (folder / "receiver").mkdir()
             receiver_url = stack.enter_context(orthanc_process(folder / "receiver", aet="RECEIVER")).http_url
             options["OrthancPeers"] = {RECEIVER: [receiver_url]}
-        with both(folder / "pair", options, with_orthanc) as servers:
-            log("loading the same data into " + " and ".join(s.name for s in servers))
-            loaded = {server.name: figures.load(server, data) for server in servers}
-            for server in servers:
-                warm_up(server)
-            run = Run(folder, sizes, data, loaded, tools, receiver_url, servers[-1].name)
-            if not with_orthanc:
-                run.note(
-                    "Orthanc was not measured (" + ("--no-orthanc" if binary else "its binary is not installed")
-                    + "): our figures alone, no ratio."
-                )  # fmt: skip
-            if None in tools.values():
-                run.note(
-                    "DCMTK tools missing ("
-                    + ", ".join(k for k, v in tools.items() if v is None)
-                    + "): their figures skipped."
-                )
-            run_groups(run, servers, failures)
-            probes: dict[tuple[str, str], list[float]] = {}
-            points = [] if args.no_sweep else run_sweeps(run, servers, probes, failures)
-        if not args.no_sweep:
+        probes: dict[tuple[str, str], list[float]] = {}
+        points: list[SweepPoint] = []
+        run = Run(folder, sizes, data, {}, tools, receiver_url, ORTHANC if with_orthanc else OURS)
+        if not with_orthanc:
+            run.note(
+                "Orthanc was not measured (" + ("--no-orthanc" if binary else "its binary is not installed")
+                + "): our figures alone, no ratio."
+            )  # fmt: skip
+        if None in tools.values():
+            run.note(
+                "DCMTK tools missing ("
+                + ", ".join(k for k, v in tools.items() if v is None)
+                + "): their figures skipped."
+            )
+        if not args.deployments_only:
+            with both(folder / "pair", options, with_orthanc) as servers:
+                log("loading the same data into " + " and ".join(s.name for s in servers))
+                run.loaded.update((server.name, figures.load(server, data)) for server in servers)
+                for server in servers:
+                    warm_up(server)
+                run_groups(run, servers, failures)
+                if not args.no_sweep:
+                    points += run_sweeps(run, servers, probes, failures)
+        if not args.no_sweep and not args.deployments_only:
             points += run_job_sweep(run, folder / "job-sweep", options, with_orthanc, probes, failures)
+        if not args.no_deployments:
+            deployments.run_deployments(run, folder / "deployments", options, with_orthanc, guarded, failures)
         if failures:
             keep_logs(folder, out / "logs")
     described["load_average_after"] = os.getloadavg()

@@ -1,7 +1,6 @@
 """Ingest throughput of our node against real Orthanc 1.10.1, in the same run.
 
     python bench/ingest.py [--quick] [--repeat N] [--only ours|orthanc] [--sync on|off|both]
-                           [--members 1,2] [--cases default|members]
 
 Cases: POST /instances with 1 and 4 concurrent HTTP clients (httpx, keep-alive,
 one connection each) and one DCMTK storescu association (TCP_NODELAY=1), each on
@@ -18,9 +17,8 @@ Our node runs as a subprocess (`python -m node cfg.json`), like Orthanc: the loa
 generator then does not share the node's event loop and GIL, so the figures are
 what a real client sees, and the two servers are measured the same way.
 
-``--members 1,2`` measures our node once per members count (``--members N``: N processes
-sharing the ports), each beside the same Orthanc; ``--cases members`` takes the cases that
-compare them: REST x4 and x16 and storescu x4 (one association per process), tiny instances.
+Our node with several members, and both servers on PostgreSQL, are measured by the harness
+(``python -m bench``, :mod:`bench.deployments`), with the load in client processes.
 """
 
 from __future__ import annotations
@@ -42,7 +40,6 @@ if __package__ in (None, ""):  # run as a script: make `bench` and `tests` impor
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import Server, Starter, ct_instances, fmt, median, orthanc, our_node, ratio, tiny_instances
-from bench.load import storescu_load
 from bench.orthanc_process import orthanc_binary
 from tests.support.dcmtk import dcmtk_tool
 
@@ -163,8 +160,6 @@ def run_cases(server: Server, data: list[CaseData], storescu: str | None) -> dic
         cpu_before = server.cpu_seconds()
         if case.method == "rest":
             seconds = trio.run(_post_all, server.http_url, case.clients, item.instances)
-        elif storescu is not None and case.clients > 1:
-            seconds = storescu_load(server, item.files, case.clients, storescu).check().seconds
         elif storescu is not None:
             seconds = storescu_seconds(server, item.files, storescu)
         else:
@@ -188,7 +183,7 @@ def _median(measures: list[Measure], attribute: str) -> float | None:
 
 
 def report(cases: list[Case], results: Results, title: str) -> None:
-    """One table per server of ours (each members count) against Orthanc."""
+    """One table per server of ours against Orthanc."""
     for name in (name for name in results if name != "Orthanc"):
         _report_one(cases, results, name, f"{title}, {name}")
 
@@ -221,10 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, help="fresh server runs per target (default 3, 1 with --quick)")
     parser.add_argument("--only", choices=["ours", "orthanc"], help="measure one server only")
     parser.add_argument("--sync", choices=["on", "off", "both"], default="both", help="SyncStorageArea settings")
-    parser.add_argument("--members", default="1", help="our node's members counts, comma-separated (e.g. 1,2)")
-    parser.add_argument("--cases", choices=["default", "members"], default="default", help="which cases to run")
     args = parser.parse_args(argv)
-    members_counts = [int(count) for count in args.members.split(",")]
     repeat = args.repeat or (1 if args.quick else 3)
     # DCMTK (storescu, and Orthanc's DICOM server) leaves Nagle on unless told so; inherited by every child.
     os.environ["TCP_NODELAY"] = "1"
@@ -241,15 +233,11 @@ def main(argv: list[str] | None = None) -> int:
     for setting in settings:
         options = {"SyncStorageArea": setting == "on"}
         if args.only != "orthanc":
-            for members in members_counts:
-                servers.append((setting, partial(our_node, options=options, jobs=False, members=members)))
+            servers.append((setting, partial(our_node, options=options, jobs=False)))
         if with_orthanc:
             servers.append((setting, partial(orthanc, options=options)))
 
-    if args.cases == "members":
-        cases = [Case("rest", 4, "tiny"), Case("rest", 16, "tiny"), Case("storescu", 4, "tiny")]
-    else:
-        cases = [Case(m, c, k) for k in ("tiny", "ct") for m, c in (("rest", 1), ("rest", 4), ("storescu", 1))]
+    cases = [Case(m, c, k) for k in ("tiny", "ct") for m, c in (("rest", 1), ("rest", 4), ("storescu", 1))]
     results: dict[str, Results] = {setting: {} for setting in settings}
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as temporary:
         folder = Path(temporary)

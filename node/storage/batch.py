@@ -3,12 +3,19 @@
 Under concurrent ingest much of an SQLite write is the transaction around it
 (BEGIN, COMMIT, the thread hand-offs), not the rows themselves: one transaction
 for every store waiting at that moment divides that overhead by the batch size.
+
+Where the write lock is shared with other processes (members on one SQLite index), a
+batch may first have to wait for it: the batch is then taken once the lock is held
+(``hold``), so every store that arrived during the wait joins it. Taken before, the wait
+would leave them to a batch of their own, and N members would commit ever smaller
+batches one after the other.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Generic, Protocol, TypeVar
 
 import outcome
@@ -39,17 +46,23 @@ class Batcher(Generic[Item, Result]):
     """Runs ``run_batch(items)`` on ``thread`` for the items submitted meanwhile.
 
     A submit finding no batch queued on the thread queues one (a *drain*); when the
-    drain starts it takes every item pending at that moment. So each item is queued
-    on the thread no later than its own submit, in order with any other work there
-    (closing the index included), and ``run_batch`` returns one outcome per item, so
-    a failure reaches its own caller only.
+    drain starts it enters ``hold()`` (if given: what the batch needs held while it runs,
+    such as a transaction holding a write lock), then takes every item pending at that
+    moment. So each item is queued on the thread no later than its own submit, in order
+    with any other work there (closing the index included), and ``run_batch`` returns one
+    outcome per item, so a failure reaches its own caller only. A failure of ``hold``
+    itself (entering or leaving it: a commit) reaches every item of the batch.
     """
 
     def __init__(
-        self, thread: Runner, run_batch: Callable[[list[Item]], list[outcome.Outcome[Result]]]
+        self,
+        thread: Runner,
+        run_batch: Callable[[list[Item]], list[outcome.Outcome[Result]]],
+        hold: Callable[[], AbstractContextManager[object]] = nullcontext,
     ) -> None:
         self._thread = thread
         self._run_batch = run_batch
+        self._hold = hold
         self._lock = threading.Lock()  # _pending and _drain_queued are shared with the thread
         self._pending: list[_Entry[Item, Result]] = []
         self._drain_queued = False
@@ -76,12 +89,19 @@ class Batcher(Generic[Item, Result]):
         assert entry.result is not None
         return entry.result.unwrap()
 
-    def _drain(self) -> list[tuple[_Entry[Item, Result], outcome.Outcome[Result]]]:
-        """On the thread: run every pending item as one batch."""
+    def _take(self) -> list[_Entry[Item, Result]]:
         with self._lock:
             batch, self._pending = self._pending, []
             self._drain_queued = False
+        return batch
+
+    def _drain(self) -> list[tuple[_Entry[Item, Result], outcome.Outcome[Result]]]:
+        """On the thread: run every pending item as one batch, once ``hold`` is entered."""
+        batch: list[_Entry[Item, Result]] | None = None
         try:
-            return list(zip(batch, self._run_batch([entry.item for entry in batch]), strict=True))
-        except Exception as exc:  # run_batch itself failed: every caller of the batch gets the error
-            return [(entry, outcome.Error(exc)) for entry in batch]
+            with self._hold():
+                batch = self._take()
+                results = self._run_batch([entry.item for entry in batch])
+            return list(zip(batch, results, strict=True))
+        except Exception as exc:  # hold or run_batch itself failed: every caller of the batch gets the error
+            return [(entry, outcome.Error(exc)) for entry in (self._take() if batch is None else batch)]

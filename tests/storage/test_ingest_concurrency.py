@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -177,5 +179,138 @@ async def test_a_failing_store_in_a_batch_fails_alone(tmp_path: Path) -> None:
         good, bad, other = (outcomes[new.ids[3]] for new in batch)
         assert good is False and other is False and isinstance(bad, TypeError)
         assert (await index.statistics())["CountInstances"] == 2
+    finally:
+        await index.close()
+
+
+async def test_batcher_takes_its_batch_once_hold_is_entered(thread: DedicatedThread) -> None:
+    """Items submitted while a drain waits for what it holds (another member's write lock) join that drain."""
+    batches: list[list[int]] = []
+    waiting, release = threading.Event(), threading.Event()
+
+    @contextmanager
+    def hold() -> Iterator[None]:
+        waiting.set()
+        release.wait()
+        yield
+
+    batcher: Batcher[int, int] = Batcher(thread, _square_or_refuse(batches), hold)
+    results: list[int] = []
+
+    async def submit(item: int) -> None:
+        results.append(await batcher.submit(item))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(submit, 1)
+        await trio.to_thread.run_sync(waiting.wait)  # the drain of 1 waits in hold
+        nursery.start_soon(submit, 2)
+        nursery.start_soon(submit, 3)
+        await trio.testing.wait_all_tasks_blocked()
+        release.set()
+    assert [sorted(batch) for batch in batches] == [[1, 2, 3]] and sorted(results) == [1, 4, 9]
+
+
+@pytest.mark.parametrize("where", ["enter", "exit"])
+async def test_a_failure_of_hold_reaches_every_item_of_the_batch(thread: DedicatedThread, where: str) -> None:
+    """Entering hold (BEGIN) or leaving it (COMMIT) fails: every caller of the batch learns it, and
+    the next batch runs as usual."""
+    batches: list[list[int]] = []
+    failing = [True]
+
+    @contextmanager
+    def hold() -> Iterator[None]:
+        if failing[0] and where == "enter":
+            raise OSError("no lock")
+        yield
+        if failing[0]:
+            raise OSError("no commit")
+
+    batcher: Batcher[int, int] = Batcher(thread, _square_or_refuse(batches), hold)
+    busy = threading.Event()
+    errors: list[BaseException] = []
+
+    async def submit(item: int) -> None:
+        try:
+            await batcher.submit(item)
+        except OSError as error:
+            errors.append(error)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(thread.run, busy.wait)  # the submits queue up meanwhile
+        await trio.testing.wait_all_tasks_blocked()
+        for item in (1, 2, 3):
+            nursery.start_soon(submit, item)
+        await trio.testing.wait_all_tasks_blocked()
+        busy.set()
+    assert len(errors) == 3
+    failing[0] = False
+    assert await batcher.submit(4) == 16
+
+
+async def test_stores_arriving_while_another_process_holds_the_write_lock_join_one_batch(tmp_path: Path) -> None:
+    index = SqliteIndex(tmp_path)
+    other = sqlite3.connect(tmp_path / "index.sqlite", isolation_level=None)  # another member's connection
+    batches: list[int] = []
+    entered = threading.Event()
+    real_hold, real_run = index._store_batcher._hold, index._store_batcher._run_batch  # white box
+
+    def hold() -> Any:
+        entered.set()
+        return real_hold()
+
+    def run_batch(items: list[Any]) -> Any:
+        batches.append(len(items))
+        return real_run(items)
+
+    index._store_batcher._hold, index._store_batcher._run_batch = hold, run_batch
+    stored: list[bool] = []
+
+    async def store(sop_uid: str) -> None:
+        stored.append((await index.store(_new_instance(sop_uid), overwrite=False)).already_stored)
+
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(store, "1.2.3.1")
+            await trio.to_thread.run_sync(entered.wait)  # its batch waits for the lock
+            nursery.start_soon(store, "1.2.3.2")
+            nursery.start_soon(store, "1.2.3.3")
+            await trio.testing.wait_all_tasks_blocked()
+            other.execute("COMMIT")
+        assert batches == [3] and stored == [False] * 3
+        assert (await index.statistics())["CountInstances"] == 3
+    finally:
+        other.close()
+        await index.close()
+
+
+async def test_a_batch_whose_transaction_is_lost_commits_none_of_its_stores(tmp_path: Path) -> None:
+    """SQLite rolls a whole transaction back on some errors (a full disk): the stores after the
+    failing one fail too, rather than commit on their own."""
+    index = SqliteIndex(tmp_path)
+    busy = threading.Event()
+    failures: list[Exception] = []
+
+    def lost() -> None:  # white box: what SQLite does on a full disk, then the error
+        index._db.execute("ROLLBACK")
+        raise OSError("disk full")
+
+    async def store(sop_uid: str, written: Callable[[], object] | None) -> None:
+        try:
+            await index.store(_new_instance(sop_uid), overwrite=False, written=written)
+        except Exception as error:
+            failures.append(error)
+
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(index._thread.run, busy.wait)  # white box: the stores batch up
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.start_soon(store, "1.2.3.1", lost)
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.start_soon(store, "1.2.3.2", None)
+            await trio.testing.wait_all_tasks_blocked()
+            busy.set()
+        assert len(failures) == 2
+        assert (await index.statistics())["CountInstances"] == 0
     finally:
         await index.close()

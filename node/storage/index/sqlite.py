@@ -7,7 +7,7 @@ import functools
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -123,7 +123,7 @@ class SqliteIndex(SqlBackend):
         make_folders(directory)
         self._thread = DedicatedThread("sqlite-index")
         self._db: sqlite3.Connection = self._thread.run_blocking(self._open, directory / "index.sqlite", durable)
-        self._store_batcher = Batcher(self._thread, self._store_batch)
+        self._store_batcher = Batcher(self._thread, self._store_batch, self._store_transaction)
 
     @staticmethod
     def _open(path: Path, durable: bool) -> sqlite3.Connection:
@@ -173,27 +173,41 @@ class SqliteIndex(SqlBackend):
     ) -> StoreResult:
         return await self._store_batcher.submit((instance, overwrite, written))
 
+    @contextlib.contextmanager
+    def _store_transaction(self) -> Iterator[None]:
+        """The transaction of a batch of stores, opened before the batch is taken (see Batcher):
+        the stores arriving while another member holds the write lock join this batch."""
+        try:
+            with self._tx():
+                yield
+        except sqlite3.Error as error:  # BEGIN or COMMIT failed: every store of the batch fails
+            raise _orthanc_error(error) from error
+
     def _store_batch(self, items: list[_StoreItem]) -> list[outcome.Outcome[StoreResult]]:
-        """Group commit: one transaction for every store that queued up meanwhile, committed
-        once the files of all of them are durable."""
-        if len(items) > 1:
-            # A failure rolls the whole batch back; it is then redone one by one, so only the culprit fails.
-            with contextlib.suppress(Exception), self._tx():
-                results: list[outcome.Outcome[StoreResult]] = [
-                    outcome.Value(queries.insert_instance(self._sql, new, overwrite)) for new, overwrite, _ in items
-                ]
-                for _, _, written in items:
-                    if written is not None:
-                        written()
-                return results
-        return [outcome.capture(_translated, self._store, new, overwrite, written) for new, overwrite, written in items]
+        """Group commit, in the batch's transaction, committed once the files of all the stores
+        are durable: each store in a savepoint of its own, so that a failing one is undone alone."""
+        return [outcome.capture(self._store, new, overwrite, written) for new, overwrite, written in items]
 
     def _store(self, new: NewInstance, overwrite: bool, written: Callable[[], object] | None) -> StoreResult:
-        with self._tx():
+        if not self._db.in_transaction:
+            # An earlier store's failure made SQLite roll the batch's transaction back: a savepoint
+            # now would begin and commit a transaction of its own, outside the batch's.
+            log.error("index: the batch's transaction was rolled back; store refused")
+            raise OrthancError(ErrorCode.DATABASE)
+        self._db.execute("SAVEPOINT store")
+        try:
             result = queries.insert_instance(self._sql, new, overwrite)
             if written is not None:
-                written()  # its failure rolls the rows back and reaches the caller
-            return result
+                written()  # its failure undoes the rows and reaches the caller
+        except BaseException as error:
+            if self._db.in_transaction:  # SQLite may have rolled the whole transaction back (a full disk)
+                self._db.execute("ROLLBACK TO store")
+                self._db.execute("RELEASE store")
+            if isinstance(error, sqlite3.Error):
+                raise _orthanc_error(error) from error
+            raise
+        self._db.execute("RELEASE store")
+        return result
 
     # -- changes -----------------------------------------------------------
     async def last_seq(self) -> int:
