@@ -74,6 +74,7 @@ class FileReadAhead:
         # Started: (group, index in it), or why the instance has no file to read.
         self._reads: dict[int, tuple[Pending[list[object]], int] | _Missing] = {}
         self._bytes: dict[int, int] = {}  # size of each started read, until it is taken
+        self._bytes_ahead = 0  # their sum
         self._next = 0  # first position not started
 
     async def get(self, position: int) -> bytes:
@@ -82,7 +83,7 @@ class FileReadAhead:
             self._next = position
             await self.refill(position)
         started = self._reads.pop(position)
-        self._bytes.pop(position, None)
+        self._bytes_ahead -= self._bytes.pop(position, 0)
         if isinstance(started, _Missing):
             raise started.error
         group, index = started
@@ -109,7 +110,7 @@ class FileReadAhead:
         """Whether half of what is read ahead has been taken (and more is left to read)."""
         if self._next >= len(self._instances):
             return False
-        return len(self._reads) <= AHEAD_FILES // 2 and sum(self._bytes.values()) <= AHEAD_BYTES // 2
+        return len(self._reads) <= AHEAD_FILES // 2 and self._bytes_ahead <= AHEAD_BYTES // 2
 
     async def refill(self, position: int) -> None:
         """Look up and start reading the files from ``position`` on (it first, whatever its size),
@@ -125,6 +126,7 @@ class FileReadAhead:
         self._found.clear()
         self._reads.clear()
         self._bytes.clear()
+        self._bytes_ahead = 0
 
     async def _look_up(self, position: int) -> None:
         """Attachments of the next positions, in one index query."""
@@ -141,7 +143,7 @@ class FileReadAhead:
 
     def _start_reads(self, position: int) -> None:
         """Reads of the looked-up positions from the first not started, within the byte budget."""
-        budget = AHEAD_BYTES - sum(self._bytes.values())
+        budget = AHEAD_BYTES - self._bytes_ahead
         group: list[tuple[int, Attachment]] = []
         group_bytes = 0
         while self._next in self._found:
@@ -161,6 +163,7 @@ class FileReadAhead:
                 group.append((self._next, found))
                 group_bytes += size
                 self._bytes[self._next] = size
+                self._bytes_ahead += size
             budget -= size
             self._next += 1
         self._start_group(group)

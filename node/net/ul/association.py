@@ -25,8 +25,10 @@ from .pdu import (
     A_RELEASE_RP,
     A_RELEASE_RQ,
     MESSAGE_COMMAND,
+    MESSAGE_LAST,
     P_DATA_TF,
     PDU_NAMES,
+    PDV_HEADER,
     REASON_UNEXPECTED_PDU,
     RECEIVE_SIZE,
     RELEASE_RP_PDU,
@@ -37,6 +39,7 @@ from .pdu import (
     PeerClosed,
     ProtocolError,
     abort_pdu,
+    p_data_headers,
     p_data_parts,
     parse_pdvs,
 )
@@ -130,13 +133,14 @@ class Association:
         outside, bounded in time by its own deadline)."""
         await self._send_parts([data])
 
-    async def _send_parts(self, parts: Sequence[bytes | memoryview]) -> None:
-        """Whole PDUs, given as their parts in order, written as :meth:`send_pdu` writes one.
+    async def _send_parts(self, parts: Sequence[bytes | memoryview], size: int | None = None) -> None:
+        """Whole PDUs, given as their parts in order (``size`` bytes in all, if known), written
+        as :meth:`send_pdu` writes one.
 
         What the socket takes at once is written without a wait (most messages: the peer reads
         as we write); only the rest is awaited, under the shield and the deadline."""
         try:
-            rest = write_now(self.stream, parts)
+            rest = write_now(self.stream, parts, size)
         except OSError as error:
             raise PeerClosed(f"connection lost while sending: {error}") from error
         if not rest:
@@ -151,25 +155,37 @@ class Association:
             raise TimedOut("the peer stopped reading")
 
     def _message_parts(
-        self, context_id: int, command: Command, dataset: bytes | memoryview | None
+        self, context_id: int, command: bytes, dataset: bytes | memoryview | None
     ) -> Iterator[tuple[bytes, bytes | memoryview]]:
-        yield from p_data_parts(context_id, MESSAGE_COMMAND, encode_command(command), self._pdu_size)
+        yield from p_data_parts(context_id, MESSAGE_COMMAND, command, self._pdu_size)
         if dataset:
             yield from p_data_parts(context_id, 0, memoryview(dataset), self._pdu_size)
 
     async def send_message(self, context_id: int, command: Command, dataset: bytes | memoryview | None = None) -> None:
         """A DIMSE message; its PDUs go out in writes of about :data:`SEND_BATCH` bytes, the
         dataset's bytes straight from ``dataset`` (views of it, never copied here)."""
+        encoded = encode_command(command)
+        room = self._pdu_size - PDV_HEADER.size
+        if len(encoded) <= room and (not dataset or len(dataset) <= room):
+            # The usual message (a response, a small instance): a PDU per part, in one write.
+            parts: list[bytes | memoryview] = [
+                p_data_headers(context_id, MESSAGE_COMMAND | MESSAGE_LAST, len(encoded)),
+                encoded,
+            ]
+            if dataset:
+                parts += (p_data_headers(context_id, MESSAGE_LAST, len(dataset)), dataset)
+            await self._send_parts(parts, sum(map(len, parts)))
+            return
         batch: list[bytes | memoryview] = []
         size = 0
-        for headers, fragment in self._message_parts(context_id, command, dataset):
+        for headers, fragment in self._message_parts(context_id, encoded, dataset):
             batch += (headers, fragment)
             size += len(headers) + len(fragment)
             if size >= SEND_BATCH or len(batch) >= MAX_SEND_BUFFERS:
-                await self._send_parts(batch)
+                await self._send_parts(batch, size)
                 batch, size = [], 0
         if batch:
-            await self._send_parts(batch)
+            await self._send_parts(batch, size)
 
     # -- receiving -------------------------------------------------------------------------------
 
@@ -278,7 +294,9 @@ class Association:
 _GONE = (trio.BrokenResourceError, trio.ClosedResourceError)
 
 
-def write_now(stream: trio.SocketStream, buffers: Sequence[bytes | memoryview]) -> list[bytes | memoryview]:
+def write_now(
+    stream: trio.SocketStream, buffers: Sequence[bytes | memoryview], size: int | None = None
+) -> list[bytes | memoryview]:
     """Write what the socket takes of ``buffers`` at once, in one gathered write, without a wait
     or a checkpoint (two passes of the scheduler saved per message); what is left to write.
 
@@ -290,7 +308,7 @@ def write_now(stream: trio.SocketStream, buffers: Sequence[bytes | memoryview]) 
         sent = os.writev(stream.socket.fileno(), buffers[:MAX_SEND_BUFFERS])
     except BlockingIOError:
         return list(buffers)
-    return _after(buffers, sent)
+    return [] if sent == size else _after(buffers, sent)
 
 
 def _after(buffers: Sequence[bytes | memoryview], sent: int) -> list[bytes | memoryview]:

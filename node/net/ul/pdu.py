@@ -44,6 +44,8 @@ REASON_INVALID_PARAMETER = 0x06
 HEADER = struct.Struct(">BxI")  # PDU type, reserved, length of what follows
 ITEM_HEADER = struct.Struct(">BxH")  # item type, reserved, item length
 PDV_HEADER = struct.Struct(">IBB")  # PDV item length, presentation context ID, message control header
+# The PDU header and the PDV header of a P-DATA-TF carrying one PDV, packed at once.
+P_DATA_HEADERS = struct.Struct(">BxIIBB")
 FIXED_BODY = 4  # A-ASSOCIATE-RJ, A-RELEASE-RQ/RP and A-ABORT bodies are exactly this long
 
 # Bounds on the body of each PDU type, whatever its length field says. Association PDUs with the
@@ -227,10 +229,14 @@ def p_data_parts(
         offset += step
         last = offset >= total
         flags = control | MESSAGE_LAST if last else control
-        pdv_length = len(fragment) + 2
-        yield HEADER.pack(P_DATA_TF, pdv_length + 4) + PDV_HEADER.pack(pdv_length, context_id, flags), fragment
+        yield p_data_headers(context_id, flags, len(fragment)), fragment
         if last:
             return
+
+
+def p_data_headers(context_id: int, control: int, fragment_length: int) -> bytes:
+    """The headers of a P-DATA-TF holding one PDV of ``fragment_length`` bytes."""
+    return P_DATA_HEADERS.pack(P_DATA_TF, fragment_length + 6, fragment_length + 2, context_id, control)
 
 
 def p_data_pdus(context_id: int, control: int, payload: bytes | memoryview, max_pdu: int) -> Iterator[bytes]:
