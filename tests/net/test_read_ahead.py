@@ -72,6 +72,7 @@ async def test_refilled_beside_the_send(
     """As a send job does: the next files looked up and started while one goes out, so that
     ``get`` never waits on the index."""
     monkeypatch.setattr(read_ahead, "AHEAD_FILES", 8)
+    monkeypatch.setattr(read_ahead, "LOOKUP_FILES", 16)  # two windows of reads per lookup
     instances = await _stored(http, COUNT)
     files = FileReadAhead(node.services, instances)
     lookups = 0  # instances looked up
@@ -91,7 +92,7 @@ async def test_refilled_beside_the_send(
         before = lookups
         got.append(await files.get(position))
         assert lookups == before  # taken as read ahead, not looked up in turn
-    assert lookups == COUNT - read_ahead.AHEAD_FILES  # each looked up once, after the first batch
+    assert lookups == COUNT - read_ahead.LOOKUP_FILES  # each looked up once, after the first query
     files.close()
     monkeypatch.undo()
     assert got == [await _file(http, i) for i in instances]

@@ -264,23 +264,23 @@ def read_file_meta(data: bytes) -> StoredFile | None:
     if data[128:132] != b"DICM":
         return None
     values: dict[str, str] = {}
-    position = len(PREAMBLE)
-    while position + 8 <= len(data):
-        group, element, vr = struct.unpack_from("<HH2s", data, position)
+    position, end = len(PREAMBLE), len(data)
+    while position + 8 <= end:
+        group, element, vr, short_length = _EXPLICIT_SHORT.unpack_from(data, position)
         if group != 2:
             break
         if vr in _META_VR_LONG:
-            if position + 12 > len(data):
+            if position + 12 > end:
                 return None
             (length,) = _UL.unpack_from(data, position + 8)
             value_at = position + 12
         else:
-            (length,) = _US.unpack_from(data, position + 6)
-            value_at = position + 8
-        if value_at + length > len(data):
+            length, value_at = short_length, position + 8
+        if value_at + length > end:
             return None
-        if element in _META_FIELDS:
-            values[_META_FIELDS[element]] = data[value_at : value_at + length].decode(_TEXT).strip(" \0")
+        field = _META_FIELDS.get(element)
+        if field is not None:
+            values[field] = data[value_at : value_at + length].decode(_TEXT).strip(" \0")
         position = value_at + length
     if len(values) != len(_META_FIELDS):
         return None

@@ -54,6 +54,7 @@ MAX_ASSOCIATE_BODY = 1 << 20
 # P-DATA-TF bodies from a peer that ignores our Maximum Length are tolerated up to this.
 MAX_P_DATA_BODY = 4 << 20
 RECEIVE_SIZE = 1 << 18
+YIELD_EVERY = 8  # reads in a row that need no wait, before one checkpoints all the same
 COMPACT_AFTER = 1 << 20  # bytes already read that stay at the head of the buffer before it is compacted
 
 MESSAGE_COMMAND = 0x01  # message control header bits
@@ -120,10 +121,14 @@ class PDUReader:
         self._start = 0  # first unread byte of the buffer
         self.p_data_limit = p_data_limit
         self._after_receive = after_receive
+        self._unyielded = 0  # reads in a row that found bytes waiting, without a checkpoint
 
     async def _fill(self) -> None:
         try:
-            data = await (self._stream.receive_some(RECEIVE_SIZE) if self._socket is None else self._receive())
+            if self._socket is None:
+                data, waited = await self._stream.receive_some(RECEIVE_SIZE), True
+            else:
+                data, waited = await self._receive()
         except (trio.BrokenResourceError, OSError) as error:  # reset by the peer, or the connection broke
             raise PeerClosed(f"connection reset by the peer: {error}") from error
         if not data:
@@ -131,23 +136,31 @@ class PDUReader:
         if self._after_receive is not None:
             self._after_receive()
         self._buffer += data
+        if waited:
+            self._unyielded = 0
+            return
+        # Bytes that were waiting: let the other tasks run after a few such reads in a row (the
+        # bytes are buffered, a cancel here loses none). Yielding after each one would cost a
+        # pass of the scheduler per DIMSE answer that came while we were still sending.
+        self._unyielded += 1
+        if self._unyielded >= YIELD_EVERY:
+            self._unyielded = 0
+            await trio.lowlevel.checkpoint()
 
-    async def _receive(self) -> bytes:
-        """What the socket holds, once it holds something; a checkpoint, as Trio's reads are
-        (a peer sending without pause never keeps the other tasks from running)."""
+    async def _receive(self) -> tuple[bytes, bool]:
+        """What the socket holds, once it holds something, and whether it had to be waited for
+        (the wait is a checkpoint)."""
         sock = self._socket
         assert sock is not None
         try:
-            data = os.read(_open_descriptor(sock), RECEIVE_SIZE)
+            return os.read(_open_descriptor(sock), RECEIVE_SIZE), False
         except BlockingIOError:
             while True:
                 await trio.lowlevel.wait_readable(sock)
                 try:
-                    return os.read(_open_descriptor(sock), RECEIVE_SIZE)
+                    return os.read(_open_descriptor(sock), RECEIVE_SIZE), True
                 except BlockingIOError:  # woken for nothing
                     continue
-        await trio.lowlevel.cancel_shielded_checkpoint()  # the bytes are kept whatever happens
-        return data
 
     async def read(self) -> tuple[int, bytes]:
         """The next PDU: (type, body after the 6-byte header)."""
