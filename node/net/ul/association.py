@@ -190,9 +190,10 @@ class Association:
     # -- receiving -------------------------------------------------------------------------------
 
     async def _read_pdu(self, timeout: float | None) -> tuple[int, bytes]:
-        buffered = self._reader.read_buffered()  # often the next PDU came with the last one
-        if buffered is not None:
-            return buffered
+        # Often the next PDU came with the last one, or while we were sending: no deadline to set.
+        waiting = await self._reader.read_waiting()
+        if waiting is not None:
+            return waiting
         if timeout is None:
             return await self._reader.read()
         with trio.move_on_after(timeout):

@@ -131,10 +131,17 @@ class PDUReader:
                 data, waited = await self._receive()
         except (trio.BrokenResourceError, OSError) as error:  # reset by the peer, or the connection broke
             raise PeerClosed(f"connection reset by the peer: {error}") from error
+        await self._keep(data, waited)
+
+    async def _keep(self, data: bytes | bytearray, waited: bool) -> None:
+        """Buffer what was read (nothing: the peer closed)."""
         if not data:
             raise PeerClosed("connection closed by the peer")
         if self._after_receive is not None:
             self._after_receive()
+        if self._start and (self._start == len(self._buffer) or self._start >= COMPACT_AFTER):
+            del self._buffer[: self._start]  # what was read before: free when nothing else is buffered
+            self._start = 0
         self._buffer += data
         if waited:
             self._unyielded = 0
@@ -164,9 +171,6 @@ class PDUReader:
 
     async def read(self) -> tuple[int, bytes]:
         """The next PDU: (type, body after the 6-byte header)."""
-        if self._start and (self._start == len(self._buffer) or self._start >= COMPACT_AFTER):
-            del self._buffer[: self._start]  # what was read before: free when nothing else is buffered
-            self._start = 0
         while len(self._buffer) - self._start < HEADER.size:
             await self._fill()
         end = self._end_of_next()
@@ -180,6 +184,21 @@ class PDUReader:
             return None
         end = self._end_of_next()
         return self._take(end) if len(self._buffer) >= end else None
+
+    async def read_waiting(self) -> tuple[int, bytes] | None:
+        """The next PDU if it is buffered whole, or once what the socket holds now is buffered
+        too; None when it has not all arrived (nothing is waited for)."""
+        pdu = self.read_buffered()
+        if pdu is not None or self._socket is None:
+            return pdu
+        try:
+            data = os.read(_open_descriptor(self._socket), RECEIVE_SIZE)
+        except BlockingIOError:
+            return None
+        except OSError as error:
+            raise PeerClosed(f"connection reset by the peer: {error}") from error
+        await self._keep(data, waited=False)
+        return self.read_buffered()
 
     def _end_of_next(self) -> int:
         """Where the next PDU ends in the buffer, once its header is checked (its header is there)."""
