@@ -160,12 +160,12 @@ class PDUReader:
         sock = self._socket
         assert sock is not None
         try:
-            return os.read(_open_descriptor(sock), RECEIVE_SIZE), False
+            return os.read(open_descriptor(sock), RECEIVE_SIZE), False
         except BlockingIOError:
             while True:
                 await trio.lowlevel.wait_readable(sock)
                 try:
-                    return os.read(_open_descriptor(sock), RECEIVE_SIZE), True
+                    return os.read(open_descriptor(sock), RECEIVE_SIZE), True
                 except BlockingIOError:  # woken for nothing
                     continue
 
@@ -192,7 +192,7 @@ class PDUReader:
         if pdu is not None or self._socket is None:
             return pdu
         try:
-            data = os.read(_open_descriptor(self._socket), RECEIVE_SIZE)
+            data = os.read(open_descriptor(self._socket), RECEIVE_SIZE)
         except BlockingIOError:
             return None
         except OSError as error:
@@ -217,7 +217,7 @@ class PDUReader:
         return pdu_type, body
 
 
-def _open_descriptor(sock: trio.socket.SocketType) -> int:
+def open_descriptor(sock: trio.socket.SocketType) -> int:
     """The socket's descriptor; Trio's error for a socket closed meanwhile (by another task)."""
     descriptor = sock.fileno()
     if descriptor < 0:
