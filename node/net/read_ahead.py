@@ -5,7 +5,8 @@ A send waits on the remote most of the time (its answer to each C-STORE or POST)
 next files are looked up in the index and read from disk meanwhile, so the sender finds
 each one ready. The lookups are one index query for several windows of reads (a refill
 then usually starts its reads at once, without a task or a wait), and small files are
-read several per worker call: a thread hop costs more than reading a tiny file. Memory is bounded by the bytes read ahead, not by the job.
+read several per worker call: a thread hop costs more than reading a tiny file. Memory
+is bounded by the bytes read ahead, not by the job.
 
 An instance deleted or a file gone since the job was submitted fails when its turn
 comes, with the error a plain read would give (unknown resource, inexistent file).
