@@ -96,3 +96,35 @@ async def test_refilled_beside_the_send(
     files.close()
     monkeypatch.undo()
     assert got == [await _file(http, i) for i in instances]
+
+
+async def test_beside_starts_reads_from_what_one_lookup_found(
+    node: NodeContext, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sending through ``beside``: the reads of several windows come from one index query, and
+    every file still arrives, in order."""
+    monkeypatch.setattr(read_ahead, "AHEAD_FILES", 4)
+    monkeypatch.setattr(read_ahead, "LOOKUP_FILES", 16)
+    instances = await _stored(http, COUNT)
+    queries = 0
+    looked_up = node.index.dicom_attachments
+
+    async def counted(asked: list[str]) -> object:
+        nonlocal queries
+        queries += 1
+        return await looked_up(asked)
+
+    monkeypatch.setattr(node.index, "dicom_attachments", counted)
+    files = FileReadAhead(node.services, instances)
+    sent: list[bytes] = []
+    for position in range(COUNT):
+        data = await files.get(position)
+
+        async def send(data: bytes = data) -> None:
+            sent.append(data)
+
+        await files.beside(position, send)
+    files.close()
+    assert queries == -(-COUNT // read_ahead.LOOKUP_FILES)  # 40 instances, 16 per query: 3 queries
+    monkeypatch.undo()
+    assert sent == [await _file(http, i) for i in instances]
