@@ -192,12 +192,29 @@ class QueryRetrieveSCP:
         progress = Progress(len(instances))
 
         unsent: list[SubOperationCounters] = []  # the pending response of the last sub-operation, not sent yet
+        ready: dict[int, tuple[bytes | None, StoredFile | None]] = {}  # the next file, taken while a C-STORE waited
 
         async def send_pending() -> None:
             """The pending response of the last sub-operation; the C-STORE after it goes out first
             when there is one, so that this write overlaps the wait for its answer."""
             if unsent:
                 await association.send_message(context_id, response(request, PENDING, **unsent.pop()))
+
+        async def take(files: FileReadAhead, position: int) -> tuple[bytes | None, StoredFile | None]:
+            """The file at ``position`` and its meta (None, None when it cannot be read)."""
+            if position in ready:
+                return ready.pop(position)
+            data = await self._file(files, position, instances[position])
+            return data, read_file_meta(data) if data is not None else None
+
+        async def while_waiting(files: FileReadAhead, position: int) -> None:
+            """While the C-STORE of ``position`` waits for its answer: the pending response of the
+            one before it, then the next file taken and its meta read, if its read has started
+            (the answer is then followed at once by the next C-STORE)."""
+            await send_pending()
+            following = position + 1
+            if following < len(instances) and files.started(following):
+                ready[following] = await take(files, following)
 
         async def send_on(watch: Watch, peer: Peer, proposed: frozenset[Pair], files: FileReadAhead) -> None:
             """Sub-operations on one association, until done, cancelled, or an instance it did not
@@ -206,9 +223,9 @@ class QueryRetrieveSCP:
             while progress.done < len(instances) and not watch.cancelled:
                 position = progress.done
                 instance = instances[position]
-                data = await self._file(files, position, instance)
-                meta = read_file_meta(data) if data is not None else None
+                data, meta = await take(files, position)
                 if meta is not None and (meta.sop_class, meta.transfer_syntax) not in proposed and position > start:
+                    ready[position] = data, meta
                     return
                 if data is None or meta is None or peer.context_for(meta.sop_class, meta.transfer_syntax) is None:
                     log.warning("instance %s not sent to %s: no presentation context for it", instance, target.aet)
@@ -216,7 +233,11 @@ class QueryRetrieveSCP:
                     progress.count(CANNOT_UNDERSTAND)
                 else:
                     store = partial(
-                        peer.c_store, data, meta=meta, move_originator=originator, while_waiting=send_pending
+                        peer.c_store,
+                        data,
+                        meta=meta,
+                        move_originator=originator,
+                        while_waiting=partial(while_waiting, files, position),
                     )
                     progress.count(await files.beside(position, store))
                 unsent.append(progress.pending_fields())

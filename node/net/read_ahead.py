@@ -3,8 +3,10 @@ threads ahead of the instance being sent.
 
 A send waits on the remote most of the time (its answer to each C-STORE or POST); the
 next files are looked up in the index and read from disk meanwhile, so the sender finds
-each one ready. The lookups of a batch are one index query, and small files are read
-several per worker call: a thread hop costs more than reading a tiny file. Memory is bounded by the bytes read ahead, not by the job.
+each one ready. The lookups are one index query for several windows of reads (a refill
+then usually starts its reads at once, without a task or a wait), and small files are
+read several per worker call: a thread hop costs more than reading a tiny file. Memory
+is bounded by the bytes read ahead, not by the job.
 
 An instance deleted or a file gone since the job was submitted fails when its turn
 comes, with the error a plain read would give (unknown resource, inexistent file).
@@ -26,7 +28,8 @@ from ..storage.index.base import COMPRESSION_ZLIB, Attachment
 from ..units import MEGABYTE
 from .ul.operation import first_real
 
-AHEAD_FILES = 32  # files looked up and read ahead of the one being sent, at most
+AHEAD_FILES = 32  # files read ahead of the one being sent, at most
+LOOKUP_FILES = 256  # instances looked up in one index query: most refills then wait for no lookup
 AHEAD_BYTES = 8 * MEGABYTE  # bytes read ahead, at most (one file more when a single file is larger)
 GROUP_BYTES = 1 * MEGABYTE  # consecutive files read by one worker call, up to this size together
 
@@ -74,7 +77,9 @@ class FileReadAhead:
         # Started: (group, index in it), or why the instance has no file to read.
         self._reads: dict[int, tuple[Pending[list[object]], int] | _Missing] = {}
         self._bytes: dict[int, int] = {}  # size of each started read, until it is taken
+        self._bytes_ahead = 0  # their sum
         self._next = 0  # first position not started
+        self._looked_up = 0  # first position not looked up (from self._next on)
 
     async def get(self, position: int) -> bytes:
         if position not in self._reads:  # the first, or a run resumed elsewhere, or nobody refilled
@@ -82,7 +87,7 @@ class FileReadAhead:
             self._next = position
             await self.refill(position)
         started = self._reads.pop(position)
-        self._bytes.pop(position, None)
+        self._bytes_ahead -= self._bytes.pop(position, 0)
         if isinstance(started, _Missing):
             raise started.error
         group, index = started
@@ -92,10 +97,18 @@ class FileReadAhead:
         assert isinstance(result, bytes)
         return result
 
+    def started(self, position: int) -> bool:
+        """Whether the file at ``position`` is being read (or known to be missing): :meth:`get`
+        of it then waits for no lookup."""
+        return position in self._reads
+
     async def beside(self, position: int, send: Callable[[], Awaitable[T]]) -> T:
         """``send()`` of the file at ``position``; the next files are looked up and read meanwhile
         when half of what was read ahead has been taken."""
         if not self.refill_due():
+            return await send()
+        if not self._lookup_due(position + 1):  # the reads are started now, no task needed
+            self._start_reads(position + 1)
             return await send()
         try:
             async with trio.open_nursery() as nursery:
@@ -109,7 +122,7 @@ class FileReadAhead:
         """Whether half of what is read ahead has been taken (and more is left to read)."""
         if self._next >= len(self._instances):
             return False
-        return len(self._reads) <= AHEAD_FILES // 2 and sum(self._bytes.values()) <= AHEAD_BYTES // 2
+        return len(self._reads) <= AHEAD_FILES // 2 and self._bytes_ahead <= AHEAD_BYTES // 2
 
     async def refill(self, position: int) -> None:
         """Look up and start reading the files from ``position`` on (it first, whatever its size),
@@ -125,23 +138,31 @@ class FileReadAhead:
         self._found.clear()
         self._reads.clear()
         self._bytes.clear()
+        self._bytes_ahead = 0
+        self._looked_up = 0
+
+    def _lookup_due(self, position: int) -> bool:
+        """Whether some of the files to read ahead from ``position`` on are not looked up yet."""
+        return max(self._looked_up, self._next) < min(len(self._instances), position + AHEAD_FILES)
 
     async def _look_up(self, position: int) -> None:
-        """Attachments of the next positions, in one index query."""
-        end = min(len(self._instances), position + AHEAD_FILES)
-        wanted = [i for i in range(self._next, end) if i not in self._found]
-        if not wanted:
+        """Attachments of the next positions, up to :data:`LOOKUP_FILES` of them, in one index
+        query, when those to read ahead are not all known."""
+        if not self._lookup_due(position):
             return
+        first = max(self._looked_up, self._next)
+        wanted = range(first, min(len(self._instances), position + LOOKUP_FILES))
         found = await self._services.index.dicom_attachments([self._instances[i] for i in wanted])
         for i in wanted:
             instance = self._instances[i]
             self._found[i] = found.get(instance) or _Missing(
                 OrthancError(ErrorCode.UNKNOWN_RESOURCE, f"Unknown resource: {instance}")
             )
+        self._looked_up = wanted.stop
 
     def _start_reads(self, position: int) -> None:
         """Reads of the looked-up positions from the first not started, within the byte budget."""
-        budget = AHEAD_BYTES - sum(self._bytes.values())
+        budget = AHEAD_BYTES - self._bytes_ahead
         group: list[tuple[int, Attachment]] = []
         group_bytes = 0
         while self._next in self._found:
@@ -161,6 +182,7 @@ class FileReadAhead:
                 group.append((self._next, found))
                 group_bytes += size
                 self._bytes[self._next] = size
+                self._bytes_ahead += size
             budget -= size
             self._next += 1
         self._start_group(group)

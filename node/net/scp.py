@@ -112,8 +112,9 @@ class DicomServer:
         try:
             await self._handle(stream)
         finally:  # whatever happened (the node stopping in the middle of a request included)
-            with trio.CancelScope(shield=True):
-                await stream.aclose()
+            if stream.socket.fileno() >= 0:  # most associations closed it already: no checkpoint more
+                with trio.CancelScope(shield=True):
+                    await stream.aclose()
 
     async def _handle(self, stream: trio.SocketStream) -> None:
         try:

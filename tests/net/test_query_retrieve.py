@@ -167,7 +167,10 @@ async def test_counters_of_each_level(qr: QueryRetrieve) -> None:
 
 async def test_series_and_instance_levels(qr: QueryRetrieve) -> None:
     series = await find(qr, "SERIES", StudyInstanceUID=STUDY_CHEST, SeriesInstanceUID="", SeriesDescription="")
-    assert sorted((s.SeriesInstanceUID, s.SeriesDescription) for s in series) == [(uid(1, 1), "Axial"), (uid(1, 2), "PET")]
+    assert sorted((s.SeriesInstanceUID, s.SeriesDescription) for s in series) == [
+        (uid(1, 1), "Axial"),
+        (uid(1, 2), "PET"),
+    ]
     images = await find(qr, "IMAGE", PatientName="DOE^JOHN", SeriesInstanceUID=uid(1, 1), SOPInstanceUID="",
                         InstanceNumber="")  # fmt: skip
     assert sorted((i.SOPInstanceUID, i.InstanceNumber) for i in images) == [(uid(1, 1, 1), 1), (uid(1, 1, 2), 2)]
@@ -181,7 +184,9 @@ async def test_keys_outside_main_tags_read_from_the_first_instance(node: NodeCon
     [always] = await find(qr, "STUDY", **keys)
     # From the first instance stored: even a series main tag is then answered at study level.
     assert (always.PatientWeight, list(always.ImageType), always.SeriesDescription) == (
-        "82.5", ["ORIGINAL", "PRIMARY", "AXIAL"], "Axial"
+        "82.5",
+        ["ORIGINAL", "PRIMARY", "AXIAL"],
+        "Axial",
     )
     [main_only] = await find(qr, "STUDY", StudyInstanceUID=STUDY_CHEST, SeriesDescription="")
     assert main_only.SeriesDescription == ""  # without a file, only main tags of the level and above
@@ -270,9 +275,7 @@ async def test_names_of_every_character_set(qr: QueryRetrieve, http: httpx.Async
 
 
 async def test_instances_to_retrieve(qr: QueryRetrieve, http: httpx.AsyncClient) -> None:
-    ids = {
-        item["MainDicomTags"]["SOPInstanceUID"]: item["ID"] for item in (await http.get("/instances?expand")).json()
-    }
+    ids = {item["MainDicomTags"]["SOPInstanceUID"]: item["ID"] for item in (await http.get("/instances?expand")).json()}
 
     async def retrieve(level: str | None, **keys: str) -> list[str]:
         found = await qr.instances_to_retrieve(identifier(level, **keys))
@@ -308,7 +311,6 @@ async def test_what_cannot_be_retrieved(
     with pytest.raises(OrthancError) as raised:
         await qr.instances_to_retrieve(identifier(level, **keys))
     assert raised.value.code == code
-
 
 
 def test_storage_access_on_find_is_checked() -> None:

@@ -72,6 +72,7 @@ async def test_refilled_beside_the_send(
     """As a send job does: the next files looked up and started while one goes out, so that
     ``get`` never waits on the index."""
     monkeypatch.setattr(read_ahead, "AHEAD_FILES", 8)
+    monkeypatch.setattr(read_ahead, "LOOKUP_FILES", 16)  # two windows of reads per lookup
     instances = await _stored(http, COUNT)
     files = FileReadAhead(node.services, instances)
     lookups = 0  # instances looked up
@@ -91,7 +92,39 @@ async def test_refilled_beside_the_send(
         before = lookups
         got.append(await files.get(position))
         assert lookups == before  # taken as read ahead, not looked up in turn
-    assert lookups == COUNT - read_ahead.AHEAD_FILES  # each looked up once, after the first batch
+    assert lookups == COUNT - read_ahead.LOOKUP_FILES  # each looked up once, after the first query
     files.close()
     monkeypatch.undo()
     assert got == [await _file(http, i) for i in instances]
+
+
+async def test_beside_starts_reads_from_what_one_lookup_found(
+    node: NodeContext, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sending through ``beside``: the reads of several windows come from one index query, and
+    every file still arrives, in order."""
+    monkeypatch.setattr(read_ahead, "AHEAD_FILES", 4)
+    monkeypatch.setattr(read_ahead, "LOOKUP_FILES", 16)
+    instances = await _stored(http, COUNT)
+    queries = 0
+    looked_up = node.index.dicom_attachments
+
+    async def counted(asked: list[str]) -> object:
+        nonlocal queries
+        queries += 1
+        return await looked_up(asked)
+
+    monkeypatch.setattr(node.index, "dicom_attachments", counted)
+    files = FileReadAhead(node.services, instances)
+    sent: list[bytes] = []
+    for position in range(COUNT):
+        data = await files.get(position)
+
+        async def send(data: bytes = data) -> None:
+            sent.append(data)
+
+        await files.beside(position, send)
+    files.close()
+    assert queries == -(-COUNT // read_ahead.LOOKUP_FILES)  # 40 instances, 16 per query: 3 queries
+    monkeypatch.undo()
+    assert sent == [await _file(http, i) for i in instances]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -25,8 +26,10 @@ from .pdu import (
     A_RELEASE_RP,
     A_RELEASE_RQ,
     MESSAGE_COMMAND,
+    MESSAGE_LAST,
     P_DATA_TF,
     PDU_NAMES,
+    PDV_HEADER,
     REASON_UNEXPECTED_PDU,
     RECEIVE_SIZE,
     RELEASE_RP_PDU,
@@ -37,6 +40,8 @@ from .pdu import (
     PeerClosed,
     ProtocolError,
     abort_pdu,
+    open_descriptor,
+    p_data_headers,
     p_data_parts,
     parse_pdvs,
 )
@@ -130,13 +135,14 @@ class Association:
         outside, bounded in time by its own deadline)."""
         await self._send_parts([data])
 
-    async def _send_parts(self, parts: Sequence[bytes | memoryview]) -> None:
-        """Whole PDUs, given as their parts in order, written as :meth:`send_pdu` writes one.
+    async def _send_parts(self, parts: Sequence[bytes | memoryview], size: int | None = None) -> None:
+        """Whole PDUs, given as their parts in order (``size`` bytes in all, if known), written
+        as :meth:`send_pdu` writes one.
 
         What the socket takes at once is written without a wait (most messages: the peer reads
         as we write); only the rest is awaited, under the shield and the deadline."""
         try:
-            rest = write_now(self.stream, parts)
+            rest = write_now(self.stream, parts, size)
         except OSError as error:
             raise PeerClosed(f"connection lost while sending: {error}") from error
         if not rest:
@@ -151,32 +157,45 @@ class Association:
             raise TimedOut("the peer stopped reading")
 
     def _message_parts(
-        self, context_id: int, command: Command, dataset: bytes | memoryview | None
+        self, context_id: int, command: bytes, dataset: bytes | memoryview | None
     ) -> Iterator[tuple[bytes, bytes | memoryview]]:
-        yield from p_data_parts(context_id, MESSAGE_COMMAND, encode_command(command), self._pdu_size)
+        yield from p_data_parts(context_id, MESSAGE_COMMAND, command, self._pdu_size)
         if dataset:
             yield from p_data_parts(context_id, 0, memoryview(dataset), self._pdu_size)
 
     async def send_message(self, context_id: int, command: Command, dataset: bytes | memoryview | None = None) -> None:
         """A DIMSE message; its PDUs go out in writes of about :data:`SEND_BATCH` bytes, the
         dataset's bytes straight from ``dataset`` (views of it, never copied here)."""
+        encoded = encode_command(command)
+        room = self._pdu_size - PDV_HEADER.size
+        if len(encoded) <= room and (not dataset or len(dataset) <= room):
+            # The usual message (a response, a small instance): a PDU per part, in one write.
+            parts: list[bytes | memoryview] = [
+                p_data_headers(context_id, MESSAGE_COMMAND | MESSAGE_LAST, len(encoded)),
+                encoded,
+            ]
+            if dataset:
+                parts += (p_data_headers(context_id, MESSAGE_LAST, len(dataset)), dataset)
+            await self._send_parts(parts, sum(map(len, parts)))
+            return
         batch: list[bytes | memoryview] = []
         size = 0
-        for headers, fragment in self._message_parts(context_id, command, dataset):
+        for headers, fragment in self._message_parts(context_id, encoded, dataset):
             batch += (headers, fragment)
             size += len(headers) + len(fragment)
             if size >= SEND_BATCH or len(batch) >= MAX_SEND_BUFFERS:
-                await self._send_parts(batch)
+                await self._send_parts(batch, size)
                 batch, size = [], 0
         if batch:
-            await self._send_parts(batch)
+            await self._send_parts(batch, size)
 
     # -- receiving -------------------------------------------------------------------------------
 
     async def _read_pdu(self, timeout: float | None) -> tuple[int, bytes]:
-        buffered = self._reader.read_buffered()  # often the next PDU came with the last one
-        if buffered is not None:
-            return buffered
+        # Often the next PDU came with the last one, or while we were sending: no deadline to set.
+        waiting = await self._reader.read_waiting()
+        if waiting is not None:
+            return waiting
         if timeout is None:
             return await self._reader.read()
         with trio.move_on_after(timeout):
@@ -278,7 +297,9 @@ class Association:
 _GONE = (trio.BrokenResourceError, trio.ClosedResourceError)
 
 
-def write_now(stream: trio.SocketStream, buffers: Sequence[bytes | memoryview]) -> list[bytes | memoryview]:
+def write_now(
+    stream: trio.SocketStream, buffers: Sequence[bytes | memoryview], size: int | None = None
+) -> list[bytes | memoryview]:
     """Write what the socket takes of ``buffers`` at once, in one gathered write, without a wait
     or a checkpoint (two passes of the scheduler saved per message); what is left to write.
 
@@ -290,7 +311,7 @@ def write_now(stream: trio.SocketStream, buffers: Sequence[bytes | memoryview]) 
         sent = os.writev(stream.socket.fileno(), buffers[:MAX_SEND_BUFFERS])
     except BlockingIOError:
         return list(buffers)
-    return _after(buffers, sent)
+    return [] if sent == size else _after(buffers, sent)
 
 
 def _after(buffers: Sequence[bytes | memoryview], sent: int) -> list[bytes | memoryview]:
@@ -332,13 +353,23 @@ async def drain_and_close(stream: trio.SocketStream, limit: float, *, shield: bo
     """Read and drop what the peer still sends until it closes (at most ``limit``), then close.
 
     Unshielded, a cancel cuts the wait short (the node is stopping); ``shield`` is for the
-    short linger after an A-ABORT sent because we were cancelled.
+    short linger after an A-ABORT sent because we were cancelled. The socket is read straight
+    from its descriptor: this runs once per association, after its last PDU, and Trio's
+    stream methods cost a checkpoint each.
     """
+    sock = stream.socket
     try:
-        with trio.CancelScope(shield=shield, deadline=trio.current_time() + limit), contextlib.suppress(*_GONE):
-            await stream.send_eof()
-            while await stream.receive_some(RECEIVE_SIZE):
-                pass
+        with (
+            trio.CancelScope(shield=shield, deadline=trio.current_time() + limit),
+            contextlib.suppress(*_GONE, OSError),
+        ):
+            sock.shutdown(socket.SHUT_WR)
+            while True:
+                try:
+                    if not os.read(open_descriptor(sock), RECEIVE_SIZE):
+                        break
+                except BlockingIOError:
+                    await trio.lowlevel.wait_readable(sock)
     finally:
         with trio.CancelScope(shield=True):
             await stream.aclose()

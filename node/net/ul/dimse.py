@@ -83,6 +83,12 @@ _ELEMENT_HEADER = struct.Struct("<HHI")  # group, element, value length (Implici
 _US = struct.Struct("<H")
 _UL = struct.Struct("<I")
 _AT = struct.Struct("<HH")
+_TAG = struct.Struct("<HH")
+_TAG_ORDER = {keyword: element for element, (keyword, _) in _ELEMENTS.items()}
+# keyword -> (VR, its tag's bytes); None for the group length, which is not taken from the fields.
+_ENCODING = {keyword: (vr, _TAG.pack(0, element) if element else None) for element, (keyword, vr) in _ELEMENTS.items()}
+_GROUP_LENGTH_TAG = _ELEMENT_HEADER.pack(0, 0, 4)
+_US_LENGTH = _UL.pack(_US.size)
 _GROUP_LENGTH_ELEMENT = 12  # the CommandGroupLength element, header and value
 # Text values are ASCII when well-formed; Latin-1 gives any peer's bytes back unchanged.
 _TEXT = "latin-1"
@@ -103,16 +109,26 @@ def _encode_value(vr: str, value: Any) -> bytes:
 
 
 def encode_command(fields: Mapping[str, Any]) -> bytes:
-    """The command set of ``fields`` (keyword -> value; None values are left out), group length first."""
-    body = []
-    for keyword in sorted((k for k, v in fields.items() if v is not None), key=lambda k: _BY_KEYWORD[k][0]):
-        element, vr = _BY_KEYWORD[keyword]
-        if element == 0:
+    """The command set of ``fields`` (keyword -> value; None values are left out), group length first.
+
+    A C-MOVE sends two command sets per sub-operation: the keywords are sorted by a table
+    lookup and each element's tag bytes are ready made (an unknown keyword raises KeyError).
+    """
+    body: list[bytes] = []
+    for keyword in sorted(fields, key=_TAG_ORDER.__getitem__):
+        value = fields[keyword]
+        if value is None:
             continue
-        value = _encode_value(vr, fields[keyword])
-        body.append(_ELEMENT_HEADER.pack(0, element, len(value)) + value)
+        vr, tag = _ENCODING[keyword]
+        if tag is None:  # the group length, computed here
+            continue
+        if vr == "US":
+            body += (tag, _US_LENGTH, _US.pack(value))
+        else:
+            raw = _encode_value(vr, value)
+            body += (tag, _UL.pack(len(raw)), raw)
     encoded = b"".join(body)
-    return _ELEMENT_HEADER.pack(0, 0, 4) + _UL.pack(len(encoded)) + encoded
+    return _GROUP_LENGTH_TAG + _UL.pack(len(encoded)) + encoded
 
 
 def _decode_value(vr: str, raw: bytes) -> Any:
@@ -141,7 +157,11 @@ def decode_command(data: bytes) -> Command:
             raise ProtocolError(REASON_INVALID_PARAMETER, f"command element (0000,{element:04x}) overruns")
         known = _ELEMENTS.get(element) if group == 0 else None
         if known is not None:
-            command[known[0]] = _decode_value(known[1], data[position : position + length])
+            keyword, vr = known
+            if vr == "US" and length == _US.size:  # most elements: read in place
+                command[keyword] = _US.unpack_from(data, position)[0]
+            else:
+                command[keyword] = _decode_value(vr, data[position : position + length])
         position += length
     if not isinstance(command.get("CommandField"), int):
         raise ProtocolError(REASON_INVALID_PARAMETER, "command set without a command field")
@@ -244,23 +264,23 @@ def read_file_meta(data: bytes) -> StoredFile | None:
     if data[128:132] != b"DICM":
         return None
     values: dict[str, str] = {}
-    position = len(PREAMBLE)
-    while position + 8 <= len(data):
-        group, element, vr = struct.unpack_from("<HH2s", data, position)
+    position, end = len(PREAMBLE), len(data)
+    while position + 8 <= end:
+        group, element, vr, short_length = _EXPLICIT_SHORT.unpack_from(data, position)
         if group != 2:
             break
         if vr in _META_VR_LONG:
-            if position + 12 > len(data):
+            if position + 12 > end:
                 return None
             (length,) = _UL.unpack_from(data, position + 8)
             value_at = position + 12
         else:
-            (length,) = _US.unpack_from(data, position + 6)
-            value_at = position + 8
-        if value_at + length > len(data):
+            length, value_at = short_length, position + 8
+        if value_at + length > end:
             return None
-        if element in _META_FIELDS:
-            values[_META_FIELDS[element]] = data[value_at : value_at + length].decode(_TEXT).strip(" \0")
+        field = _META_FIELDS.get(element)
+        if field is not None:
+            values[field] = data[value_at : value_at + length].decode(_TEXT).strip(" \0")
         position = value_at + length
     if len(values) != len(_META_FIELDS):
         return None

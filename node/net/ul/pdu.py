@@ -44,6 +44,8 @@ REASON_INVALID_PARAMETER = 0x06
 HEADER = struct.Struct(">BxI")  # PDU type, reserved, length of what follows
 ITEM_HEADER = struct.Struct(">BxH")  # item type, reserved, item length
 PDV_HEADER = struct.Struct(">IBB")  # PDV item length, presentation context ID, message control header
+# The PDU header and the PDV header of a P-DATA-TF carrying one PDV, packed at once.
+P_DATA_HEADERS = struct.Struct(">BxIIBB")
 FIXED_BODY = 4  # A-ASSOCIATE-RJ, A-RELEASE-RQ/RP and A-ABORT bodies are exactly this long
 
 # Bounds on the body of each PDU type, whatever its length field says. Association PDUs with the
@@ -52,6 +54,7 @@ MAX_ASSOCIATE_BODY = 1 << 20
 # P-DATA-TF bodies from a peer that ignores our Maximum Length are tolerated up to this.
 MAX_P_DATA_BODY = 4 << 20
 RECEIVE_SIZE = 1 << 18
+YIELD_EVERY = 8  # reads in a row that need no wait, before one checkpoints all the same
 COMPACT_AFTER = 1 << 20  # bytes already read that stay at the head of the buffer before it is compacted
 
 MESSAGE_COMMAND = 0x01  # message control header bits
@@ -118,40 +121,56 @@ class PDUReader:
         self._start = 0  # first unread byte of the buffer
         self.p_data_limit = p_data_limit
         self._after_receive = after_receive
+        self._unyielded = 0  # reads in a row that found bytes waiting, without a checkpoint
 
     async def _fill(self) -> None:
         try:
-            data = await (self._stream.receive_some(RECEIVE_SIZE) if self._socket is None else self._receive())
+            if self._socket is None:
+                data, waited = await self._stream.receive_some(RECEIVE_SIZE), True
+            else:
+                data, waited = await self._receive()
         except (trio.BrokenResourceError, OSError) as error:  # reset by the peer, or the connection broke
             raise PeerClosed(f"connection reset by the peer: {error}") from error
+        await self._keep(data, waited)
+
+    async def _keep(self, data: bytes | bytearray, waited: bool) -> None:
+        """Buffer what was read (nothing: the peer closed)."""
         if not data:
             raise PeerClosed("connection closed by the peer")
         if self._after_receive is not None:
             self._after_receive()
+        if self._start and (self._start == len(self._buffer) or self._start >= COMPACT_AFTER):
+            del self._buffer[: self._start]  # what was read before: free when nothing else is buffered
+            self._start = 0
         self._buffer += data
+        if waited:
+            self._unyielded = 0
+            return
+        # Bytes that were waiting: let the other tasks run after a few such reads in a row (the
+        # bytes are buffered, a cancel here loses none). Yielding after each one would cost a
+        # pass of the scheduler per DIMSE answer that came while we were still sending.
+        self._unyielded += 1
+        if self._unyielded >= YIELD_EVERY:
+            self._unyielded = 0
+            await trio.lowlevel.checkpoint()
 
-    async def _receive(self) -> bytes:
-        """What the socket holds, once it holds something; a checkpoint, as Trio's reads are
-        (a peer sending without pause never keeps the other tasks from running)."""
+    async def _receive(self) -> tuple[bytes, bool]:
+        """What the socket holds, once it holds something, and whether it had to be waited for
+        (the wait is a checkpoint)."""
         sock = self._socket
         assert sock is not None
         try:
-            data = os.read(_open_descriptor(sock), RECEIVE_SIZE)
+            return os.read(open_descriptor(sock), RECEIVE_SIZE), False
         except BlockingIOError:
             while True:
                 await trio.lowlevel.wait_readable(sock)
                 try:
-                    return os.read(_open_descriptor(sock), RECEIVE_SIZE)
+                    return os.read(open_descriptor(sock), RECEIVE_SIZE), True
                 except BlockingIOError:  # woken for nothing
                     continue
-        await trio.lowlevel.cancel_shielded_checkpoint()  # the bytes are kept whatever happens
-        return data
 
     async def read(self) -> tuple[int, bytes]:
         """The next PDU: (type, body after the 6-byte header)."""
-        if self._start and (self._start == len(self._buffer) or self._start >= COMPACT_AFTER):
-            del self._buffer[: self._start]  # what was read before: free when nothing else is buffered
-            self._start = 0
         while len(self._buffer) - self._start < HEADER.size:
             await self._fill()
         end = self._end_of_next()
@@ -165,6 +184,21 @@ class PDUReader:
             return None
         end = self._end_of_next()
         return self._take(end) if len(self._buffer) >= end else None
+
+    async def read_waiting(self) -> tuple[int, bytes] | None:
+        """The next PDU if it is buffered whole, or once what the socket holds now is buffered
+        too; None when it has not all arrived (nothing is waited for)."""
+        pdu = self.read_buffered()
+        if pdu is not None or self._socket is None:
+            return pdu
+        try:
+            data = os.read(open_descriptor(self._socket), RECEIVE_SIZE)
+        except BlockingIOError:
+            return None
+        except OSError as error:
+            raise PeerClosed(f"connection reset by the peer: {error}") from error
+        await self._keep(data, waited=False)
+        return self.read_buffered()
 
     def _end_of_next(self) -> int:
         """Where the next PDU ends in the buffer, once its header is checked (its header is there)."""
@@ -183,7 +217,7 @@ class PDUReader:
         return pdu_type, body
 
 
-def _open_descriptor(sock: trio.socket.SocketType) -> int:
+def open_descriptor(sock: trio.socket.SocketType) -> int:
     """The socket's descriptor; Trio's error for a socket closed meanwhile (by another task)."""
     descriptor = sock.fileno()
     if descriptor < 0:
@@ -227,10 +261,14 @@ def p_data_parts(
         offset += step
         last = offset >= total
         flags = control | MESSAGE_LAST if last else control
-        pdv_length = len(fragment) + 2
-        yield HEADER.pack(P_DATA_TF, pdv_length + 4) + PDV_HEADER.pack(pdv_length, context_id, flags), fragment
+        yield p_data_headers(context_id, flags, len(fragment)), fragment
         if last:
             return
+
+
+def p_data_headers(context_id: int, control: int, fragment_length: int) -> bytes:
+    """The headers of a P-DATA-TF holding one PDV of ``fragment_length`` bytes."""
+    return P_DATA_HEADERS.pack(P_DATA_TF, fragment_length + 6, fragment_length + 2, context_id, control)
 
 
 def p_data_pdus(context_id: int, control: int, payload: bytes | memoryview, max_pdu: int) -> Iterator[bytes]:
