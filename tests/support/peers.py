@@ -3,6 +3,7 @@ thread (``trio.to_thread.run_sync``): on the Trio thread they would stall the no
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from pydicom.dataset import Dataset
@@ -18,6 +19,8 @@ CALLED = "ORTHANC"
 PEER_TIMEOUT = 30  # seconds for each step of an association
 MAX_PROPOSED_CONTEXTS = 128  # what a requestor may propose in one association
 PENDING_STATUSES = (0xFF00, 0xFF01)
+REACTOR_POLL = 0.0001  # s between looks at pynetdicom's reader thread (as pynetdicom itself polls)
+REACTOR_SETTLE = 0.005  # s the thread must stay parked: longer than its 1 ms round, under load too
 
 
 def client_ae(calling: str = CALLING) -> AE:
@@ -41,9 +44,34 @@ def c_store(port: int, datasets: Sequence[Dataset], *, calling: str = CALLING) -
     association = associate(ae, port)
     assert association.is_established
     try:
-        return [int(association.send_c_store(ds).Status) for ds in datasets]
+        statuses = []
+        for ds in datasets:
+            _pause_reactor(association)
+            statuses.append(int(association.send_c_store(ds).Status))
+        return statuses
     finally:
         association.release()
+
+
+def _pause_reactor(association: Association) -> None:
+    """Make sure pynetdicom's own reader thread is parked before a request goes out.
+
+    pynetdicom 3.0 pauses that thread itself, but checks a flag the thread sets just before it
+    parks: when the thread has just been let through, the request can go out while it still
+    runs, and a prompt answer (ours come within a millisecond) is taken by that thread as an
+    unexpected message, leaving the request to wait for its DIMSE timeout. Waiting here until
+    the flag has stayed set longer than one round of that thread (1 ms of sleep) closes the window.
+    """
+    association._reactor_checkpoint.clear()
+    deadline = time.monotonic() + PEER_TIMEOUT
+    while time.monotonic() < deadline:
+        if association._is_paused:
+            time.sleep(REACTOR_SETTLE)
+            if association._is_paused:
+                return
+        else:
+            time.sleep(REACTOR_POLL)
+    raise TimeoutError("pynetdicom's reader thread did not pause")
 
 
 def c_find(port: int, called: str, query: Dataset, *, calling: str = "QRTEST") -> tuple[list[Dataset], int]:
