@@ -41,6 +41,7 @@ async def modify_instance(public_id: str, action: str) -> Response:
 async def submit_rewrite(body: Any, job: RewriteJob[Any], options: SubmitOptions | None = None) -> Response:
     """Submit a job that rewrites instances (modify, anonymize, split, merge): synchronous by default."""
     options = options or submit_options(body, synchronous=True)
+    job.answer_first = not options.synchronous
     return json_answer(await submit(node().jobs, job, options))
 
 
