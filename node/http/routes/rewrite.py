@@ -14,7 +14,7 @@ from quart import Blueprint, Response
 from ...body_fields import string_list
 from ...dicom.ids import Level
 from ...dicom.rewrite_plan import ModificationPlan, bulk_level, parse_anonymize_request, parse_modify_request
-from ...errors import ErrorCode
+from ...errors import ErrorCode, OrthancError
 from ...jobs.submit import SubmitOptions, submit, submit_options
 from ...jobs.types.rewrite import ResourceModificationJob, RewriteJob
 from ...services.rewrite import ResourceModification, complete_plan, instances_of, modified_instance
@@ -60,7 +60,8 @@ async def modify_resource(plural: str, public_id: str, action: str) -> Response:
     level = Level.from_plural(plural)
     body = await json_body()
     plan = _plan(action, body, level, job=True)
-    await node().resources.get(public_id, level)
+    if not await node().resources.exists(public_id, level):  # its level only: the job reads the rest
+        raise OrthancError(ErrorCode.UNKNOWN_RESOURCE, f"Unknown resource: {public_id}")
     return await _run_job(body, plan, level, [public_id])
 
 
