@@ -78,6 +78,25 @@ async def instances_of(services: ServiceBundle, resources: Iterable[str]) -> lis
     return list(found)
 
 
+async def instances_below(services: ServiceBundle, public_id: str, level: Level) -> list[str]:
+    """Every instance below one resource of ``level`` (unknown, or of another level: error 17).
+
+    Its level and its instances are asked together: the index answers the second query right
+    after the first, instead of once the first answer has come back to the event loop.
+    """
+    instances: list[str] = []
+
+    async def list_instances() -> None:
+        instances.extend(await services.index.descendants(public_id, Level.INSTANCE))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(list_instances)
+        at_level = await services.resources.exists(public_id, level)
+    if not at_level or not instances:
+        raise OrthancError(ErrorCode.UNKNOWN_RESOURCE, f"Unknown resource: {public_id}")
+    return instances
+
+
 def _resource(public_id: str, level: Level) -> dict[str, str]:
     return {"ID": public_id, "Path": f"/{level.plural}/{public_id}", "Type": level.title}
 
