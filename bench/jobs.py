@@ -16,7 +16,7 @@
    submissions, the time per job is that of one POST plus one GET, so each server's latency
    per HTTP request weighs as much as the job's own work there.
    Both servers run as processes on free loopback ports with fresh storage.
-Medians of ``repeat`` runs are printed.
+Medians of ``repeat`` runs are printed, with their range for the REST figures.
 """
 
 from __future__ import annotations
@@ -195,6 +195,11 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def spread(values: list[float]) -> str:
+    """The range of the runs, beside their median: the machine may be shared."""
+    return f"({min(values):.2f}-{max(values):.2f})"
+
+
 def ratio(ours: float, theirs: float) -> str:
     return f"{ours / theirs:.2f}" if theirs else "n/a"
 
@@ -247,12 +252,18 @@ def main(argv: list[str] | None = None) -> int:
                         rest["Orthanc"].append(rest_figures(server.http_url, args.rest_jobs, args.queued))
 
     print(f"\nOver REST, one-instance study /modify jobs (Asynchronous), ConcurrentJobs 2, medians of {args.repeat}:")
-    print(f"  {'server':<8} {'ms/job':>8} {'priority latency ms':>20} {'overtaken':>10}")
+    print(
+        f"  {'server':<8} {'ms/job':>8} {'(min-max)':>13} {'priority latency ms':>20} {'(min-max)':>13} {'overtaken':>10}"
+    )
     summary = {}
     for name, runs in rest.items():
-        summary[name] = (median([r.ms_per_job for r in runs]), median([r.priority_latency_ms for r in runs]))
+        per_job, latency = [r.ms_per_job for r in runs], [r.priority_latency_ms for r in runs]
+        summary[name] = (median(per_job), median(latency))
         overtaken = min(r.overtaken for r in runs)
-        print(f"  {name:<8} {summary[name][0]:>8.2f} {summary[name][1]:>20.2f} {overtaken:>9}+")
+        print(
+            f"  {name:<8} {summary[name][0]:>8.2f} {spread(per_job):>13} {summary[name][1]:>20.2f} "
+            f"{spread(latency):>13} {overtaken:>9}+"
+        )
     if len(summary) == 2:
         print(
             f"  ours / Orthanc: ms/job {ratio(summary['ours'][0], summary['Orthanc'][0])}, "

@@ -16,6 +16,7 @@ import secrets
 import uuid
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from pydicom.dataelem import DataElement
@@ -37,10 +38,13 @@ from .tag_numbers import (
     REFERENCED_SOP_INSTANCE_UID,
     RT_REFERENCED_STUDY_SEQUENCE,
     SERIES_INSTANCE_UID,
+    SOP_CLASS_UID,
     SOP_INSTANCE_UID,
+    SPECIFIC_CHARACTER_SET,
     STUDY_INSTANCE_UID,
 )
 from .tags import element_text, format_tag, identifier, parse_tag
+from .top_level_edit import edit_top_level
 
 _UID_NAMES = {PATIENT_ID: "PatientID", STUDY_INSTANCE_UID: "StudyInstanceUID", SERIES_INSTANCE_UID: "SeriesInstanceUID"}
 _SEED_BYTES = 16
@@ -258,8 +262,27 @@ def _orthanc_ids(dataset: Dataset) -> OrthancIds:
     return hierarchy_ids(*(identifier(dataset, k) or "" for k in keywords))
 
 
-def rewrite_file(data: bytes, edit: Callable[[Dataset], None]) -> ModifiedFile:
-    """Read a stored DICOM file, ``edit`` its dataset in place and encode the result (CPU work: run it in a thread)."""
+# Read by every rewrite besides what it changes: the source's identifiers and the SOP class of the meta header.
+ALWAYS_READ = frozenset([PATIENT_ID, SOP_CLASS_UID, *HIERARCHY_TAGS])
+
+
+def rewrite_file(data: bytes, edit: Callable[[Dataset], None], touched: Collection[int] | None = None) -> ModifiedFile:
+    """Read a stored DICOM file, ``edit`` its dataset in place and encode the result (CPU work: run it in a thread).
+
+    ``touched``: the only top-level elements ``edit`` reads or changes (None: any, and nested
+    ones). The file is then edited in place where :func:`.top_level_edit.edit_top_level` can,
+    with the same result.
+    """
+    if touched is not None:
+        sources: list[OrthancIds] = []
+
+        def edit_with_sources(dataset: Dataset) -> None:
+            sources.append(_orthanc_ids(dataset))
+            edit(dataset)
+
+        edited = edit_top_level(data, ALWAYS_READ | set(touched), edit_with_sources)
+        if edited is not None:
+            return ModifiedFile(edited, sources[0])
     dataset = read_dataset(data)
     source_ids = _orthanc_ids(dataset)
     edit(dataset)
@@ -268,9 +291,26 @@ def rewrite_file(data: bytes, edit: Callable[[Dataset], None]) -> ModifiedFile:
     return ModifiedFile(encode_file(dataset), source_ids)
 
 
+def _top_level_tags(plan: ModificationPlan) -> set[int] | None:
+    """The top-level elements :func:`apply_plan` reads or changes besides those of every rewrite;
+    None when it may reach further (anonymization, private tags, ranges, paths, the character set)."""
+    if (
+        plan.is_anonymization
+        or plan.remove_private_tags
+        or plan.remove_ranges
+        or plan.path_removals
+        or plan.path_replacements
+        or plan.map_patient_id
+        or SPECIFIC_CHARACTER_SET in plan.actions
+    ):
+        return None
+    slots = {creator_slot(tag) for tag in plan.actions if is_private_group(tag >> 16) and not is_creator_slot(tag)}
+    return {*plan.actions, *slots}
+
+
 def modify_file(data: bytes, plan: ModificationPlan, uids: UidMap) -> ModifiedFile:
     """Apply ``plan`` to a stored DICOM file (modify, anonymize)."""
-    return rewrite_file(data, lambda dataset: apply_plan(dataset, plan, uids))
+    return rewrite_file(data, lambda dataset: apply_plan(dataset, plan, uids), _top_level_tags(plan))
 
 
 @dataclass(frozen=True)
@@ -325,4 +365,6 @@ def reassign(dataset: Dataset, reassignment: Reassignment, uids: UidMap) -> None
 
 def reassign_file(data: bytes, reassignment: Reassignment, uids: UidMap) -> ModifiedFile:
     """Apply ``reassignment`` to a stored DICOM file (split, merge)."""
-    return rewrite_file(data, lambda dataset: reassign(dataset, reassignment, uids))
+    touched = reassignment.removals | reassignment.replacements.keys()
+    edit = partial(reassign, reassignment=reassignment, uids=uids)
+    return rewrite_file(data, edit, None if SPECIFIC_CHARACTER_SET in touched else touched)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Self
 
 import trio
@@ -38,6 +38,7 @@ _sequence_lock = trio.Lock()
 _VANISHED = (ErrorCode.UNKNOWN_RESOURCE, ErrorCode.INEXISTENT_FILE)
 _PARENT_LEVELS = (Level.PATIENT, Level.STUDY, Level.SERIES)
 INLINE_LIMIT = 256 * 1024  # bytes: a file up to this size is rewritten on the event loop
+SOURCES_BATCH = 100  # instances whose files one index query looks up, ahead of their steps
 
 
 async def complete_plan(index: Index, plan: ModificationPlan) -> ModificationPlan:
@@ -77,6 +78,25 @@ async def instances_of(services: ServiceBundle, resources: Iterable[str]) -> lis
     return list(found)
 
 
+async def instances_below(services: ServiceBundle, public_id: str, level: Level) -> list[str]:
+    """Every instance below one resource of ``level`` (unknown, or of another level: error 17).
+
+    Its level and its instances are asked together: the index answers the second query right
+    after the first, instead of once the first answer has come back to the event loop.
+    """
+    instances: list[str] = []
+
+    async def list_instances() -> None:
+        instances.extend(await services.index.descendants(public_id, Level.INSTANCE))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(list_instances)
+        at_level = await services.resources.exists(public_id, level)
+    if not at_level or not instances:
+        raise OrthancError(ErrorCode.UNKNOWN_RESOURCE, f"Unknown resource: {public_id}")
+    return instances
+
+
 def _resource(public_id: str, level: Level) -> dict[str, str]:
     return {"ID": public_id, "Path": f"/{level.plural}/{public_id}", "Type": level.title}
 
@@ -91,6 +111,9 @@ class InstanceRewrite(abc.ABC):
         self.origin = origin
         self.keep_source = keep_source
         self.uid_map = UidMap()
+        # Where the files of the next instances are (None: gone), looked up a batch at a time. Not
+        # saved: a reloaded job looks them up again.
+        self._sources: dict[str, Attachment | None] = {}
 
     @abc.abstractmethod
     def rewrite(self, data: bytes, uids: UidMap) -> ModifiedFile:
@@ -156,10 +179,22 @@ class InstanceRewrite(abc.ABC):
             return None
         return result, await services.ingest.receive(result.data, self.origin, parse_instance, inline=True)
 
-    async def rewrite_and_store(self, services: ServiceBundle, instance: str) -> bool:
+    async def _source(self, services: ServiceBundle, instance: str, upcoming: Sequence[str]) -> Attachment | None:
+        """Where the file of ``instance`` is: found with those of the ``upcoming`` instances, in one query."""
+        if instance not in self._sources:
+            batch = [instance, *(i for i in upcoming[: SOURCES_BATCH - 1] if i != instance)]
+            found = await services.index.dicom_attachments(batch)
+            self._sources = {public_id: found.get(public_id) for public_id in batch}
+        return self._sources.pop(instance)
+
+    async def rewrite_and_store(self, services: ServiceBundle, instance: str, upcoming: Sequence[str] = ()) -> bool:
         """Rewrite and store one instance; False if it vanished meanwhile.
 
-        One index read (where the file is) and one index write (the new instance with its
+        ``upcoming``: the instances of the next steps, whose files are looked up with this one's.
+        A file gone since it was looked up (the instance deleted, or stored again over it) is
+        looked up once more.
+
+        One index read (where the file is, for a batch of instances) and one index write (the new instance with its
         metadata and its parents'): looking the file up may be interrupted (nothing changed
         yet); the rest is shielded, so a pause never leaves a written file unindexed.
 
@@ -169,11 +204,16 @@ class InstanceRewrite(abc.ABC):
         any instance already stored (error 2018); here only a different file stored under
         the same identifiers is refused.
         """
-        source = await services.index.dicom_attachment(instance)
+        source = await self._source(services, instance, upcoming)
         if source is None:
             return False
         with trio.CancelScope(shield=True):
             rewritten = await self._rewrite_and_prepare(services, source)
+            if rewritten is None:
+                again = await services.index.dicom_attachment(instance)
+                if again is None or again == source:
+                    return False
+                rewritten = await self._rewrite_and_prepare(services, again)
             if rewritten is None:
                 return False
             result, prepared = rewritten
@@ -216,6 +256,7 @@ class InstanceRewrite(abc.ABC):
     def reset(self) -> None:
         """Back to the start (a resubmitted job): new identifiers again, nothing created yet."""
         self.uid_map = UidMap()
+        self._sources = {}
 
     def to_json(self) -> dict[str, Any]:
         return {"Origin": dataclasses.asdict(self.origin), "UidMap": self.uid_map.to_json()}

@@ -234,6 +234,20 @@ async def test_a_vanished_instance_is_counted_as_failed(http: httpx.AsyncClient,
     assert (await http.get(f"/series/{next(iter(source.series))}")).status_code == 404  # the other source deleted
 
 
+async def test_an_instance_deleted_after_its_file_was_looked_up_is_counted_as_failed(
+    http: httpx.AsyncClient, node: NodeContext
+) -> None:
+    source = await upload_study(http, series=1, per_series=3)
+    plan = parse_modify_request({}, level=Level.SERIES, job=True)
+    job = ResourceModificationJob(ResourceModification(plan, Level.SERIES, Origin()), source.instances)
+    await job.step(node)  # the files of all three are looked up with the first one's
+    await http.delete(f"/instances/{source.instances[1]}")
+    while job.progress() < 1:
+        await job.step(node)
+    assert (job.content()["FailedInstancesCount"], job.content()["InstancesCount"]) == (1, 3)
+    assert len(await instances_below(http, "series", job.content()["ID"])) == 2
+
+
 @pytest.mark.skipif(not HIERARCHICAL.is_dir(), reason="shared testdata HierarchicalAnonymization is absent")
 async def test_anonymization_keeps_hierarchy_and_references(http: httpx.AsyncClient) -> None:
     for path in sorted(HIERARCHICAL.rglob("*")):

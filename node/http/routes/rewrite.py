@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import trio
 from quart import Blueprint, Response
 
 from ...body_fields import string_list
@@ -17,7 +18,13 @@ from ...dicom.rewrite_plan import ModificationPlan, bulk_level, parse_anonymize_
 from ...errors import ErrorCode
 from ...jobs.submit import SubmitOptions, submit, submit_options
 from ...jobs.types.rewrite import ResourceModificationJob, RewriteJob
-from ...services.rewrite import ResourceModification, complete_plan, instances_of, modified_instance
+from ...services.rewrite import (
+    ResourceModification,
+    complete_plan,
+    instances_below,
+    instances_of,
+    modified_instance,
+)
 from ..answers import json_answer, json_body, node, request_origin
 
 blueprint = Blueprint("rewrite", __name__)
@@ -41,12 +48,13 @@ async def modify_instance(public_id: str, action: str) -> Response:
 async def submit_rewrite(body: Any, job: RewriteJob[Any], options: SubmitOptions | None = None) -> Response:
     """Submit a job that rewrites instances (modify, anonymize, split, merge): synchronous by default."""
     options = options or submit_options(body, synchronous=True)
+    job.answer_first = None if options.synchronous else trio.current_time()
     return json_answer(await submit(node().jobs, job, options))
 
 
-async def _run_job(body: Any, plan: ModificationPlan, level: Level | None, resources: list[str]) -> Response:
-    options = submit_options(body, synchronous=True)
-    instances = await instances_of(node().services, resources)
+async def _run_job(
+    body: Any, plan: ModificationPlan, level: Level | None, instances: list[str], options: SubmitOptions
+) -> Response:
     plan = await complete_plan(node().index, plan)
     modification = ResourceModification(plan, level, request_origin())
     return await submit_rewrite(body, ResourceModificationJob(modification, instances), options)
@@ -59,8 +67,8 @@ async def modify_resource(plural: str, public_id: str, action: str) -> Response:
     level = Level.from_plural(plural)
     body = await json_body()
     plan = _plan(action, body, level, job=True)
-    await node().resources.get(public_id, level)
-    return await _run_job(body, plan, level, [public_id])
+    instances = await instances_below(node().services, public_id, level)
+    return await _run_job(body, plan, level, instances, submit_options(body, synchronous=True))
 
 
 @blueprint.route("/tools/<any('bulk-modify', 'bulk-anonymize'):action>", methods=["POST"])
@@ -70,4 +78,5 @@ async def bulk_modify(action: str) -> Response:
     resources = string_list(
         body.get("Resources"), ErrorCode.BAD_FILE_FORMAT, "List of strings expected in field: Resources"
     )
-    return await _run_job(body, plan, None, resources)
+    options = submit_options(body, synchronous=True)  # a bad field is refused before an unknown resource
+    return await _run_job(body, plan, None, await instances_of(node().services, resources), options)

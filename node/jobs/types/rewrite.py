@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Generic, Self, TypeVar, cast
 
 from ...services.bundle import ServiceBundle
-from ...services.rewrite import InstanceRewrite, ResourceModification
+from ...services.rewrite import SOURCES_BATCH, InstanceRewrite, ResourceModification
 from ..instance_set import InstanceSetJob
 from ..job import register_job_type
 
@@ -29,7 +29,8 @@ class RewriteJob(InstanceSetJob, Generic[RewriteT]):
         self.rewrite = rewrite
 
     async def process_instance(self, services: ServiceBundle, instance: str) -> bool:
-        return await self.rewrite.rewrite_and_store(services, instance)
+        upcoming = self.instances[self.position + 1 : self.position + 1 + SOURCES_BATCH]
+        return await self.rewrite.rewrite_and_store(services, instance, upcoming)
 
     async def trailing_step(self, services: ServiceBundle) -> None:
         failed = set(self.failed)  # a source that could not be moved is kept
