@@ -100,7 +100,7 @@ def _too_deep(size: int) -> OrthancError:
 
 
 @contextmanager
-def _parse_errors(size: int) -> Iterator[None]:
+def parse_errors(size: int) -> Iterator[None]:
     """Map what pydicom raises on malformed input to Orthanc's error 15.
 
     pydicom reads a sequence of undefined length, and what it nests, as it meets it, by
@@ -161,7 +161,7 @@ def _read_part10(data: bytes, stop_before_pixels: bool) -> FileDataset | None:
 
 
 def _load(data: bytes, stop_before_pixels: bool) -> Dataset:
-    """dcmread, values left undecoded: call inside :func:`_parse_errors`.
+    """dcmread, values left undecoded: call inside :func:`parse_errors`.
 
     Orthanc also accepts a dataset without its Part-10 header, stored as received;
     its transfer syntax is then the encoding the parser detected.
@@ -180,7 +180,7 @@ def _load(data: bytes, stop_before_pixels: bool) -> Dataset:
     return dataset
 
 
-def _check_values(dataset: Dataset, size: int) -> None:
+def check_values(dataset: Dataset, size: int) -> None:
     """Refuse what a view could not decode later, without decoding what cannot fail, and
     sequences nested deeper than MAX_SEQUENCE_DEPTH.
 
@@ -193,7 +193,7 @@ def _check_values(dataset: Dataset, size: int) -> None:
 
 
 def _check_items(pending: list[tuple[Dataset, int]], size: int) -> None:
-    """:func:`_check_values` of each dataset of ``pending`` at its depth, and of what it nests."""
+    """:func:`check_values` of each dataset of ``pending`` at its depth, and of what it nests."""
     while pending:
         current, depth = pending.pop()
         for element in current.values():
@@ -214,7 +214,7 @@ def _check_items(pending: list[tuple[Dataset, int]], size: int) -> None:
 
 def _validate(dataset: Dataset, size: int) -> None:
     """A broken file fails here, not in a later view."""
-    _check_values(dataset, size)
+    check_values(dataset, size)
     if "TransferSyntaxUID" not in dataset.file_meta:
         raise _refuse(size)
 
@@ -227,7 +227,7 @@ def _check_not_empty(data: bytes) -> None:
 def read_dataset(data: bytes, *, stop_before_pixels: bool = False) -> Dataset:
     """Parse a Part-10 file (preamble optional) or a bare dataset, or raise Orthanc's error 15."""
     _check_not_empty(data)
-    with _parse_errors(len(data)):
+    with parse_errors(len(data)):
         dataset = _load(data, stop_before_pixels)
         _validate(dataset, len(data))
     return dataset
@@ -336,7 +336,7 @@ class _Undecided(Exception):
 
 def _check_plain(plain: PlainFile, size: int) -> None:
     """:func:`_validate` of the top-level elements read by :func:`read_plain`; the items of their
-    sequences are read and checked as :func:`_check_values` does."""
+    sequences are read and checked as :func:`check_values` does."""
     items: list[tuple[Dataset, int]] = []
     for element in plain.elements.values():
         if isinstance(element, DataElement):  # a sequence read already

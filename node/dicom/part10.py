@@ -79,7 +79,7 @@ def _even(text: str, pad: bytes) -> bytes:
     return data + pad if len(data) % 2 else data
 
 
-def _meta_group(sop_class: str, sop_instance: str, syntax: str) -> bytes:
+def meta_group(sop_class: str, sop_instance: str, syntax: str) -> bytes:
     """The meta header pydicom writes for :func:`_fresh_meta` with these values."""
     elements = b"".join(
         [
@@ -164,7 +164,7 @@ def encode_file(dataset: Dataset) -> bytes:
     pixels = dataset.get_item(PIXEL_DATA)
     if pixels is not None and (getattr(pixels, "length", None) == _UNDEFINED_LENGTH) != syntax.is_compressed:
         dataset["PixelData"].is_undefined_length = syntax.is_compressed  # as pydicom's writer does
-    meta = _meta_group(sop_class, sop_instance, syntax)
+    meta = meta_group(sop_class, sop_instance, syntax)
     return b"".join([preamble, b"DICM", meta, *_body(dataset, syntax.is_implicit_VR, syntax.is_little_endian)])
 
 

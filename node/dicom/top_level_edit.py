@@ -31,9 +31,8 @@ from pydicom.filewriter import write_data_element
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, STANDARD_VR
 
-from .parse import _check_values as check_values
-from .parse import _parse_errors as parse_errors
-from .part10 import _meta_group
+from .parse import check_values, parse_errors
+from .part10 import meta_group
 from .tag_numbers import SPECIFIC_CHARACTER_SET, TRANSFER_SYNTAX_UID
 from .tags import identifier
 
@@ -186,7 +185,7 @@ def edit_top_level(data: bytes, touched: Collection[int], edit: Callable[[Datase
         return None  # the whole-dataset path takes the class from the meta header, or refuses
     charset = dataset.get("SpecificCharacterSet")  # read (and so written) as the whole-dataset path does
     charset = default_encoding if charset is None else charset
-    parts = [data[:_PREAMBLE], _MAGIC, _meta_group(sop_class, sop_instance, syntax)]
+    parts = [data[:_PREAMBLE], _MAGIC, meta_group(sop_class, sop_instance, syntax)]
     tags = dataset.keys()  # iterating a Dataset itself would decode every element
     edited = {int(tag): dataset.get_item(tag) for tag in tags}
     original = {tag: (begin, end) for tag, begin, end in kept}
