@@ -127,11 +127,9 @@ class _Expander:
         record = node.record
         if record.level == Level.SERIES:
             chosen = record.children if whole else [i for i in record.children if i in node.children]
-            instances = []
-            for instance in chosen:
-                attachment = await self._index.dicom_attachment(instance)
-                if attachment is not None:  # deleted meanwhile: skipped
-                    instances.append((instance, attachment))
+            files = await self._index.dicom_attachments(chosen)  # one query for the whole series
+            # An instance deleted meanwhile has no file any more: skipped.
+            instances = [(instance, files[instance]) for instance in chosen if instance in files]
             out.append(SelectedSeries(ancestors[0], ancestors[1], record, instances))
             return
         child_ids = sorted(record.children) if whole else sorted(node.children)

@@ -20,6 +20,7 @@ from pydicom.fileset import FileSet
 
 from node.context import NodeContext
 from node.jobs.record import JobRecord, JobState
+from node.jobs.types import archive as archive_types
 from node.jobs.types.archive import FileDelivery, MediaJob, archive_folder
 from node.services.archive_names import file_name, folder_name
 from node.services.zip_writer import ZipWriter, deflate
@@ -256,6 +257,23 @@ def archive_files(node: NodeContext) -> list[Path]:
     return sorted(folder.iterdir()) if folder.is_dir() else []
 
 
+@pytest.mark.parametrize("batch", [1, 3000])
+async def test_async_archive_written_in_batches_is_whole(
+    http: httpx.AsyncClient, node: NodeContext, monkeypatch: pytest.MonkeyPatch, batch: int
+) -> None:
+    """Steps' bytes gathered and written a batch at a time (or each at once) give the same ZIP."""
+    study = await knee_like_study(http)
+    streamed = (await http.get(f"/studies/{study['study']}/archive")).content
+    monkeypatch.setattr(archive_types, "WRITE_BATCH", batch)
+    answer = (await http.post(f"/studies/{study['study']}/archive", json={"Asynchronous": True})).json()
+    await finished(node, answer["ID"])
+    written = (await http.get(f"/jobs/{answer['ID']}/archive")).content
+    assert open_zip(written).testzip() is None
+    assert {n: open_zip(written).read(n) for n in open_zip(written).namelist()} == {
+        n: open_zip(streamed).read(n) for n in open_zip(streamed).namelist()
+    }
+
+
 async def test_async_archive_and_media_outputs(http: httpx.AsyncClient, node: NodeContext) -> None:
     study = await knee_like_study(http)
     first = (await http.post(f"/studies/{study['study']}/archive", json={"Asynchronous": True})).json()
@@ -317,8 +335,9 @@ async def test_pause_mid_job_then_resume_gives_a_complete_archive(http: httpx.As
 
 
 async def test_cancel_removes_the_temporary_file_and_resubmit_is_refused(
-    http: httpx.AsyncClient, node: NodeContext
+    http: httpx.AsyncClient, node: NodeContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(archive_types, "WRITE_BATCH", 1)  # each step written at once: a half-written file
     study = await knee_like_study(http)
     record = await submit_paused_media(node, study["study"])
     job: MediaJob = record.job  # type: ignore[assignment]
