@@ -1,15 +1,17 @@
 """Members: several node processes on one machine sharing its ports, its index and its storage.
 
 ``dicom-node --members N`` (or the ``Members`` option) makes this process a plain supervisor,
-with no Trio loop of its own: it checks that the HTTP and DICOM ports are free, runs the
-start-up cleanups once (a member must not delete the files another member is writing), then
-starts N processes ``python -m node CONFIG... --member-id ID --http-fd N --dicom-fd M``.
+with no Trio loop of its own: it binds the HTTP and DICOM ports (failing if they are taken),
+runs the start-up cleanups once (a member must not delete the files another member is writing),
+then starts N processes ``python -m node CONFIG... --member-id ID --http-fd N --dicom-fd M``.
 
-Each member gets sockets of its own, bound to the shared ports with SO_REUSEPORT, so the
-kernel spreads new connections over the members (by a hash of the connection's addresses:
-even over many connections, blind to load; a keep-alive connection stays on one member).
-The supervisor closes its copies at once: a socket nobody accepts on would still be given
-its share of connections.
+Every member accepts from the same listening socket of each port, which the supervisor keeps
+open for the whole run: a new connection goes to whichever member accepts first, and a member
+holding more connections waits a little longer before it accepts (see
+:class:`~node.net.tcp.PacedListener`), so that a burst of keep-alive connections spreads over
+the members by load, not by a hash of their addresses (with SO_REUSEPORT sockets, 4 connections
+went 1/3 or 0/4 as often as 2/2). The queue survives a member's death: connections waiting in it
+go to the others or to its replacement, none is reset.
 
 What a member's exit means:
 - the supervisor stopped it (SIGTERM or SIGINT to the supervisor): nothing, all are stopping;
@@ -18,7 +20,7 @@ What a member's exit means:
 - :data:`RESET_EXIT_CODE`: a client asked that member to reset (``/tools/reset``); every member
   is restarted, so that all of them read the configuration anew;
 - anything else (a crash, a kill, a signal from elsewhere: :data:`SIGNALLED_EXIT_CODE`): that
-  member alone is started again, on fresh sockets.
+  member alone is started again, on the same sockets.
 """
 
 from __future__ import annotations
@@ -85,20 +87,28 @@ class _Member:
 
 @dataclass
 class _Ports:
-    """The addresses every member listens on (a port of 0 is chosen once, then shared)."""
+    """The listening socket of each port, bound once and handed to every member."""
 
-    http: tuple[str, int] | None
-    dicom: tuple[str, int] | None
+    http: socket.socket | None
+    dicom: socket.socket | None
+
+    def named(self) -> list[tuple[str, str, socket.socket]]:
+        """(member flag, name, socket) of each port served."""
+        found = ((HTTP_FD_FLAG, "http", self.http), (DICOM_FD_FLAG, "dicom", self.dicom))
+        return [(flag, name, sock) for flag, name, sock in found if sock is not None]
+
+    def close(self) -> None:
+        for _, _, sock in self.named():
+            sock.close()
 
 
-def _shared_socket(address: tuple[str, int]) -> socket.socket:
-    """A listening socket of the port's group (SO_REUSEPORT), inheritable by a member."""
-    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """A listening socket on the port (fails if anyone listens on it), inheritable by members."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind(address)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a previous run's TIME_WAIT is no owner
+        sock.bind((host, port))
         sock.listen(LISTEN_BACKLOG)
         sock.set_inheritable(True)
     except OSError:
@@ -107,22 +117,16 @@ def _shared_socket(address: tuple[str, int]) -> socket.socket:
     return sock
 
 
-def _check_free(host: str, port: int) -> int:
-    """Bind the port as a lone socket would (no SO_REUSEPORT): fails if anyone listens on it.
-    The port bound (chosen by the system for 0)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a previous run's TIME_WAIT is no owner
-        probe.bind((host, port))
-        return int(probe.getsockname()[1])
-
-
-def _ports_of(settings: NodeSettings) -> _Ports:
+def _listen(settings: NodeSettings) -> _Ports:
     http = dicom = None
-    if settings.http.enabled:
-        http = (settings.http.bind_address, _check_free(settings.http.bind_address, settings.http.port))
-    if settings.dicom.enabled:
-        dicom = (settings.dicom.bind_address, _check_free(settings.dicom.bind_address, settings.dicom.port))
+    try:
+        if settings.http.enabled:
+            http = _listening_socket(settings.http.bind_address, settings.http.port)
+        if settings.dicom.enabled:
+            dicom = _listening_socket(settings.dicom.bind_address, settings.dicom.port)
+    except OSError:
+        _Ports(http, dicom).close()
+        raise
     return _Ports(http, dicom)
 
 
@@ -170,7 +174,13 @@ class Supervisor:
     metrics_dir: str = ""  # the members' multiprocess metrics files
 
     def run(self) -> int:
-        ports = _ports_of(self.settings)
+        ports = _listen(self.settings)
+        try:
+            return self._run(ports)
+        finally:
+            ports.close()
+
+    def _run(self, ports: _Ports) -> int:
         remove_previous_archives(self.settings)
         self._forget_runtime_settings()
         self.metrics_dir = tempfile.mkdtemp(prefix="dicom-node-metrics-")
@@ -242,7 +252,7 @@ class Supervisor:
         return [m.restart_at for m in self.members if m.process is None and m.restart_at is not None]
 
     def _restart(self, member: _Member, ports: _Ports, environment: dict[str, str]) -> None:
-        """Start a member again; if its sockets cannot be made now, try again later."""
+        """Start a member again; if its process cannot be started now, try again later."""
         try:
             self._spawn(member, ports, environment)
         except OSError as error:
@@ -273,22 +283,15 @@ class Supervisor:
         return None
 
     def _spawn(self, member: _Member, ports: _Ports, environment: dict[str, str]) -> None:
-        sockets = []
-        try:
-            command = [sys.executable, "-m", "node", *self.config_paths, *self.member_flags]
-            command += [MEMBER_ID_FLAG, member.member_id]
-            for flag, address in ((HTTP_FD_FLAG, ports.http), (DICOM_FD_FLAG, ports.dicom)):
-                if address is not None:
-                    sock = _shared_socket(address)
-                    sockets.append(sock)
-                    command += [flag, str(sock.fileno())]
-            member.process = subprocess.Popen(command, env=environment, pass_fds=[s.fileno() for s in sockets])
-            member.started = time.monotonic()
-            member.restart_at = None
-            log.info("member %s started (pid %d)", member.member_id, member.process.pid)
-        finally:
-            for sock in sockets:  # the member holds its own copies now
-                sock.close()
+        command = [sys.executable, "-m", "node", *self.config_paths, *self.member_flags]
+        command += [MEMBER_ID_FLAG, member.member_id]
+        for flag, _, sock in ports.named():
+            command += [flag, str(sock.fileno())]
+        fds = [sock.fileno() for _, _, sock in ports.named()]
+        member.process = subprocess.Popen(command, env=environment, pass_fds=fds)
+        member.started = time.monotonic()
+        member.restart_at = None
+        log.info("member %s started (pid %d)", member.member_id, member.process.pid)
 
     def _stop_all(self) -> None:
         """SIGTERM every member, wait for them, SIGKILL those still there after STOP_TIMEOUT."""
@@ -316,8 +319,11 @@ def _note_signal(signum: int, frame: object) -> None:
 
 
 def _describe(ports: _Ports) -> str:
-    named = (("http", ports.http), ("dicom", ports.dicom))
-    return ", ".join(f"{name} {address[0]}:{address[1]}" for name, address in named if address is not None)
+    def address(sock: socket.socket) -> str:
+        host, port = sock.getsockname()[:2]
+        return f"{host}:{port}"
+
+    return ", ".join(f"{name} {address(sock)}" for _, name, sock in ports.named())
 
 
 def run_members(config_paths: Sequence[str], settings: NodeSettings, count: int, member_flags: Sequence[str]) -> int:

@@ -213,10 +213,10 @@ async def serve_http(
     there is one, until cancelled; reports the bound port."""
     hconfig = _hypercorn_config(settings)
     wrapped = wrap_app(app, hconfig.wsgi_max_body_size, "asgi")
-    listeners = await listeners_of(fd, settings.port, settings.bind_address)
     state: dict[str, Any] = {}
     lifespan = Lifespan(wrapped, hconfig, state)
     connections = _Connections(wrapped, hconfig, settings, state)
+    listeners = await listeners_of(fd, settings.port, settings.bind_address, held=lambda: connections.open)
     async with trio.open_nursery() as nursery:
         await nursery.start(lifespan.handle_lifespan)
         await lifespan.wait_for_startup()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import trio
@@ -33,9 +34,38 @@ def rearm_quick_ack(sock: _Configurable) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
 
 
-async def listeners_of(fd: int | None, port: int, host: str) -> list[trio.SocketListener]:
+# Before each accept from the socket all members share, a member waits this long per connection it
+# holds, the one it just accepted included (up to the cap), so that an idler member takes the next:
+# the kernel would otherwise hand a burst of keep-alive connections to whichever woke first.
+ACCEPT_PAUSE_PER_CONNECTION = 0.001
+ACCEPT_PAUSE_MAX = 0.004
+
+
+class PacedListener(trio.abc.Listener[trio.SocketStream]):
+    """The listening socket of the members' group, accepted from with a pause that grows with
+    the connections this member holds (see ACCEPT_PAUSE_PER_CONNECTION)."""
+
+    def __init__(self, listener: trio.SocketListener, held: Callable[[], int]) -> None:
+        self.socket = listener.socket
+        self._listener = listener
+        self._held = held
+
+    async def accept(self) -> trio.SocketStream:
+        # The connection accepted last may not be counted yet: its handler starts after this.
+        await trio.sleep(min((self._held() + 1) * ACCEPT_PAUSE_PER_CONNECTION, ACCEPT_PAUSE_MAX))
+        return await self._listener.accept()
+
+    async def aclose(self) -> None:
+        await self._listener.aclose()
+
+
+async def listeners_of(
+    fd: int | None, port: int, host: str, *, held: Callable[[], int] | None = None
+) -> list[trio.SocketListener | PacedListener]:
     """The listening socket handed down as file descriptor ``fd`` (already bound and listening,
-    one of the group sharing the port), or new ones bound to ``host``:``port`` when there is none."""
+    the one every member of the group accepts from; paced by ``held``, the connections this
+    member holds, when given), or new ones bound to ``host``:``port`` when there is none."""
     if fd is None:
-        return await trio.open_tcp_listeners(port, host=host)
-    return [trio.SocketListener(trio.socket.from_stdlib_socket(socket.socket(fileno=fd)))]
+        return list(await trio.open_tcp_listeners(port, host=host))
+    listener = trio.SocketListener(trio.socket.from_stdlib_socket(socket.socket(fileno=fd)))
+    return [PacedListener(listener, held)] if held is not None else [listener]

@@ -82,6 +82,28 @@ async def test_concurrent_rest_ingest_is_shared_and_served_by_both(tmp_path: Pat
         assert posts is not None and float(posts.group(1)) == INSTANCES
 
 
+async def test_a_burst_of_keep_alive_connections_is_spread_over_the_members(tmp_path: Path) -> None:
+    """Connections opened at once, then kept: each member takes some (a member holding more waits
+    longer before it accepts), where a hash of their addresses could give all to one."""
+    connections, requests = 4, 10
+    async with cluster(tmp_path) as running:
+        before = _served(await _metrics(running))
+        clients = [httpx.AsyncClient(base_url=running.url) for _ in range(connections)]
+        try:
+            async with trio.open_nursery() as nursery:  # the burst: every connection opened at once
+                for client in clients:
+                    nursery.start_soon(client.get, "/system")
+            for _ in range(requests - 1):
+                for client in clients:
+                    assert (await client.get("/system")).status_code == 200
+        finally:
+            for client in clients:
+                await client.aclose()
+        served = _served(await _metrics(running))
+        counts = sorted(served.get(member, 0) - before.get(member, 0) for member in ("1", "2"))
+        assert counts[0] >= requests and sum(counts) >= connections * requests, counts
+
+
 @needs_dcmtk(STORESCU)
 async def test_storescu_into_the_shared_port(tmp_path: Path) -> None:
     files = []
