@@ -25,6 +25,7 @@ from .base import (
 )
 from .dialect import SQLITE
 from .job_leases import JOB_COLUMNS, JOB_INDEXES, MEMBERS_TABLE
+from .schema import schema
 from .sql_backend import SqlBackend
 
 log = logging.getLogger(__name__)
@@ -41,60 +42,6 @@ JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes of write-ahead log kept after a c
 # more commits per second than the handler.
 WRITE_LOCK_POLL_SECONDS = 0.0002
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS resources (
-    internal_id INTEGER PRIMARY KEY,
-    public_id TEXT NOT NULL UNIQUE,
-    level INTEGER NOT NULL,
-    parent INTEGER REFERENCES resources(internal_id) ON DELETE CASCADE,
-    main_tags TEXT NOT NULL,
-    patient_tags TEXT NOT NULL DEFAULT '{}',
-    protected INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS resources_parent ON resources(parent);
-CREATE INDEX IF NOT EXISTS resources_level ON resources(level, internal_id);
-CREATE TABLE IF NOT EXISTS metadata (
-    internal_id INTEGER NOT NULL REFERENCES resources(internal_id) ON DELETE CASCADE,
-    name TEXT NOT NULL,
-    value TEXT NOT NULL,
-    PRIMARY KEY (internal_id, name)
-);
-CREATE TABLE IF NOT EXISTS attachments (
-    internal_id INTEGER NOT NULL REFERENCES resources(internal_id) ON DELETE CASCADE,
-    content_type INTEGER NOT NULL,
-    uuid TEXT NOT NULL,
-    compressed_size INTEGER NOT NULL,
-    uncompressed_size INTEGER NOT NULL,
-    compression INTEGER NOT NULL,
-    uncompressed_md5 TEXT NOT NULL,
-    compressed_md5 TEXT NOT NULL,
-    PRIMARY KEY (internal_id, content_type)
-);
-CREATE INDEX IF NOT EXISTS attachments_uuid ON attachments(uuid);
-CREATE TABLE IF NOT EXISTS identifiers (
-    internal_id INTEGER NOT NULL REFERENCES resources(internal_id) ON DELETE CASCADE,
-    tag TEXT NOT NULL,
-    value TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS identifiers_value ON identifiers(value, tag);
-CREATE INDEX IF NOT EXISTS identifiers_resource ON identifiers(internal_id);
-CREATE TABLE IF NOT EXISTS changes (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    change_type TEXT NOT NULL,
-    public_id TEXT NOT NULL,
-    level INTEGER NOT NULL,
-    date TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS changes_resource ON changes(public_id);
-CREATE TABLE IF NOT EXISTS global_properties (
-    name TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    data TEXT NOT NULL
-);
-"""
 
 
 def _orthanc_error(error: sqlite3.Error) -> OrthancError:
@@ -135,7 +82,7 @@ class SqliteIndex(SqlBackend):
         db.execute("PRAGMA foreign_keys=ON")
         db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
         db.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
-        db.executescript(SCHEMA)
+        db.executescript(schema(SQLITE))
         _migrate_jobs(db)
         if durable:  # the names of the database and of its write-ahead log, just created
             flush_folder(path.parent)
