@@ -19,7 +19,7 @@ from node.context import NodeContext
 from node.net import qr_scp
 from node.net.ul.identifiers import encode_identifier
 from node.net.ul.negotiate import STUDY_ROOT_FIND, STUDY_ROOT_MOVE
-from node.net.ul.requestor import associate
+from node.net.ul.requestor import RetrieveResult, associate
 from tests.support.datasets import make_dataset, make_dicom, to_bytes
 from tests.support.dcmtk import dcmtk_tool, needs_dcmtk, run_dcmtk
 from tests.support.dicom_remotes import Behaviour, start_remote
@@ -199,6 +199,23 @@ async def test_getscu(archive: NodeContext, tmp_path: Path) -> None:
     assert received == sorted(str(ds.SOPInstanceUID) for ds in chest)
 
 
+async def _move_study(source: NodeContext, study: str, destination: str) -> tuple[RetrieveResult, list[int]]:
+    """Our requestor's C-MOVE of a study served by ``source``: its result, and the remaining count of each pending answer."""
+    seen: list[int] = []
+    async with associate(
+        "127.0.0.1",
+        source.ports["dicom"],
+        calling_aet=CALLING,
+        called_aet="ORTHANC",
+        contexts=[build_context(STUDY_ROOT_MOVE, [ExplicitVRLittleEndian])],
+    ) as peer:
+        result = await peer.c_move(
+            identifier("STUDY", StudyInstanceUID=study), STUDY_ROOT_MOVE, destination,
+            on_pending=lambda progress: seen.append(progress.remaining),
+        )  # fmt: skip
+    return result, seen
+
+
 async def test_requestor_c_move_between_two_of_our_nodes(nursery: trio.Nursery, tmp_path: Path) -> None:
     """Our requestor's C-MOVE, served by our SCP, whose sub-operations go to a second node."""
     destination = await start_node(nursery, node_config(tmp_path / "destination", DicomAet="SECOND"))
@@ -209,18 +226,7 @@ async def test_requestor_c_move_between_two_of_our_nodes(nursery: trio.Nursery, 
     source = await start_node(nursery, node_config(tmp_path / "source", DicomModalities=modalities))
     for data in corpus():
         await source.ingest.store(data)
-    seen: list[int] = []
-    async with associate(
-        "127.0.0.1",
-        source.ports["dicom"],
-        calling_aet=CALLING,
-        called_aet="ORTHANC",
-        contexts=[build_context(STUDY_ROOT_MOVE, [ExplicitVRLittleEndian])],
-    ) as peer:
-        result = await peer.c_move(
-            identifier("STUDY", StudyInstanceUID=STUDY_CHEST), STUDY_ROOT_MOVE, "SECOND",
-            on_pending=lambda progress: seen.append(progress.remaining),
-        )  # fmt: skip
+    result, seen = await _move_study(source, STUDY_CHEST, "SECOND")
     assert (result.status, result.completed, result.failed, result.warning) == (0x0000, 3, 0, 0)
     assert seen == [2, 1, 0]
     assert (await destination.index.statistics())["CountInstances"] == 3
@@ -245,18 +251,7 @@ async def test_move_opens_the_next_association_for_a_kind_it_did_not_propose(
             ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = US_IMAGE_STORAGE
         await source.ingest.store(to_bytes(ds))
         sent.append(str(ds.SOPInstanceUID))
-    seen: list[int] = []
-    async with associate(
-        "127.0.0.1",
-        source.ports["dicom"],
-        calling_aet=CALLING,
-        called_aet="ORTHANC",
-        contexts=[build_context(STUDY_ROOT_MOVE, [ExplicitVRLittleEndian])],
-    ) as peer:
-        result = await peer.c_move(
-            identifier("STUDY", StudyInstanceUID=study), STUDY_ROOT_MOVE, "SINK",
-            on_pending=lambda progress: seen.append(progress.remaining),
-        )  # fmt: skip
+    result, seen = await _move_study(source, study, "SINK")
     assert (result.status, result.completed, result.failed) == (0x0000, 5, 0)
     assert seen == [4, 3, 2, 1, 0]
     assert [len(connection.stored) for connection in sink.connections] == [2, 2, 1]  # CT CT | US US | CT
