@@ -13,20 +13,23 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import hypercorn.config
 import trio
 from hypercorn.events import Closed, Event, RawData
+from hypercorn.protocol import ProtocolWrapper
 from hypercorn.trio.lifespan import Lifespan
 from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import ASGIFramework, ConnectionState
-from hypercorn.utils import wrap_app
+from hypercorn.utils import parse_socket_addr, wrap_app
 
 from ..net.tcp import listeners_of
 from .connection import ClientLimits, GuardedStream
+from .protocol import AppTasks, OneWriteH11Protocol
 from .settings import HttpSettings
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,10 @@ REFUSAL_DRAIN = 64 * 1024
 RECEIVE_SIZE = 64 * 1024
 # Idle keep-alive connections are closed after this long at least (HttpRequestTimeout if longer).
 MIN_KEEP_ALIVE = 5
+# Requests served on one connection before hypercorn closes it: no limit, as Orthanc has none
+# (hypercorn's default of 1000 makes a client that keeps its connection reconnect).
+KEEP_ALIVE_MAX_REQUESTS = sys.maxsize
+HTTP1 = "http/1.1"
 
 
 def connection_of(scope: MutableMapping[str, Any]) -> GuardedStream | None:
@@ -54,6 +61,7 @@ def _hypercorn_config(settings: HttpSettings) -> hypercorn.config.Config:
     hconfig.accesslog = None
     hconfig.errorlog = logging.getLogger("hypercorn.error")
     hconfig.keep_alive_timeout = max(MIN_KEEP_ALIVE, settings.request_timeout)
+    hconfig.keep_alive_max_requests = KEEP_ALIVE_MAX_REQUESTS
     return hconfig
 
 
@@ -111,14 +119,37 @@ class _IdleTimer:
 
 
 class _TCPServer(TCPServer):
-    """hypercorn's connection server, cheaper per request: one idle timer (above), no empty
-    writes (the end of every answer of known length), and its send lock taken without a
-    scheduler round trip when it is free (the write that follows yields anyway)."""
+    """hypercorn's connection server, cheaper per request: one idle timer (above), the HTTP/1
+    protocol of :mod:`.protocol`, no empty writes (the end of every answer of known length),
+    and its send lock taken without a scheduler round trip when it is free (the write that
+    follows yields anyway)."""
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self._idle = _IdleTimer(self.config.keep_alive_timeout, self.context.terminated, self._initiate_server_close)
         self.idle_task = self._idle  # type: ignore[assignment]
+
+    async def run(self) -> None:
+        """Serve the connection, as hypercorn does a plain (not TLS) one, with our HTTP/1 protocol."""
+        socket = self.stream.socket
+        try:
+            client = parse_socket_addr(socket.family, socket.getpeername())
+            server = parse_socket_addr(socket.family, socket.getsockname())
+            async with AppTasks() as task_group:
+                self._task_group = task_group
+                arguments = (
+                    self.app, self.config, self.context, task_group, ConnectionState(self.state),
+                    False, client, server, self.protocol_send,
+                )  # fmt: skip
+                self.protocol = ProtocolWrapper(*arguments, HTTP1)
+                self.protocol.protocol = OneWriteH11Protocol(*arguments)
+                await self.protocol.initiate()
+                await self.idle_task.restart(self._task_group, self._idle_timeout)
+                await self._read_data()
+        except OSError:
+            pass
+        finally:
+            await self._close()
 
     async def _read_data(self) -> None:
         try:
