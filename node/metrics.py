@@ -31,6 +31,8 @@ MULTIPROCESS_ENVIRONMENT = "PROMETHEUS_MULTIPROC_DIR"
 # Orthanc's values of each member, one per name and field ("value", "time": unix time of the update)
 # and per process (a `pid` label): how to merge them ("sum" or "max") is a label too.
 MEMBER_VALUES = "trionode_member_orthanc_value"
+ACTIVE_REQUESTS = "orthanc_rest_api_active_requests"
+REQUEST_DURATION = "orthanc_rest_api_duration_ms"
 _SUM, _MAX = "sum", "max"
 
 
@@ -101,7 +103,9 @@ class Metrics:
         )
         self._member_values: Gauge | None = None
         self._member_children: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._request_observers: dict[str, Any] = {}  # method -> its child of request_seconds
         self.member_requests: Counter | None = None
+        self._member_requests: Any = None  # this member's child of member_requests
         if self.shared:
             self._member_values = Gauge(
                 MEMBER_VALUES, "Orthanc's values of each member", ["name", "merge", "field"],
@@ -138,30 +142,43 @@ class Metrics:
             return
         now = time.time()
         with self._lock:
-            stored = self._values.get(name)
-            if stored is None or value > stored[0] or int(now) - int(stored[1]) > MAX_WINDOW_S:
-                self._store(name, value, now, _MAX)
+            self._keep_max(name, value, now)
+
+    def _keep_max(self, name: str, value: float, now: float) -> None:
+        """:meth:`update_max`, the lock held."""
+        stored = self._values.get(name)
+        if stored is None or value > stored[0] or int(now) - int(stored[1]) > MAX_WINDOW_S:
+            self._store(name, value, now, _MAX)
 
     def timer(self, name: str) -> _Timer:
         """``with metrics.timer(name):`` keeps the block's duration in ms (see :meth:`update_max`)."""
         return _Timer(self, name)
 
+    # Called around every REST request: one lock and one clock reading each, the histogram's
+    # child of each method looked up once.
+
     def request_started(self) -> None:
         with self._lock:
             self._active_requests += 1
-            active = self._active_requests
-        self.set_gauge("orthanc_rest_api_active_requests", active)
+            if self.enabled:
+                self._store(ACTIVE_REQUESTS, self._active_requests, time.time(), _SUM)
 
     def request_finished(self, method: str, seconds: float) -> None:
         with self._lock:
             self._active_requests -= 1
-            active = self._active_requests
-        self.set_gauge("orthanc_rest_api_active_requests", active)
-        self.update_max("orthanc_rest_api_duration_ms", int(seconds * 1000))
-        if self.enabled:
-            self.request_seconds.labels(method=method).observe(seconds)
-            if self.member_requests is not None:
-                self.member_requests.labels(member=self._member).inc()
+            if not self.enabled:
+                return
+            now = time.time()
+            self._store(ACTIVE_REQUESTS, self._active_requests, now, _SUM)
+            self._keep_max(REQUEST_DURATION, int(seconds * 1000), now)
+        observer = self._request_observers.get(method)
+        if observer is None:
+            observer = self._request_observers[method] = self.request_seconds.labels(method=method)
+        observer.observe(seconds)
+        if self.member_requests is not None:
+            if self._member_requests is None:  # made at the first request: a member shows once it served
+                self._member_requests = self.member_requests.labels(member=self._member)
+            self._member_requests.inc()
 
     def job_finished(self, job_type: str, state: str) -> None:
         if self.enabled:

@@ -9,11 +9,10 @@ from __future__ import annotations
 import base64
 import hmac
 import logging
-from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import ErrorCode, OrthancError
-from .asgi import Message, Receive, Send, client_address, header, request_path, send_empty, send_error
+from .asgi import Message, Send, client_address, header, request_path, send_empty, send_error
 from .settings import HttpSettings
 
 log = logging.getLogger(__name__)
@@ -64,27 +63,24 @@ def _cross_site(scope: Message) -> OrthancError | None:
 
 
 class AccessControl:
-    """ASGI wrapper: 401 for a remote client when remote access is off, or without valid
-    credentials when authentication is on; 403 for a cross-site request."""
+    """401 for a remote client when remote access is off, or without valid credentials when
+    authentication is on; 403 for a cross-site request."""
 
-    def __init__(self, app: Any, settings: HttpSettings) -> None:
-        self.app = app
+    def __init__(self, settings: HttpSettings) -> None:
         self._settings = settings
         self._users = {name: password.encode("utf-8") for name, password in settings.accepted_users.items()}
 
-    async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            settings = self._settings
-            if not settings.remote_access_allowed and client_address(scope) not in _LOOPBACK:
-                await send_empty(send, _UNAUTHORIZED, _UNAUTHORIZED_HEADERS)
-                return
-            if settings.authentication_enabled and not _credentials_ok(
-                header(scope, b"authorization") or "", self._users
-            ):
-                await send_empty(send, _UNAUTHORIZED, _UNAUTHORIZED_HEADERS)
-                return
-            refusal = _cross_site(scope)
-            if refusal is not None:
-                await send_error(send, refusal, scope["method"], request_path(scope), settings.describe_errors)
-                return
-        await self.app(scope, receive, send)
+    async def refused(self, scope: Message, send: Send) -> bool:
+        """Whether the request is refused, its answer then sent."""
+        settings = self._settings
+        if not settings.remote_access_allowed and client_address(scope) not in _LOOPBACK:
+            await send_empty(send, _UNAUTHORIZED, _UNAUTHORIZED_HEADERS)
+            return True
+        if settings.authentication_enabled and not _credentials_ok(header(scope, b"authorization") or "", self._users):
+            await send_empty(send, _UNAUTHORIZED, _UNAUTHORIZED_HEADERS)
+            return True
+        refusal = _cross_site(scope)
+        if refusal is not None:
+            await send_error(send, refusal, scope["method"], request_path(scope), settings.describe_errors)
+            return True
+        return False

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
-from urllib.parse import parse_qs
 
 from quart import Response, request
 from quart_trio import QuartTrio
@@ -12,13 +10,10 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, Reque
 
 from ..context import NodeContext
 from ..errors import ErrorCode, NoAnswer, OrthancError
-from .access import AccessControl
 from .answers import empty, error_answer
-from .asgi import send_empty
 from .compression import compressed
 from .fast_path import FastPath
-from .instrument import RequestMetrics
-from .limits import RequestBody
+from .front import RequestFront
 from .routes import ALL_BLUEPRINTS
 from .settings import HttpSettings
 from .spool import StreamedUploads, too_large
@@ -27,42 +22,6 @@ log = logging.getLogger(__name__)
 
 _METHOD_ORDER = ("GET", "POST", "PUT", "DELETE")
 _STATIC_PAGES = "/app/"
-_OVERRIDES = frozenset({"PUT", "DELETE"})  # the methods a GET or a POST may stand for
-
-
-class MethodOverride:
-    """ASGI wrapper for clients that can only send GET and POST, as Orthanc allows them.
-
-    A POST may carry the method it stands for in ``X-HTTP-Method-Override``, a GET in its
-    ``_method`` argument; either names PUT or DELETE (in any case). Any other method
-    named there is refused with an empty 400; an empty value changes nothing.
-    """
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope.get("type") == "http":
-            named = _overriding_method(scope)
-            if named:
-                method = named.upper()
-                if method not in _OVERRIDES:
-                    await send_empty(send, 400)
-                    return
-                scope = {**scope, "method": method}
-        await self.app(scope, receive, send)
-
-
-def _overriding_method(scope: dict) -> str | None:
-    """The method a POST (by header) or a GET (by URL argument) asks to stand for, if any."""
-    if scope.get("method") == "POST":
-        for name, value in scope.get("headers", []):
-            if name.lower() == b"x-http-method-override":
-                return str(value.decode("latin-1").strip())
-    elif scope.get("method") == "GET" and b"_method" in scope.get("query_string", b""):
-        for value in parse_qs(scope.get("query_string", b"").decode("latin-1")).get("_method", []):
-            return value.strip()
-    return None
 
 
 def _warn_if_open(settings: HttpSettings) -> None:
@@ -137,9 +96,8 @@ def create_app(context: NodeContext) -> QuartTrio:
 
     for blueprint in ALL_BLUEPRINTS:
         app.register_blueprint(blueprint)
-    limit = app.config["MAX_CONTENT_LENGTH"]
-    # Outermost first; every request passes each of these once, whether the fast path or the app answers it.
+    # Every request passes the front once, whether the fast path or the app answers it.
     routes = FastPath(StreamedUploads(app.asgi_app), context)
-    wrapped = RequestBody(MethodOverride(AccessControl(routes, settings)), limit, settings.describe_errors)
-    app.asgi_app = RequestMetrics(wrapped, context.metrics)  # type: ignore[method-assign]
+    front = RequestFront(routes, context.metrics, settings, app.config["MAX_CONTENT_LENGTH"])
+    app.asgi_app = front  # type: ignore[method-assign,assignment]
     return app

@@ -18,6 +18,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
+App = Callable[[Message, Receive, Send], Awaitable[None]]
 
 
 def header(scope: Message, name: bytes) -> str | None:

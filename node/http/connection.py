@@ -14,12 +14,18 @@ and never reads it, holds its connection (and whatever serves it) forever. Here:
 Either way the connection is ended: everything it runs is cancelled, the request's
 handler included, so a synchronous archive whose client went silent gives its job
 worker back.
+
+Bytes already there are read, and bytes the socket takes at once are written, without
+a pass of trio's scheduler: a small request and its answer each cost one system call,
+and the task that serves them goes on at once (it waits, and yields, when the socket
+has nothing to read or no room).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 from dataclasses import dataclass
 
 import trio
@@ -29,6 +35,8 @@ log = logging.getLogger(__name__)
 # A send waits for room at most the request timeout per slice of this size: a slow
 # client that keeps reading is never cut, one that stopped reading is.
 SEND_SLICE = 64 * 1024
+# Bytes read at most at once when the reader names no size.
+RECEIVE_SIZE = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -114,26 +122,54 @@ class GuardedStream(trio.abc.HalfCloseableStream):
         return trio.current_time() + max(0.0, wait)
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
-        started = trio.current_time()
-        data: bytes | bytearray = b""
-        with trio.CancelScope(deadline=self._read_deadline()) as scope:
-            self._read_scope = scope
-            try:
-                data = await self._stream.receive_some(max_bytes)
-            finally:
-                self._read_scope = None
-        if self._owed_since is not None:
-            self._waited += trio.current_time() - max(started, self._owed_since)
-        if scope.cancelled_caught:
-            self.abort("it sends its request body too slowly")
-            raise trio.BrokenResourceError("client too slow")
+        size = max_bytes or RECEIVE_SIZE
+        data = self._read_now(size)
+        if data is None:
+            data = await self._wait_and_read(size)
         if self._owed_since is not None:
             self._received += len(data)
         return data
 
+    async def _wait_and_read(self, size: int) -> bytes:
+        """Wait for the client's next bytes, within the time limits."""
+        started = trio.current_time()
+        data: bytes | None = None
+        with trio.CancelScope(deadline=self._read_deadline()) as scope:
+            self._read_scope = scope
+            try:
+                while data is None:
+                    await trio.lowlevel.wait_readable(self.socket)
+                    data = self._read_now(size)
+            finally:
+                self._read_scope = None
+        if self._owed_since is not None:
+            self._waited += trio.current_time() - max(started, self._owed_since)
+        if data is None:
+            self.abort("it sends its request body too slowly")
+            raise trio.BrokenResourceError("client too slow")
+        return data
+
+    def _read_now(self, size: int) -> bytes | None:
+        """What the socket holds, up to ``size`` bytes (``b""`` once the client closed its side),
+        or None when nothing came yet. Reading without a scheduler pass: when the bytes are
+        there, handing them on at once is what the waiting client needs."""
+        try:
+            return os.read(self._fileno(), size)
+        except BlockingIOError:
+            return None
+        except OSError as error:
+            raise trio.BrokenResourceError(error) from error
+
+    def _fileno(self) -> int:
+        fileno = self.socket.fileno()
+        if fileno < 0:
+            raise trio.ClosedResourceError("the connection is closed")
+        return int(fileno)
+
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         view = memoryview(data)
-        for start in range(0, len(view), SEND_SLICE):
+        sent = 0 if self.aborted else self._write_now(view)
+        for start in range(sent, len(view), SEND_SLICE):
             if self.aborted:
                 raise trio.BrokenResourceError("connection closed by the server")
             with trio.move_on_after(self._limits.wait) as scope:
@@ -145,6 +181,18 @@ class GuardedStream(trio.abc.HalfCloseableStream):
             if scope.cancelled_caught:
                 self.abort("it does not read its answer")
                 raise trio.BrokenResourceError("client not reading")
+
+    def _write_now(self, view: memoryview) -> int:
+        """How much of ``view`` the socket took at once, without waiting nor a scheduler pass
+        (all of a small answer): the rest goes out through trio, within the time limits."""
+        if self._stream.socket.did_shutdown_SHUT_WR:
+            return 0  # trio says so
+        try:
+            return os.write(self._fileno(), view)
+        except BlockingIOError:
+            return 0
+        except OSError as error:
+            raise trio.BrokenResourceError(error) from error
 
     async def wait_send_all_might_not_block(self) -> None:
         await self._stream.wait_send_all_might_not_block()

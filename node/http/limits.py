@@ -17,12 +17,11 @@ the time limits of :mod:`.connection` apply to.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import trio
 
 from ..units import MEGABYTE
-from .asgi import Message, Receive, Send, send_error
+from .asgi import App, Message, Receive, Send, send_error
 from .server import connection_of
 from .spool import too_large
 
@@ -33,23 +32,27 @@ HTTP1_VERSIONS = frozenset({"1.0", "1.1"})
 DRAIN_LIMIT = 64 * MEGABYTE
 
 
-def _header(scope: Message, name: bytes) -> bytes | None:
+def _framing(scope: Message) -> tuple[int | None, bool]:
+    """The request's declared Content-Length (None: none, or not a number) and whether it is chunked."""
+    length: int | None = None
+    chunked = False
+    found_length = False
     for key, value in scope.get("headers", []):
-        if key.lower() == name:
-            return bytes(value)
-    return None
+        name = key.lower()
+        if name == b"content-length" and not found_length:
+            found_length = True
+            length = int(value) if bytes(value).isdigit() else None
+        elif name == b"transfer-encoding" and not chunked:
+            chunked = b"chunked" in bytes(value).lower()
+    return length, chunked
 
 
 class _Body:
     """How much of a request's body was received, and how much is still owed."""
 
-    def __init__(self, scope: Message) -> None:
-        declared = _header(scope, b"content-length")
-        self.length: int | None = int(declared) if declared is not None and declared.isdigit() else None
-        chunked = b"chunked" in (_header(scope, b"transfer-encoding") or b"").lower()
+    def __init__(self, length: int | None) -> None:
+        self.length = length
         self.finished = trio.Event()
-        if not chunked and not self.length:
-            self.finished.set()
         self.received = 0
 
     @property
@@ -67,25 +70,26 @@ async def _cancel_when_set(event: trio.Event, scope: trio.CancelScope) -> None:
 
 
 class RequestBody:
-    """ASGI wrapper applying the rules above to every HTTP request."""
+    """The rules above, applied to every HTTP request by the front (front.py)."""
 
-    def __init__(self, app: Any, limit_bytes: int, describe_errors: bool) -> None:
-        self.app = app
+    def __init__(self, limit_bytes: int, describe_errors: bool) -> None:
         self.limit = limit_bytes
         self.describe_errors = describe_errors
 
-    async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
-        if scope.get("type") != "http":
-            await self.app(scope, receive, send)
-            return
-        body = _Body(scope)
+    async def serve(self, scope: Message, receive: Receive, send: Send, app: App) -> None:
+        """Run ``app`` on the request, its body tracked (a request without a body as it came)."""
         connection = connection_of(scope)
-        if connection is not None and scope.get("http_version") not in HTTP1_VERSIONS:
+        if connection is not None and scope["http_version"] not in HTTP1_VERSIONS:
             # The time limits follow one request at a time, as HTTP/1 sends them; Orthanc serves
             # no HTTP/2 either (hypercorn would, after an upgrade or a preface).
             connection.abort("HTTP/2 is not served")
             return
-        if connection is not None and not body.done:
+        length, chunked = _framing(scope)
+        if not chunked and not length:
+            await app(scope, receive, send)  # no body: nothing to track, nothing left unread
+            return
+        body = _Body(length)
+        if connection is not None:
             connection.expect_body()
 
         async def tracked_receive() -> Message:
@@ -136,10 +140,10 @@ class RequestBody:
                 await send(message)
 
         try:
-            if body.length is not None and body.length > self.limit:
+            if length is not None and length > self.limit:
                 await self._too_large(scope, tracked_send)
             else:
-                await self.app(scope, tracked_receive, tracked_send)
+                await app(scope, tracked_receive, tracked_send)
         finally:
             if not body.done and connection is not None:
                 connection.abort("its request body was left unread")

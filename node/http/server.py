@@ -66,13 +66,15 @@ def _hypercorn_config(settings: HttpSettings) -> hypercorn.config.Config:
 
 
 class _IdleTimer:
-    """hypercorn's keep-alive timer of one connection, as one task whose deadline moves.
+    """hypercorn's keep-alive timer of one connection, as one task whose deadline moves lazily.
 
     hypercorn restarts its idle timer after every answer and stops it at every request, each
     time cancelling a task and starting another: task switches that cost as much as a small
-    request's own work. Here one task watches the whole connection, and a restart or a stop
-    only moves its deadline; once the connection stayed idle for the keep-alive timeout, or
-    when the server terminates, it closes the connection as hypercorn's timer does.
+    request's own work. Here one task watches the whole connection; a restart or a stop only
+    records when the connection may be closed (never, while a request is served), and the
+    task's deadline is moved to that time once it passes (or if it would come too late).
+    Once the connection stayed idle for the keep-alive timeout, or when the server
+    terminates, it closes the connection as hypercorn's timer does.
     """
 
     def __init__(self, timeout: float, terminated: Any, close: Callable[[], Awaitable[None]]) -> None:
@@ -84,13 +86,15 @@ class _IdleTimer:
         self._ended = False
 
     async def restart(self, task_group: Any, _: Any) -> None:
-        self._move(trio.current_time() + self._timeout)
+        self._deadline = trio.current_time() + self._timeout
         if self._scope is None:
             self._scope = trio.CancelScope(deadline=self._deadline)
             task_group._nursery.start_soon(self._watch)
+        elif self._scope.deadline > self._deadline:
+            self._scope.deadline = self._deadline
 
     async def stop(self) -> None:
-        self._move(math.inf)
+        self._deadline = math.inf
 
     def end(self) -> None:
         """The connection stopped reading (the client left): nothing more to watch, and the
@@ -98,11 +102,6 @@ class _IdleTimer:
         self._ended = True
         if self._scope is not None:
             self._scope.cancel()
-
-    def _move(self, deadline: float) -> None:
-        self._deadline = deadline
-        if self._scope is not None:
-            self._scope.deadline = deadline
 
     async def _watch(self) -> None:
         assert self._scope is not None
@@ -152,8 +151,17 @@ class _TCPServer(TCPServer):
             await self._close()
 
     async def _read_data(self) -> None:
+        """hypercorn's read loop, without its read timeout (the stream applies the time limits)."""
         try:
-            await super()._read_data()
+            while True:
+                try:
+                    data = await self.stream.receive_some(RECEIVE_SIZE)
+                except (trio.ClosedResourceError, trio.BrokenResourceError):
+                    break
+                await self.protocol.handle(RawData(data=bytes(data)))
+                if not data:
+                    break
+            await self.protocol.handle(Closed())
         finally:
             self._idle.end()
 

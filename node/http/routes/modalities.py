@@ -35,7 +35,6 @@ _SUB_ROUTES = (
 _ECHOED = "{}"  # the answer to a successful C-ECHO
 
 
-
 def _unparsable() -> OrthancError:
     """A modality's body that is empty or not JSON: Orthanc's error 15, without details."""
     return OrthancError(ErrorCode.BAD_FILE_FORMAT)
