@@ -62,6 +62,7 @@ def serve_bare(port: int) -> None:
     config = hypercorn.config.Config()
     config.bind = [f"127.0.0.1:{port}"]
     config.accesslog = None
+    config.keep_alive_max_requests = sys.maxsize  # one connection for every request, as for the others
     config.errorlog = logging.getLogger("hypercorn.error")
     trio.run(hypercorn.trio.serve, app, config)
 

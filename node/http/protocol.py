@@ -9,7 +9,8 @@ message to the app through a channel whose ``send`` always yields. Here:
 - the head of an answer waits for the first part of its body (or for its end) and
   leaves in the same write: one write for an answer of one part, as Orthanc sends it;
 - a request message is put in the app's queue without yielding when there is room
-  (the reader yields anyway at its next read); a full queue still stops the reader.
+  (the reader yields anyway at its next read), and taken by the app without yielding
+  when it is there; a full queue still stops the reader, an empty one the app.
 
 What goes on the wire is what hypercorn sends, byte for byte; only how the bytes are
 grouped into writes changes.
@@ -36,7 +37,8 @@ FINAL_STATUS = 200
 
 
 class AppTasks(TaskGroup):
-    """hypercorn's task group of one connection, whose queue to the app yields only when full."""
+    """hypercorn's task group of one connection, whose queue to the app yields only when it
+    must wait: the reader's put when the queue is full, the app's take when it is empty."""
 
     async def spawn_app(
         self,
@@ -47,9 +49,14 @@ class AppTasks(TaskGroup):
     ) -> Callable[[ASGIReceiveEvent], Awaitable[None]]:
         to_app, from_reader = trio.open_memory_channel[ASGIReceiveEvent](config.max_app_queue_size)
         assert self._nursery is not None
-        self._nursery.start_soon(
-            _handle, app, config, scope, from_reader.receive, send, trio.to_thread.run_sync, trio.from_thread.run
-        )
+
+        async def take() -> ASGIReceiveEvent:
+            try:
+                return from_reader.receive_nowait()
+            except trio.WouldBlock:
+                return await from_reader.receive()
+
+        self._nursery.start_soon(_handle, app, config, scope, take, send, trio.to_thread.run_sync, trio.from_thread.run)
 
         async def put(message: ASGIReceiveEvent) -> None:
             try:
