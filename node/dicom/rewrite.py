@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from pydicom.dataelem import DataElement
+from pydicom import config as pydicom_config
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.uid import generate_uid
@@ -43,7 +44,7 @@ from .tag_numbers import (
     SPECIFIC_CHARACTER_SET,
     STUDY_INSTANCE_UID,
 )
-from .tags import element_text, format_tag, identifier, parse_tag
+from .tags import element_text, format_tag, identifier, parse_tag, raw_identifier, raw_vr
 from .top_level_edit import edit_top_level
 
 _UID_NAMES = {PATIENT_ID: "PatientID", STUDY_INSTANCE_UID: "StudyInstanceUID", SERIES_INSTANCE_UID: "SeriesInstanceUID"}
@@ -206,9 +207,21 @@ def _anonymize_deep(
 
 
 def _map_identifier(dataset: Dataset, tag: int, uids: UidMap) -> None:
-    """Give a top-level identifier (study, series, SOP instance UID) its new value for the job."""
-    if tag in dataset:
-        dataset[tag].value = uids.uid(str(dataset[tag].value).rstrip(" \0"))
+    """Give a top-level identifier (study, series, SOP instance UID) its new value for the job.
+
+    A plain single UID is read from its bytes and its new value set without pydicom's checks
+    (the map makes valid UIDs): decoding the old value and checking the new one cost more
+    than the rest of the mapping. Anything else goes through pydicom, with the same result.
+    """
+    element = dataset.get_item(tag)
+    if element is None:
+        return
+    if isinstance(element, RawDataElement) and raw_vr(element) == "UI":
+        original = raw_identifier(element)
+        if isinstance(original, str) and "\\" not in original:
+            dataset.add(DataElement(tag, "UI", uids.uid(original), validation_mode=pydicom_config.IGNORE))
+            return
+    dataset[tag].value = uids.uid(str(dataset[tag].value).rstrip(" \0"))
 
 
 def _in_ranges(tag: int, ranges: tuple[tuple[int, int, int, int], ...]) -> bool:

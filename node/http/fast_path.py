@@ -42,6 +42,7 @@ from .asgi import (
     send_error,
 )
 from .compression import encoded, whole_body_encoding
+from .fast_jobs import FastRewrites
 from .multipart import boundary_of
 from .routes.instances import instance_file
 from .routes.jobs import job_info
@@ -141,6 +142,7 @@ class FastPath:
         self._limit = settings.maximum_request_size
         self._folder = context.settings.storage.temporary_directory
         self._tags = TagsAnswers()
+        self._rewrites = FastRewrites(context, _json, request_origin)  # POST /{level}/{id}/{modify,anonymize}
 
     def _route(self, scope: Message) -> tuple[Handler, str] | None:
         """The handler of a request and its path argument, if it is served here. Paths match
@@ -150,7 +152,7 @@ class FastPath:
             path = path[:-1]
         method = scope["method"]
         if method == "POST":
-            return (self._upload, "") if path == _INSTANCES and _uploaded_as_is(scope) else None
+            return (self._upload, "") if path == _INSTANCES and _uploaded_as_is(scope) else self._rewrites.route(path)
         if method != "GET":
             return None
         if path == _SYSTEM:

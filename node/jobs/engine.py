@@ -687,7 +687,10 @@ class JobsEngine:
         self._nursery.start_soon(fn, *args)
 
     def _spawn_stop(self, record: JobRecord, reason: StopReason) -> None:
-        """Run the stop hook in the background so the worker is free at once."""
+        """Run the stop hook in the background so the worker is free at once; a job type without one
+        (most, short jobs among them) costs no task."""
+        if type(record.job).stop is Job.stop:
+            return
         record.stop_hooks.value += 1
 
         async def stop() -> None:

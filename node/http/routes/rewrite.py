@@ -3,6 +3,8 @@
 The rewrite pipeline, one module per layer: :mod:`node.dicom.rewrite_plan` (request to
 plan), :mod:`node.dicom.rewrite` (the rules and the UID map), :mod:`node.services.rewrite`
 (applies a plan to stored instances), :mod:`node.jobs.types.rewrite` (the job), here the route.
+The job routes of one resource are answered by the fast path (:mod:`node.http.fast_jobs`), through
+:func:`rewrite_resource` as the app's route here does.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ import trio
 from quart import Blueprint, Response
 
 from ...body_fields import string_list
+from ...context import NodeContext
 from ...dicom.ids import Level
 from ...dicom.rewrite_plan import ModificationPlan, bulk_level, parse_anonymize_request, parse_modify_request
 from ...errors import ErrorCode
 from ...jobs.submit import SubmitOptions, submit, submit_options
 from ...jobs.types.rewrite import ResourceModificationJob, RewriteJob
+from ...services.ingest import Origin
 from ...services.rewrite import (
     ResourceModification,
     complete_plan,
@@ -30,8 +34,8 @@ from ..answers import json_answer, json_body, node, request_origin
 blueprint = Blueprint("rewrite", __name__)
 
 
-def _plan(action: str, body: Any, level: Level | None, *, job: bool) -> ModificationPlan:
-    creator = node().settings.default_private_creator
+def _plan(context: NodeContext, action: str, body: Any, level: Level | None, *, job: bool) -> ModificationPlan:
+    creator = context.settings.default_private_creator
     if action.endswith("anonymize"):
         return parse_anonymize_request(body, default_private_creator=creator, job=job)
     return parse_modify_request(body, level=level, default_private_creator=creator, job=job)
@@ -39,44 +43,68 @@ def _plan(action: str, body: Any, level: Level | None, *, job: bool) -> Modifica
 
 @blueprint.route("/instances/<public_id>/<any(modify, anonymize):action>", methods=["POST"])
 async def modify_instance(public_id: str, action: str) -> Response:
-    plan = _plan(action, await json_body(), None, job=False)
+    plan = _plan(node(), action, await json_body(), None, job=False)
     await node().resources.get(public_id, Level.INSTANCE)
     plan = await complete_plan(node().index, plan)
     return Response(await modified_instance(node().services, public_id, plan), content_type="application/dicom")
 
 
-async def submit_rewrite(body: Any, job: RewriteJob[Any], options: SubmitOptions | None = None) -> Response:
+async def _submitted(
+    context: NodeContext, body: Any, job: RewriteJob[Any], options: SubmitOptions | None = None
+) -> dict[str, Any]:
     """Submit a job that rewrites instances (modify, anonymize, split, merge): synchronous by default."""
     options = options or submit_options(body, synchronous=True)
     job.answer_first = None if options.synchronous else trio.current_time()
-    return json_answer(await submit(node().jobs, job, options))
+    return await submit(context.jobs, job, options)
+
+
+async def submit_rewrite(body: Any, job: RewriteJob[Any]) -> Response:
+    """The answer of a route that submits a job rewriting instances (split, merge)."""
+    return json_answer(await _submitted(node(), body, job))
 
 
 async def _run_job(
-    body: Any, plan: ModificationPlan, level: Level | None, instances: list[str], options: SubmitOptions
-) -> Response:
-    plan = await complete_plan(node().index, plan)
-    modification = ResourceModification(plan, level, request_origin())
-    return await submit_rewrite(body, ResourceModificationJob(modification, instances), options)
+    context: NodeContext,
+    body: Any,
+    plan: ModificationPlan,
+    level: Level | None,
+    instances: list[str],
+    options: SubmitOptions,
+    origin: Origin,
+) -> dict[str, Any]:
+    plan = await complete_plan(context.index, plan)
+    modification = ResourceModification(plan, level, origin)
+    return await _submitted(context, body, ResourceModificationJob(modification, instances), options)
+
+
+async def rewrite_resource(
+    context: NodeContext, level: Level, public_id: str, action: str, body: Any, origin: Origin
+) -> dict[str, Any]:
+    """POST /{patients,studies,series}/{id}/{modify,anonymize} with its parsed body: the job's answer."""
+    plan = _plan(context, action, body, level, job=True)
+    instances = await instances_below(context.services, public_id, level)
+    options = submit_options(body, synchronous=True)
+    return await _run_job(context, body, plan, level, instances, options, origin)
 
 
 @blueprint.route(
     "/<any(patients, studies, series):plural>/<public_id>/<any(modify, anonymize):action>", methods=["POST"]
 )
 async def modify_resource(plural: str, public_id: str, action: str) -> Response:
-    level = Level.from_plural(plural)
+    """The app's route, for its URL map and for a request the fast path leaves to it."""
     body = await json_body()
-    plan = _plan(action, body, level, job=True)
-    instances = await instances_below(node().services, public_id, level)
-    return await _run_job(body, plan, level, instances, submit_options(body, synchronous=True))
+    return json_answer(
+        await rewrite_resource(node(), Level.from_plural(plural), public_id, action, body, request_origin())
+    )
 
 
 @blueprint.route("/tools/<any('bulk-modify', 'bulk-anonymize'):action>", methods=["POST"])
 async def bulk_modify(action: str) -> Response:
     body = await json_body()
-    plan = _plan(action, body, None if action.endswith("anonymize") else bulk_level(body), job=True)
+    plan = _plan(node(), action, body, None if action.endswith("anonymize") else bulk_level(body), job=True)
     resources = string_list(
         body.get("Resources"), ErrorCode.BAD_FILE_FORMAT, "List of strings expected in field: Resources"
     )
     options = submit_options(body, synchronous=True)  # a bad field is refused before an unknown resource
-    return await _run_job(body, plan, None, await instances_of(node().services, resources), options)
+    instances = await instances_of(node().services, resources)
+    return json_answer(await _run_job(node(), body, plan, None, instances, options, request_origin()))
