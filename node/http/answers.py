@@ -197,16 +197,20 @@ async def boolean_body() -> bool:
     return value
 
 
-async def json_body(refusal: ErrorCode = ErrorCode.BAD_FILE_FORMAT) -> Any:
-    """The request body parsed as JSON, or the route's error (Orthanc's 15 for most; also for
-    a body nested too deeply to be handled: see :mod:`node.nesting`)."""
-    data = await body_bytes()
+def parse_json_body(data: bytes, refusal: ErrorCode = ErrorCode.BAD_FILE_FORMAT) -> Any:
+    """A request body parsed as JSON (None when blank), or the route's error (Orthanc's 15 for
+    most; also for a body nested too deeply to be handled: see :mod:`node.nesting`)."""
     try:
         return load_json(data) if data.strip() else None
     except JsonTooDeep as exc:
         raise OrthancError(refusal, f"The body of the request is not accepted: {exc.msg}") from exc
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise OrthancError(refusal, "The body of the request is not valid JSON") from exc
+
+
+async def json_body(refusal: ErrorCode = ErrorCode.BAD_FILE_FORMAT) -> Any:
+    """The request body parsed as JSON: see :func:`parse_json_body`."""
+    return parse_json_body(await body_bytes(), refusal)
 
 
 async def json_object_body() -> dict[str, Any]:

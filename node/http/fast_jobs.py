@@ -11,17 +11,15 @@ included.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, Generic, TypeVar
 
 from ..context import NodeContext
 from ..dicom.ids import Level
-from ..errors import ErrorCode, OrthancError
-from ..nesting import JsonTooDeep, load_json
 from ..offload import offload
 from ..services.ingest import Origin
+from .answers import parse_json_body
 from .asgi import Message, Receive
 from .routes.rewrite import rewrite_resource
 from .spool import receive_body
@@ -41,16 +39,6 @@ def rewrite_target(path: str) -> tuple[Level, str, str] | None:
         return None
     level = _LEVELS.get(segments[1])
     return None if level is None else (level, segments[2], segments[3])
-
-
-def json_of_body(data: bytes) -> Any:
-    """A request body parsed as JSON (None when blank), or Orthanc's error 15, as the app's routes read theirs."""
-    try:
-        return load_json(data) if data.strip() else None
-    except JsonTooDeep as exc:
-        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, f"The body of the request is not accepted: {exc.msg}") from exc
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "The body of the request is not valid JSON") from exc
 
 
 Handler = Callable[[Message, Receive, str], Awaitable[AnswerT]]
@@ -84,6 +72,6 @@ class FastRewrites(Generic[AnswerT]):
             data = await offload(content.read_all) if content.on_disk else content.read_all()
         finally:
             content.close()
-        body = json_of_body(data)
+        body = parse_json_body(data)
         origin = self._origin(scope)
         return self._answer(scope, await rewrite_resource(self._context, level, public_id, action, body, origin))
