@@ -103,7 +103,10 @@ def main() -> None:
         for name, start in servers:
             found[name].append(measure(start, args.instances, args.seconds))
     keys = ("quiet", "loaded", "loaded_p90", "reads", "ingest_rate")
-    medians = {name: {key: median([run[key] for run in runs if run[key] is not None]) for key in keys} for name, runs in found.items()}
+    medians = {
+        name: {key: median([run[key] for run in runs if run[key] is not None]) for key in keys}
+        for name, runs in found.items()
+    }
     print(f"GET /studies/{{id}} by one client, alone and while {WRITERS} clients ingest; medians of {args.repeat}:")
     print(f"  {'server':8} {'alone ms':>9} {'loaded ms':>10} {'p90 ms':>8} {'reads':>7} {'ingest/s':>9}")
     for name, figures in medians.items():
