@@ -70,7 +70,7 @@ def member_pids(server: Server) -> list[int]:
 
 def thread_kind(frame: str) -> str:
     name = frame.lower()
-    for kind in ("sqlite-index", "mainthread", "trio", "pynetdicom", "dicom"):
+    for kind in ("sqlite-index", "sqlite-reader", "mainthread", "trio", "pynetdicom", "dicom"):
         if kind in name:
             return kind
     return "worker threads"

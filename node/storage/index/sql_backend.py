@@ -1,8 +1,8 @@
 """The :class:`Index` methods every SQL backend answers the same way, with the shared queries.
 
-A backend says how one query runs (:meth:`SqlBackend._read`, :meth:`SqlBackend._write`: on
-which thread and connection, in which transaction) and implements what truly differs: opening
-and closing, stores (each batches them its own way), and the last sequence number given.
+A backend says how one query runs (:meth:`SqlBackend._read`, :meth:`SqlBackend._autocommit`,
+:meth:`SqlBackend._write`: on which thread and connection, in which transaction) and implements
+what truly differs: opening and closing, stores (each batches them its own way), and the last sequence number given.
 """
 
 from __future__ import annotations
@@ -34,7 +34,12 @@ class SqlBackend(Index):
 
     @abc.abstractmethod
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(sql, *args)``: reads, or a single statement."""
+        """``fn(sql, *args)``: reads only, seeing every write that returned before."""
+
+    async def _autocommit(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(sql, *args)``: writes of a single statement each, which commits alone. Where
+        reads run, unless the backend writes elsewhere."""
+        return await self._read(fn, *args)
 
     @abc.abstractmethod
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
@@ -96,20 +101,20 @@ class SqlBackend(Index):
         return await self._read(queries.known_attachments, uuids) if uuids else set()
 
     async def set_metadata(self, public_id: str, name: str, value: str) -> None:
-        await self._read(queries.set_metadata, public_id, name, value)
+        await self._autocommit(queries.set_metadata, public_id, name, value)
 
     async def delete_metadata(self, public_id: str, name: str) -> bool:
-        return await self._read(queries.delete_metadata, public_id, name)
+        return await self._autocommit(queries.delete_metadata, public_id, name)
 
     async def is_protected(self, public_id: str) -> bool:
         return await self._read(queries.is_protected, public_id)
 
     async def set_protected(self, public_id: str, protected: bool) -> None:
-        await self._read(queries.set_protected, public_id, protected)
+        await self._autocommit(queries.set_protected, public_id, protected)
 
     # Changes
     async def log_change(self, change_type: str, public_id: str, level: Level, date: str) -> None:
-        await self._read(queries.log_change, change_type, public_id, level, date)
+        await self._autocommit(queries.log_change, change_type, public_id, level, date)
 
     async def changes(self, since: int, limit: int) -> tuple[list[Change], bool]:
         return await self._read(queries.changes, since, limit)
@@ -118,7 +123,7 @@ class SqlBackend(Index):
         return await self._read(queries.last_change)
 
     async def clear_changes(self) -> None:
-        await self._read(queries.clear_changes)
+        await self._autocommit(queries.clear_changes)
 
     # Statistics
     async def statistics(self) -> dict[str, int]:
@@ -132,7 +137,7 @@ class SqlBackend(Index):
         return await self._read(queries.get_property, name)
 
     async def set_property(self, name: str, value: str) -> None:
-        await self._read(queries.set_property, name, value)
+        await self._autocommit(queries.set_property, name, value)
 
     # Saved jobs
     async def saved_jobs(self) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""SQLite backend of the index, in WAL mode, driven by one dedicated thread."""
+"""SQLite backend of the index, in WAL mode: one dedicated thread writes, a few others read
+(see :mod:`.readers`)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from .base import (
 )
 from .dialect import SQLITE
 from .job_leases import JOB_COLUMNS, JOB_INDEXES, MEMBERS_TABLE
+from .readers import Readers
 from .schema import schema
 from .sql_backend import SqlBackend
 
@@ -41,6 +43,9 @@ JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes of write-ahead log kept after a c
 # the lock for one group commit: polling this often gave two writing processes a third
 # more commits per second than the handler.
 WRITE_LOCK_POLL_SECONDS = 0.0002
+# Threads that read, each on its connection, beside the writer: enough that a read rarely
+# waits for another on a machine of 2 cores, where more would only take turns for the GIL.
+READER_THREADS = 2
 
 
 
@@ -69,14 +74,15 @@ class SqliteIndex(SqlBackend):
     def __init__(self, directory: Path, *, durable: bool = True) -> None:
         make_folders(directory)
         self._thread = DedicatedThread("sqlite-index")
-        self._db: sqlite3.Connection = self._thread.run_blocking(self._open, directory / "index.sqlite", durable)
+        path = directory / "index.sqlite"
+        self._db: sqlite3.Connection = self._thread.run_blocking(self._open, path, durable)
+        self._readers = Readers("sqlite-reader", [_open_reader(path) for _ in range(READER_THREADS)], _orthanc_error)
         self._store_batcher = Batcher(self._thread, self._store_batch, self._store_transaction)
 
     @staticmethod
     def _open(path: Path, durable: bool) -> sqlite3.Connection:
         create_empty_file(path)  # private; SQLite gives its -wal and -shm files the same mode
-        # Other processes (members) may hold the write lock: wait for it this long before failing.
-        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_SECONDS)
+        db = _connect(path)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         db.execute("PRAGMA foreign_keys=ON")
@@ -89,14 +95,15 @@ class SqliteIndex(SqlBackend):
         return db
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(*args)`` on the index thread, SQLite's errors turned into Orthanc's."""
+        """``fn(*args)`` on the writer's thread, SQLite's errors turned into Orthanc's."""
         return await self._thread.run(_translated, fn, *args)
 
     async def close(self) -> None:
+        self._readers.close()
         await self._thread.run(self._db.close)
         self._thread.stop()
 
-    # -- helpers (run on the index thread) --------------------------------
+    # -- helpers (run on the writer's thread) --------------------------------
     @functools.cached_property
     def _sql(self) -> queries.Sql:
         return queries.Sql(self._db, SQLITE)
@@ -105,6 +112,9 @@ class SqliteIndex(SqlBackend):
         return _Transaction(self._db)
 
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self._readers.run(fn, *args)
+
+    async def _autocommit(self, fn: Callable[..., T], *args: Any) -> T:
         return await self._run(fn, self._sql, *args)
 
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
@@ -158,11 +168,25 @@ class SqliteIndex(SqlBackend):
 
     # -- changes -----------------------------------------------------------
     async def last_seq(self) -> int:
-        def run() -> int:
-            row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
-            return int(row[0]) if row else 0
+        return await self._read(_last_seq)
 
-        return await self._run(run)
+
+def _last_seq(sql: queries.Sql) -> int:
+    row = sql.row("SELECT seq FROM sqlite_sequence WHERE name = 'changes'")
+    return int(row[0]) if row else 0
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """A connection of any thread, each statement its own transaction unless one is begun.
+    Other processes (members) may hold the write lock: it waits for it this long before failing."""
+    return sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_SECONDS)
+
+
+def _open_reader(path: Path) -> sqlite3.Connection:
+    """A connection of :class:`Readers`, to the database the writer opened: any write on it fails."""
+    db = _connect(path)
+    db.execute("PRAGMA query_only=ON")
+    return db
 
 
 def _migrate_jobs(db: sqlite3.Connection) -> None:

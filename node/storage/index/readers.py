@@ -1,0 +1,109 @@
+"""Reads of the SQLite index on connections of their own, beside its one writer.
+
+In WAL mode a reader sees the last committed state without waiting for the writer, so
+reads need not queue behind the writer's thread, where every group commit waits for its
+log to reach the disk. A few threads, each holding one read-only connection, take the reads
+in their order of arrival.
+
+Each read runs in a read transaction of its own, begun when it starts: it sees every write
+that returned before it started, and one snapshot throughout, however many statements it
+runs, whatever commits meanwhile. The transaction ends with the read, so no snapshot is held
+across an await (a held one would keep checkpoints from emptying the log).
+
+A read that is cancelled while it waits for a free reader is withdrawn: it never runs. One
+under way runs to its end (reads are short), and its caller gets the value.
+"""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import outcome
+import trio
+
+from ...offload import under_virtual_clock
+from . import queries
+from .dialect import SQLITE
+
+T = TypeVar("T")
+
+_STOP = object()
+
+
+class Readers:
+    """Threads that each run reads on one connection of ``connections`` (opened by the caller,
+    usable from any thread), closed by :meth:`close`. A read's SQLite error reaches its caller
+    as ``translate`` makes it."""
+
+    def __init__(
+        self, name: str, connections: list[sqlite3.Connection], translate: Callable[[sqlite3.Error], Exception]
+    ) -> None:
+        self._translate = translate
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._sqls = [queries.Sql(connection, SQLITE) for connection in connections]
+        self._threads = [
+            threading.Thread(target=self._loop, args=(sql,), name=f"{name}-{i}", daemon=True)
+            for i, sql in enumerate(self._sqls)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _loop(self, sql: queries.Sql) -> None:
+        while True:
+            work = self._queue.get()
+            if work is _STOP:
+                sql.db.close()
+                return
+            work(sql)
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(sql, *args)`` on a free reader, in a read transaction."""
+        if under_virtual_clock():  # inline, as the writer's calls are (see under_virtual_clock)
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return self._in_snapshot(self._sqls[0], fn, *args)
+        task = trio.lowlevel.current_task()
+        token = trio.lowlevel.current_trio_token()
+        # Whoever takes the ticket first decides: the reader (the read runs) or the abort (it
+        # is withdrawn). list.pop is atomic, so exactly one of them gets it.
+        ticket = [True]
+
+        def work(sql: queries.Sql) -> None:
+            try:
+                ticket.pop()
+            except IndexError:  # withdrawn
+                return
+            result = outcome.capture(self._in_snapshot, sql, fn, *args)
+            token.run_sync_soon(trio.lowlevel.reschedule, task, result)
+
+        def abort(_: Any) -> trio.lowlevel.Abort:
+            try:
+                ticket.pop()
+            except IndexError:  # under way: its caller waits for it
+                return trio.lowlevel.Abort.FAILED
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        self._queue.put(work)
+        value: T = await trio.lowlevel.wait_task_rescheduled(abort)
+        return value
+
+    def close(self) -> None:
+        """Once the reads queued before have run: close every connection, end every thread."""
+        for _ in self._threads:
+            self._queue.put(_STOP)
+        for thread in self._threads:
+            thread.join()
+
+    def _in_snapshot(self, sql: queries.Sql, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            sql.db.execute("BEGIN")
+            try:
+                return fn(sql, *args)
+            finally:
+                if sql.db.in_transaction:
+                    sql.db.execute("COMMIT")  # of a transaction that wrote nothing: it only ends the snapshot
+        except sqlite3.Error as error:
+            raise self._translate(error) from error

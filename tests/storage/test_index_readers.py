@@ -1,0 +1,161 @@
+"""The SQLite index reads on connections of their own, beside its one writer: a read waits for
+no write, yet sees every write that returned before it started, and one snapshot throughout."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import trio
+import trio.testing
+
+from node.errors import ErrorCode, OrthancError
+from node.storage.index import queries
+from node.storage.index.sqlite import READER_THREADS, SqliteIndex
+from tests.support.index_rows import new_instance
+
+ROUNDS = 50  # writes each followed at once by a read
+
+
+@pytest.fixture
+async def index(tmp_path: Path) -> AsyncIterator[SqliteIndex]:
+    opened = SqliteIndex(tmp_path)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def test_a_read_started_after_a_write_returned_sees_it(index: SqliteIndex) -> None:
+    """Whichever reader takes it, while other reads keep the readers busy."""
+
+    async def other_reads(stop: trio.Event) -> None:
+        while not stop.is_set():
+            await index.statistics()
+
+    stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+        for _ in range(READER_THREADS):
+            nursery.start_soon(other_reads, stop)
+        for i in range(ROUNDS):
+            await index.set_property("round", str(i))  # one statement, committed alone
+            assert await index.get_property("round") == str(i)
+            await index.save_jobs({f"job-{i}": "{}"}, ())  # in a transaction
+            assert f"job-{i}" in await index.saved_jobs()
+            sop = f"1.2.840.1.1.{i}"
+            await index.store(new_instance(sop), overwrite=False)  # in a batch's transaction
+            assert len(await index.lookup_identifier(sop)) == 1
+        stop.set()
+
+
+async def test_reads_answer_while_the_writer_is_busy(index: SqliteIndex) -> None:
+    await index.set_property("written", "before")
+    busy = threading.Event()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(index._thread.run, busy.wait)  # white box: the writer's thread is held
+        nursery.start_soon(index.set_property, "written", "queued behind")
+        await trio.testing.wait_all_tasks_blocked()
+        assert await index.get_property("written") == "before"
+        busy.set()
+    assert await index.get_property("written") == "queued behind"
+
+
+async def test_a_read_sees_one_snapshot_throughout(index: SqliteIndex, tmp_path: Path) -> None:
+    """Another connection commits between the read's two statements: the second does not see it."""
+    other = sqlite3.connect(tmp_path / "index.sqlite", isolation_level=None, check_same_thread=False)
+
+    def read_twice(sql: queries.Sql) -> tuple[str | None, str | None]:
+        first = queries.get_property(sql, "name")
+        other.execute("INSERT INTO global_properties(name, value) VALUES ('name', 'committed meanwhile')")
+        return first, queries.get_property(sql, "name")
+
+    try:
+        assert await index._read(read_twice) == (None, None)
+        assert await index.get_property("name") == "committed meanwhile"
+    finally:
+        other.close()
+
+
+async def _hold_every_reader(index: SqliteIndex, nursery: trio.Nursery, release: threading.Event) -> None:
+    """Give every reader a read that waits for ``release``; return once all of them run."""
+    running = [threading.Event() for _ in range(READER_THREADS)]
+
+    def held(_: queries.Sql, started: threading.Event) -> None:
+        started.set()
+        release.wait()
+
+    for started in running:
+        nursery.start_soon(index._read, held, started)
+    for started in running:
+        await trio.to_thread.run_sync(started.wait)
+
+
+async def test_a_read_cancelled_while_waiting_for_a_reader_never_runs(index: SqliteIndex) -> None:
+    release = threading.Event()
+    ran: list[str] = []
+
+    async def release_once_all_wait() -> None:
+        await trio.testing.wait_all_tasks_blocked()
+        release.set()
+
+    async with trio.open_nursery() as nursery:
+        await _hold_every_reader(index, nursery, release)
+        nursery.start_soon(release_once_all_wait)
+        with trio.CancelScope() as scope:
+            scope.cancel()  # takes effect once the read waits for a reader
+            await index._read(lambda _: ran.append("withdrawn read"))
+    await index.statistics()  # the readers took every queued read since
+    assert scope.cancelled_caught and ran == []
+
+
+async def test_a_read_under_way_when_cancelled_runs_to_its_end(index: SqliteIndex) -> None:
+    release, started = threading.Event(), threading.Event()
+    got: list[int] = []
+
+    def long_read(_: queries.Sql) -> int:
+        started.set()
+        release.wait()
+        return 42
+
+    async def read_then_cancel() -> None:
+        with trio.CancelScope() as scope:
+            async with trio.open_nursery() as nursery:
+
+                async def cancel_once_started() -> None:
+                    await trio.to_thread.run_sync(started.wait)
+                    scope.cancel()
+                    release.set()
+
+                nursery.start_soon(cancel_once_started)
+                got.append(await index._read(long_read))
+
+    await read_then_cancel()
+    assert got == [42]
+
+
+async def test_a_write_sent_to_a_reader_fails(index: SqliteIndex) -> None:
+    with pytest.raises(OrthancError) as failure:
+        await index._read(queries.set_property, "misrouted", "write")
+    assert failure.value.code == ErrorCode.DATABASE
+    assert await index.get_property("misrouted") is None
+
+
+async def test_reads_run_inline_under_a_virtual_clock(
+    index: SqliteIndex, autojump_clock: trio.testing.MockClock
+) -> None:
+    await index.set_property("name", "value")
+    assert await index._read(lambda _: threading.current_thread()) is threading.current_thread()
+    assert await index.get_property("name") == "value"
+
+
+async def test_close_ends_every_reader_and_its_connection(tmp_path: Path) -> None:
+    index = SqliteIndex(tmp_path)
+    await index.close()
+    readers = index._readers  # white box
+    assert len(readers._threads) == READER_THREADS and not any(t.is_alive() for t in readers._threads)
+    for sql in readers._sqls:
+        with pytest.raises(sqlite3.ProgrammingError):  # closed
+            sql.db.execute("SELECT 1")
