@@ -130,8 +130,10 @@ class PreparedInstance:
     parsed: ParsedInstance
     new: NewInstance
     started: float = 0.0  # time.perf_counter() when preparing began, for the store duration metric
-    # The write of its file when still under way (see Ingest.receive): the index commits once it ended.
+    # The write of its file when still under way, or deferred (see Ingest.receive): the index
+    # commits once it ended.
     written: StartedCall[tuple[str, int]] | None = None
+    receiving: bool = False  # counted in Ingest._receiving until committed or abandoned
 
 
 class Ingest:
@@ -159,6 +161,7 @@ class Ingest:
         self._files = files
         self._stability = stability
         self.listeners: list[StoredListener] = []  # the extension point described at StoredListener
+        self._receiving = 0  # instances between receive and the end of their commit (or abandon)
 
     def prepare(
         self, parsed: ParsedInstance, origin: Origin, metadata: Mapping[str, str] | None = None
@@ -181,17 +184,22 @@ class Ingest:
     async def receive(
         self, data: bytes, origin: Origin, parse: Callable[[bytes], ParsedInstance], *, inline: bool
     ) -> PreparedInstance:
-        """:meth:`prepare` for bytes just received, with the file written (and flushed) in a
-        worker thread while ``parse`` reads them: on the event loop when ``inline`` (a small
-        dataset, where a thread hop would cost more than the parse), else in a thread too.
-        The write may still be under way when this returns: :meth:`commit` writes the index
-        rows meanwhile and commits them once the file is durable.
+        """:meth:`prepare` for bytes just received, ``parse`` reading them on the event loop
+        when ``inline`` (a small dataset, where a thread hop would cost more than the parse),
+        else in a thread. The write may still be under way, or not begun, when this returns:
+        :meth:`commit` writes the index rows meanwhile and commits them once the file is durable.
 
-        The parse waits until the write flushes the file: only one thread runs Python at a
-        time, so a parse started earlier would hold the write back instead of overlapping it.
-        An error of ``parse`` goes through once the file it no longer needs is removed. Without
-        flushes (no ``SyncStorageArea``) a small dataset is parsed and written right here: there is
-        no disk wait to overlap, and a thread hop would cost more than the write.
+        When other instances are being received, or the dataset is large, the file is written
+        (and flushed) in a worker thread from the start, so that the flushes of concurrent
+        stores share the disk's commits and a large write overlaps the parse; the parse then
+        waits until the write flushes the file (only one thread runs Python at a time, so a
+        parse started earlier would hold the write back). A small dataset alone is parsed at
+        once and its write deferred to the index thread, run there once its rows are in: one
+        hand-off to that thread and back, where a worker would add its start, its wake-ups and
+        their contention for the interpreter, with nothing to overlap the write with but the
+        rows. An error of ``parse`` goes through once the file it no longer needs is removed.
+        Without flushes (no ``SyncStorageArea``) a small dataset is parsed and written right
+        here: there is no disk wait to overlap, and a thread hop would cost more than the write.
         """
         if self._transcoding.ingest_syntax:  # the file written may be a transcoded one: no write ahead
             return await offload(lambda: self.prepare(parse(data), origin))
@@ -200,9 +208,14 @@ class Ingest:
         started = time.perf_counter()
         file_uuid = self._files.new_name()
         writing: StartedCall[tuple[str, int]] = StartedCall()
-        writing.start(self._files.write, data, file_uuid, writing.reached)
+        ahead = not inline or self._receiving > 0 or self._files.compress
+        if ahead:
+            writing.start(self._files.write, data, file_uuid, writing.reached)
+        else:
+            writing.defer(self._files.write, data, file_uuid)
+        self._receiving += 1
         try:
-            if self._files.sync:
+            if ahead:
                 await writing.wait_reached()
             if inline:
                 parsed, digest = self._parse(parse, data)
@@ -214,13 +227,18 @@ class Ingest:
             else:
                 new = self._new_instance(parsed, origin, file_uuid, len(data), digest)
         except BaseException:
-            await self._remove_written(writing)
+            self._receiving -= 1
+            await self._remove_written(writing, file_uuid)
             raise
-        return PreparedInstance(parsed, new, started, writing)
+        return PreparedInstance(parsed, new, started, writing, receiving=True)
 
-    async def _remove_written(self, writing: StartedCall[tuple[str, int]]) -> None:
-        """Remove the file of a write whose instance is not indexed, once the write ended (shielded)."""
+    async def _remove_written(self, writing: StartedCall[tuple[str, int]], file_uuid: str) -> None:
+        """Remove the file of a write whose instance is not indexed, once the write ended, or the
+        name it was given when the write never began (shielded)."""
         with trio.CancelScope(shield=True):
+            if writing.drop():
+                await offload(self._files.remove, file_uuid)
+                return
             try:
                 file_uuid, _ = await writing.wait()
             except OrthancError:  # nothing was written
@@ -275,8 +293,9 @@ class Ingest:
 
     async def abandon(self, prepared: PreparedInstance) -> None:
         """Remove the file of a prepared instance that will not be committed, once it is written (shielded)."""
+        self._received(prepared)
         if prepared.written is not None:
-            await self._remove_written(prepared.written)
+            await self._remove_written(prepared.written, prepared.new.attachment.uuid)
             return
         with trio.CancelScope(shield=True):
             await offload(self.discard, prepared)
@@ -328,6 +347,12 @@ class Ingest:
             expected_instances=parsed.expected_instances,
         )
 
+    def _received(self, prepared: PreparedInstance) -> None:
+        """The instance is indexed or abandoned: no longer one being received (see :meth:`receive`)."""
+        if prepared.receiving:
+            prepared.receiving = False
+            self._receiving -= 1
+
     async def store(self, data: bytes, origin: Origin = Origin()) -> IngestResult:
         """Parse, write and index one file. Raises OrthancError on bad input."""
         return await self.commit(await offload(self.parse_and_prepare, data, origin))
@@ -346,10 +371,11 @@ class Ingest:
                 written=written.result_blocking if written is not None else None,
             )
             if written is not None:
-                await written.wait()  # ended already: the index waited for it
+                await written.wait()  # ended already: the index waited for it (or ran it)
         except BaseException:
             await self.abandon(prepared)
             raise
+        self._received(prepared)
         if result.already_stored:
             await offload(self.discard, prepared)
             status = "AlreadyStored"
