@@ -133,7 +133,6 @@ class PreparedInstance:
     # The write of its file when still under way, or deferred (see Ingest.receive): the index
     # commits once it ended.
     written: StartedCall[tuple[str, int]] | None = None
-    receiving: bool = False  # counted in Ingest._receiving until committed or abandoned
 
 
 class Ingest:
@@ -161,7 +160,7 @@ class Ingest:
         self._files = files
         self._stability = stability
         self.listeners: list[StoredListener] = []  # the extension point described at StoredListener
-        self._receiving = 0  # instances between receive and the end of their commit (or abandon)
+        self._indexing = 0  # commits waiting for the index (see commit)
 
     def prepare(
         self, parsed: ParsedInstance, origin: Origin, metadata: Mapping[str, str] | None = None
@@ -189,15 +188,16 @@ class Ingest:
         else in a thread. The write may still be under way, or not begun, when this returns:
         :meth:`commit` writes the index rows meanwhile and commits them once the file is durable.
 
-        When other instances are being received, or the dataset is large, the file is written
-        (and flushed) in a worker thread from the start, so that the flushes of concurrent
-        stores share the disk's commits and a large write overlaps the parse; the parse then
-        waits until the write flushes the file (only one thread runs Python at a time, so a
-        parse started earlier would hold the write back). A small dataset alone is parsed at
-        once and its write deferred to the index thread, run there once its rows are in: one
-        hand-off to that thread and back, where a worker would add its start, its wake-ups and
-        their contention for the interpreter, with nothing to overlap the write with but the
-        rows. An error of ``parse`` goes through once the file it no longer needs is removed.
+        A large dataset's file is written (and flushed) in a worker thread from the start, so
+        that the write overlaps the parse; the parse then waits until the write flushes the
+        file (only one thread runs Python at a time, so a parse started earlier would hold the
+        write back). A small dataset is parsed at once and its write deferred: :meth:`commit`
+        starts it in a worker if the index is busy with other stores (the write then overlaps
+        that wait, and the flushes of concurrent stores share the disk's commits), else the
+        index thread runs it once the rows are in: one hand-off to that thread and back, where
+        a worker would add its start, its wake-ups and their contention for the interpreter,
+        with nothing to overlap the write with but the rows. An error of ``parse`` goes
+        through once the file it no longer needs is removed.
         Without flushes (no ``SyncStorageArea``) a small dataset is parsed and written right
         here: there is no disk wait to overlap, and a thread hop would cost more than the write.
         """
@@ -208,12 +208,11 @@ class Ingest:
         started = time.perf_counter()
         file_uuid = self._files.new_name()
         writing: StartedCall[tuple[str, int]] = StartedCall()
-        ahead = not inline or self._receiving > 0 or self._files.compress
+        ahead = not inline or self._files.compress
         if ahead:
             writing.start(self._files.write, data, file_uuid, writing.reached)
         else:
             writing.defer(self._files.write, data, file_uuid)
-        self._receiving += 1
         try:
             if ahead:
                 await writing.wait_reached()
@@ -227,10 +226,9 @@ class Ingest:
             else:
                 new = self._new_instance(parsed, origin, file_uuid, len(data), digest)
         except BaseException:
-            self._receiving -= 1
             await self._remove_written(writing, file_uuid)
             raise
-        return PreparedInstance(parsed, new, started, writing, receiving=True)
+        return PreparedInstance(parsed, new, started, writing)
 
     async def _remove_written(self, writing: StartedCall[tuple[str, int]], file_uuid: str) -> None:
         """Remove the file of a write whose instance is not indexed, once the write ended, or the
@@ -293,7 +291,6 @@ class Ingest:
 
     async def abandon(self, prepared: PreparedInstance) -> None:
         """Remove the file of a prepared instance that will not be committed, once it is written (shielded)."""
-        self._received(prepared)
         if prepared.written is not None:
             await self._remove_written(prepared.written, prepared.new.attachment.uuid)
             return
@@ -347,12 +344,6 @@ class Ingest:
             expected_instances=parsed.expected_instances,
         )
 
-    def _received(self, prepared: PreparedInstance) -> None:
-        """The instance is indexed or abandoned: no longer one being received (see :meth:`receive`)."""
-        if prepared.receiving:
-            prepared.receiving = False
-            self._receiving -= 1
-
     async def store(self, data: bytes, origin: Origin = Origin()) -> IngestResult:
         """Parse, write and index one file. Raises OrthancError on bad input."""
         return await self.commit(await offload(self.parse_and_prepare, data, origin))
@@ -364,6 +355,9 @@ class Ingest:
         removed, so nothing partial stays.
         """
         parsed, new, written = prepared.parsed, prepared.new, prepared.written
+        if written is not None and self._indexing:
+            written.start_deferred()  # see receive: it would wait for the other stores anyway
+        self._indexing += 1
         try:
             result = await self._index.store(
                 new,
@@ -375,7 +369,8 @@ class Ingest:
         except BaseException:
             await self.abandon(prepared)
             raise
-        self._received(prepared)
+        finally:
+            self._indexing -= 1
         if result.already_stored:
             await offload(self.discard, prepared)
             status = "AlreadyStored"

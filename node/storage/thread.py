@@ -97,7 +97,7 @@ class StartedCall(Generic[T]):
 
     A call may also be deferred (:meth:`defer`): it then runs in whichever thread asks for its
     result first (:meth:`result_blocking` runs it there, inline; :meth:`wait` starts it in a
-    worker), or never (:meth:`drop`). With nothing to overlap it with, that saves a store the
+    worker, as :meth:`start_deferred` does), or never (:meth:`drop`). With nothing to overlap it with, that saves a store the
     worker thread, its start and the wake-ups between threads.
     """
 
@@ -124,6 +124,12 @@ class StartedCall(Generic[T]):
         with self._claim_lock:
             deferred, self._deferred = self._deferred, None
         return deferred
+
+    def start_deferred(self) -> None:
+        """Start the deferred call in a worker thread now, unless a thread took it already."""
+        deferred = self._claim()
+        if deferred is not None:
+            self._start(deferred)
 
     def drop(self) -> bool:
         """Forget the deferred call if no thread took it yet: True if it will never run."""
@@ -177,9 +183,7 @@ class StartedCall(Generic[T]):
         """The call's value, or its exception raised here; not cancellable (the call cannot be
         stopped). May be awaited again: the same outcome each time. A deferred call no thread
         took yet starts in a worker thread."""
-        deferred = self._claim()
-        if deferred is not None:
-            self._start(deferred)
+        self.start_deferred()
         if not self._ended.is_set():
             with trio.CancelScope(shield=True):
                 await self._until(self._ended.is_set)
