@@ -1,9 +1,9 @@
 """The C-STORE SCP: each received dataset checked against its command, written and indexed,
 for the association's own task.
 
-The file is written (and flushed) in a worker thread while the dataset is parsed, so the
-disk and the parser work at the same time; datasets up to a CT slice or so are parsed on the
-event loop, where a thread hop would cost more than the parse. Stopping is ordered by
+Datasets up to a CT slice or so are parsed on the event loop, where a thread hop would cost
+more than the parse; where each file is written and flushed (a worker thread, or the index
+thread once the rows are in) is ingest's choice (see Ingest.receive). Stopping is ordered by
 :class:`StoreGate`: once closed, a C-STORE gets 0xA700, and the stores already inside run to
 their end before associations are aborted.
 """

@@ -130,7 +130,8 @@ class PreparedInstance:
     parsed: ParsedInstance
     new: NewInstance
     started: float = 0.0  # time.perf_counter() when preparing began, for the store duration metric
-    # The write of its file when still under way (see Ingest.receive): the index commits once it ended.
+    # The write of its file when still under way, or deferred (see Ingest.receive): the index
+    # commits once it ended.
     written: StartedCall[tuple[str, int]] | None = None
 
 
@@ -159,6 +160,7 @@ class Ingest:
         self._files = files
         self._stability = stability
         self.listeners: list[StoredListener] = []  # the extension point described at StoredListener
+        self._indexing = 0  # commits waiting for the index (see commit)
 
     def prepare(
         self, parsed: ParsedInstance, origin: Origin, metadata: Mapping[str, str] | None = None
@@ -181,17 +183,23 @@ class Ingest:
     async def receive(
         self, data: bytes, origin: Origin, parse: Callable[[bytes], ParsedInstance], *, inline: bool
     ) -> PreparedInstance:
-        """:meth:`prepare` for bytes just received, with the file written (and flushed) in a
-        worker thread while ``parse`` reads them: on the event loop when ``inline`` (a small
-        dataset, where a thread hop would cost more than the parse), else in a thread too.
-        The write may still be under way when this returns: :meth:`commit` writes the index
-        rows meanwhile and commits them once the file is durable.
+        """:meth:`prepare` for bytes just received, ``parse`` reading them on the event loop
+        when ``inline`` (a small dataset, where a thread hop would cost more than the parse),
+        else in a thread. The write may still be under way, or not begun, when this returns:
+        :meth:`commit` writes the index rows meanwhile and commits them once the file is durable.
 
-        The parse waits until the write flushes the file: only one thread runs Python at a
-        time, so a parse started earlier would hold the write back instead of overlapping it.
-        An error of ``parse`` goes through once the file it no longer needs is removed. Without
-        flushes (no ``SyncStorageArea``) a small dataset is parsed and written right here: there is
-        no disk wait to overlap, and a thread hop would cost more than the write.
+        A large dataset's file is written (and flushed) in a worker thread from the start, so
+        that the write overlaps the parse; the parse then waits until the write flushes the
+        file (only one thread runs Python at a time, so a parse started earlier would hold the
+        write back). A small dataset is parsed at once and its write deferred: :meth:`commit`
+        starts it in a worker if the index is busy with other stores (the write then overlaps
+        that wait, and the flushes of concurrent stores share the disk's commits), else the
+        index thread runs it once the rows are in: one hand-off to that thread and back, where
+        a worker would add its start, its wake-ups and their contention for the interpreter,
+        with nothing to overlap the write with but the rows. An error of ``parse`` goes
+        through once the file it no longer needs is removed.
+        Without flushes (no ``SyncStorageArea``) a small dataset is parsed and written right
+        here: there is no disk wait to overlap, and a thread hop would cost more than the write.
         """
         if self._transcoding.ingest_syntax:  # the file written may be a transcoded one: no write ahead
             return await offload(lambda: self.prepare(parse(data), origin))
@@ -200,9 +208,13 @@ class Ingest:
         started = time.perf_counter()
         file_uuid = self._files.new_name()
         writing: StartedCall[tuple[str, int]] = StartedCall()
-        writing.start(self._files.write, data, file_uuid, writing.reached)
+        ahead = not inline or self._files.compress
+        if ahead:
+            writing.start(self._files.write, data, file_uuid, writing.reached)
+        else:
+            writing.defer(self._files.write, data, file_uuid)
         try:
-            if self._files.sync:
+            if ahead:
                 await writing.wait_reached()
             if inline:
                 parsed, digest = self._parse(parse, data)
@@ -214,13 +226,17 @@ class Ingest:
             else:
                 new = self._new_instance(parsed, origin, file_uuid, len(data), digest)
         except BaseException:
-            await self._remove_written(writing)
+            await self._remove_written(writing, file_uuid)
             raise
         return PreparedInstance(parsed, new, started, writing)
 
-    async def _remove_written(self, writing: StartedCall[tuple[str, int]]) -> None:
-        """Remove the file of a write whose instance is not indexed, once the write ended (shielded)."""
+    async def _remove_written(self, writing: StartedCall[tuple[str, int]], file_uuid: str) -> None:
+        """Remove the file of a write whose instance is not indexed, once the write ended, or the
+        name it was given when the write never began (shielded)."""
         with trio.CancelScope(shield=True):
+            if writing.drop():
+                await offload(self._files.remove, file_uuid)
+                return
             try:
                 file_uuid, _ = await writing.wait()
             except OrthancError:  # nothing was written
@@ -276,7 +292,7 @@ class Ingest:
     async def abandon(self, prepared: PreparedInstance) -> None:
         """Remove the file of a prepared instance that will not be committed, once it is written (shielded)."""
         if prepared.written is not None:
-            await self._remove_written(prepared.written)
+            await self._remove_written(prepared.written, prepared.new.attachment.uuid)
             return
         with trio.CancelScope(shield=True):
             await offload(self.discard, prepared)
@@ -339,6 +355,9 @@ class Ingest:
         removed, so nothing partial stays.
         """
         parsed, new, written = prepared.parsed, prepared.new, prepared.written
+        if written is not None and self._indexing:
+            written.start_deferred()  # see receive: it would wait for the other stores anyway
+        self._indexing += 1
         try:
             result = await self._index.store(
                 new,
@@ -346,10 +365,12 @@ class Ingest:
                 written=written.result_blocking if written is not None else None,
             )
             if written is not None:
-                await written.wait()  # ended already: the index waited for it
+                await written.wait()  # ended already: the index waited for it (or ran it)
         except BaseException:
             await self.abandon(prepared)
             raise
+        finally:
+            self._indexing -= 1
         if result.already_stored:
             await offload(self.discard, prepared)
             status = "AlreadyStored"

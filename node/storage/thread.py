@@ -94,6 +94,11 @@ class StartedCall(Generic[T]):
     The thread wakes the event loop only when a task is waiting: when the index thread
     already took the result (:meth:`result_blocking`) and the task finds the call ended, the
     end costs the event loop nothing.
+
+    A call may also be deferred (:meth:`defer`): it then runs in whichever thread asks for its
+    result first (:meth:`result_blocking` runs it there, inline; :meth:`wait` starts it in a
+    worker, as :meth:`start_deferred` does), or never (:meth:`drop`). With nothing to overlap it with, that saves a store the
+    worker thread, its start and the wake-ups between threads.
     """
 
     def __init__(self) -> None:
@@ -104,14 +109,42 @@ class StartedCall(Generic[T]):
         # Set by a waiting task before it checks the state again; the thread sets the state
         # before it looks here. One of the two sees the other (one thread runs Python at a time).
         self._wakeup: trio.Event | None = None
+        self._deferred: Callable[[], T] | None = None  # see defer; taken under _claim_lock
+        self._claim_lock = threading.Lock()
+
+    def defer(self, fn: Callable[..., T], *args: Any) -> None:
+        """Keep ``fn(*args)`` to be run by the first thread that needs its result; once only.
+        From a Trio task, like :meth:`start`."""
+        if not under_virtual_clock():
+            self._token = trio.lowlevel.current_trio_token()
+        self._deferred = partial(fn, *args)
+
+    def _claim(self) -> Callable[[], T] | None:
+        """The deferred call, for the one thread that takes it; None once taken (or never deferred)."""
+        with self._claim_lock:
+            deferred, self._deferred = self._deferred, None
+        return deferred
+
+    def start_deferred(self) -> None:
+        """Start the deferred call in a worker thread now, unless a thread took it already."""
+        deferred = self._claim()
+        if deferred is not None:
+            self._start(deferred)
+
+    def drop(self) -> bool:
+        """Forget the deferred call if no thread took it yet: True if it will never run."""
+        return self._claim() is not None
 
     def start(self, fn: Callable[..., T], *args: Any) -> None:
         """Run ``fn(*args)``; once only."""
+        self._start(partial(fn, *args))
+
+    def _start(self, call: Callable[[], T]) -> None:
         if under_virtual_clock():
-            self._end(outcome.capture(fn, *args))
+            self._end(outcome.capture(call))
             return
         self._token = trio.lowlevel.current_trio_token()
-        trio.lowlevel.start_thread_soon(partial(fn, *args), self._deliver)
+        trio.lowlevel.start_thread_soon(call, self._deliver)
 
     def _deliver(self, result: outcome.Outcome[T]) -> None:
         """In the thread, once the call returned."""
@@ -148,14 +181,20 @@ class StartedCall(Generic[T]):
 
     async def wait(self) -> T:
         """The call's value, or its exception raised here; not cancellable (the call cannot be
-        stopped). May be awaited again: the same outcome each time."""
+        stopped). May be awaited again: the same outcome each time. A deferred call no thread
+        took yet starts in a worker thread."""
+        self.start_deferred()
         if not self._ended.is_set():
             with trio.CancelScope(shield=True):
                 await self._until(self._ended.is_set)
         return self._value()
 
     def result_blocking(self) -> T:
-        """:meth:`wait` for another thread (never the task's: it blocks until the call ended)."""
+        """:meth:`wait` for another thread (never the task's: it blocks until the call ended).
+        A deferred call no thread took yet runs here."""
+        deferred = self._claim()
+        if deferred is not None:
+            self._deliver(outcome.capture(deferred))
         self._ended.wait()
         return self._value()
 

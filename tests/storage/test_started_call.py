@@ -71,3 +71,61 @@ async def test_under_a_virtual_clock_the_call_runs_inline(autojump_clock: trio.t
     pending.start(threading.current_thread)
     await pending.wait_reached()
     assert await pending.wait() is thread
+
+
+async def test_a_deferred_call_runs_in_the_thread_that_needs_its_result_first() -> None:
+    """The index thread asking for a deferred write runs it there; the task then gets the same value."""
+    runs: list[str] = []
+    pending: StartedCall[str] = StartedCall()
+
+    def call() -> str:
+        runs.append(threading.current_thread().name)
+        return runs[-1]
+
+    pending.defer(call)
+    other = await trio.to_thread.run_sync(pending.result_blocking)
+    assert other != threading.current_thread().name
+    assert await pending.wait() == other
+    assert runs == [other]  # run once, where it was first needed
+    assert not pending.drop()
+
+
+async def test_a_deferred_call_nobody_took_starts_in_a_worker_when_awaited() -> None:
+    pending: StartedCall[str] = StartedCall()
+    pending.defer(lambda: threading.current_thread().name)
+    assert await pending.wait() != threading.current_thread().name
+    assert not pending.drop()
+
+
+async def test_a_dropped_deferred_call_never_runs() -> None:
+    runs: list[None] = []
+    pending: StartedCall[None] = StartedCall()
+    pending.defer(runs.append, None)
+    assert pending.drop()
+    assert not pending.drop()  # dropped once only
+    assert runs == []
+
+
+async def test_a_task_waiting_while_another_thread_runs_the_deferred_call_is_woken() -> None:
+    entered, release = threading.Event(), threading.Event()
+    pending: StartedCall[int] = StartedCall()
+
+    def call() -> int:
+        entered.set()
+        assert release.wait(WAIT)
+        return 7
+
+    async def waiter() -> None:
+        got.append(await pending.wait())
+
+    got: list[int] = []
+    pending.defer(call)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(trio.to_thread.run_sync, pending.result_blocking)
+        assert await trio.to_thread.run_sync(entered.wait, WAIT)
+        assert not pending.drop()  # taken by the other thread: it will run to its end
+        nursery.start_soon(waiter)
+        await trio.testing.wait_all_tasks_blocked()  # the waiter waits on the call
+        assert got == []
+        release.set()
+    assert got == [7]
