@@ -23,7 +23,7 @@ from pydicom import config as pydicom_config
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
-from pydicom.uid import generate_uid
+from pydicom.uid import PYDICOM_ROOT_UID
 
 from ..errors import ErrorCode, OrthancError
 from .dictionary import creator_slot, is_creator_slot, is_private_group
@@ -49,6 +49,7 @@ from .top_level_edit import edit_top_level
 
 _UID_NAMES = {PATIENT_ID: "PatientID", STUDY_INSTANCE_UID: "StudyInstanceUID", SERIES_INSTANCE_UID: "SeriesInstanceUID"}
 _SEED_BYTES = 16
+_UID_MAX_LENGTH = 64
 
 
 def _new_seed() -> str:
@@ -73,7 +74,10 @@ class UidMap:
     seed: str = field(default_factory=_new_seed)
 
     def uid(self, original: str) -> str:
-        return str(generate_uid(entropy_srcs=[self.seed, original]))
+        """pydicom's ``generate_uid(entropy_srcs=[seed, original])``, computed here without its
+        checks of a prefix that is constant and its UID object: the same value, a fraction of the cost."""
+        digest = hashlib.sha512(f"{self.seed}{original}".encode()).digest()
+        return f"{PYDICOM_ROOT_UID}{int.from_bytes(digest, 'big')}"[:_UID_MAX_LENGTH]
 
     def patient_id(self, original: str) -> str:
         digest = hashlib.sha256(f"{self.seed}\0{original}".encode()).digest()

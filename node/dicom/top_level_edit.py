@@ -23,7 +23,7 @@ from collections.abc import Callable, Collection
 
 from pydicom import datadict
 from pydicom.charset import default_encoding
-from pydicom.dataelem import RawDataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_dataset
@@ -46,6 +46,7 @@ _LONG_VRS = frozenset(vr.encode("ascii") for vr in EXPLICIT_VR_LENGTH_32)
 _KNOWN_VRS = frozenset(vr.encode("ascii") for vr in STANDARD_VR)
 _DELIMITER_GROUP = 0xFFFE
 _ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+_SHORT_LENGTH_LIMIT = 0xFFFF  # bytes: the largest value an explicit VR element of 2-byte length holds, padded
 _MAX_DEPTH = 8  # sequences nested deeper are left to the whole-dataset path
 
 # (tag, first byte, byte after the end) of each element.
@@ -195,8 +196,24 @@ def edit_top_level(data: bytes, touched: Collection[int], edit: Callable[[Datase
             begin, end = original[tag]
             parts.append(data[begin:end])
         else:
-            buffer = DicomBytesIO()
-            buffer.is_implicit_VR, buffer.is_little_endian = implicit, True
-            write_data_element(buffer, element, charset)
-            parts.append(buffer.getvalue())
+            parts.append(_encoded(element, implicit, charset))
     return b"".join(parts)
+
+
+def _encoded(element: DataElement, implicit: bool, charset: str | list[str]) -> bytes:
+    """An element as pydicom writes it. A UID (each job gives several their new value) is
+    put together here, as pydicom would (ASCII, padded with a NUL to an even length): its
+    writer's buffers and checks cost more than the element."""
+    value = element.value
+    if element.VR == "UI" and isinstance(value, str) and value.isascii() and len(value) < _SHORT_LENGTH_LIMIT:
+        encoded = value.encode("ascii")
+        if len(encoded) % 2:
+            encoded += b"\0"
+        tag = int(element.tag)
+        if implicit:
+            return struct.pack("<HHI", tag >> 16, tag & 0xFFFF, len(encoded)) + encoded
+        return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, b"UI", len(encoded)) + encoded
+    buffer = DicomBytesIO()
+    buffer.is_implicit_VR, buffer.is_little_endian = implicit, True
+    write_data_element(buffer, element, charset)
+    return buffer.getvalue()

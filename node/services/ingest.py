@@ -348,14 +348,17 @@ class Ingest:
         """Parse, write and index one file. Raises OrthancError on bad input."""
         return await self.commit(await offload(self.parse_and_prepare, data, origin))
 
-    async def commit(self, prepared: PreparedInstance) -> IngestResult:
+    async def commit(self, prepared: PreparedInstance, *, overlap: bool = True) -> IngestResult:
         """Index a prepared instance and tell the listeners.
+
+        ``overlap`` false: a deferred write is left to the index thread even when other stores
+        keep it busy (see :meth:`receive`).
 
         If indexing fails or finds the instance already stored, the new file is
         removed, so nothing partial stays.
         """
         parsed, new, written = prepared.parsed, prepared.new, prepared.written
-        if written is not None and self._indexing:
+        if written is not None and overlap and self._indexing:
             written.start_deferred()  # see receive: it would wait for the other stores anyway
         self._indexing += 1
         try:

@@ -167,10 +167,11 @@ class InstanceRewrite(abc.ABC):
     ) -> tuple[ModifiedFile, PreparedInstance] | None:
         """The new file written (or being written) and described, ready to index.
 
-        A small file is read, rewritten and parsed on the event loop, its new file written by
-        ingest in a thread meanwhile: handing that work to a thread would cost more than doing
-        it, as a thread waits its turn for the interpreter while the loop is busy. Transcoding
-        is CPU-heavy: it always goes to a thread.
+        A small file is read, rewritten and parsed on the event loop, and the write of its new
+        file deferred to the index thread, which runs it just before the rows that name it
+        (see :meth:`rewrite_and_store`): handing that work to a thread of its own would cost
+        more than doing it, as a thread waits its turn for the interpreter while the loop is
+        busy. Transcoding is CPU-heavy: it always goes to a thread.
         """
         if source.uncompressed_size > INLINE_LIMIT or self.transcode_target() is not None:
             return await offload(self._rewrite_and_prepare_blocking, services, source)
@@ -220,7 +221,10 @@ class InstanceRewrite(abc.ABC):
             ids = prepared.parsed.ids
             prepared.new.metadata.update(self.instance_metadata(result, ids))
             prepared.new.parent_metadata.update(self.parent_metadata(result, ids))
-            stored = await services.ingest.commit(prepared)
+            # The write stays on the index thread even when another job's store keeps it busy: a
+            # job's file is small, and a worker thread started per file cost the event loop more
+            # (its start, its wake-ups, their turns at the interpreter) than the overlap saved.
+            stored = await services.ingest.commit(prepared, overlap=False)
             if stored.status != "Success" and not await self._stored_before(services, result, stored.ids):
                 raise OrthancError(
                     ErrorCode.CANNOT_STORE_INSTANCE, f"Error while storing a modified instance {instance}"
