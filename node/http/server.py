@@ -28,7 +28,7 @@ from hypercorn.typing import ASGIFramework, ConnectionState
 from hypercorn.utils import parse_socket_addr, wrap_app
 
 from ..net.tcp import listeners_of
-from .connection import ClientLimits, GuardedStream
+from .connection import RECEIVE_SIZE, ClientLimits, GuardedStream
 from .protocol import AppTasks, OneWriteH11Protocol
 from .settings import HttpSettings
 
@@ -42,7 +42,6 @@ BUSY_ANSWER = b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nretry-a
 # so that closing does not reset the connection under the answer), up to this many bytes.
 REFUSAL_GRACE = 1.0
 REFUSAL_DRAIN = 64 * 1024
-RECEIVE_SIZE = 64 * 1024
 # Idle keep-alive connections are closed after this long at least (HttpRequestTimeout if longer).
 MIN_KEEP_ALIVE = 5
 # Requests served on one connection before hypercorn closes it: no limit, as Orthanc has none

@@ -124,7 +124,8 @@ async def receive_body(receive: Receive, limit_bytes: int, folder: Path | None) 
             chunk = bytes(message.get("body", b""))
             if body.size + batched + len(chunk) > limit_bytes:
                 raise too_large(limit_bytes)
-            if body.on_disk or body.size + len(chunk) > MEMORY_LIMIT:
+            # Once a part waits in the batch, every later one joins it: written ahead, it would land first.
+            if body.on_disk or batch or body.size + len(chunk) > MEMORY_LIMIT:
                 batch.append(chunk)
                 batched += len(chunk)
             else:

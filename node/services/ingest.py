@@ -153,8 +153,13 @@ class Ingest:
         files: FileStore,
         stability: StabilityTracker,
         transcoding: TranscodingSettings = AS_RECEIVED,
+        *,
+        shared_index: bool = False,
     ) -> None:
         self._settings = settings
+        # Other processes share the index's write lock: the index thread holds it from its rows
+        # to its commit, so a small file's write is not left to that thread (see receive).
+        self._defer_writes = not shared_index
         self._transcoding = transcoding
         self._index = index
         self._files = files
@@ -196,7 +201,9 @@ class Ingest:
         that wait, and the flushes of concurrent stores share the disk's commits), else the
         index thread runs it once the rows are in: one hand-off to that thread and back, where
         a worker would add its start, its wake-ups and their contention for the interpreter,
-        with nothing to overlap the write with but the rows. An error of ``parse`` goes
+        with nothing to overlap the write with but the rows. Where other processes share the
+        index, every write starts ahead, so that their commits never wait for a flush of ours
+        under the write lock. An error of ``parse`` goes
         through once the file it no longer needs is removed.
         Without flushes (no ``SyncStorageArea``) a small dataset is parsed and written right
         here: there is no disk wait to overlap, and a thread hop would cost more than the write.
@@ -208,7 +215,7 @@ class Ingest:
         started = time.perf_counter()
         file_uuid = self._files.new_name()
         writing: StartedCall[tuple[str, int]] = StartedCall()
-        ahead = not inline or self._files.compress
+        ahead = not inline or self._files.compress or not self._defer_writes
         if ahead:
             writing.start(self._files.write, data, file_uuid, writing.reached)
         else:

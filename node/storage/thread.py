@@ -97,8 +97,9 @@ class StartedCall(Generic[T]):
 
     A call may also be deferred (:meth:`defer`): it then runs in whichever thread asks for its
     result first (:meth:`result_blocking` runs it there, inline; :meth:`wait` starts it in a
-    worker, as :meth:`start_deferred` does), or never (:meth:`drop`). With nothing to overlap it with, that saves a store the
-    worker thread, its start and the wake-ups between threads.
+    worker, as :meth:`start_deferred` does), or never (:meth:`drop`). When there is nothing to
+    overlap the call with, running it in the thread that needs it spares the worker thread,
+    its start and the wake-ups between threads.
     """
 
     def __init__(self) -> None:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from node.http.asgi import Message
 from node.http.spool import MEMORY_LIMIT, receive_body
 
@@ -24,11 +22,6 @@ def _parts(sizes: list[int]) -> list[bytes]:
     return parts
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="spool.receive_body writes a part that fits in memory before an earlier part still batched "
-    "for the file; fix: batch every part once one is (`if body.on_disk or batch or ...`)",
-)
 async def test_a_small_part_after_the_first_one_past_memory_keeps_its_place(tmp_path: Path) -> None:
     # Memory nearly full; a part that does not fit (batched for the file); then one that would fit.
     parts = _parts([MEMORY_LIMIT - 1000, 2000, 500])
