@@ -1,4 +1,9 @@
-"""The index's tables, written once: each backend renders the few column types that differ."""
+"""The index's tables, written once: each backend renders the few column types that differ.
+
+Tables are created only where missing, so an index made by an earlier version keeps the layout
+it was made with (metadata, attachments and identifiers then had a row number beside their key,
+and identifiers no key but an index of their resource): every statement runs on both layouts.
+"""
 
 from __future__ import annotations
 
