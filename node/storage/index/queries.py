@@ -40,9 +40,11 @@ _CHANGE_COLUMNS = "seq, change_type, public_id, level, date"
 _ATTACHMENT_COLUMNS = (
     "content_type, uuid, uncompressed_size, compressed_size, uncompressed_md5, compressed_md5, compression"
 )
+# A row that already holds the value is left as it is: the parents' LastUpdate, written with
+# each instance, changes once a second at most (PostgreSQL would write a new version of it).
 _UPSERT_METADATA = (
     "INSERT INTO metadata(internal_id, name, value) VALUES (?,?,?) "
-    "ON CONFLICT(internal_id, name) DO UPDATE SET value = excluded.value"
+    "ON CONFLICT(internal_id, name) DO UPDATE SET value = excluded.value WHERE metadata.value <> excluded.value"
 )
 # The subtree of one resource, itself included: its IDs (seeded with the resource's).
 _SUBTREE = (

@@ -1,4 +1,9 @@
-"""The index's tables, written once: each backend renders the few column types that differ."""
+"""The index's tables, written once: each backend renders the few column types that differ.
+
+Tables are created only where missing, so an index made by an earlier version keeps the layout
+it was made with (metadata, attachments and identifiers then had a row number beside their key,
+and identifiers no key but an index of their resource): every statement runs on both layouts.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ CREATE TABLE IF NOT EXISTS metadata (
     name TEXT NOT NULL,
     value TEXT NOT NULL,
     PRIMARY KEY (internal_id, name)
-);
+){KEYED};
 CREATE TABLE IF NOT EXISTS attachments (
     internal_id {BIG} NOT NULL REFERENCES resources(internal_id) ON DELETE CASCADE,
     content_type INTEGER NOT NULL,
@@ -32,15 +37,15 @@ CREATE TABLE IF NOT EXISTS attachments (
     uncompressed_md5 TEXT NOT NULL,
     compressed_md5 TEXT NOT NULL,
     PRIMARY KEY (internal_id, content_type)
-);
+){KEYED};
 CREATE INDEX IF NOT EXISTS attachments_uuid ON attachments(uuid);
 CREATE TABLE IF NOT EXISTS identifiers (
     internal_id {BIG} NOT NULL REFERENCES resources(internal_id) ON DELETE CASCADE,
     tag TEXT NOT NULL,
-    value TEXT NOT NULL
-);
+    value TEXT NOT NULL,
+    PRIMARY KEY (internal_id, tag)
+){KEYED};
 CREATE INDEX IF NOT EXISTS identifiers_value ON identifiers(value, tag);
-CREATE INDEX IF NOT EXISTS identifiers_resource ON identifiers(internal_id);
 CREATE TABLE IF NOT EXISTS changes (
     seq {SEQUENCE_KEY},
     change_type TEXT NOT NULL,
@@ -66,4 +71,5 @@ def schema(dialect: Dialect) -> str:
         _TABLES.replace("{ROW_KEY}", dialect.row_key)
         .replace("{SEQUENCE_KEY}", dialect.sequence_key)
         .replace("{BIG}", dialect.big_integer)
+        .replace("{KEYED}", dialect.keyed_by_primary_key)
     )

@@ -90,6 +90,9 @@ class SqliteIndex(SqlBackend):
         db.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
         db.executescript(schema(SQLITE))
         _migrate_jobs(db)
+        # From now on every write polls for the lock itself (see _Transaction): SQLite's own
+        # handler would only lengthen the waits.
+        db.execute("PRAGMA busy_timeout=0")
         if durable:  # the names of the database and of its write-ahead log, just created
             flush_folder(path.parent)
         return db
@@ -115,7 +118,8 @@ class SqliteIndex(SqlBackend):
         return await self._readers.run(fn, *args)
 
     async def _autocommit(self, fn: Callable[..., T], *args: Any) -> T:
-        return await self._run(fn, self._sql, *args)
+        """In a transaction all the same: it is what waits for the lock other processes hold."""
+        return await self._write(fn, *args)
 
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
         return await self._run(self._in_transaction, fn, *args)
@@ -214,18 +218,14 @@ class _Transaction:
     def __enter__(self) -> None:
         """Take the write lock, polling for it while another process holds it (see WRITE_LOCK_POLL_SECONDS)."""
         deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
-        self._db.execute("PRAGMA busy_timeout=0")
-        try:
-            while True:
-                try:
-                    self._db.execute("BEGIN IMMEDIATE")
-                    return
-                except sqlite3.OperationalError as error:
-                    if error.sqlite_errorcode & _PRIMARY_CODE != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
-                        raise
-                time.sleep(WRITE_LOCK_POLL_SECONDS)
-        finally:
-            self._db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
+        while True:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as error:
+                if error.sqlite_errorcode & _PRIMARY_CODE != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                    raise
+            time.sleep(WRITE_LOCK_POLL_SECONDS)
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is None:
