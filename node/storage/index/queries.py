@@ -415,10 +415,15 @@ def lookup_identifier(sql: Sql, value: str) -> list[tuple[str, Level]]:
     return [(r[0], Level(r[1])) for r in rows]
 
 
+# A level compared as ``+r.level`` keeps the planner off the index of levels where a more
+# selective one (of public IDs, of identifier values) applies: without statistics, SQLite would
+# otherwise walk every resource of the level.
+
+
 def lookup_identifier_at(sql: Sql, level: Level, tag: str, value: str) -> list[str]:
     rows = sql.rows(
         "SELECT r.public_id FROM identifiers i JOIN resources r ON r.internal_id = i.internal_id "
-        "WHERE i.value = ? AND i.tag = ? AND r.level = ? ORDER BY r.internal_id",
+        "WHERE i.value = ? AND i.tag = ? AND +r.level = ? ORDER BY r.internal_id",
         (value, tag, int(level)),
     )
     return [r[0] for r in rows]
@@ -439,7 +444,7 @@ def _summary_sql(dialect: Dialect, level: Level, count: int) -> str:
         f"{dialect.json_distinct_array(modality)}, "
         f"{dialect.json_distinct_array('m.value')}{counts} FROM resources t {joins} "
         f"LEFT JOIN metadata m ON m.internal_id = {instance}.internal_id AND m.name = 'SopClassUid' "
-        f"WHERE t.level = ? AND t.public_id IN ({','.join('?' * count)}) GROUP BY t.internal_id"
+        f"WHERE +t.level = ? AND t.public_id IN ({','.join('?' * count)}) GROUP BY t.internal_id"
     )
 
 
