@@ -374,15 +374,15 @@ class Ingest:
                 overwrite=self._settings.overwrite_instances,
                 written=written.result_blocking if written is not None else None,
             )
-            if written is not None:
+            if written is not None and not result.already_stored:
                 await written.wait()  # ended already: the index waited for it (or ran it)
         except BaseException:
             await self.abandon(prepared)
             raise
         finally:
             self._indexing -= 1
-        if result.already_stored:
-            await offload(self.discard, prepared)
+        if result.already_stored:  # its file, or the name a write never begun was given, goes
+            await self.abandon(prepared)
             status = "AlreadyStored"
         else:
             if result.removed_files:

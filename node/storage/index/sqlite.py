@@ -158,7 +158,7 @@ class SqliteIndex(SqlBackend):
         self._db.execute("SAVEPOINT store")
         try:
             result = queries.insert_instance(self._sql, new, overwrite)
-            if written is not None:
+            if written is not None and not result.already_stored:  # a duplicate's file is not needed
                 written()  # its failure undoes the rows and reaches the caller
         except BaseException as error:
             if self._db.in_transaction:  # SQLite may have rolled the whole transaction back (a full disk)
