@@ -50,7 +50,6 @@ from .tag_numbers import (
 )
 from .tags import (
     DECODE,
-    TEXT_VRS,
     TextReader,
     _Decode,
     charset_of_value,
@@ -300,12 +299,9 @@ class _Described:
     """How :func:`_describe` reads a file, by whichever reader read it."""
 
     identifier_of: IdentifierOf
-    tags_of: Callable[[Level], dict[str, str]]
+    main_tags: Callable[[], dict[Level, dict[str, str]]]
     transfer_syntax: str
     pixel_data_offset: int | None  # where the value of Pixel Data starts, if read raw
-
-
-_LEVELS = tuple(Level)
 
 
 def _describe(data: bytes, file: _Described) -> ParsedInstance:
@@ -321,7 +317,7 @@ def _describe(data: bytes, file: _Described) -> ParsedInstance:
         data=data,
         dicom_ids=dicom_ids,
         ids=hierarchy_ids(*dicom_ids),
-        tags={level: file.tags_of(level) for level in _LEVELS},
+        tags=file.main_tags(),
         transfer_syntax=file.transfer_syntax,
         sop_class_uid=file.identifier_of(SOP_CLASS_UID) or "",
         index_in_series=_index_in_series(file.identifier_of),
@@ -339,7 +335,7 @@ def describe_instance(data: bytes, dataset: Dataset) -> ParsedInstance:
         data,
         _Described(
             identifier_of=partial(identifier_at, dataset),
-            tags_of=partial(main_tags, dataset, reader=reader),
+            main_tags=partial(main_tags, dataset, reader),
             transfer_syntax=str(dataset.file_meta.TransferSyntaxUID),
             pixel_data_offset=pixel.value_tell if isinstance(pixel, RawDataElement) else None,
         ),
@@ -391,14 +387,10 @@ def _plain_text(reader: TextReader, tag: int, element: Element) -> str | None:
     if isinstance(element, DataElement):
         raise _Undecided
     vr, value, _ = element
-    if vr is None:
-        vr = dictionary_vr(tag)
-    text = value_text(tag, vr, value, reader.codec)
-    if isinstance(text, str):
-        return text if reader.translation is None or vr not in TEXT_VRS else text.translate(reader.translation)
+    text = reader.value_text(tag, vr if vr is not None else dictionary_vr(tag), value, reader.codec)
     if text is DECODE:
         raise _Undecided
-    return None
+    return text  # type: ignore[return-value]
 
 
 def _plain_charset(element: Element | None) -> str | _Decode | None:
@@ -423,7 +415,7 @@ def describe_plain(data: bytes) -> ParsedInstance | None:
         pixel = elements.get(PIXEL_DATA)
         described = _Described(
             identifier_of=partial(_plain_identifier, elements),
-            tags_of=partial(level_tags, elements, text=partial(_plain_text, TextReader.of_charset(charset))),  # type: ignore[arg-type]
+            main_tags=partial(level_tags, elements, partial(_plain_text, TextReader.of_charset(charset))),  # type: ignore[arg-type]
             transfer_syntax=plain.transfer_syntax,
             pixel_data_offset=pixel[2] if isinstance(pixel, tuple) else None,
         )

@@ -217,9 +217,17 @@ _ONE_NUMBER = {
     for little in (True, False)
 }
 _FLOAT_VRS = frozenset(["FL", "FD"])
-_INTEGER_STRING = re.compile(r" *[+-]?[0-9]+ *")
-_DECIMAL_STRING = re.compile(r" *[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})? *")
-_NUMBER_STRINGS = {"IS": _INTEGER_STRING, "DS": _DECIMAL_STRING}
+_INTEGER_STRING = r" *[+-]?[0-9]+ *"
+# Each digit has one way to match (no `[0-9]+\.?[0-9]*`), so that a long value fails in linear time.
+_DECIMAL_STRING = r" *[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})? *"
+
+
+def _values_of(one: str) -> re.Pattern[str]:
+    """Values separated by backslashes, each empty or matching ``one`` (which has no backslash)."""
+    return re.compile(rf"(?:{one})?(?:\\(?:{one})?)*")
+
+
+_NUMBER_STRINGS = {"IS": _values_of(_INTEGER_STRING), "DS": _values_of(_DECIMAL_STRING)}
 # pydicom fixes the sign of the first value of these (hooks.raw_element_value).
 _LUT_DESCRIPTORS = frozenset([0x00281101, 0x00281102, 0x00281103, 0x00283002])
 # Character sets whose text pydicom decodes with one Python codec, non-ASCII bytes included.
@@ -246,12 +254,9 @@ def raw_vr(raw: RawDataElement) -> str | None:
 def _string_values(text: str, pattern: re.Pattern[str]) -> str | _Decode:
     """IS and DS: pydicom keeps each value as written but for its surrounding spaces."""
     text = text.rstrip(" \0")
-    if "\\" not in text:  # one value
-        return text.strip(" ") if text == "" or pattern.fullmatch(text) else DECODE
-    pieces = text.split("\\")
-    if not all(p == "" or pattern.fullmatch(p) for p in pieces):
+    if not pattern.fullmatch(text):
         return DECODE
-    return "\\".join(p.strip(" ") for p in pieces)
+    return "\\".join(p.strip(" ") for p in text.split("\\")) if " " in text else text
 
 
 def _charset_text(value: bytes, vr: str, codec: str | None) -> str | _Decode:
@@ -412,9 +417,14 @@ class TextReader:
 
     def raw_text(self, element: RawDataElement, codec: str | None) -> str | _Decode | None:
         """The shown text of a raw element read from its bytes; DECODE when only pydicom can tell."""
-        vr = raw_vr(element)
-        text = raw_shown_text(element, vr, codec)
-        if isinstance(text, str) and self.translation is not None and vr in TEXT_VRS:
+        return self.value_text(element.tag, raw_vr(element), element.value, codec, element.is_little_endian)
+
+    def value_text(
+        self, tag: int, vr: str | None, value: object, codec: str | None, little: bool = True
+    ) -> str | _Decode | None:
+        """:meth:`raw_text` of an element's raw value (see :func:`value_text`)."""
+        text = value_text(tag, vr, value, codec, little)
+        if self.translation is not None and isinstance(text, str) and vr in TEXT_VRS:
             return text.translate(self.translation)
         return text
 
@@ -444,28 +454,45 @@ def charset_of_value(value: object) -> str | _Decode:
     return value.decode("latin-1").rstrip(" \0")
 
 
-def main_tags(dataset: Dataset, level: Level, reader: TextReader | None = None) -> dict[str, str]:
-    """Main DICOM tags of one level, keyed `gggg,eeee`; absent and too long values are left out."""
+def main_tags(dataset: Dataset, reader: TextReader | None = None) -> dict[Level, dict[str, str]]:
+    """Main DICOM tags of every level, keyed `gggg,eeee`; absent and too long values are left out."""
     text_reader = reader or TextReader(dataset)
-    return level_tags(
-        dict(dataset.items()), level, lambda _, element: text_reader.text(dataset, element, text_reader.codec)
-    )
+    return level_tags(dict(dataset.items()), lambda _, element: text_reader.text(dataset, element, text_reader.codec))
 
 
-# The main tags of each level with their keys, formatted once.
-_MAIN_TAG_KEYS: Final = {level: tuple((tag, format_tag(tag)) for tag in tags) for level, tags in MAIN_TAGS.items()}
+def _merged(orders: tuple[tuple[int, ...], ...]) -> tuple[int, ...]:
+    """Every tag of ``orders`` once, in an order that keeps the order of each."""
+    pending = [list(order) for order in orders]
+    merged: list[int] = []
+    while any(pending):
+        heads = [seq[0] for seq in pending if seq]
+        tag = next((t for t in heads if not any(t in seq[1:] for seq in pending)), None)
+        if tag is None:
+            raise ValueError("two levels order their main tags differently")
+        merged.append(tag)
+        for seq in pending:
+            if seq and seq[0] == tag:
+                seq.pop(0)
+    return tuple(merged)
 
 
-def level_tags(elements: Mapping[int, Any], level: Level, text: Callable[[int, Any], str | None]) -> dict[str, str]:
-    """:func:`main_tags` of the ``elements`` of a dataset, each read by ``text`` (tag, element)."""
-    found: dict[str, str] = {}
-    for tag, key in _MAIN_TAG_KEYS[level]:
-        element = elements.get(tag)
-        if element is None:
-            continue
-        value = text(tag, element)
+_LEVELS: Final = tuple(Level)
+# Each main tag with its rank in an order that keeps the order of every level (the order of the
+# tags Orthanc lists), and where its value goes: (level, key) by level that shows it.
+_MAIN_TAG_RANKS: Final = {tag: rank for rank, tag in enumerate(_merged(tuple(MAIN_TAGS.values())))}
+_MAIN_TAG_PLACES: Final = {
+    tag: tuple((level, format_tag(tag)) for level in _LEVELS if tag in MAIN_TAGS[level]) for tag in _MAIN_TAG_RANKS
+}
+
+
+def level_tags(elements: Mapping[int, Any], text: Callable[[int, Any], str | None]) -> dict[Level, dict[str, str]]:
+    """:func:`main_tags` of the ``elements`` of a dataset, each read once by ``text`` (tag, element)."""
+    found: dict[Level, dict[str, str]] = {level: {} for level in _LEVELS}
+    for tag in sorted(_MAIN_TAG_RANKS.keys() & elements.keys(), key=_MAIN_TAG_RANKS.__getitem__):
+        value = text(tag, elements[tag])
         if value is not None and not too_long(value):
-            found[key] = value
+            for level, key in _MAIN_TAG_PLACES[tag]:
+                found[level][key] = value
     return found
 
 
