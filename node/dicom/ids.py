@@ -56,8 +56,8 @@ def parse_level(text: str) -> Level | None:
 
 
 def _hash(text: str) -> str:
-    digest = hashlib.sha1(text.encode("utf-8")).hexdigest()
-    return "-".join(digest[i : i + 8] for i in range(0, 40, 8))
+    d = hashlib.sha1(text.encode("utf-8")).hexdigest()
+    return f"{d[:8]}-{d[8:16]}-{d[16:24]}-{d[24:32]}-{d[32:]}"
 
 
 def patient_id(patient: str) -> str:
@@ -90,9 +90,6 @@ class OrthancIds(NamedTuple):
 
 def hierarchy_ids(patient: str, study_uid: str, series_uid: str, sop_uid: str) -> OrthancIds:
     """The four Orthanc IDs of an instance, patient first."""
-    return OrthancIds(
-        patient_id(patient),
-        study_id(patient, study_uid),
-        series_id(patient, study_uid, series_uid),
-        instance_id(patient, study_uid, series_uid, sop_uid),
-    )
+    study = f"{patient}|{study_uid}"
+    series = f"{study}|{series_uid}"
+    return OrthancIds(_hash(patient), _hash(study), _hash(series), _hash(f"{series}|{sop_uid}"))

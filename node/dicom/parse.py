@@ -12,7 +12,6 @@ from functools import partial
 import pydicom
 from pydicom import filereader
 from pydicom.charset import default_encoding
-from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.errors import BytesLengthException, InvalidDicomError
@@ -29,24 +28,40 @@ from pydicom.values import convert_SQ, converters
 from ..errors import ErrorCode, OrthancError
 from ..nesting import MAX_SEQUENCE_DEPTH
 from .ids import Level, OrthancIds, hierarchy_ids
-from .plain_reader import PlainFile, read_plain
+from .plain_reader import Element, PlainFile, read_plain
 from .tag_numbers import (
+    CARDIAC_NUMBER_OF_IMAGES,
     DOUBLE_FLOAT_PIXEL_DATA,
     FLOAT_PIXEL_DATA,
+    IMAGE_INDEX,
+    IMAGES_IN_ACQUISITION,
+    INSTANCE_NUMBER,
+    NUMBER_OF_SLICES,
+    NUMBER_OF_TEMPORAL_POSITIONS,
+    NUMBER_OF_TIME_SLICES,
+    PATIENT_ID,
     PIXEL_DATA,
+    SERIES_INSTANCE_UID,
+    SOP_CLASS_UID,
+    SOP_INSTANCE_UID,
     SPECIFIC_CHARACTER_SET,
+    STUDY_INSTANCE_UID,
     TRANSFER_SYNTAX_UID,
 )
 from .tags import (
     DECODE,
     TextReader,
+    _Decode,
+    charset_of_value,
+    dictionary_vr,
     identifier,
+    identifier_at,
+    identifier_text,
     level_tags,
     main_tags,
-    raw_charset,
-    raw_identifier,
     raw_shown_text,
     raw_vr,
+    value_text,
 )
 
 # Parse errors raised by pydicom on malformed input, beyond its own InvalidDicomError. A value
@@ -233,20 +248,20 @@ def read_dataset(data: bytes, *, stop_before_pixels: bool = False) -> Dataset:
     return dataset
 
 
-# Reads an identifier of the file by keyword (see tags.identifier); None when absent.
-IdentifierOf = Callable[[str], "str | None"]
+# Reads an identifier of the file by tag (see tags.identifier); None when absent.
+IdentifierOf = Callable[[int], "str | None"]
 
 
 def _index_in_series(identifier_of: IdentifierOf) -> str | None:
-    for keyword in ("InstanceNumber", "ImageIndex"):
-        value = identifier_of(keyword)
+    for tag in (INSTANCE_NUMBER, IMAGE_INDEX):
+        value = identifier_of(tag)
         if value:
             return value.strip()
     return None
 
 
-def _int_tag(identifier_of: IdentifierOf, keyword: str) -> int | None:
-    value = identifier_of(keyword)
+def _int_tag(identifier_of: IdentifierOf, tag: int) -> int | None:
+    value = identifier_of(tag)
     try:
         return int(value.strip()) if value else None
     except ValueError:
@@ -255,12 +270,12 @@ def _int_tag(identifier_of: IdentifierOf, keyword: str) -> int | None:
 
 def expected_instances(identifier_of: IdentifierOf) -> int | None:
     """ExpectedNumberOfInstances of a series, when the tags allow computing it."""
-    pairs = (("ImagesInAcquisition", "NumberOfTemporalPositions"), ("NumberOfSlices", "NumberOfTimeSlices"))
+    pairs = ((IMAGES_IN_ACQUISITION, NUMBER_OF_TEMPORAL_POSITIONS), (NUMBER_OF_SLICES, NUMBER_OF_TIME_SLICES))
     for a, b in pairs:
         x, y = _int_tag(identifier_of, a), _int_tag(identifier_of, b)
         if x is not None and y is not None:
             return x * y
-    cardiac = _int_tag(identifier_of, "CardiacNumberOfImages")
+    cardiac = _int_tag(identifier_of, CARDIAC_NUMBER_OF_IMAGES)
     return cardiac if cardiac and cardiac > 0 else None
 
 
@@ -284,30 +299,29 @@ class _Described:
     """How :func:`_describe` reads a file, by whichever reader read it."""
 
     identifier_of: IdentifierOf
-    tags_of: Callable[[Level], dict[str, str]]
+    main_tags: Callable[[], dict[Level, dict[str, str]]]
     transfer_syntax: str
-    pixel_data: object  # the Pixel Data element, if any
+    pixel_data_offset: int | None  # where the value of Pixel Data starts, if read raw
 
 
 def _describe(data: bytes, file: _Described) -> ParsedInstance:
     """What the index needs of a file; errors 21 / 15 when its identifiers are missing."""
-    uids = [file.identifier_of(k) for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")]
-    if any(u is None for u in uids):
+    uids = [file.identifier_of(tag) for tag in (STUDY_INSTANCE_UID, SERIES_INSTANCE_UID, SOP_INSTANCE_UID)]
+    if None in uids:
         raise OrthancError(ErrorCode.INEXISTENT_TAG)
-    if any(u == "" for u in uids):
+    if "" in uids:
         raise OrthancError(ErrorCode.BAD_FILE_FORMAT, "missing StudyInstanceUID, SeriesInstanceUID or SOPInstanceUID")
-    patient = file.identifier_of("PatientID") or ""
+    patient = file.identifier_of(PATIENT_ID) or ""
     dicom_ids = (patient, uids[0] or "", uids[1] or "", uids[2] or "")
-    pixel = file.pixel_data
     return ParsedInstance(
         data=data,
         dicom_ids=dicom_ids,
         ids=hierarchy_ids(*dicom_ids),
-        tags={level: file.tags_of(level) for level in Level},
+        tags=file.main_tags(),
         transfer_syntax=file.transfer_syntax,
-        sop_class_uid=file.identifier_of("SOPClassUID") or "",
+        sop_class_uid=file.identifier_of(SOP_CLASS_UID) or "",
         index_in_series=_index_in_series(file.identifier_of),
-        pixel_data_offset=pixel.value_tell if isinstance(pixel, RawDataElement) else None,
+        pixel_data_offset=file.pixel_data_offset,
         expected_instances=expected_instances(file.identifier_of),
     )
 
@@ -316,13 +330,14 @@ def describe_instance(data: bytes, dataset: Dataset) -> ParsedInstance:
     """What the index needs of a file read by :func:`read_dataset`; errors 21 / 15 when its
     identifiers are missing."""
     reader = TextReader(dataset)
+    pixel = dataset.get_item(PIXEL_DATA)
     return _describe(
         data,
         _Described(
-            identifier_of=partial(identifier, dataset),
-            tags_of=partial(main_tags, dataset, reader=reader),
+            identifier_of=partial(identifier_at, dataset),
+            main_tags=partial(main_tags, dataset, reader),
             transfer_syntax=str(dataset.file_meta.TransferSyntaxUID),
-            pixel_data=dataset.get_item(PIXEL_DATA),
+            pixel_data_offset=pixel.value_tell if isinstance(pixel, RawDataElement) else None,
         ),
     )
 
@@ -338,39 +353,51 @@ def _check_plain(plain: PlainFile, size: int) -> None:
     """:func:`_validate` of the top-level elements read by :func:`read_plain`; the items of their
     sequences are read and checked as :func:`check_values` does."""
     items: list[tuple[Dataset, int]] = []
-    for element in plain.elements.values():
+    for tag, element in plain.elements.items():
         if isinstance(element, DataElement):  # a sequence read already
             items.extend((item, 1) for item in element.value)
             continue
-        vr = raw_vr(element)
+        vr, value, start = element
+        if vr is None:
+            vr = dictionary_vr(tag)
+        if vr in _ALWAYS_CONVERTIBLE:
+            continue
         if vr == "SQ":
-            items.extend(
-                (item, 1)
-                for item in convert_SQ(element.value or b"", plain.implicit, True, plain.encodings, element.value_tell)
-            )
-        elif vr is None or (vr not in _ALWAYS_CONVERTIBLE and raw_shown_text(element, vr, None) is DECODE):
+            items.extend((item, 1) for item in convert_SQ(value or b"", plain.implicit, True, plain.encodings, start))
+        elif value_text(tag, vr, value, None) is DECODE:  # DECODE too when the VR is unknown
             raise _Undecided
     _check_items(items, size)
 
 
-def _plain_identifier(elements: Mapping[int, object], keyword: str) -> str | None:
-    element = elements.get(tag_for_keyword(keyword))  # type: ignore[arg-type]
+def _plain_identifier(elements: Mapping[int, Element], tag: int) -> str | None:
+    element = elements.get(tag)
     if element is None:
         return None
-    text = raw_identifier(element)  # type: ignore[arg-type]
+    if isinstance(element, DataElement):
+        raise _Undecided
+    vr, value, _ = element
+    text = identifier_text(tag, vr if vr is not None else dictionary_vr(tag), value)
     if text is DECODE:
         raise _Undecided
     return text  # type: ignore[return-value]
 
 
-def _plain_tags(plain: PlainFile, reader: TextReader, level: Level) -> dict[str, str]:
-    def text(element: object) -> str | None:
-        value = reader.raw_text(element, reader.codec) if isinstance(element, RawDataElement) else DECODE
-        if value is DECODE:
-            raise _Undecided
-        return value  # type: ignore[return-value]
+def _plain_text(reader: TextReader, tag: int, element: Element) -> str | None:
+    """:meth:`TextReader.raw_text` of an element read by :func:`read_plain`."""
+    if isinstance(element, DataElement):
+        raise _Undecided
+    vr, value, _ = element
+    text = reader.value_text(tag, vr if vr is not None else dictionary_vr(tag), value, reader.codec)
+    if text is DECODE:
+        raise _Undecided
+    return text  # type: ignore[return-value]
 
-    return level_tags(plain.elements, level, text)
+
+def _plain_charset(element: Element | None) -> str | _Decode | None:
+    """:func:`raw_charset` of an element read by :func:`read_plain`."""
+    if element is None:
+        return None
+    return charset_of_value(element[1]) if isinstance(element, tuple) else DECODE
 
 
 def describe_plain(data: bytes) -> ParsedInstance | None:
@@ -381,14 +408,16 @@ def describe_plain(data: bytes) -> ParsedInstance | None:
         if plain is None:
             return None
         _check_plain(plain, len(data))
-        charset = raw_charset(plain.elements.get(SPECIFIC_CHARACTER_SET))
+        elements = plain.elements
+        charset = _plain_charset(elements.get(SPECIFIC_CHARACTER_SET))
         if charset is DECODE:
             return None
+        pixel = elements.get(PIXEL_DATA)
         described = _Described(
-            identifier_of=partial(_plain_identifier, plain.elements),
-            tags_of=partial(_plain_tags, plain, TextReader.of_charset(charset)),  # type: ignore[arg-type]
+            identifier_of=partial(_plain_identifier, elements),
+            main_tags=partial(level_tags, elements, partial(_plain_text, TextReader.of_charset(charset))),  # type: ignore[arg-type]
             transfer_syntax=plain.transfer_syntax,
-            pixel_data=plain.elements.get(PIXEL_DATA),
+            pixel_data_offset=pixel[2] if isinstance(pixel, tuple) else None,
         )
         return _describe(data, described)
     except (_Undecided, OrthancError, RecursionError, *_PARSE_ERRORS):

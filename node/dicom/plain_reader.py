@@ -3,8 +3,9 @@
 Ingest needs a few dozen values of each received file, and pydicom's reader costs more
 than everything else the node does for a small one: a generator step, a file-like read and
 a dataset entry per element, a file meta dataset validated and converted. This reader
-walks the elements of the usual file in one loop and keeps them as pydicom's raw
-elements, so the value readers of :mod:`.tags` take them as they are.
+walks the elements of the usual file in one loop and keeps of each what pydicom's raw
+element would hold (VR, value, offset) in a plain tuple, which the value readers of
+:mod:`.tags` take as it is.
 
 It knows the usual file only: preamble and file meta information, then a little endian
 dataset, neither deflated nor of a private transfer syntax, whose elements all have a
@@ -20,9 +21,10 @@ from __future__ import annotations
 import io
 import struct
 from dataclasses import dataclass
+from typing import cast
 
 from pydicom.charset import convert_encodings, default_encoding
-from pydicom.dataelem import DataElement, RawDataElement, empty_value_for_VR
+from pydicom.dataelem import DataElement, empty_value_for_VR
 from pydicom.filereader import ENCODED_VR, EXPLICIT_VR_LENGTH_32, read_sequence
 from pydicom.fileutil import read_undefined_length_value
 from pydicom.tag import BaseTag, SequenceDelimiterTag
@@ -46,15 +48,22 @@ _EXPLICIT = struct.Struct("<HH2sH")  # group, element, VR, 16-bit length
 _IMPLICIT = struct.Struct("<HHI")  # group, element, 32-bit length
 _LONG_LENGTH = struct.Struct("<I")  # after the VR and two reserved bytes
 _SHORT_HEADER, _LONG_HEADER = 8, 12
-# The VRs a file may spell (not pydicom's "US or SS" kind), and which of them have a 32-bit length.
-_VRS = {vr: vr.decode("ascii") for vr in ENCODED_VR if len(vr) == 2}
-_LONG_VRS = frozenset(vr.encode("ascii") for vr in EXPLICIT_VR_LENGTH_32)
+# The VRs a file may spell (not pydicom's "US or SS" kind): code -> (VR, whether its length has 32 bits).
+_VRS = {code: (vr, vr in EXPLICIT_VR_LENGTH_32) for code in ENCODED_VR if len(vr := code.decode("ascii")) == 2}
 # Values nothing reads while a file is described: they stay in the file, not copied out.
 _BULK_VRS = frozenset(["OB", "OD", "OF", "OL", "OV", "OW"])
+# The value pydicom gives an empty element, by VR (None: implicit VR).
+_EMPTY_VALUES: dict[str | None, bytes | None] = {
+    vr: cast("bytes | None", empty_value_for_VR(vr, raw=True)) for vr in [None, *(vr for vr, _ in _VRS.values())]
+}
 # What pydicom reads in Explicit VR Little Endian but these: implicit VR, or not for this reader.
 _NOT_PLAIN_SYNTAXES = frozenset([DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, *PrivateTransferSyntaxes])
 _KNOWN_SYNTAXES = {uid.encode("ascii"): str(uid) for uid in AllTransferSyntaxes}
-Element = RawDataElement | DataElement  # DataElement: a sequence of undefined length, read already
+# An element read from its bytes: (VR, value, where the value starts in the file). The VR is
+# None in an implicit VR file; the value is what pydicom's raw element holds (None for an empty
+# value of most binary VRs, see empty_value_for_VR), but None for bulk binary values, not read.
+Span = tuple[str | None, bytes | None, int]
+Element = Span | DataElement  # DataElement: a sequence of undefined length, read already
 
 
 @dataclass
@@ -82,10 +91,10 @@ def _explicit_header(data: bytes, position: int, end: int) -> tuple[int, str, in
     if end - position < _SHORT_HEADER:
         raise _NotPlain
     group, element, code, length = _EXPLICIT.unpack_from(data, position)
-    vr = _VRS.get(code)
+    vr, long = _VRS.get(code, (None, False))
     if vr is None:
         raise _NotPlain
-    if code in _LONG_VRS:
+    if long:
         if end - position < _LONG_HEADER:
             raise _NotPlain
         return group << 16 | element, vr, _LONG_LENGTH.unpack_from(data, position + _SHORT_HEADER)[0], position + 12
@@ -115,18 +124,12 @@ def _read_meta(data: bytes) -> tuple[str, int]:
     return str(syntax), position
 
 
-def _value(data: bytes, vr: str | None, length: int, value: int) -> bytes | None:
-    if not length:
-        return empty_value_for_VR(vr, raw=True)  # type: ignore[return-value]
-    return None if vr in _BULK_VRS else data[value : value + length]
-
-
 def _encodings(elements: dict[int, Element]) -> list[str]:
     """The character sets pydicom's reader hands a sequence: those the dataset named before it."""
     charset = elements.get(SPECIFIC_CHARACTER_SET)
-    if not isinstance(charset, RawDataElement):
+    if not isinstance(charset, tuple):
         return [default_encoding]
-    return convert_encodings(convert_string(charset.value or b"", True))
+    return convert_encodings(convert_string(charset[1] or b"", True))
 
 
 def _sequence(data: bytes, tag: int, value: int, implicit: bool, encodings: list[str]) -> tuple[DataElement, int]:
@@ -137,42 +140,64 @@ def _sequence(data: bytes, tag: int, value: int, implicit: bool, encodings: list
     return DataElement(BaseTag(tag), "SQ", items, value, is_undefined_length=True), buffer.tell()
 
 
-def _delimited(data: bytes, tag: int, vr: str, value: int) -> tuple[RawDataElement, int]:
+def _delimited(data: bytes, vr: str, value: int) -> tuple[Span, int]:
     """A value of undefined length but a sequence's (encapsulated pixel data), read by pydicom
     up to its delimiter; and where it ends. EOFError when the delimiter is missing."""
     buffer = io.BytesIO(data)
     buffer.seek(value)
     content = read_undefined_length_value(buffer, True, SequenceDelimiterTag)
-    return RawDataElement(BaseTag(tag), vr, _UNDEFINED_LENGTH, content, value, False, True), buffer.tell()
+    return (vr, content, value), buffer.tell()
 
 
 def _read_dataset(data: bytes, start: int, implicit: bool) -> dict[int, Element]:
+    """The elements of the dataset from ``start`` to the end of the file.
+
+    The hot loop of ingest: the header of an explicit element is read here rather than by
+    :func:`_explicit_header`, sparing a call per element.
+    """
     elements: dict[int, Element] = {}
     position, end = start, len(data)
     if _uppercase(data[start + 4 : start + 6]) == implicit:  # pydicom would switch encodings here
         raise _NotPlain
+    vr: str | None = None
     while position < end:
+        if end - position < _SHORT_HEADER:
+            raise _NotPlain
         if implicit:
-            if end - position < _SHORT_HEADER:
-                raise _NotPlain
             group, number, length = _IMPLICIT.unpack_from(data, position)
-            tag, vr, value = group << 16 | number, None, position + _SHORT_HEADER
+            value = position + _SHORT_HEADER
         else:
-            tag, vr, length, value = _explicit_header(data, position, end)
-        if tag >> 16 == _DELIMITER_GROUP or tag in elements:
+            group, number, code, length = _EXPLICIT.unpack_from(data, position)
+            vr, long = _VRS.get(code, (None, False))
+            if vr is None:
+                raise _NotPlain
+            if long:
+                if end - position < _LONG_HEADER:
+                    raise _NotPlain
+                length = _LONG_LENGTH.unpack_from(data, position + _SHORT_HEADER)[0]
+                value = position + _LONG_HEADER
+            else:
+                value = position + _SHORT_HEADER
+        tag = group << 16 | number
+        if group == _DELIMITER_GROUP or tag in elements:
             raise _NotPlain
         if length == _UNDEFINED_LENGTH:
             if vr == "SQ":
                 elements[tag], position = _sequence(data, tag, value, implicit, _encodings(elements))
             elif vr is not None and vr != "UN":  # else pydicom looks the VR up, or looks ahead
-                elements[tag], position = _delimited(data, tag, vr, value)
+                elements[tag], position = _delimited(data, vr, value)
             else:
                 raise _NotPlain
             continue
-        if value + length > end:
-            raise _NotPlain
-        elements[tag] = RawDataElement(BaseTag(tag), vr, length, _value(data, vr, length, value), value, implicit, True)
         position = value + length
+        if position > end:
+            raise _NotPlain
+        if not length:
+            elements[tag] = (vr, _EMPTY_VALUES[vr], value)
+        elif vr in _BULK_VRS:
+            elements[tag] = (vr, None, value)
+        else:
+            elements[tag] = (vr, data[value:position], value)
     return elements
 
 

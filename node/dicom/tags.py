@@ -138,9 +138,12 @@ def element_text(element: DataElement) -> str | None:
     return _scalar_text(value)
 
 
+_UTF8_MAX_BYTES = 4  # per code point
+
+
 def too_long(text: str) -> bool:
     """Orthanc leaves out of main tags, and shows as TooLong, values over 256 bytes of UTF-8."""
-    return len(text.encode("utf-8")) > TOO_LONG
+    return len(text) * _UTF8_MAX_BYTES > TOO_LONG and len(text.encode("utf-8")) > TOO_LONG
 
 
 # Orthanc decodes ISO_IR 13 (JIS X 0201) with its Roman half, where 0x5C is the yen sign and
@@ -206,60 +209,70 @@ _PLAIN_STRING_VRS = frozenset(["AS", "CS", "DA", "DT", "TM"])
 _CHARSET_VRS = frozenset(["SH", "LO", "UC", "ST", "LT", "UT", "PN"])
 _SPLIT_VRS = frozenset(["SH", "LO", "UC"])  # split, each value stripped
 _NUMBER_FORMATS = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d", "UV": "Q", "SV": "q"}
-_NUMBER_SIZES = {vr: struct.calcsize(f) for vr, f in _NUMBER_FORMATS.items()} | {"AT": 4}
-_INTEGER_STRING = re.compile(r" *[+-]?[0-9]+ *")
-_DECIMAL_STRING = re.compile(r" *[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})? *")
-_NUMBER_STRINGS = {"IS": _INTEGER_STRING, "DS": _DECIMAL_STRING}
+_NUMBER_SIZES = {vr: struct.calcsize(f) for vr, f in _NUMBER_FORMATS.items()}
+# One value of each binary number VR, by (VR, little endian): the usual element holds one.
+_ONE_NUMBER = {
+    (vr, little): struct.Struct(("<" if little else ">") + f)
+    for vr, f in _NUMBER_FORMATS.items()
+    for little in (True, False)
+}
+_FLOAT_VRS = frozenset(["FL", "FD"])
+_INTEGER_STRING = r" *[+-]?[0-9]+ *"
+# Each digit has one way to match (no `[0-9]+\.?[0-9]*`), so that a long value fails in linear time.
+_DECIMAL_STRING = r" *[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})? *"
+
+
+def _values_of(one: str) -> re.Pattern[str]:
+    """Values separated by backslashes, each empty or matching ``one`` (which has no backslash)."""
+    return re.compile(rf"(?:{one})?(?:\\(?:{one})?)*")
+
+
+_NUMBER_STRINGS = {"IS": _values_of(_INTEGER_STRING), "DS": _values_of(_DECIMAL_STRING)}
 # pydicom fixes the sign of the first value of these (hooks.raw_element_value).
 _LUT_DESCRIPTORS = frozenset([0x00281101, 0x00281102, 0x00281103, 0x00283002])
 # Character sets whose text pydicom decodes with one Python codec, non-ASCII bytes included.
 _SIMPLE_CODECS = {"ISO_IR 100": "latin-1", "ISO_IR 192": "utf-8"}
 
 
-def raw_vr(raw: RawDataElement) -> str | None:
-    """The VR pydicom would give a raw element without looking further (implicit VR: the
-    public dictionary); None when that takes more (private tags, unknown or ambiguous VRs)."""
-    if raw.VR is not None:
-        return raw.VR
-    if raw.tag & 0xFFFF == 0:  # the length of a group, written without its VR: always UL
+def dictionary_vr(tag: int) -> str | None:
+    """The VR pydicom gives an element written without one (implicit VR) without looking
+    further: the public dictionary's; None when that takes more (private tags, unknown or
+    ambiguous VRs)."""
+    if tag & 0xFFFF == 0:  # the length of a group, written without its VR: always UL
         return "UL"
-    entry = datadict.DicomDictionary.get(raw.tag)
+    entry = datadict.DicomDictionary.get(tag)
     if entry is None or " " in entry[0]:  # "US or SS": settled by pydicom from other elements
         return None
     return entry[0]
 
 
+def raw_vr(raw: RawDataElement) -> str | None:
+    """The VR pydicom would give a raw element without looking further (see :func:`dictionary_vr`)."""
+    return raw.VR if raw.VR is not None else dictionary_vr(raw.tag)
+
+
 def _string_values(text: str, pattern: re.Pattern[str]) -> str | _Decode:
     """IS and DS: pydicom keeps each value as written but for its surrounding spaces."""
-    pieces = text.rstrip(" \0").split("\\")
-    if not all(p == "" or pattern.fullmatch(p) for p in pieces):
+    text = text.rstrip(" \0")
+    if not pattern.fullmatch(text):
         return DECODE
-    return "\\".join(p.strip(" ") for p in pieces)
-
-
-def _number_text(raw: RawDataElement, vr: str) -> str | _Decode:
-    value = raw.value or b""
-    if len(value) % _NUMBER_SIZES[vr] or raw.tag in _LUT_DESCRIPTORS:
-        return DECODE
-    count = len(value) // _NUMBER_SIZES[vr]
-    numbers = struct.unpack(f"{'<' if raw.is_little_endian else '>'}{count}{_NUMBER_FORMATS[vr]}", value)
-    return "\\".join(_scalar_text(n) for n in numbers)
+    return "\\".join(p.strip(" ") for p in text.split("\\")) if " " in text else text
 
 
 def _charset_text(value: bytes, vr: str, codec: str | None) -> str | _Decode:
     """Text of a VR decoded with the dataset's character set (``codec``; None: ASCII only)."""
     if _ESC in value:
         return DECODE
-    if codec is None or value.isascii():
-        if not value.isascii():
-            return DECODE
+    if value.isascii():
         text = value.decode("ascii")
+    elif codec is None:
+        return DECODE
     else:
         try:
             text = value.decode(codec)
         except UnicodeDecodeError:
             return DECODE
-    if vr in _SPLIT_VRS:
+    if vr in _SPLIT_VRS and "\\" in text:
         return "\\".join(v.rstrip("\0 ") for v in text.split("\\"))
     if vr == "PN":
         # One name as written: pydicom drops empty trailing groups, which Orthanc shows.
@@ -268,29 +281,80 @@ def _charset_text(value: bytes, vr: str, codec: str | None) -> str | _Decode:
     return text.rstrip("\0 ")
 
 
-def raw_shown_text(raw: RawDataElement, vr: str | None, codec: str | None) -> str | _Decode | None:
-    """:func:`shown_text` of a raw element, before any character-set translation; DECODE when
-    only pydicom can tell. ``vr`` is :func:`raw_vr`, ``codec`` that of :class:`TextReader`."""
-    value = raw.value
+# Each reads the shown text of a value of its VR: (value, VR, codec, tag, little endian) -> text.
+_ValueReader = Callable[[bytes, str, "str | None", int, bool], "str | _Decode | None"]
+
+
+def _read_plain_string(value: bytes, vr: str, codec: str | None, tag: int, little: bool) -> str:
+    return value.decode("latin-1").rstrip(" \0")
+
+
+def _read_uid(value: bytes, vr: str, codec: str | None, tag: int, little: bool) -> str:
+    text = value.decode("latin-1").rstrip("\0 ")
+    if "\\" not in text:
+        return text.strip()
+    return "\\".join(v.strip() for v in text.split("\\"))  # pydicom's UID strips each value
+
+
+def _read_charset_text(value: bytes, vr: str, codec: str | None, tag: int, little: bool) -> str | _Decode:
+    return _charset_text(value, vr, codec)
+
+
+def _read_ae(value: bytes, vr: str, codec: str | None, tag: int, little: bool) -> str:
+    return value.rstrip(b" \0").decode("latin-1")
+
+
+def _read_number_string(value: bytes, vr: str, codec: str | None, tag: int, little: bool) -> str | _Decode:
+    return _string_values(value.decode("latin-1"), _NUMBER_STRINGS[vr])
+
+
+def _read_number(value: bytes, vr: str, codec: str | None, tag: int, little: bool) -> str | _Decode:
+    size = len(value)
+    if size % _NUMBER_SIZES[vr] or tag in _LUT_DESCRIPTORS:
+        return DECODE
+    if size == _NUMBER_SIZES[vr]:
+        numbers: tuple[int | float, ...] = _ONE_NUMBER[vr, little].unpack(value)
+    else:
+        numbers = struct.unpack(f"{'<' if little else '>'}{size // _NUMBER_SIZES[vr]}{_NUMBER_FORMATS[vr]}", value)
+    if vr in _FLOAT_VRS:
+        return "\\".join(_scalar_text(n) for n in numbers)
+    return "\\".join(map(str, numbers))
+
+
+def _read_url(value: bytes, vr: str, codec: str | None, tag: int, little: bool) -> str:
+    return value.decode("latin-1").rstrip()
+
+
+def _undecided(value: bytes, vr: str, codec: str | None, tag: int, little: bool) -> _Decode:
+    return DECODE
+
+
+# The VRs missing here are binary (OB, OW...): not text.
+_VALUE_READERS: dict[str, _ValueReader] = {
+    **dict.fromkeys(_PLAIN_STRING_VRS, _read_plain_string),
+    "UI": _read_uid,
+    **dict.fromkeys(_CHARSET_VRS, _read_charset_text),
+    "AE": _read_ae,
+    **dict.fromkeys(_NUMBER_STRINGS, _read_number_string),
+    **dict.fromkeys(_NUMBER_FORMATS, _read_number),
+    "UR": _read_url,
+    **dict.fromkeys(["AT", "UN", "SQ"], _undecided),
+}
+
+
+def value_text(tag: int, vr: str | None, value: object, codec: str | None, little: bool = True) -> str | _Decode | None:
+    """:func:`shown_text` of an element's raw value, before any character-set translation;
+    DECODE when only pydicom can tell. ``vr`` is :func:`raw_vr`, ``codec`` that of
+    :class:`TextReader`."""
     if vr is None or not isinstance(value, bytes):
         return DECODE
-    if vr in _PLAIN_STRING_VRS:
-        return value.decode("latin-1").rstrip(" \0")
-    if vr == "UI":  # pydicom's UID strips each value
-        return "\\".join(v.strip() for v in value.decode("latin-1").rstrip("\0 ").split("\\"))
-    if vr in _CHARSET_VRS:
-        return _charset_text(value, vr, codec)
-    if vr == "AE":
-        return value.rstrip(b" \0").decode("latin-1")
-    if vr in _NUMBER_STRINGS:
-        return _string_values(value.decode("latin-1"), _NUMBER_STRINGS[vr])
-    if vr in _NUMBER_FORMATS:
-        return _number_text(raw, vr)
-    if vr == "UR":
-        return value.decode("latin-1").rstrip()
-    if vr in TEXT_VRS or vr in ("AT", "UN", "SQ"):
-        return DECODE
-    return None  # binary (OB, OW...): not text
+    reader = _VALUE_READERS.get(vr)
+    return None if reader is None else reader(value, vr, codec, tag, little)
+
+
+def raw_shown_text(raw: RawDataElement, vr: str | None, codec: str | None) -> str | _Decode | None:
+    """:func:`value_text` of a raw element."""
+    return value_text(raw.tag, vr, raw.value, codec, raw.is_little_endian)
 
 
 def _implicit_group_length(dataset: Dataset, element: DataElement) -> bool:
@@ -353,9 +417,14 @@ class TextReader:
 
     def raw_text(self, element: RawDataElement, codec: str | None) -> str | _Decode | None:
         """The shown text of a raw element read from its bytes; DECODE when only pydicom can tell."""
-        vr = raw_vr(element)
-        text = raw_shown_text(element, vr, codec)
-        if isinstance(text, str) and self.translation is not None and vr in TEXT_VRS:
+        return self.value_text(element.tag, raw_vr(element), element.value, codec, element.is_little_endian)
+
+    def value_text(
+        self, tag: int, vr: str | None, value: object, codec: str | None, little: bool = True
+    ) -> str | _Decode | None:
+        """:meth:`raw_text` of an element's raw value (see :func:`value_text`)."""
+        text = value_text(tag, vr, value, codec, little)
+        if self.translation is not None and isinstance(text, str) and vr in TEXT_VRS:
             return text.translate(self.translation)
         return text
 
@@ -375,45 +444,87 @@ def raw_charset(element: RawDataElement | DataElement | None) -> str | _Decode |
     """A dataset's single SpecificCharacterSet read raw, None when absent, DECODE otherwise."""
     if element is None:
         return None
-    if not isinstance(element, RawDataElement) or not isinstance(element.value, bytes) or b"\\" in element.value:
+    return charset_of_value(element.value) if isinstance(element, RawDataElement) else DECODE
+
+
+def charset_of_value(value: object) -> str | _Decode:
+    """:func:`raw_charset` of the raw value of a SpecificCharacterSet."""
+    if not isinstance(value, bytes) or b"\\" in value:
         return DECODE
-    return element.value.decode("latin-1").rstrip(" \0")
+    return value.decode("latin-1").rstrip(" \0")
 
 
-def main_tags(dataset: Dataset, level: Level, reader: TextReader | None = None) -> dict[str, str]:
-    """Main DICOM tags of one level, keyed `gggg,eeee`; absent and too long values are left out."""
+def main_tags(dataset: Dataset, reader: TextReader | None = None) -> dict[Level, dict[str, str]]:
+    """Main DICOM tags of every level, keyed `gggg,eeee`; absent and too long values are left out."""
     text_reader = reader or TextReader(dataset)
-    return level_tags(
-        dict(dataset.items()), level, lambda element: text_reader.text(dataset, element, text_reader.codec)
-    )
+    return level_tags(dict(dataset.items()), lambda _, element: text_reader.text(dataset, element, text_reader.codec))
 
 
-def level_tags(elements: Mapping[int, Any], level: Level, text: Callable[[Any], str | None]) -> dict[str, str]:
-    """:func:`main_tags` of the ``elements`` of a dataset, each read by ``text``."""
-    found: dict[str, str] = {}
-    for tag in MAIN_TAGS[level]:
-        element = elements.get(tag)
-        if element is None:
-            continue
-        value = text(element)
+def _merged(orders: tuple[tuple[int, ...], ...]) -> tuple[int, ...]:
+    """Every tag of ``orders`` once, in an order that keeps the order of each."""
+    pending = [list(order) for order in orders]
+    merged: list[int] = []
+    while any(pending):
+        heads = [seq[0] for seq in pending if seq]
+        tag = next((t for t in heads if not any(t in seq[1:] for seq in pending)), None)
+        if tag is None:
+            raise ValueError("two levels order their main tags differently")
+        merged.append(tag)
+        for seq in pending:
+            if seq and seq[0] == tag:
+                seq.pop(0)
+    return tuple(merged)
+
+
+_LEVELS: Final = tuple(Level)
+# Each main tag with its rank in an order that keeps the order of every level (the order of the
+# tags Orthanc lists), and where its value goes: (level, key) by level that shows it.
+_MAIN_TAG_RANKS: Final = {tag: rank for rank, tag in enumerate(_merged(tuple(MAIN_TAGS.values())))}
+_MAIN_TAG_PLACES: Final = {
+    tag: tuple((level, format_tag(tag)) for level in _LEVELS if tag in MAIN_TAGS[level]) for tag in _MAIN_TAG_RANKS
+}
+
+
+def level_tags(elements: Mapping[int, Any], text: Callable[[int, Any], str | None]) -> dict[Level, dict[str, str]]:
+    """:func:`main_tags` of the ``elements`` of a dataset, each read once by ``text`` (tag, element)."""
+    found: dict[Level, dict[str, str]] = {level: {} for level in _LEVELS}
+    for tag in sorted(_MAIN_TAG_RANKS.keys() & elements.keys(), key=_MAIN_TAG_RANKS.__getitem__):
+        value = text(tag, elements[tag])
         if value is not None and not too_long(value):
-            found[format_tag(tag)] = value
+            for level, key in _MAIN_TAG_PLACES[tag]:
+                found[level][key] = value
     return found
 
 
 def raw_identifier(element: RawDataElement | DataElement) -> str | _Decode:
     """:func:`identifier` read from the element's bytes; DECODE when only pydicom can tell."""
-    vr = raw_vr(element) if isinstance(element, RawDataElement) else None
-    if vr is None or vr in ("PN", "AE"):  # those two read as written, not as decoded
+    if not isinstance(element, RawDataElement):
         return DECODE
-    text = raw_shown_text(element, vr, None)  # type: ignore[arg-type]
-    return text if text is DECODE else (text or "").rstrip(" \0")  # type: ignore[union-attr]
+    return identifier_text(element.tag, raw_vr(element), element.value, element.is_little_endian)
+
+
+_AS_WRITTEN_VRS = frozenset(["PN", "AE"])  # read as written, not as decoded
+
+
+def identifier_text(tag: int, vr: str | None, value: object, little: bool = True) -> str | _Decode:
+    """:func:`raw_identifier` of an element's raw value (see :func:`value_text`)."""
+    if vr in _AS_WRITTEN_VRS:
+        return DECODE
+    text = value_text(tag, vr, value, None, little)
+    if isinstance(text, str):
+        return text.rstrip(" \0")
+    return "" if text is None else DECODE
 
 
 def identifier(dataset: Dataset, keyword: str) -> str | None:
     """An identifier with trailing padding removed; None when the tag is absent."""
     tag = datadict.tag_for_keyword(keyword)
-    element = dataset.get_item(tag) if tag is not None else None
+    return identifier_at(dataset, tag) if tag is not None else None
+
+
+def identifier_at(dataset: Dataset, tag: int) -> str | None:
+    """:func:`identifier` of a tag."""
+    element = dataset.get_item(tag)
     if element is None:
         return None
     text = raw_identifier(element)
