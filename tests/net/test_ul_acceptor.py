@@ -35,6 +35,7 @@ from tests.support.ul_peer import (
     pdu,
     read_pdu,
     request_pdu,
+    send_in_pieces,
     store_pdus,
 )
 
@@ -43,6 +44,7 @@ PROVIDER_UNRECOGNIZED_PDU = (2, 1)
 PROVIDER_UNEXPECTED_PDU = (2, 2)
 PROVIDER_UNEXPECTED_PARAMETER = (2, 5)
 PROVIDER_INVALID_PARAMETER = (2, 6)
+PIECE_WITHIN_A_PDU = 50_000  # bytes a slow peer writes at once: never a whole number of 16 KB PDUs
 
 
 @pytest.fixture
@@ -292,6 +294,18 @@ async def test_large_dataset_spooled_and_stored_whole(node: NodeContext, http: h
     assert stored.endswith(data)
     temporary = node.settings.storage.temporary_directory
     assert temporary is not None and (not temporary.exists() or not list(temporary.iterdir()))
+
+
+async def test_large_dataset_from_a_peer_slower_than_the_node(node: NodeContext, http: httpx.AsyncClient) -> None:
+    """Each write of the peer ends within a PDU and is read before the next one comes: the node
+    waits for the rest of a PDU again and again, past a megabyte read, and stores the dataset whole."""
+    data, uid = bare_dataset(patient_id="SLOW", pixels=bytes(range(250)) * 10_000)
+    stream = await associate_raw(node.ports["dicom"])
+    await send_in_pieces(stream, store_pdus(data, uid), PIECE_WITHIN_A_PDU)
+    assert store_status(await read_pdu(stream)) == 0x0000
+    await stream.aclose()
+    (instance,) = (await http.get("/instances")).json()
+    assert (await http.get(f"/instances/{instance}/file")).content.endswith(data)
 
 
 async def test_no_error_logged_for_hostile_peers(node: NodeContext, caplog: pytest.LogCaptureFixture) -> None:

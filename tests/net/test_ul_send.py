@@ -8,10 +8,12 @@ import os
 import socket
 
 import trio
+import trio.testing
 
 from node.net.ul.association import MAX_SEND_BUFFERS, Association, Limits, send_buffers
 from node.net.ul.dimse import C_STORE_RQ, encode_command
 from node.net.ul.pdu import (
+    COMPACT_AFTER,
     MESSAGE_COMMAND,
     P_DATA_TF,
     YIELD_EVERY,
@@ -119,3 +121,32 @@ async def test_pdus_waiting_in_the_socket_still_let_other_tasks_run() -> None:
                     assert await reader.read_waiting() == (P_DATA_TF, pdu[6:])
             assert scope.cancelled_caught
             assert reader.read_buffered() == (P_DATA_TF, pdu[6:])  # the PDU read when the cancel came
+
+
+async def test_pdu_completed_after_the_buffer_is_compacted() -> None:
+    """A PDU whose header came before the reader caught up with the peer, and whose body came
+    after more than COMPACT_AFTER bytes were read, is read whole: the compaction that the rest
+    of its body triggers moves the bytes already buffered, and the read follows them."""
+    pdu = b"".join(p_data_pdus(1, 0, os.urandom(MAX_PDU - 6), MAX_PDU))
+    cut = len(pdu) // 2  # the peer's writes end within a PDU: the buffer is never read empty
+    plain, ours = socket.socketpair()  # the peer writes without a checkpoint of ours
+    with plain:
+        receiver = trio.SocketStream(trio.socket.from_stdlib_socket(ours))
+        reader = PDUReader(receiver, p_data_limit=p_data_limit(MAX_PDU))
+        plain.sendall(pdu[:cut])
+        read = 0
+        while read <= COMPACT_AFTER:  # PDU after PDU, the next one's first half already there
+            plain.sendall(pdu[cut:] + pdu[:cut])
+            assert await reader.read_waiting() == (P_DATA_TF, pdu[6:])
+            read += len(pdu)
+        received: list[tuple[int, bytes]] = []
+
+        async def read_next() -> None:
+            received.append(await reader.read())
+
+        async with receiver, trio.open_nursery() as nursery:
+            nursery.start_soon(read_next)
+            await trio.testing.wait_all_tasks_blocked()  # caught up: waiting for the rest of the body
+            plain.sendall(pdu[cut:])
+            await trio.testing.wait_all_tasks_blocked()
+            assert received == [(P_DATA_TF, pdu[6:])]

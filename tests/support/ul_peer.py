@@ -6,6 +6,7 @@ from __future__ import annotations
 import struct
 
 import trio
+import trio.testing
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom.presentation import build_context
 
@@ -144,3 +145,11 @@ async def echo_works(port: int) -> bool:
         return await read_pdu(stream) == (RELEASE_RP, bytes(4))
     finally:
         await stream.aclose()
+
+
+async def send_in_pieces(stream: trio.SocketStream, data: bytes, piece: int) -> None:
+    """``data`` in writes of ``piece`` bytes, each once every task of this run waits (the node in
+    the same run has read the write before): a peer slower than the node's reads."""
+    for start in range(0, len(data), piece):
+        await trio.testing.wait_all_tasks_blocked()
+        await stream.send_all(data[start : start + piece])

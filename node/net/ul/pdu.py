@@ -171,19 +171,21 @@ class PDUReader:
 
     async def read(self) -> tuple[int, bytes]:
         """The next PDU: (type, body after the 6-byte header)."""
-        while len(self._buffer) - self._start < HEADER.size:
+        while self._unread() < HEADER.size:
             await self._fill()
-        end = self._end_of_next()
-        while len(self._buffer) < end:
+        size = self._size_of_next()
+        # Counted from the first unread byte, never as a place in the buffer: a fill may
+        # compact the buffer, moving that byte to its front.
+        while self._unread() < size:
             await self._fill()
-        return self._take(end)
+        return self._take(size)
 
     def read_buffered(self) -> tuple[int, bytes] | None:
         """The next PDU if it has arrived whole already (no wait, no checkpoint), else None."""
-        if len(self._buffer) - self._start < HEADER.size:
+        if self._unread() < HEADER.size:
             return None
-        end = self._end_of_next()
-        return self._take(end) if len(self._buffer) >= end else None
+        size = self._size_of_next()
+        return self._take(size) if self._unread() >= size else None
 
     async def read_waiting(self) -> tuple[int, bytes] | None:
         """The next PDU if it is buffered whole, or once what the socket holds now is buffered
@@ -200,19 +202,24 @@ class PDUReader:
         await self._keep(data, waited=False)
         return self.read_buffered()
 
-    def _end_of_next(self) -> int:
-        """Where the next PDU ends in the buffer, once its header is checked (its header is there)."""
+    def _unread(self) -> int:
+        return len(self._buffer) - self._start
+
+    def _size_of_next(self) -> int:
+        """The size of the next PDU, header included, once its header is checked (its header is there)."""
         pdu_type, length = HEADER.unpack_from(self._buffer, self._start)
         if pdu_type not in PDU_NAMES:
             raise ProtocolError(REASON_UNRECOGNIZED_PDU, f"unknown PDU type 0x{pdu_type:02x}")
         limit = _body_limit(pdu_type, self.p_data_limit)
         if length > limit or (limit == FIXED_BODY and length != FIXED_BODY):
             raise ProtocolError(REASON_INVALID_PARAMETER, f"{PDU_NAMES[pdu_type]} of {length} bytes")
-        return self._start + HEADER.size + length
+        return HEADER.size + length
 
-    def _take(self, end: int) -> tuple[int, bytes]:
-        pdu_type = self._buffer[self._start]
-        body = bytes(memoryview(self._buffer)[self._start + HEADER.size : end])  # one copy, not two
+    def _take(self, size: int) -> tuple[int, bytes]:
+        """The next PDU, of ``size`` bytes (all buffered)."""
+        start, end = self._start, self._start + size
+        pdu_type = self._buffer[start]
+        body = bytes(memoryview(self._buffer)[start + HEADER.size : end])  # one copy, not two
         self._start = end
         return pdu_type, body
 
