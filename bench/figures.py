@@ -399,7 +399,7 @@ def scheduler(run: Run, server: Server) -> None:
     found: list[jobs.RestFigures] = []
 
     def per_job() -> Outcome:
-        found.append(jobs.rest_figures(server.http_url, run.sizes.rest_jobs, run.sizes.queued))
+        found.append(jobs.rest_figures(server, run.sizes.rest_jobs, run.sizes.queued))
         return found[-1].ms_per_job, None
 
     figure = Figure(
