@@ -56,6 +56,8 @@ _BULK_VRS = frozenset(["OB", "OD", "OF", "OL", "OV", "OW"])
 _EMPTY_VALUES: dict[str | None, bytes | None] = {
     vr: cast("bytes | None", empty_value_for_VR(vr, raw=True)) for vr in [None, *(vr for vr, _ in _VRS.values())]
 }
+# The VRs of a SpecificCharacterSet pydicom reads as this reader does (None: implicit VR, CS).
+_CHARSET_VRS = frozenset([None, "CS"])
 # What pydicom reads in Explicit VR Little Endian but these: implicit VR, or not for this reader.
 _NOT_PLAIN_SYNTAXES = frozenset([DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, *PrivateTransferSyntaxes])
 _KNOWN_SYNTAXES = {uid.encode("ascii"): str(uid) for uid in AllTransferSyntaxes}
@@ -113,10 +115,12 @@ def _read_meta(data: bytes) -> tuple[str, int]:
     position, end = _PREAMBLE + len(_MAGIC), len(data)
     syntax: object = None
     while position < end and int.from_bytes(data[position : position + 2], "little") == _META_GROUP:
-        tag, _, length, value = _explicit_header(data, position, end)
+        tag, vr, length, value = _explicit_header(data, position, end)
         if length == _UNDEFINED_LENGTH or value + length > end:
             raise _NotPlain
         if tag == TRANSFER_SYNTAX_UID:
+            if vr != "UI":  # pydicom reads it by that VR, to a value that names no syntax
+                raise _NotPlain
             syntax = _transfer_syntax(data[value : value + length])
         position = value + length
     if not isinstance(syntax, str) or not syntax or syntax in _NOT_PLAIN_SYNTAXES or position >= end:
@@ -125,10 +129,14 @@ def _read_meta(data: bytes) -> tuple[str, int]:
 
 
 def _encodings(elements: dict[int, Element]) -> list[str]:
-    """The character sets pydicom's reader hands a sequence: those the dataset named before it."""
+    """The character sets pydicom's reader hands a sequence: those the dataset named before it.
+    A SpecificCharacterSet written with a VR other than its own is left to pydicom, which reads
+    it by that VR (a number, a name...) and then fails to take it for character sets."""
     charset = elements.get(SPECIFIC_CHARACTER_SET)
-    if not isinstance(charset, tuple):
+    if charset is None:
         return [default_encoding]
+    if not isinstance(charset, tuple) or charset[0] not in _CHARSET_VRS:
+        raise _NotPlain
     return convert_encodings(convert_string(charset[1] or b"", True))
 
 

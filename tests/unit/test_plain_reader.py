@@ -141,10 +141,13 @@ def _meta(syntax: str) -> bytes:
     return data[: len(data) - len(dataset_part(data))]
 
 
-def _file(extra: dict[int, Raw], *, implicit: bool = False, syntax: str | None = None) -> bytes:
+def _file(
+    extra: dict[int, Raw], *, implicit: bool = False, syntax: str | None = None, syntax_vr: bytes = b"UI"
+) -> bytes:
     elements = {tag: raw for tag, raw in {**_BASE, **extra}.items() if raw is not None}
     body = b"".join(_element(tag, *elements[tag], implicit) for tag in sorted(elements))
-    return _meta(syntax or (ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian)) + body
+    meta = _meta(syntax or (ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian))
+    return meta.replace(b"\x02\x00\x10\x00UI", b"\x02\x00\x10\x00" + syntax_vr, 1) + body
 
 
 def _item(*elements: tuple[int, str, bytes]) -> bytes:
@@ -169,6 +172,11 @@ EDGE_CASES: dict[str, tuple[bytes, bool]] = {  # name -> (file, described by the
     ),
     "two charsets": (_file({0x00080005: ("CS", b"\\ISO 2022 IR 87")}), False),
     "empty charset": (_file({0x00080005: ("CS", b"")}), True),
+    # pydicom reads these values by the VR written, which its reader then cannot use as a name
+    "charset of a number vr": (_file({0x00080005: ("IS", b"1 ")}), False),
+    "charset of a name vr": (_file({0x00080005: ("PN", b"ISO_IR 100")}), False),
+    "transfer syntax of another vr": (_file({}, syntax_vr=b"AE"), False),
+    "transfer syntax of a number vr": (_file({}, syntax_vr=b"FL"), False),
     "gb18030": (_file({0x00080005: ("CS", b"GB18030 "), 0x00100010: ("PN", "张^三".encode("gb18030"))}), False),
     "multi-valued": (
         _file(
