@@ -417,7 +417,8 @@ def describe_plain(data: bytes) -> ParsedInstance | None:
             identifier_of=partial(_plain_identifier, elements),
             main_tags=partial(level_tags, elements, partial(_plain_text, TextReader.of_charset(charset))),  # type: ignore[arg-type]
             transfer_syntax=plain.transfer_syntax,
-            pixel_data_offset=pixel[2] if isinstance(pixel, tuple) else None,
+            # a Pixel Data written as a sequence is converted while the file is checked: no raw value
+            pixel_data_offset=pixel[2] if isinstance(pixel, tuple) and pixel[0] != "SQ" else None,
         )
         return _describe(data, described)
     except (_Undecided, OrthancError, RecursionError, *_PARSE_ERRORS):

@@ -248,6 +248,7 @@ EDGE_CASES: dict[str, tuple[bytes, bool]] = {  # name -> (file, described by the
         _file({0x7FE00010: ("OB", _item() + struct.pack("<HHI", 0xFFFE, 0xE000, 4) + b"\1\2\3\4" + _SEQUENCE_END)}),
         True,
     ),
+    "pixel data written as a sequence": (_file({0x7FE00010: ("SQ", _item((0x00081150, "UI", b"1.2\0")))}), True),
     "pixels": (_file({0x00280010: ("US", struct.pack("<H", 2)), 0x7FE00010: ("OW", bytes(8))}), True),
     "implicit vr": (
         _file(
