@@ -363,7 +363,8 @@ def _check_plain(plain: PlainFile, size: int) -> None:
         if vr in _ALWAYS_CONVERTIBLE:
             continue
         if vr == "SQ":
-            items.extend((item, 1) for item in convert_SQ(value or b"", plain.implicit, True, plain.encodings, start))
+            sequence = value if isinstance(value, bytes) else b""  # never a bulk view: SQ is not bulk
+            items.extend((item, 1) for item in convert_SQ(sequence, plain.implicit, True, plain.encodings, start))
         elif value_text(tag, vr, value, None) is DECODE:  # DECODE too when the VR is unknown
             raise _Undecided
     _check_items(items, size)
@@ -400,6 +401,15 @@ def _plain_charset(element: Element | None) -> str | _Decode | None:
     return charset_of_value(element[1]) if isinstance(element, tuple) else DECODE
 
 
+def _raw_offset(element: Element | None) -> int | None:
+    """Where the value of an element read by :func:`read_plain` starts, if pydicom's path keeps it
+    raw: it converts a sequence while checking the file, and an empty value (None, which it
+    takes for one not read yet) when the element is looked up."""
+    if isinstance(element, tuple) and element[0] != "SQ" and element[1] is not None:
+        return element[2]
+    return None
+
+
 def describe_plain(data: bytes) -> ParsedInstance | None:
     """:func:`parse_instance` of a plain file (see :mod:`.plain_reader`) whose values all read
     from their bytes; None when pydicom must read the file, which then decides."""
@@ -417,8 +427,7 @@ def describe_plain(data: bytes) -> ParsedInstance | None:
             identifier_of=partial(_plain_identifier, elements),
             main_tags=partial(level_tags, elements, partial(_plain_text, TextReader.of_charset(charset))),  # type: ignore[arg-type]
             transfer_syntax=plain.transfer_syntax,
-            # a Pixel Data written as a sequence is converted while the file is checked: no raw value
-            pixel_data_offset=pixel[2] if isinstance(pixel, tuple) and pixel[0] != "SQ" else None,
+            pixel_data_offset=_raw_offset(pixel),
         )
         return _describe(data, described)
     except (_Undecided, OrthancError, RecursionError, *_PARSE_ERRORS):

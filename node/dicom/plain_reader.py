@@ -63,8 +63,9 @@ _NOT_PLAIN_SYNTAXES = frozenset([DeflatedExplicitVRLittleEndian, ExplicitVRBigEn
 _KNOWN_SYNTAXES = {uid.encode("ascii"): str(uid) for uid in AllTransferSyntaxes}
 # An element read from its bytes: (VR, value, where the value starts in the file). The VR is
 # None in an implicit VR file; the value is what pydicom's raw element holds (None for an empty
-# value of most binary VRs, see empty_value_for_VR), but None for bulk binary values, not read.
-Span = tuple[str | None, bytes | None, int]
+# value of most binary VRs, see empty_value_for_VR), but a view into the file for bulk binary
+# values, not copied (still told apart from an empty one, which pydicom converts when it is read).
+Span = tuple[str | None, bytes | memoryview | None, int]
 Element = Span | DataElement  # DataElement: a sequence of undefined length, read already
 
 
@@ -137,7 +138,8 @@ def _encodings(elements: dict[int, Element]) -> list[str]:
         return [default_encoding]
     if not isinstance(charset, tuple) or charset[0] not in _CHARSET_VRS:
         raise _NotPlain
-    return convert_encodings(convert_string(charset[1] or b"", True))
+    value = charset[1]  # a CS value: bytes, or None when empty in an implicit VR file
+    return convert_encodings(convert_string(value if isinstance(value, bytes) else b"", True))
 
 
 def _sequence(data: bytes, tag: int, value: int, implicit: bool, encodings: list[str]) -> tuple[DataElement, int]:
@@ -165,6 +167,7 @@ def _read_dataset(data: bytes, start: int, implicit: bool) -> dict[int, Element]
     """
     elements: dict[int, Element] = {}
     position, end = start, len(data)
+    view = memoryview(data)
     if _uppercase(data[start + 4 : start + 6]) == implicit:  # pydicom would switch encodings here
         raise _NotPlain
     vr: str | None = None
@@ -203,7 +206,7 @@ def _read_dataset(data: bytes, start: int, implicit: bool) -> dict[int, Element]
         if not length:
             elements[tag] = (vr, _EMPTY_VALUES[vr], value)
         elif vr in _BULK_VRS:
-            elements[tag] = (vr, None, value)
+            elements[tag] = (vr, view[value:position], value)
         else:
             elements[tag] = (vr, data[value:position], value)
     return elements

@@ -249,6 +249,7 @@ EDGE_CASES: dict[str, tuple[bytes, bool]] = {  # name -> (file, described by the
         True,
     ),
     "pixel data written as a sequence": (_file({0x7FE00010: ("SQ", _item((0x00081150, "UI", b"1.2\0")))}), True),
+    "empty pixel data": (_file({0x7FE00010: ("OB", b"")}), True),  # pydicom converts it: no raw offset
     "pixels": (_file({0x00280010: ("US", struct.pack("<H", 2)), 0x7FE00010: ("OW", bytes(8))}), True),
     "implicit vr": (
         _file(
