@@ -72,10 +72,6 @@ def series_id(patient: str, study_uid: str, series_uid: str) -> str:
     return _hash(f"{patient}|{study_uid}|{series_uid}")
 
 
-def instance_id(patient: str, study_uid: str, series_uid: str, sop_uid: str) -> str:
-    return _hash(f"{patient}|{study_uid}|{series_uid}|{sop_uid}")
-
-
 class OrthancIds(NamedTuple):
     """The Orthanc IDs of an instance and of its series, study and patient.
 
