@@ -60,16 +60,13 @@ def _hash(text: str) -> str:
     return f"{d[:8]}-{d[8:16]}-{d[16:24]}-{d[24:32]}-{d[32:]}"
 
 
-def patient_id(patient: str) -> str:
-    return _hash(patient)
+def _study_key(patient: str, study_uid: str) -> str:
+    """What a study's ID hashes; each lower level's key adds its own UID to its parent's."""
+    return f"{patient}|{study_uid}"
 
 
 def study_id(patient: str, study_uid: str) -> str:
-    return _hash(f"{patient}|{study_uid}")
-
-
-def series_id(patient: str, study_uid: str, series_uid: str) -> str:
-    return _hash(f"{patient}|{study_uid}|{series_uid}")
+    return _hash(_study_key(patient, study_uid))
 
 
 class OrthancIds(NamedTuple):
@@ -86,6 +83,6 @@ class OrthancIds(NamedTuple):
 
 def hierarchy_ids(patient: str, study_uid: str, series_uid: str, sop_uid: str) -> OrthancIds:
     """The four Orthanc IDs of an instance, patient first."""
-    study = f"{patient}|{study_uid}"
+    study = _study_key(patient, study_uid)
     series = f"{study}|{series_uid}"
     return OrthancIds(_hash(patient), _hash(study), _hash(series), _hash(f"{series}|{sop_uid}"))

@@ -50,8 +50,8 @@ from .tag_numbers import (
 )
 from .tags import (
     DECODE,
+    NeedsPydicom,
     TextReader,
-    _Decode,
     charset_of_value,
     dictionary_vr,
     identifier,
@@ -394,7 +394,7 @@ def _plain_text(reader: TextReader, tag: int, element: Element) -> str | None:
     return text  # type: ignore[return-value]
 
 
-def _plain_charset(element: Element | None) -> str | _Decode | None:
+def _plain_charset(element: Element | None) -> str | NeedsPydicom | None:
     """:func:`raw_charset` of an element read by :func:`read_plain`."""
     if element is None:
         return None

@@ -198,11 +198,11 @@ def shown_text(element: DataElement, raw: Any, translation: dict[int, str] | Non
 # sequences, unusual numbers), which then goes through pydicom.
 
 
-class _Decode:
+class NeedsPydicom:
     """Marker: this raw value must be decoded by pydicom."""
 
 
-DECODE: Final = _Decode()
+DECODE: Final = NeedsPydicom()
 _ESC = 0x1B
 # VRs decoded with the default character set whatever SpecificCharacterSet says (pydicom).
 _PLAIN_STRING_VRS = frozenset(["AS", "CS", "DA", "DT", "TM"])
@@ -251,7 +251,7 @@ def raw_vr(raw: RawDataElement) -> str | None:
     return raw.VR if raw.VR is not None else dictionary_vr(raw.tag)
 
 
-def _string_values(text: str, pattern: re.Pattern[str]) -> str | _Decode:
+def _string_values(text: str, pattern: re.Pattern[str]) -> str | NeedsPydicom:
     """IS and DS: pydicom keeps each value as written but for its surrounding spaces."""
     text = text.rstrip(" \0")
     if not pattern.fullmatch(text):
@@ -259,7 +259,7 @@ def _string_values(text: str, pattern: re.Pattern[str]) -> str | _Decode:
     return "\\".join(p.strip(" ") for p in text.split("\\")) if " " in text else text
 
 
-def _charset_text(value: bytes, vr: str, codec: str | None) -> str | _Decode:
+def _charset_text(value: bytes, vr: str, codec: str | None) -> str | NeedsPydicom:
     """Text of a VR decoded with the dataset's character set (``codec``; None: ASCII only)."""
     if _ESC in value:
         return DECODE
@@ -282,7 +282,7 @@ def _charset_text(value: bytes, vr: str, codec: str | None) -> str | _Decode:
 
 
 # Each reads the shown text of a value of its VR: (value, VR, codec, tag, little endian) -> text.
-_ValueReader = Callable[[bytes, str, "str | None", int, bool], "str | _Decode | None"]
+_ValueReader = Callable[[bytes, str, "str | None", int, bool], "str | NeedsPydicom | None"]
 
 
 def _read_plain_string(value: bytes, vr: str, codec: str | None, tag: int, little: bool) -> str:
@@ -296,7 +296,7 @@ def _read_uid(value: bytes, vr: str, codec: str | None, tag: int, little: bool) 
     return "\\".join(v.strip() for v in text.split("\\"))  # pydicom's UID strips each value
 
 
-def _read_charset_text(value: bytes, vr: str, codec: str | None, tag: int, little: bool) -> str | _Decode:
+def _read_charset_text(value: bytes, vr: str, codec: str | None, tag: int, little: bool) -> str | NeedsPydicom:
     return _charset_text(value, vr, codec)
 
 
@@ -304,11 +304,11 @@ def _read_ae(value: bytes, vr: str, codec: str | None, tag: int, little: bool) -
     return value.rstrip(b" \0").decode("latin-1")
 
 
-def _read_number_string(value: bytes, vr: str, codec: str | None, tag: int, little: bool) -> str | _Decode:
+def _read_number_string(value: bytes, vr: str, codec: str | None, tag: int, little: bool) -> str | NeedsPydicom:
     return _string_values(value.decode("latin-1"), _NUMBER_STRINGS[vr])
 
 
-def _read_number(value: bytes, vr: str, codec: str | None, tag: int, little: bool) -> str | _Decode:
+def _read_number(value: bytes, vr: str, codec: str | None, tag: int, little: bool) -> str | NeedsPydicom:
     size = len(value)
     if size % _NUMBER_SIZES[vr] or tag in _LUT_DESCRIPTORS:
         return DECODE
@@ -325,7 +325,7 @@ def _read_url(value: bytes, vr: str, codec: str | None, tag: int, little: bool) 
     return value.decode("latin-1").rstrip()
 
 
-def _undecided(value: bytes, vr: str, codec: str | None, tag: int, little: bool) -> _Decode:
+def _undecided(value: bytes, vr: str, codec: str | None, tag: int, little: bool) -> NeedsPydicom:
     return DECODE
 
 
@@ -342,7 +342,7 @@ _VALUE_READERS: dict[str, _ValueReader] = {
 }
 
 
-def value_text(tag: int, vr: str | None, value: object, codec: str | None, little: bool = True) -> str | _Decode | None:
+def value_text(tag: int, vr: str | None, value: object, codec: str | None, little: bool = True) -> str | NeedsPydicom | None:
     """:func:`shown_text` of an element's raw value, before any character-set translation;
     DECODE when only pydicom can tell. ``vr`` is :func:`raw_vr`, ``codec`` that of
     :class:`TextReader`."""
@@ -352,7 +352,7 @@ def value_text(tag: int, vr: str | None, value: object, codec: str | None, littl
     return None if reader is None else reader(value, vr, codec, tag, little)
 
 
-def raw_shown_text(raw: RawDataElement, vr: str | None, codec: str | None) -> str | _Decode | None:
+def raw_shown_text(raw: RawDataElement, vr: str | None, codec: str | None) -> str | NeedsPydicom | None:
     """:func:`value_text` of a raw element."""
     return value_text(raw.tag, vr, raw.value, codec, raw.is_little_endian)
 
@@ -415,13 +415,13 @@ class TextReader:
         """The codec for a nested item: its own SpecificCharacterSet is left to pydicom."""
         return None if SPECIFIC_CHARACTER_SET in item else self.codec
 
-    def raw_text(self, element: RawDataElement, codec: str | None) -> str | _Decode | None:
+    def raw_text(self, element: RawDataElement, codec: str | None) -> str | NeedsPydicom | None:
         """The shown text of a raw element read from its bytes; DECODE when only pydicom can tell."""
         return self.value_text(element.tag, raw_vr(element), element.value, codec, element.is_little_endian)
 
     def value_text(
         self, tag: int, vr: str | None, value: object, codec: str | None, little: bool = True
-    ) -> str | _Decode | None:
+    ) -> str | NeedsPydicom | None:
         """:meth:`raw_text` of an element's raw value (see :func:`value_text`)."""
         text = value_text(tag, vr, value, codec, little)
         if self.translation is not None and isinstance(text, str) and vr in TEXT_VRS:
@@ -440,14 +440,14 @@ class TextReader:
         return shown_text(element, element, self.translation)
 
 
-def raw_charset(element: RawDataElement | DataElement | None) -> str | _Decode | None:
+def raw_charset(element: RawDataElement | DataElement | None) -> str | NeedsPydicom | None:
     """A dataset's single SpecificCharacterSet read raw, None when absent, DECODE otherwise."""
     if element is None:
         return None
     return charset_of_value(element.value) if isinstance(element, RawDataElement) else DECODE
 
 
-def charset_of_value(value: object) -> str | _Decode:
+def charset_of_value(value: object) -> str | NeedsPydicom:
     """:func:`raw_charset` of the raw value of a SpecificCharacterSet."""
     if not isinstance(value, bytes) or b"\\" in value:
         return DECODE
@@ -496,7 +496,7 @@ def level_tags(elements: Mapping[int, Any], text: Callable[[int, Any], str | Non
     return found
 
 
-def raw_identifier(element: RawDataElement | DataElement) -> str | _Decode:
+def raw_identifier(element: RawDataElement | DataElement) -> str | NeedsPydicom:
     """:func:`identifier` read from the element's bytes; DECODE when only pydicom can tell."""
     if not isinstance(element, RawDataElement):
         return DECODE
@@ -506,7 +506,7 @@ def raw_identifier(element: RawDataElement | DataElement) -> str | _Decode:
 _AS_WRITTEN_VRS = frozenset(["PN", "AE"])  # read as written, not as decoded
 
 
-def identifier_text(tag: int, vr: str | None, value: object, little: bool = True) -> str | _Decode:
+def identifier_text(tag: int, vr: str | None, value: object, little: bool = True) -> str | NeedsPydicom:
     """:func:`raw_identifier` of an element's raw value (see :func:`value_text`)."""
     if vr in _AS_WRITTEN_VRS:
         return DECODE
