@@ -51,6 +51,9 @@ class StabilityTracker:
         self._on_stable = on_stable
         self._last_arrival = last_arrival
         self._deadlines: dict[str, tuple[float, Level]] = {}
+        # Resources found due whose Stable* change is being recorded: not stable until it is,
+        # so that a client told IsStable finds the change in /changes.
+        self._settling: set[str] = set()
         self._wakeup = trio.Event()
 
     def touch(self, ids: OrthancIds) -> None:
@@ -67,7 +70,7 @@ class StabilityTracker:
         self._deadlines.pop(public_id, None)
 
     def is_stable(self, public_id: str) -> bool:
-        return public_id not in self._deadlines
+        return public_id not in self._deadlines and public_id not in self._settling
 
     async def _arrived_since(self, public_id: str) -> float:
         """Seconds still to wait for a resource found due, because an instance arrived through
@@ -84,6 +87,7 @@ class StabilityTracker:
             due = [(pid, lv) for pid, (deadline, lv) in self._deadlines.items() if deadline <= now]
             for public_id, level in sorted(due, key=lambda item: -item[1]):
                 del self._deadlines[public_id]
+                self._settling.add(public_id)
                 try:
                     later = await self._arrived_since(public_id)
                     if later <= 0:
@@ -91,6 +95,8 @@ class StabilityTracker:
                 except OrthancError as error:  # the index out of reach for a while: look again soon
                     log.warning("stability of %s not recorded yet: %s", public_id, error)
                     later = INDEX_RETRY
+                finally:
+                    self._settling.discard(public_id)
                 if later > 0:
                     self._deadlines.setdefault(public_id, (trio.current_time() + later, level))
             self._wakeup = trio.Event()

@@ -16,9 +16,10 @@ STABLE_AGE = 1
 STABLE_TIMEOUT = 20.0
 
 
-async def _stable_everywhere(nodes: list[NodeContext], series: str) -> None:
+async def _stable_everywhere(nodes: list[NodeContext], resources: list[str]) -> None:
+    """Until every tracker has recorded (or found recorded) the stability of each resource."""
     with trio.fail_after(STABLE_TIMEOUT):  # real seconds: the trackers wait StableAge of wall time
-        while not all(node.resources.stability.is_stable(series) for node in nodes):
+        while not all(node.resources.stability.is_stable(r) for node in nodes for r in resources):
             await trio.sleep(0.05)
 
 
@@ -31,14 +32,13 @@ async def test_a_series_arriving_through_two_members_is_stable_once(tmp_path: Pa
         for member in ("1", "2")
     ]
     study, series_uid = generate_uid(), generate_uid()
-    series = ""
+    stored: dict[str, str] = {}
     for number, node in enumerate([*nodes, *nodes]):
         async with client_of(node) as http:
             data = make_dicom(study_uid=study, series_uid=series_uid, instance_number=number + 1)
-            series = (await http.post("/instances", content=data)).json()["ParentSeries"]
-    await _stable_everywhere(nodes, series)
-    for node in nodes:  # behind any change a tracker is still logging on that index's thread
-        await node.index.last_seq()
+            stored = (await http.post("/instances", content=data)).json()
+    series = stored["ParentSeries"]
+    await _stable_everywhere(nodes, [series, stored["ParentStudy"], stored["ParentPatient"]])
     async with client_of(nodes[0]) as http:
         changes = (await http.get("/changes", params={"limit": 100})).json()["Changes"]
     kinds = [change["ChangeType"] for change in changes if change["ID"] == series]
