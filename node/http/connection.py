@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import trio
 
+from ..net.tcp import open_descriptor, read_ready
+
 log = logging.getLogger(__name__)
 
 # A send waits for room at most the request timeout per slice of this size: a slow
@@ -150,21 +152,11 @@ class GuardedStream(trio.abc.HalfCloseableStream):
         return data
 
     def _read_now(self, size: int) -> bytes | None:
-        """What the socket holds, up to ``size`` bytes (``b""`` once the client closed its side),
-        or None when nothing came yet. Reading without a scheduler pass: when the bytes are
-        there, handing them on at once is what the waiting client needs."""
+        """:func:`~node.net.tcp.read_ready`, with Trio's error for a broken connection."""
         try:
-            return os.read(self._fileno(), size)
-        except BlockingIOError:
-            return None
+            return read_ready(self.socket, size)
         except OSError as error:
             raise trio.BrokenResourceError(error) from error
-
-    def _fileno(self) -> int:
-        fileno = self.socket.fileno()
-        if fileno < 0:
-            raise trio.ClosedResourceError("the connection is closed")
-        return int(fileno)
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         view = memoryview(data)
@@ -188,7 +180,7 @@ class GuardedStream(trio.abc.HalfCloseableStream):
         if self._stream.socket.did_shutdown_SHUT_WR:
             return 0  # trio says so
         try:
-            return os.write(self._fileno(), view)
+            return os.write(open_descriptor(self.socket), view)
         except BlockingIOError:
             return 0
         except OSError as error:

@@ -19,6 +19,7 @@ from typing import Literal
 
 import trio
 
+from ..tcp import read_ready
 from .assembly import DatasetPrefix, Message, MessageAssembler
 from .dimse import Command, encode_command
 from .pdu import (
@@ -40,7 +41,6 @@ from .pdu import (
     PeerClosed,
     ProtocolError,
     abort_pdu,
-    open_descriptor,
     p_data_headers,
     p_data_parts,
     parse_pdvs,
@@ -364,11 +364,8 @@ async def drain_and_close(stream: trio.SocketStream, limit: float, *, shield: bo
             contextlib.suppress(*_GONE, OSError),
         ):
             sock.shutdown(socket.SHUT_WR)
-            while True:
-                try:
-                    if not os.read(open_descriptor(sock), RECEIVE_SIZE):
-                        break
-                except BlockingIOError:
+            while (data := read_ready(sock, RECEIVE_SIZE)) != b"":
+                if data is None:
                     await trio.lowlevel.wait_readable(sock)
     finally:
         with trio.CancelScope(shield=True):

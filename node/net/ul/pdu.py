@@ -8,11 +8,12 @@ malformed input raises :class:`ProtocolError`, which carries the A-ABORT reason 
 
 from __future__ import annotations
 
-import os
 import struct
 from collections.abc import Callable, Iterator
 
 import trio
+
+from ..tcp import read_ready
 
 # PDU types.
 A_ASSOCIATE_RQ = 0x01
@@ -159,15 +160,13 @@ class PDUReader:
         (the wait is a checkpoint)."""
         sock = self._socket
         assert sock is not None
-        try:
-            return os.read(open_descriptor(sock), RECEIVE_SIZE), False
-        except BlockingIOError:
-            while True:
-                await trio.lowlevel.wait_readable(sock)
-                try:
-                    return os.read(open_descriptor(sock), RECEIVE_SIZE), True
-                except BlockingIOError:  # woken for nothing
-                    continue
+        data = read_ready(sock, RECEIVE_SIZE)
+        if data is not None:
+            return data, False
+        while data is None:  # None again: woken for nothing
+            await trio.lowlevel.wait_readable(sock)
+            data = read_ready(sock, RECEIVE_SIZE)
+        return data, True
 
     async def read(self) -> tuple[int, bytes]:
         """The next PDU: (type, body after the 6-byte header)."""
@@ -194,11 +193,11 @@ class PDUReader:
         if pdu is not None or self._socket is None:
             return pdu
         try:
-            data = os.read(open_descriptor(self._socket), RECEIVE_SIZE)
-        except BlockingIOError:
-            return None
+            data = read_ready(self._socket, RECEIVE_SIZE)
         except OSError as error:
             raise PeerClosed(f"connection reset by the peer: {error}") from error
+        if data is None:
+            return None
         await self._keep(data, waited=False)
         return self.read_buffered()
 
@@ -222,14 +221,6 @@ class PDUReader:
         body = bytes(memoryview(self._buffer)[start + HEADER.size : end])  # one copy, not two
         self._start = end
         return pdu_type, body
-
-
-def open_descriptor(sock: trio.socket.SocketType) -> int:
-    """The socket's descriptor; Trio's error for a socket closed meanwhile (by another task)."""
-    descriptor = sock.fileno()
-    if descriptor < 0:
-        raise trio.ClosedResourceError("the socket was closed")
-    return descriptor
 
 
 # -- P-DATA-TF --------------------------------------------------------------------------
