@@ -55,11 +55,14 @@ async def test_reads_answer_while_the_writer_is_busy(index: SqliteIndex) -> None
     await index.set_property("written", "before")
     busy = threading.Event()
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(index._thread.run, busy.wait)  # white box: the writer's thread is held
-        nursery.start_soon(index.set_property, "written", "queued behind")
-        await trio.testing.wait_all_tasks_blocked()
-        assert await index.get_property("written") == "before"
-        busy.set()
+        try:
+            nursery.start_soon(index._thread.run, busy.wait)  # white box: the writer's thread is held
+            await trio.testing.wait_all_tasks_blocked()  # the hold is queued before the write
+            nursery.start_soon(index.set_property, "written", "queued behind")
+            await trio.testing.wait_all_tasks_blocked()
+            assert await index.get_property("written") == "before"
+        finally:
+            busy.set()  # a failure above must not leave the writer's thread (uncancellable) held
     assert await index.get_property("written") == "queued behind"
 
 
