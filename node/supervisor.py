@@ -34,6 +34,7 @@ from .remotes.registry import Remotes
 from .runtime_settings import RuntimeSettings
 from .services.bundle import ServiceBundle
 from .services.ingest import Ingest
+from .services.recovery import recover_lost_stores
 from .services.resources import Resources
 from .services.stability import StabilityTracker, last_arrival_in
 from .settings import NodeSettings
@@ -160,8 +161,9 @@ async def _serve_once(
     if not member and (await offload(remove_stale_archives, storage)) > 0:
         log.info("removed the archives of asynchronous jobs left by the previous run")
     index = await open_index(storage)
+    # With other processes on the index, a journaled name may be one they are writing to.
+    journal = None if shared_index or storage.compress else index.enable_file_recovery()
     try:
-        await offload(files.start_reserving)
         async with trio.open_nursery() as nursery:
             stack = ServiceStack(nursery)
             try:
@@ -179,6 +181,10 @@ async def _serve_once(
                     metrics=metrics,
                     transcoding=settings.transcoding,
                 )
+                if journal is not None:  # before any name is journaled anew, and before the sweep
+                    await recover_lost_stores(index, files, services.ingest)
+                    files.journal = journal
+                await offload(files.start_reserving)
                 engine = JobsEngine(services, settings.jobs, load=load_jobs)
                 runtime = RuntimeSettings.from_config(config)
                 remotes = await Remotes.load(settings.remotes, index)
@@ -208,8 +214,8 @@ async def _serve_once(
                 await stack.stop()
     finally:
         with trio.CancelScope(shield=True):
+            await offload(files.close)  # first: its reserving thread may be journaling through the index
             await index.close()
-            await offload(files.close)
             worker_processes().close()  # the codec processes left idle; running calls ended with their tasks
         log.info("node stopped")
 

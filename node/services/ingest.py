@@ -266,6 +266,13 @@ class Ingest:
         """The MD5 recorded for a stored file, if the configuration asks for it."""
         return hashlib.md5(data).hexdigest() if self._settings.store_md5 else ""
 
+    async def adopt(self, file_uuid: str, data: bytes, origin: Origin) -> IngestResult:
+        """Index the durable file ``file_uuid`` of the storage area, holding ``data`` as stored
+        uncompressed (one whose index entry a crash lost); removed if the instance is stored already."""
+        parsed = await offload(parse_instance, data)
+        new = self._new_instance(parsed, origin, file_uuid, len(data), self._digest(data))
+        return await self.commit(PreparedInstance(parsed, new, time.perf_counter()))
+
     def parse_and_prepare(self, data: bytes, origin: Origin) -> PreparedInstance:
         """:func:`parse_instance` then :meth:`prepare`: what :meth:`store` runs in a worker thread."""
         return self.prepare(parse_instance(data), origin)

@@ -75,7 +75,8 @@ class FileStore:
     names, whose folders it has flushed, so their names are on the disk already. A
     write given such a name (:meth:`new_name`) fills the file and flushes it, and that is
     all: no rename, no folder flush. A crash leaves a reserved file unindexed, like any
-    file written but not indexed yet: the start-up sweep takes it. Each batch of names
+    file written but not indexed yet: the start-up sweep takes it, unless its name was
+    journaled (:attr:`journal`) and the start-up recovery indexes it. Each batch of names
     shares one hashed folder (the UUIDs of a batch start alike), so one folder flush
     covers the batch. When the stock is empty, a write creates its file as above.
 
@@ -107,6 +108,10 @@ class FileStore:
         self._refiller: threading.Thread | None = None
         self._refill_paused = False  # a batch failed: no more until a write shows the disk works
         self._closing = False
+        # Records a batch of reserved names durably before they are handed out (blocking, from
+        # the reserving thread), for the run after a crash to find the files written under them.
+        # Set before start_reserving; see SqliteIndex.enable_file_recovery.
+        self.journal: Callable[[list[str]], None] | None = None
         for created in make_folders(root):
             if sync:
                 self.sync_folder(os.path.dirname(created))
@@ -348,7 +353,9 @@ class FileStore:
             if self.sync:
                 self.sync_folder(folder)
                 self._sync_new_folders(folder, created, own=1)
-        except OSError as error:  # as for a failed write, the folders stay counted
+            if self.journal is not None:
+                self.journal(names)
+        except (OSError, OrthancError) as error:  # as for a failed write, the folders stay counted
             for name in made:
                 _unlink_quietly(os.path.join(folder, name))
             with self._lock:

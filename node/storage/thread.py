@@ -26,6 +26,9 @@ _STOP = object()
 class DedicatedThread:
     def __init__(self, name: str) -> None:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # Held by each call: under a virtual clock, calls run inline on the event loop while a
+        # foreign thread's (run_blocking) still run on the thread; one at a time all the same.
+        self._serial = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
@@ -34,7 +37,8 @@ class DedicatedThread:
             work = self._queue.get()
             if work is _STOP:
                 return
-            work()
+            with self._serial:
+                work()
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` on the thread and wait for it.
@@ -44,7 +48,8 @@ class DedicatedThread:
         """
         if under_virtual_clock():
             await trio.lowlevel.cancel_shielded_checkpoint()
-            return fn(*args)
+            with self._serial:
+                return fn(*args)
         task = trio.lowlevel.current_task()
         token = trio.lowlevel.current_trio_token()
 

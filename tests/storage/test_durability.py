@@ -37,9 +37,15 @@ async def start(nursery: trio.Nursery, tmp_path: Path, store: type[FileStore], *
 
 
 async def index_synchronous(node: NodeContext) -> str:
-    """The SQLite `synchronous` setting of the index, read on its connection (the setting is per connection)."""
+    """The SQLite `synchronous` setting of a write of the index other than a store's, read on
+    its connection (the setting is per connection; journaled stores commit with their own)."""
     index: Any = node.index
-    row = await index._run(lambda: index._db.execute("PRAGMA synchronous").fetchone())
+
+    def level() -> Any:
+        with index._tx():
+            return index._db.execute("PRAGMA synchronous").fetchone()
+
+    row = await index._run(level)
     return SQLITE_SYNCHRONOUS[row[0]]
 
 

@@ -230,6 +230,19 @@ class Index(abc.ABC):
         up): the caller then still owns the new file and must remove it.
         """
 
+    def enable_file_recovery(self) -> Callable[[list[str]], None] | None:
+        """Let the stores whose files have journaled names commit without flushing the index,
+        when this backend can (see SqliteIndex); the journal to give the file store, or None."""
+        return None
+
+    async def journaled_names(self) -> list[str]:
+        """The journaled names no store's commit took since they were journaled."""
+        return []
+
+    async def forget_journaled_names(self) -> None:
+        """Empty the journal, durably, once the stores of a crashed run are indexed again."""
+        return None  # nothing journaled without enable_file_recovery
+
     @abc.abstractmethod
     async def known_attachments(self, uuids: Collection[str]) -> set[str]:
         """Those of ``uuids`` that an attachment uses (the storage sweep asks a few hundred at a time)."""

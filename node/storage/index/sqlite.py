@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -43,10 +44,12 @@ JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes of write-ahead log kept after a c
 # the lock for one group commit: polling this often gave two writing processes a third
 # more commits per second than the handler.
 WRITE_LOCK_POLL_SECONDS = 0.0002
+# The names of files handed out to stores whose commits may skip the flush of the write-ahead
+# log (see SqliteIndex.enable_file_recovery). A name leaves the table in its store's commit.
+_JOURNALED_NAMES = "CREATE TABLE IF NOT EXISTS journaled_files (uuid TEXT PRIMARY KEY) WITHOUT ROWID"
 # Threads that read, each on its connection, beside the writer: enough that a read rarely
 # waits for another on a machine of 2 cores, where more would only take turns for the GIL.
 READER_THREADS = 2
-
 
 
 def _orthanc_error(error: sqlite3.Error) -> OrthancError:
@@ -69,6 +72,11 @@ class SqliteIndex(SqlBackend):
     """``durable`` (Orthanc's SyncStorageArea) makes every commit flush the write-ahead log
     before it returns (``synchronous=FULL``); otherwise a power cut may lose the last commits,
     though never corrupt the database.
+
+    With :meth:`enable_file_recovery`, a store whose file has a journaled name commits
+    without that flush: a power cut may then lose its index entry, but not its file, which
+    is durable before the commit and found again at the next start through its name
+    (:meth:`journaled_names`). A store costs one flush (its file's) instead of two.
     """
 
     def __init__(self, directory: Path, *, durable: bool = True) -> None:
@@ -78,6 +86,11 @@ class SqliteIndex(SqlBackend):
         self._db: sqlite3.Connection = self._thread.run_blocking(self._open, path, durable)
         self._readers = Readers("sqlite-reader", [_open_reader(path) for _ in range(READER_THREADS)], _orthanc_error)
         self._store_batcher = Batcher(self._thread, self._store_batch, self._store_transaction)
+        self._durable = durable
+        self._log_path = f"{path}-wal"
+        self._log_fd: int | None = None  # the write-ahead log, flushed by hand (see enable_file_recovery)
+        self._unjournaled = False  # the store batch under way has a store whose name was not journaled
+        self._light = False  # the connection's commits skip the flush (synchronous=NORMAL)
 
     @staticmethod
     def _open(path: Path, durable: bool) -> sqlite3.Connection:
@@ -89,6 +102,7 @@ class SqliteIndex(SqlBackend):
         db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
         db.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
         db.executescript(schema(SQLITE))
+        db.execute(_JOURNALED_NAMES)
         _migrate_jobs(db)
         # From now on every write polls for the lock itself (see _Transaction): SQLite's own
         # handler would only lengthen the waits.
@@ -105,13 +119,43 @@ class SqliteIndex(SqlBackend):
         self._readers.close()
         await self._thread.run(self._db.close)
         self._thread.stop()
+        if self._log_fd is not None:
+            os.close(self._log_fd)
+
+    # -- file recovery ---------------------------------------------------------
+    def enable_file_recovery(self) -> Callable[[list[str]], None] | None:
+        """See the class. The journal is a blocking call, from any thread but the event loop's,
+        that records names durably before they are handed out; None without ``durable``, where
+        no commit is flushed anyway. Only for an index no other process writes to: the recovery
+        at start-up takes every journaled name for a crashed run's."""
+        if self._log_fd is not None:
+            return self._journal
+        if not self._durable:
+            return None
+        self._log_fd = os.open(self._log_path, os.O_RDONLY | os.O_CLOEXEC)
+        return self._journal
+
+    def _journal(self, names: list[str]) -> None:
+        self._thread.run_blocking(_translated, self._in_transaction, _add_journaled, names)
+
+    async def journaled_names(self) -> list[str]:
+        """Stores a crash may have lost, and names never written."""
+        return await self._read(_journaled)
+
+    async def forget_journaled_names(self) -> None:
+        await self._write(_forget_journaled)
 
     # -- helpers (run on the writer's thread) --------------------------------
     @functools.cached_property
     def _sql(self) -> queries.Sql:
         return queries.Sql(self._db, SQLITE)
 
-    def _tx(self) -> _Transaction:
+    def _tx(self, *, light: bool = False) -> _Transaction:
+        """A transaction, committed ``light``: without flushing the write-ahead log when file
+        recovery is on (else as every commit of this index)."""
+        if self._log_fd is not None and self._light != light:  # outside any transaction, as SQLite wants
+            self._db.execute(f"PRAGMA synchronous={'NORMAL' if light else 'FULL'}")
+            self._light = light
         return _Transaction(self._db)
 
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
@@ -137,12 +181,22 @@ class SqliteIndex(SqlBackend):
     @contextlib.contextmanager
     def _store_transaction(self) -> Iterator[None]:
         """The transaction of a batch of stores, opened before the batch is taken (see Batcher):
-        the stores arriving while another member holds the write lock join this batch."""
+        the stores arriving while another member holds the write lock join this batch.
+
+        With file recovery, the batch commits without flushing the write-ahead log, then
+        flushes it by hand unless every store of the batch had a journaled name (the safety
+        level cannot change inside a transaction, when the batch is known)."""
+        self._unjournaled = False
         try:
-            with self._tx():
+            with self._tx(light=True):
                 yield
+            if self._unjournaled and self._log_fd is not None:
+                flush_log(self._log_fd)
         except sqlite3.Error as error:  # BEGIN or COMMIT failed: every store of the batch fails
             raise _orthanc_error(error) from error
+        except OSError as error:
+            log.error("index: cannot flush the write-ahead log: %s", error)
+            raise OrthancError(ErrorCode.DATABASE) from error
 
     def _store_batch(self, items: list[_StoreItem]) -> list[outcome.Outcome[StoreResult]]:
         """Group commit, in the batch's transaction, committed once the files of all the stores
@@ -157,6 +211,8 @@ class SqliteIndex(SqlBackend):
             raise OrthancError(ErrorCode.DATABASE)
         self._db.execute("SAVEPOINT store")
         try:
+            if self._log_fd is not None and not _take_journaled(self._db, new.attachment.uuid):
+                self._unjournaled = True
             result = queries.insert_instance(self._sql, new, overwrite)
             if written is not None and not result.already_stored:  # a duplicate's file is not needed
                 written()  # its failure undoes the rows and reaches the caller
@@ -173,6 +229,28 @@ class SqliteIndex(SqlBackend):
     # -- changes -----------------------------------------------------------
     async def last_seq(self) -> int:
         return await self._read(_last_seq)
+
+
+def flush_log(fd: int) -> None:
+    """Flush the write-ahead log open as ``fd``: what synchronous=FULL does after a commit."""
+    os.fdatasync(fd)
+
+
+def _add_journaled(sql: queries.Sql, names: list[str]) -> None:
+    sql.run_many("INSERT INTO journaled_files(uuid) VALUES (?)", [(name,) for name in names])
+
+
+def _take_journaled(db: sqlite3.Connection, name: str) -> bool:
+    """Whether ``name`` was journaled; it is not any more (in the store's transaction)."""
+    return db.execute("DELETE FROM journaled_files WHERE uuid = ?", (name,)).rowcount > 0
+
+
+def _journaled(sql: queries.Sql) -> list[str]:
+    return [row[0] for row in sql.rows("SELECT uuid FROM journaled_files")]
+
+
+def _forget_journaled(sql: queries.Sql) -> None:
+    sql.run("DELETE FROM journaled_files")
 
 
 def _last_seq(sql: queries.Sql) -> int:

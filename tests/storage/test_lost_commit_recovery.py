@@ -1,0 +1,124 @@
+"""A store acknowledged with its file durable but its index entry not (a power cut) is indexed
+again at the next start.
+
+A power cut keeps what was flushed: the files, and the index as of its last flush. The test
+takes that index as a consistent snapshot (SQLite's backup) once the node serves (its
+reserved names journaled), stores an instance, stops the node and puts the snapshot in
+place of the index: the state a crash right after the acknowledgment could leave.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+import trio
+from pydicom.dataset import Dataset
+
+from node.services.recovery import RECOVERED
+from node.storage.index import sqlite as sqlite_index
+from tests.support.datasets import make_dataset
+from tests.support.node import client_of, node_config, start_node, start_stoppable_node
+from tests.support.peers import c_store
+from tests.support.storage import CreatingStore
+
+SUCCESS = 0x0000
+
+
+def index_path(storage: Path) -> Path:
+    return storage / "index.sqlite"
+
+
+def snapshot(source: Path, target: Path) -> None:
+    """The committed state of the index at this moment, as one consistent copy."""
+    with sqlite3.connect(source) as db, sqlite3.connect(target) as copy:
+        db.backup(copy)
+
+
+def journaled(path: Path) -> list[str]:
+    with sqlite3.connect(path) as db:
+        return [row[0] for row in db.execute("SELECT uuid FROM journaled_files")]
+
+
+def restore(snapshot_path: Path, target: Path) -> None:
+    """The index as the power cut left it: the snapshot, without the later write-ahead log."""
+    for suffix in ("-wal", "-shm"):
+        Path(f"{target}{suffix}").unlink(missing_ok=True)
+    target.write_bytes(snapshot_path.read_bytes())
+
+
+async def test_a_store_whose_commit_was_lost_is_indexed_again(tmp_path: Path) -> None:
+    config = node_config(tmp_path)
+    storage = tmp_path / "storage"
+    dataset = make_dataset()
+    async with trio.open_nursery() as nursery:
+        node = await start_stoppable_node(nursery, config)
+        await trio.to_thread.run_sync(snapshot, index_path(storage), tmp_path / "before.sqlite")
+        statuses = await trio.to_thread.run_sync(c_store, node.context.ports["dicom"], [dataset])
+        assert statuses == [SUCCESS]
+        async with client_of(node.context) as client:
+            (instance,) = (await client.get("/instances")).json()
+            sent = (await client.get(f"/instances/{instance}/file")).content
+        node.stop()
+        await node.stopped.wait()
+
+    names = journaled(tmp_path / "before.sqlite")
+    assert names, "the names handed out are journaled before the node serves"
+    restore(tmp_path / "before.sqlite", index_path(storage))
+    # A name reserved but never written, as a crash leaves it: an empty file.
+    unwritten = next(name for name in names if not (storage / name[:2] / name[2:4] / name).exists())
+    (storage / unwritten[:2] / unwritten[2:4] / unwritten).touch()
+
+    async with trio.open_nursery() as nursery:
+        node = await start_stoppable_node(nursery, config)
+        async with client_of(node.context) as client:
+            assert (await client.get("/instances")).json() == [instance]
+            assert (await client.get(f"/instances/{instance}/file")).content == sent
+            assert (await client.get(f"/instances/{instance}/metadata/Origin")).text == RECOVERED.kind
+            study = (await client.get(f"/instances/{instance}/study")).json()
+            assert study["MainDicomTags"]["StudyInstanceUID"] == dataset.StudyInstanceUID
+        assert not (storage / unwritten[:2] / unwritten[2:4] / unwritten).exists()
+        assert set(journaled(index_path(storage))).isdisjoint(names), "the old journal is emptied"
+        node.stop()
+        await node.stopped.wait()
+
+
+async def test_a_durable_store_is_not_indexed_twice(tmp_path: Path) -> None:
+    """A clean stop and start: the journal names nothing the index lacks, nothing changes."""
+    config = node_config(tmp_path)
+    datasets: list[Dataset] = [make_dataset(), make_dataset()]
+    async with trio.open_nursery() as nursery:
+        node = await start_stoppable_node(nursery, config)
+        assert await trio.to_thread.run_sync(c_store, node.context.ports["dicom"], datasets) == [SUCCESS] * 2
+        async with client_of(node.context) as client:
+            before = (await client.get("/changes", params={"limit": 100})).json()["Changes"]
+        node.stop()
+        await node.stopped.wait()
+        node = await start_stoppable_node(nursery, config)
+        async with client_of(node.context) as client:
+            assert len((await client.get("/instances")).json()) == len(datasets)
+            after = (await client.get("/changes", params={"limit": 100})).json()["Changes"]
+        assert after == before
+        node.stop()
+        await node.stopped.wait()
+
+
+async def test_a_store_without_a_journaled_name_is_flushed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No reserved names (every file created as it is written): nothing would find such a file
+    after a crash, so its store's commit flushes the write-ahead log before it is acknowledged."""
+    flushed: list[int] = []
+
+    def recording_flush(fd: int) -> None:
+        sqlite_index.os.fdatasync(fd)
+        flushed.append(fd)
+
+    monkeypatch.setattr(sqlite_index, "flush_log", recording_flush)
+    config = node_config(tmp_path)
+    async with trio.open_nursery() as nursery:
+        node = await start_node(nursery, config, file_store=CreatingStore)
+        assert await trio.to_thread.run_sync(c_store, node.ports["dicom"], [make_dataset()]) == [SUCCESS]
+        assert len(flushed) == 1
+        assert await trio.to_thread.run_sync(c_store, node.ports["dicom"], [make_dataset(patient_id="P2")]) == [SUCCESS]
+        assert len(flushed) == 2
+        nursery.cancel_scope.cancel()
