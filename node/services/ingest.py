@@ -379,7 +379,7 @@ class Ingest:
             result = await self._index.store(
                 new,
                 overwrite=self._settings.overwrite_instances,
-                written=written.result_blocking if written is not None else None,
+                written=written,
             )
             if written is not None and not result.already_stored:
                 await written.wait()  # ended already: the index waited for it (or ran it)

@@ -16,12 +16,12 @@ from ..errors import OrthancError
 from ..offload import offload
 from ..storage.files import FileStore
 from ..storage.index import Index
+from ..storage.index.base import RECOVERED_ORIGIN
 from .ingest import Ingest, Origin
 
 log = logging.getLogger(__name__)
 
-# What a recovered instance records as its origin: who sent it was in the lost commit.
-RECOVERED = Origin(kind="Unknown")
+RECOVERED = Origin(kind=RECOVERED_ORIGIN)
 
 
 async def recover_lost_stores(index: Index, files: FileStore, ingest: Ingest) -> int:

@@ -40,6 +40,19 @@ class DedicatedThread:
             with self._serial:
                 work()
 
+    def try_hold(self) -> bool:
+        """Take the thread's turn for the caller's own thread, if nothing runs on it now: calls
+        queued meanwhile wait until :meth:`release` (from the same thread)."""
+        return self._serial.acquire(blocking=False)
+
+    def release(self) -> None:
+        self._serial.release()
+
+    def post(self, fn: Callable[..., object], *args: Any) -> None:
+        """Queue ``fn(*args)`` on the thread without waiting for it (nobody sees its result: it
+        logs its own failures)."""
+        self._queue.put(partial(fn, *args))
+
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` on the thread and wait for it.
 
@@ -209,3 +222,8 @@ class StartedCall(Generic[T]):
             raise self._outcome.error
         assert isinstance(self._outcome, outcome.Value)
         return self._outcome.value
+
+
+def blocking_wait(call: StartedCall[T] | None) -> Callable[[], T] | None:
+    """What a thread calls to wait for ``call`` (see :meth:`StartedCall.result_blocking`)."""
+    return None if call is None else call.result_blocking

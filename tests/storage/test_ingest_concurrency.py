@@ -20,7 +20,7 @@ from node.dicom.ids import Level, hierarchy_ids
 from node.storage.batch import Batcher
 from node.storage.index.base import ATTACHMENT_DICOM, Attachment, NewInstance
 from node.storage.index.sqlite import SqliteIndex
-from node.storage.thread import DedicatedThread
+from node.storage.thread import DedicatedThread, StartedCall
 from tests.support.datasets import make_dicom
 from tests.support.storage import stored_files
 
@@ -295,7 +295,11 @@ async def test_a_batch_whose_transaction_is_lost_commits_none_of_its_stores(tmp_
         index._db.execute("ROLLBACK")
         raise OSError("disk full")
 
-    async def store(sop_uid: str, written: Callable[[], object] | None) -> None:
+    async def store(sop_uid: str, write: Callable[[], object] | None) -> None:
+        written: StartedCall[object] | None = None
+        if write is not None:  # deferred: the index's thread runs it, when the store needs it
+            written = StartedCall()
+            written.defer(write)
         try:
             await index.store(_new_instance(sop_uid), overwrite=False, written=written)
         except Exception as error:

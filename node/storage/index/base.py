@@ -9,8 +9,10 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ...dicom.ids import Level, OrthancIds
+from ..thread import StartedCall
 from .notifications import Notifications
 
 # Orthanc's numbers for the built-in metadata (`?numeric`), and for attachments.
@@ -31,6 +33,11 @@ METADATA_NUMBERS: dict[str, int] = {
     "PixelDataOffset": 14,
 }
 ATTACHMENT_DICOM = 1
+# The Origin metadata of an instance indexed again from its file after a crash (see
+# services/recovery.py): who sent it was in the commit the crash lost. The next store of the
+# same instance replaces it, so that what that store records (a sender's retry, a job's redone
+# step and its ModifiedFrom) is not lost to an instance the sender was never told was stored.
+RECOVERED_ORIGIN = "Unknown"
 ATTACHMENT_NAMES: dict[str, int] = {"dicom": 1, "dicom-until-pixel-data": 3}
 COMPRESSION_NONE = 1
 COMPRESSION_ZLIB = 2
@@ -152,11 +159,11 @@ class Index(abc.ABC):
     # Ingest and deletion
     @abc.abstractmethod
     async def store(
-        self, instance: NewInstance, *, overwrite: bool, written: Callable[[], object] | None = None
+        self, instance: NewInstance, *, overwrite: bool, written: StartedCall[Any] | None = None
     ) -> StoreResult:
-        """Index a new instance. ``written``, when given, blocks until the instance's file is
-        durable (raising if its write failed): the commit waits for it, so the index never points
-        at a file a crash could take away, and the rows may be written meanwhile."""
+        """Index a new instance. ``written``, when given, is the write of the instance's file,
+        under way or deferred (raising if it failed): the commit waits for its end, so the index
+        never points at a file a crash could take away, and the rows may be written meanwhile."""
 
     @abc.abstractmethod
     async def delete(self, public_id: str, level: Level) -> DeleteResult | None: ...

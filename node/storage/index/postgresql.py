@@ -38,6 +38,7 @@ from ...errors import ErrorCode, OrthancError, storage_full
 from ...units import SECOND
 from ..batch import Batcher
 from ..settings import PostgresSettings
+from ..thread import StartedCall, blocking_wait
 from . import queries
 from .base import NewInstance, StoreResult
 from .dialect import POSTGRESQL
@@ -68,7 +69,6 @@ _RETRIED = (
     psycopg.errors.DeadlockDetected,
     queries.ConcurrentChange,
 )
-
 
 
 def _orthanc_error(error: psycopg.Error) -> OrthancError:
@@ -231,9 +231,9 @@ class PostgresIndex(SqlBackend, Notifications):
 
     # -- ingest ------------------------------------------------------------------
     async def store(
-        self, instance: NewInstance, *, overwrite: bool, written: Callable[[], object] | None = None
+        self, instance: NewInstance, *, overwrite: bool, written: StartedCall[Any] | None = None
     ) -> StoreResult:
-        return await self._store_batcher.submit((instance, overwrite, written))
+        return await self._store_batcher.submit((instance, overwrite, blocking_wait(written)))
 
     def _store_batch(self, items: list[_StoreItem]) -> list[outcome.Outcome[StoreResult]]:
         """Group commit: one transaction for the stores that queued up while every connection

@@ -17,6 +17,7 @@ from ...dicom.ids import Level
 from ...errors import ErrorCode, OrthancError
 from .base import (
     ATTACHMENT_DICOM,
+    RECOVERED_ORIGIN,
     Attachment,
     Change,
     DeleteResult,
@@ -145,6 +146,17 @@ def _known(sql: Sql, public_ids: Sequence[str]) -> dict[str, int]:
 
 
 # -- ingest ------------------------------------------------------------------
+def _recovered(sql: Sql, internal_id: int) -> bool:
+    """Whether the instance was indexed again from its file after a crash (see RECOVERED_ORIGIN)."""
+    return (
+        sql.row(
+            "SELECT 1 FROM metadata WHERE internal_id = ? AND name = 'Origin' AND value = ?",
+            (internal_id, RECOVERED_ORIGIN),
+        )
+        is not None
+    )
+
+
 def _add_resource(sql: Sql, new: NewInstance, level: Level, parent: int | None) -> tuple[int, bool]:
     """The internal ID of one level of a new instance, and whether this call created it. Another
     writer may create the same resource meanwhile (other processes sharing a PostgreSQL index):
@@ -176,7 +188,7 @@ def insert_instance(sql: Sql, new: NewInstance, overwrite: bool) -> StoreResult:
     known = _known(sql, new.ids)
     existing = known.pop(new.ids[3], None)
     if existing is not None:
-        if not overwrite:
+        if not overwrite and not _recovered(sql, existing):
             return StoreResult(already_stored=True)
         # Replaced as a deletion then a store: ancestors left empty go too, and come back as new.
         _, result.removed_files = delete_rows(sql, existing)
@@ -289,7 +301,10 @@ def delete_rows(sql: Sql, internal_id: int) -> tuple[tuple[str, Level] | None, l
             (internal_id,),
         )
     files = [
-        r[0] for r in sql.rows(_SUBTREE + "SELECT a.uuid FROM attachments a JOIN tree ON a.internal_id = tree.id", (internal_id,))
+        r[0]
+        for r in sql.rows(
+            _SUBTREE + "SELECT a.uuid FROM attachments a JOIN tree ON a.internal_id = tree.id", (internal_id,)
+        )
     ]
     parent_row = sql.row("SELECT parent FROM resources WHERE internal_id = ?", (internal_id,))
     assert parent_row is not None
@@ -504,9 +519,7 @@ def set_attachment(sql: Sql, public_id: str, attachment: Attachment) -> str | No
     if found is None:
         raise OrthancError(ErrorCode.UNKNOWN_RESOURCE, f"Unknown resource: {public_id}")
     a = attachment
-    old = sql.row(
-        "SELECT uuid FROM attachments WHERE internal_id = ? AND content_type = ?", (found[0], a.content_type)
-    )
+    old = sql.row("SELECT uuid FROM attachments WHERE internal_id = ? AND content_type = ?", (found[0], a.content_type))
     sql.run(
         "INSERT INTO attachments VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(internal_id, content_type) DO UPDATE SET "
         "uuid = excluded.uuid, compressed_size = excluded.compressed_size, "
@@ -568,9 +581,7 @@ def log_change(sql: Sql, change_type: str, public_id: str, level: Level, date: s
 
 
 def changes(sql: Sql, since: int, limit: int) -> tuple[list[Change], bool]:
-    rows = sql.rows(
-        f"SELECT {_CHANGE_COLUMNS} FROM changes WHERE seq > ? ORDER BY seq LIMIT ?", (since, limit + 1)
-    )
+    rows = sql.rows(f"SELECT {_CHANGE_COLUMNS} FROM changes WHERE seq > ? ORDER BY seq LIMIT ?", (since, limit + 1))
     return [_change(r) for r in rows[:limit]], len(rows) <= limit
 
 
@@ -586,9 +597,7 @@ def clear_changes(sql: Sql) -> None:
 # -- statistics ----------------------------------------------------------------------
 def statistics(sql: Sql) -> dict[str, int]:
     counts = {int(lv): int(n) for lv, n in sql.rows("SELECT level, COUNT(*) FROM resources GROUP BY level")}
-    sizes = sql.row(
-        "SELECT COALESCE(SUM(compressed_size), 0), COALESCE(SUM(uncompressed_size), 0) FROM attachments"
-    )
+    sizes = sql.row("SELECT COALESCE(SUM(compressed_size), 0), COALESCE(SUM(uncompressed_size), 0) FROM attachments")
     assert sizes is not None
     stats = {f"Count{lv.plural.capitalize()}": counts.get(int(lv), 0) for lv in Level}
     return {**stats, "DiskSize": int(sizes[0]), "UncompressedSize": int(sizes[1])}

@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import outcome
+import trio
 
 from ...errors import ErrorCode, OrthancError, storage_full
+from ...offload import offload, under_virtual_clock
 from ..batch import Batcher
 from ..files import flush_folder
 from ..private import create_empty_file, make_folders
-from ..thread import DedicatedThread
+from ..thread import DedicatedThread, StartedCall, blocking_wait
 from . import queries
 from .base import (
     NewInstance,
@@ -36,6 +38,9 @@ T = TypeVar("T")
 # A store waiting in the batch: the instance, whether it may replace one stored, and what
 # blocks until its file is durable (see Index.store).
 _StoreItem = tuple[NewInstance, bool, Callable[[], object] | None]
+# Commits between two checkpoints of the write-ahead log, once the writer's thread runs them (see
+# SqliteIndex._count_transaction): about SQLite's own 1,000 pages, at some 15 pages per store.
+CHECKPOINT_COMMITS = 64
 _PRIMARY_CODE = 0xFF  # the low byte of an extended SQLite result code is its primary code
 BUSY_TIMEOUT_SECONDS = 10.0  # longest wait for the write lock another process holds
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes of write-ahead log kept after a checkpoint
@@ -91,6 +96,7 @@ class SqliteIndex(SqlBackend):
         self._log_fd: int | None = None  # the write-ahead log, flushed by hand (see enable_file_recovery)
         self._unjournaled = False  # the store batch under way has a store whose name was not journaled
         self._light = False  # the connection's commits skip the flush (synchronous=NORMAL)
+        self._transactions = 0  # with file recovery, for the checkpoints (see _count_transaction)
 
     @staticmethod
     def _open(path: Path, durable: bool) -> sqlite3.Connection:
@@ -133,6 +139,7 @@ class SqliteIndex(SqlBackend):
         if not self._durable:
             return None
         self._log_fd = os.open(self._log_path, os.O_RDONLY | os.O_CLOEXEC)
+        self._thread.run_blocking(self._db.execute, "PRAGMA wal_autocheckpoint=0")  # see _count_transaction
         return self._journal
 
     def _journal(self, names: list[str]) -> None:
@@ -153,9 +160,11 @@ class SqliteIndex(SqlBackend):
     def _tx(self, *, light: bool = False) -> _Transaction:
         """A transaction, committed ``light``: without flushing the write-ahead log when file
         recovery is on (else as every commit of this index)."""
-        if self._log_fd is not None and self._light != light:  # outside any transaction, as SQLite wants
-            self._db.execute(f"PRAGMA synchronous={'NORMAL' if light else 'FULL'}")
-            self._light = light
+        if self._log_fd is not None:
+            if self._light != light:  # outside any transaction, as SQLite wants
+                self._db.execute(f"PRAGMA synchronous={'NORMAL' if light else 'FULL'}")
+                self._light = light
+            self._count_transaction()
         return _Transaction(self._db)
 
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
@@ -174,9 +183,54 @@ class SqliteIndex(SqlBackend):
 
     # -- ingest ------------------------------------------------------------
     async def store(
-        self, instance: NewInstance, *, overwrite: bool, written: Callable[[], object] | None = None
+        self, instance: NewInstance, *, overwrite: bool, written: StartedCall[Any] | None = None
     ) -> StoreResult:
-        return await self._store_batcher.submit((instance, overwrite, written))
+        """With file recovery, a store arriving while the writer's thread is idle is written
+        here, on the event loop (see :meth:`_store_here`); any other joins the next batch."""
+        if self._log_fd is not None and not under_virtual_clock() and self._thread.try_hold():
+            try:
+                return await self._store_here(instance, overwrite, written)
+            finally:
+                self._thread.release()
+        return await self._store_batcher.submit((instance, overwrite, blocking_wait(written)))
+
+    async def _store_here(self, new: NewInstance, overwrite: bool, written: StartedCall[Any] | None) -> StoreResult:
+        """One store in a transaction of its own on the event loop, the writer's thread held
+        meanwhile: its rows are written while its file is flushed in a worker, and its light
+        commit is a few writes without a flush. That spares the two hand-offs to the writer's
+        thread and back, and the rows run while the loop holds the interpreter anyway, where
+        the writer's thread would wait for it at every statement. Not cancellable, like a
+        batch: the rows are written and committed, or rolled back, once begun."""
+        if written is not None:
+            written.start_deferred()
+        with trio.CancelScope(shield=True):
+            self._unjournaled = False
+            try:
+                with self._tx(light=True):
+                    result = self._store(new, overwrite, None)
+                    if written is not None and not result.already_stored:  # a duplicate's file is not needed
+                        await written.wait()  # its failure rolls the rows back and reaches the caller
+                if self._unjournaled and self._log_fd is not None:
+                    await offload(flush_log, self._log_fd)
+            except sqlite3.Error as error:
+                raise _orthanc_error(error) from error
+            except OSError as error:
+                raise _log_flush_failure(error) from error
+        return result
+
+    def _count_transaction(self) -> None:
+        """With file recovery the writer does not checkpoint the write-ahead log at its commits
+        (a checkpoint flushes the database, too long for the event loop): its thread does, after
+        every CHECKPOINT_COMMITS transactions."""
+        self._transactions += 1
+        if self._transactions % CHECKPOINT_COMMITS == 0:
+            self._thread.post(self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        try:  # what readers still use stays: a later checkpoint copies it
+            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as error:  # the log grows meanwhile; the next one tries again
+            log.warning("index: checkpoint failed: %s", error)
 
     @contextlib.contextmanager
     def _store_transaction(self) -> Iterator[None]:
@@ -195,8 +249,7 @@ class SqliteIndex(SqlBackend):
         except sqlite3.Error as error:  # BEGIN or COMMIT failed: every store of the batch fails
             raise _orthanc_error(error) from error
         except OSError as error:
-            log.error("index: cannot flush the write-ahead log: %s", error)
-            raise OrthancError(ErrorCode.DATABASE) from error
+            raise _log_flush_failure(error) from error
 
     def _store_batch(self, items: list[_StoreItem]) -> list[outcome.Outcome[StoreResult]]:
         """Group commit, in the batch's transaction, committed once the files of all the stores
@@ -229,6 +282,11 @@ class SqliteIndex(SqlBackend):
     # -- changes -----------------------------------------------------------
     async def last_seq(self) -> int:
         return await self._read(_last_seq)
+
+
+def _log_flush_failure(error: OSError) -> OrthancError:
+    log.error("index: cannot flush the write-ahead log: %s", error)
+    return OrthancError(ErrorCode.DATABASE)
 
 
 def flush_log(fd: int) -> None:

@@ -1,0 +1,65 @@
+"""Light commits: a store whose file has a journaled name commits its index entry without
+flushing the write-ahead log (its file is the durable record, see test_lost_commit_recovery);
+any other store flushes it, and the log is still checkpointed, by the writer's thread."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import trio
+
+from node.storage.index import sqlite as sqlite_index
+from tests.support.datasets import make_dataset
+from tests.support.node import node_config, start_node
+from tests.support.peers import c_store
+from tests.support.storage import CreatingStore
+
+SUCCESS = 0x0000
+
+
+async def test_a_store_without_a_journaled_name_is_flushed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No reserved names (every file created as it is written): nothing would find such a file
+    after a crash, so its store's commit flushes the write-ahead log before it is acknowledged."""
+    flushed: list[int] = []
+
+    def recording_flush(fd: int) -> None:
+        sqlite_index.os.fdatasync(fd)
+        flushed.append(fd)
+
+    monkeypatch.setattr(sqlite_index, "flush_log", recording_flush)
+    config = node_config(tmp_path)
+    async with trio.open_nursery() as nursery:
+        node = await start_node(nursery, config, file_store=CreatingStore)
+        assert await trio.to_thread.run_sync(c_store, node.ports["dicom"], [make_dataset()]) == [SUCCESS]
+        assert len(flushed) == 1
+        assert await trio.to_thread.run_sync(c_store, node.ports["dicom"], [make_dataset(patient_id="P2")]) == [SUCCESS]
+        assert len(flushed) == 2
+        nursery.cancel_scope.cancel()
+
+
+async def test_the_write_ahead_log_is_checkpointed(nursery: trio.Nursery, tmp_path: Path) -> None:
+    """The writer leaves checkpoints to its thread, every so many transactions: the stores reach
+    the database file, and the log does not grow for ever."""
+    node = await start_node(nursery, node_config(tmp_path))
+    database = node.settings.storage.index_directory / "index.sqlite"
+    size = database.stat().st_size
+    count = sqlite_index.CHECKPOINT_COMMITS + 1
+    datasets = [make_dataset(sop_uid=f"1.2.3.{number}") for number in range(count)]
+    assert await trio.to_thread.run_sync(c_store, node.ports["dicom"], datasets) == [SUCCESS] * count
+    index = node.index
+    assert isinstance(index, sqlite_index.SqliteIndex)
+    await index._run(lambda: None)  # white box: queued behind the checkpoint the stores asked for
+    assert database.stat().st_size > size
+
+
+async def test_a_store_with_a_journaled_name_is_not_flushed(
+    nursery: trio.Nursery, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reserved names (the default): the file's flush is the store's only one."""
+    flushed: list[int] = []
+    monkeypatch.setattr(sqlite_index, "flush_log", flushed.append)
+    node = await start_node(nursery, node_config(tmp_path))
+    datasets = [make_dataset(sop_uid="1.2.3.1"), make_dataset(sop_uid="1.2.3.2")]
+    assert await trio.to_thread.run_sync(c_store, node.ports["dicom"], datasets) == [SUCCESS] * 2
+    assert flushed == []
