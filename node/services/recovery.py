@@ -5,7 +5,9 @@ SqliteIndex.enable_file_recovery): its file is durable when the store is acknowl
 index entry only at the next flush. After a power cut, the journal still holds the names of
 the stores whose commits were lost: their files are indexed again here, before the node
 serves and before the storage sweep could take them for orphans. Names never written (empty
-files, or files already gone) are dropped.
+files, or files already gone) are dropped. A file flushed whose store never committed (the
+crash came first) is indexed too: its sender was never told it was stored, and the next store
+of the same instance replaces it (see RECOVERED_ORIGIN).
 """
 
 from __future__ import annotations
