@@ -41,9 +41,10 @@ class DedicatedThread:
                 work()
 
     def try_hold(self) -> bool:
-        """Take the thread's turn for the caller's own thread, if nothing runs on it now: calls
-        queued meanwhile wait until :meth:`release` (from the same thread)."""
-        return self._serial.acquire(blocking=False)
+        """Take the thread's turn for the caller's own thread, if nothing runs or waits on it
+        now (so that the thread's own calls are never held back for long): calls queued
+        meanwhile wait until :meth:`release` (from the same thread)."""
+        return self._queue.empty() and self._serial.acquire(blocking=False)
 
     def release(self) -> None:
         self._serial.release()
