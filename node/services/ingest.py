@@ -53,6 +53,9 @@ _ALL_LOOKUP_TAGS = frozenset(tag for tags in LOOKUP_TAGS.values() for tag in tag
 
 # Instances whose IDs /tools/reconstruct reads from the index at a time.
 RECONSTRUCT_BATCH = 500
+# Datasets from this size on are written from the start (see Ingest.receive): their flush takes
+# longer than their parse and MD5, which it then overlaps.
+WRITE_AHEAD_BYTES = 64 * 1024
 
 # Control characters of ASCII, deleted by str.translate.
 _CONTROL_CHARACTERS = dict.fromkeys([*range(0x20), 0x7F])
@@ -215,7 +218,7 @@ class Ingest:
         started = time.perf_counter()
         file_uuid = self._files.new_name()
         writing: StartedCall[tuple[str, int]] = StartedCall()
-        ahead = not inline or self._files.compress or not self._defer_writes
+        ahead = not inline or len(data) >= WRITE_AHEAD_BYTES or self._files.compress or not self._defer_writes
         if ahead:
             writing.start(self._files.write, data, file_uuid, writing.reached)
         else:
