@@ -29,6 +29,7 @@ class DedicatedThread:
         # Held by each call: under a virtual clock, calls run inline on the event loop while a
         # foreign thread's (run_blocking) still run on the thread; one at a time all the same.
         self._serial = threading.Lock()
+        self._waiting = False
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
@@ -37,14 +38,16 @@ class DedicatedThread:
             work = self._queue.get()
             if work is _STOP:
                 return
+            self._waiting = True  # for the turn, while try_hold lent it (see try_hold)
             with self._serial:
+                self._waiting = False
                 work()
 
     def try_hold(self) -> bool:
         """Take the thread's turn for the caller's own thread, if nothing runs or waits on it
         now (so that the thread's own calls are never held back for long): calls queued
         meanwhile wait until :meth:`release` (from the same thread)."""
-        return self._queue.empty() and self._serial.acquire(blocking=False)
+        return not self._waiting and self._queue.empty() and self._serial.acquire(blocking=False)
 
     def release(self) -> None:
         self._serial.release()
