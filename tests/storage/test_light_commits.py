@@ -4,14 +4,18 @@ any other store flushes it, and the log is still checkpointed, by the writer's t
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 
 from node.storage.index import sqlite as sqlite_index
+from node.storage.index.base import StoreResult
 from tests.support.datasets import make_dataset
-from tests.support.node import node_config, start_node
+from tests.support.index_rows import new_instance
+from tests.support.node import client_of, node_config, start_node
 from tests.support.peers import c_store
 from tests.support.storage import CreatingStore
 
@@ -63,3 +67,38 @@ async def test_a_store_with_a_journaled_name_is_not_flushed(
     datasets = [make_dataset(sop_uid="1.2.3.1"), make_dataset(sop_uid="1.2.3.2")]
     assert await trio.to_thread.run_sync(c_store, node.ports["dicom"], datasets) == [SUCCESS] * 2
     assert flushed == []
+    index = node.index
+    assert isinstance(index, sqlite_index.SqliteIndex)
+    journaled = set(await index.journaled_names())
+    async with client_of(node) as client:
+        stored = {
+            (await client.get(f"/instances/{i}")).json()["FileUuid"] for i in (await client.get("/instances")).json()
+        }
+    assert len(stored) == len(datasets)
+    assert journaled, "the names in stock are journaled"
+    assert journaled.isdisjoint(stored), "each store took its name out of the journal"
+
+
+async def test_a_store_waits_for_another_process_off_the_event_loop(tmp_path: Path) -> None:
+    """A tool holding the database's write lock: the store waits on the writer's thread (its
+    rows are not begun on the event loop, which would poll for the lock and block the node)."""
+    index = sqlite_index.SqliteIndex(tmp_path)
+    assert index.enable_file_recovery() is not None
+    other = sqlite3.connect(tmp_path / "index.sqlite", isolation_level=None)
+    results: list[StoreResult] = []
+
+    async def store() -> None:
+        results.append(await index.store(new_instance("1.2.3.1"), overwrite=False))
+
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(store)
+            await trio.testing.wait_all_tasks_blocked()  # the loop is free: the store waits elsewhere
+            assert results == []
+            other.execute("COMMIT")
+        assert [result.already_stored for result in results] == [False]
+        assert (await index.statistics())["CountInstances"] == 1
+    finally:
+        other.close()
+        await index.close()

@@ -157,15 +157,16 @@ class SqliteIndex(SqlBackend):
     def _sql(self) -> queries.Sql:
         return queries.Sql(self._db, SQLITE)
 
-    def _tx(self, *, light: bool = False) -> _Transaction:
+    def _tx(self, *, light: bool = False, wait: bool = True) -> _Transaction:
         """A transaction, committed ``light``: without flushing the write-ahead log when file
-        recovery is on (else as every commit of this index)."""
+        recovery is on (else as every commit of this index); ``wait`` false: _WriteLockBusy at
+        once when another process holds the write lock."""
         if self._log_fd is not None:
             if self._light != light:  # outside any transaction, as SQLite wants
                 self._db.execute(f"PRAGMA synchronous={'NORMAL' if light else 'FULL'}")
                 self._light = light
             self._count_transaction()
-        return _Transaction(self._db)
+        return _Transaction(self._db, wait=wait)
 
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
         return await self._readers.run(fn, *args)
@@ -189,29 +190,38 @@ class SqliteIndex(SqlBackend):
         here, on the event loop (see :meth:`_store_here`); any other joins the next batch."""
         if self._log_fd is not None and not under_virtual_clock() and self._thread.try_hold():
             try:
-                return await self._store_here(instance, overwrite, written)
+                result = await self._store_here(instance, overwrite, written)
             finally:
                 self._thread.release()
+            if result is not None:
+                return result
         return await self._store_batcher.submit((instance, overwrite, blocking_wait(written)))
 
-    async def _store_here(self, new: NewInstance, overwrite: bool, written: StartedCall[Any] | None) -> StoreResult:
+    async def _store_here(
+        self, new: NewInstance, overwrite: bool, written: StartedCall[Any] | None
+    ) -> StoreResult | None:
         """One store in a transaction of its own on the event loop, the writer's thread held
         meanwhile: its rows are written while its file is flushed in a worker, and its light
         commit is a few writes without a flush. That spares the two hand-offs to the writer's
         thread and back, and the rows run while the loop holds the interpreter anyway, where
         the writer's thread would wait for it at every statement. Not cancellable, like a
-        batch: the rows are written and committed, or rolled back, once begun."""
+        batch: the rows are written and committed, or rolled back, once begun. None, with
+        nothing done, when another process (a tool on the database) holds the write lock: the
+        writer's thread waits for it, never the loop."""
         if written is not None:
             written.start_deferred()
+        result: StoreResult | None = None
         with trio.CancelScope(shield=True):
             self._unjournaled = False
             try:
-                with self._tx(light=True):
+                with self._tx(light=True, wait=False):
                     result = self._store(new, overwrite, None)
                     if written is not None and not result.already_stored:  # a duplicate's file is not needed
                         await written.wait()  # its failure rolls the rows back and reaches the caller
                 if self._unjournaled and self._log_fd is not None:
                     await offload(flush_log, self._log_fd)
+            except _WriteLockBusy:
+                return None
             except sqlite3.Error as error:
                 raise _orthanc_error(error) from error
             except OSError as error:
@@ -341,6 +351,10 @@ def _migrate_jobs(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
+class _WriteLockBusy(Exception):
+    """Another process holds the write lock, and the transaction was not to wait for it."""
+
+
 class _Transaction:
     """BEGIN IMMEDIATE … COMMIT, rolled back on any exception, a failed COMMIT included.
 
@@ -348,18 +362,24 @@ class _Transaction:
     what lets the next one begin once the disk has room again.
     """
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, *, wait: bool = True) -> None:
         self._db = db
+        self._wait = wait
 
     def __enter__(self) -> None:
-        """Take the write lock, polling for it while another process holds it (see WRITE_LOCK_POLL_SECONDS)."""
+        """Take the write lock, polling for it while another process holds it (see
+        WRITE_LOCK_POLL_SECONDS), or raising _WriteLockBusy without ``wait``."""
         deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
         while True:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 return
             except sqlite3.OperationalError as error:
-                if error.sqlite_errorcode & _PRIMARY_CODE != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                if error.sqlite_errorcode & _PRIMARY_CODE != sqlite3.SQLITE_BUSY:
+                    raise
+                if not self._wait:
+                    raise _WriteLockBusy from error
+                if time.monotonic() > deadline:
                     raise
             time.sleep(WRITE_LOCK_POLL_SECONDS)
 
