@@ -1,6 +1,6 @@
 """One HTTP connection's socket, with the time limits a client must keep to.
 
-hypercorn waits for a client's bytes, and for room to send to it, for as long as it
+An HTTP server waits for a client's bytes, and for room to send to it, for as long as it
 takes: a client that announces a body and trickles it, or that asks for an answer
 and never reads it, holds its connection (and whatever serves it) forever. Here:
 
@@ -55,7 +55,7 @@ class ClientLimits:
 
 
 class GuardedStream(trio.abc.HalfCloseableStream):
-    """The socket stream handed to hypercorn for one connection.
+    """The socket stream of one connection, as :mod:`.http1` serves it.
 
     The ASGI layer says when the client owes body bytes (:meth:`expect_body`,
     :meth:`body_received`) and can end the connection (:meth:`abort`); ending it
@@ -64,7 +64,7 @@ class GuardedStream(trio.abc.HalfCloseableStream):
 
     def __init__(self, stream: trio.SocketStream, limits: ClientLimits, scope: trio.CancelScope) -> None:
         self._stream = stream
-        self.socket = stream.socket  # hypercorn reads the peer's and its own address from it
+        self.socket = stream.socket
         self._limits = limits
         self._scope = scope
         self._owed_since: float | None = None  # when the client started to owe body bytes
@@ -100,7 +100,7 @@ class GuardedStream(trio.abc.HalfCloseableStream):
     def stop_sending(self) -> None:
         """The server stops: a send in progress gives up now rather than at its timeout.
 
-        hypercorn shields its sends from cancellation; only a scope inside the send reaches it.
+        The connection shields its sends from cancellation; only a scope inside the send reaches it.
         """
         self.aborted = True
         if self._send_scope is not None:

@@ -3,12 +3,12 @@
 A body whose Content-Length is over MaximumRequestSize gets 413 before the app sees it.
 
 An answer sent before the body was read (401, 403, 404, 405, 413...) leaves the body
-on the connection. hypercorn then stops reading (its queue to the app is full and
-nobody empties it) and never closes the connection, so a client that sends its next
-request on it, a retry with credentials say, waits forever. So before such an answer
-ends, the rest of the body is read and dropped, up to :data:`DRAIN_LIMIT`, and the
-connection serves the next request. A body longer than that, or of unknown length,
-gets ``Connection: close`` on the answer and the connection is closed after it.
+on the connection, and the client's next request behind it: a client that sends that
+request on the same connection, a retry with credentials say, must not wait forever. So
+before such an answer ends, the rest of the body is read and dropped, up to
+:data:`DRAIN_LIMIT`, and the connection serves the next request. A body longer than that,
+or of unknown length, gets ``Connection: close`` on the answer and the connection is
+closed after it.
 
 This is also where the connection learns when the client owes body bytes, which
 the time limits of :mod:`.connection` apply to.
@@ -27,7 +27,6 @@ from .spool import too_large
 
 log = logging.getLogger(__name__)
 
-HTTP1_VERSIONS = frozenset({"1.0", "1.1"})
 # An unread body is read and dropped up to this many bytes after an early answer.
 DRAIN_LIMIT = 64 * MEGABYTE
 
@@ -79,11 +78,6 @@ class RequestBody:
     async def serve(self, scope: Message, receive: Receive, send: Send, app: App) -> None:
         """Run ``app`` on the request, its body tracked (a request without a body as it came)."""
         connection = connection_of(scope)
-        if connection is not None and scope["http_version"] not in HTTP1_VERSIONS:
-            # The time limits follow one request at a time, as HTTP/1 sends them; Orthanc serves
-            # no HTTP/2 either (hypercorn would, after an upgrade or a preface).
-            connection.abort("HTTP/2 is not served")
-            return
         length, chunked = _framing(scope)
         if not chunked and not length:
             await app(scope, receive, send)  # no body: nothing to track, nothing left unread
@@ -126,15 +120,15 @@ class RequestBody:
             if not last or body.done:
                 await send(message)
                 return
-            # hypercorn decides, as the answer ends, whether the connection serves another request:
-            # drop the body first, so it can.
+            # The connection decides, as the answer ends, whether it serves another request: drop
+            # the body first, so it can.
             if body.drainable():
                 await drain()
             if body.done:
                 await send(message)
                 return
-            # Too long to drop: ending the answer closes the connection, once hypercorn has told the
-            # request that its client is gone, through the queue that the unread body fills.
+            # Too long to drop: the answer says Connection: close, and its end tells the drain that
+            # the client is gone.
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(drain_or_abort)
                 await send(message)

@@ -22,9 +22,6 @@ def task_names() -> Counter[str]:
     return Counter(task.name for task in _walk(root))
 
 
-HTTP_SERVER = "hypercorn."  # its connections come and go with the test's client (keep-alive timers)
-
-
 def tasks_added(before: Counter[str]) -> dict[str, int]:
-    """Tasks running now that did not before (by function name), the HTTP server's own aside."""
-    return {name: count for name, count in (task_names() - before).items() if not name.startswith(HTTP_SERVER)}
+    """Tasks running now that did not before (by function name)."""
+    return dict(task_names() - before)
