@@ -34,9 +34,6 @@ from ..net.tcp import open_descriptor, read_ready
 
 log = logging.getLogger(__name__)
 
-# A send waits for room at most the request timeout per slice of this size: a slow
-# client that keeps reading is never cut, one that stopped reading is.
-SEND_SLICE = 64 * 1024
 # Bytes read at most at once when the reader names no size.
 RECEIVE_SIZE = 64 * 1024
 
@@ -159,26 +156,29 @@ class GuardedStream(trio.abc.HalfCloseableStream):
             raise trio.BrokenResourceError(error) from error
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        """All of ``data``, written as the socket takes it: each wait for room lasts at most the
+        request timeout, so a slow client that keeps reading is never cut, one that stopped is."""
         view = memoryview(data)
         sent = 0 if self.aborted else self._write_now(view)
-        for start in range(sent, len(view), SEND_SLICE):
+        while sent < len(view):
             if self.aborted:
                 raise trio.BrokenResourceError("connection closed by the server")
             with trio.move_on_after(self._limits.wait) as scope:
                 self._send_scope = scope
                 try:
-                    await self._stream.send_all(view[start : start + SEND_SLICE])
+                    await trio.lowlevel.wait_writable(self.socket)
                 finally:
                     self._send_scope = None
             if scope.cancelled_caught:
                 self.abort("it does not read its answer")
                 raise trio.BrokenResourceError("client not reading")
+            sent += self._write_now(view[sent:])
 
     def _write_now(self, view: memoryview) -> int:
-        """How much of ``view`` the socket took at once, without waiting nor a scheduler pass
-        (all of a small answer): the rest goes out through trio, within the time limits."""
+        """How much of ``view`` the socket takes at once, without waiting nor a scheduler pass
+        (all of a small answer); the rest waits for room (see send_all)."""
         if self._stream.socket.did_shutdown_SHUT_WR:
-            return 0  # trio says so
+            raise trio.ClosedResourceError("the connection's sending side was shut down")
         try:
             return os.write(open_descriptor(self.socket), view)
         except BlockingIOError:
