@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 MAX_HEAD = 16 * 1024  # bytes of a request line and its headers, or of a chunked body's trailers
 MAX_CHUNK_LINE = 1024  # bytes of a chunk's size line, its extensions included
+MAX_LENGTH_DIGITS = 18  # of a Content-Length: far above any size limit, and within 64 bits
 # Bytes a client may pipeline while the app works on its request; past them the connection is
 # not read until the answer is sent (the client waits, as it would for any server).
 MAX_PIPELINED = 64 * 1024
@@ -64,7 +65,6 @@ _HTTP2_PREFACE = b"PRI * HTTP/2.0"
 _NO_BODY_STATUSES = frozenset({204, 304})
 _CHUNKED = b"chunked"
 _ASGI = {"spec_version": "2.1", "version": "3.0"}
-_REQUEST_END: Message = {"type": "http.request", "body": b"", "more_body": False}
 _DISCONNECT: Message = {"type": "http.disconnect"}
 
 
@@ -196,8 +196,8 @@ def parse_head(head: bytes) -> _Request:
             raise _BadRequest(400 if lengths else 501, "unsupported or ambiguous body framing")
         request.chunked = True
     elif lengths:
-        (length,) = lengths if len(lengths) == 1 else (b"",)
-        if not length.isdigit() or len(length) > 18:
+        length = lengths.pop()
+        if lengths or not length.isdigit() or len(length) > MAX_LENGTH_DIGITS:
             raise _BadRequest(400, "bad Content-Length")
         request.length = int(length)
     return request
@@ -437,6 +437,8 @@ class Http1Connection:
                 raise ValueError(f"header {name!r} cannot be sent")
             if name == b"content-length":
                 x.answer_left = int(value)
+            elif name == b"transfer-encoding":
+                continue  # the framing is the server's (below)
             elif name == b"connection" and b"close" in value.lower():
                 x.close_after = True
                 continue  # said once, below

@@ -4,6 +4,8 @@ HEAD, HTTP/1.0, and malformed requests refused without harm to the connections o
 from __future__ import annotations
 
 import json
+import logging
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -173,3 +175,50 @@ async def test_http2_preface_closes_the_connection(connect: Connector, nursery: 
     with trio.fail_after(TIME_LIMIT):
         await connection.send(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
         assert await connection.answer() is None
+
+
+FUZZ_REQUESTS = 150
+FUZZ_SEED = 20261207
+# Requests the mutations start from: a plain GET, an upload by length, a chunked upload.
+FUZZ_BASES = (
+    b"GET /system?x=1 HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n",
+    b"POST /tools/find HTTP/1.1\r\nHost: x\r\nContent-Length: 31\r\n\r\n" + b'{"Level":"Study","Query":{}}   ',
+    b"POST /instances HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\n0\r\n\r\n",
+)
+
+
+def _mutated(rng: random.Random, data: bytes) -> bytes:
+    """``data`` with a few bytes changed, removed, repeated or put in, as a faulty client might."""
+    out = bytearray(data)
+    for _ in range(rng.randint(1, 4)):
+        at = rng.randrange(len(out))
+        kind = rng.randrange(4)
+        if kind == 0:
+            out[at] = rng.randrange(256)
+        elif kind == 1:
+            del out[at : at + rng.randint(1, 8)]
+        elif kind == 2:
+            out[at:at] = out[at : at + rng.randint(1, 16)] * rng.randint(1, 50)
+        else:
+            out[at:at] = rng.choice([b"\r\n", b"\n", b":", b" ", b"\x00", b"\r\n\r\n", b"chunked", b"99999999"])
+    return bytes(out)
+
+
+async def test_mutated_requests_fail_alone(
+    connect: Connector, nursery: trio.Nursery, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each mutated request gets an answer or a closed connection, within the time limit; the server
+    logs no failure of its own and serves the next client as before."""
+    node = await _node(nursery, tmp_path)
+    rng = random.Random(FUZZ_SEED)
+    with trio.fail_after(TIME_LIMIT * 3):
+        for _ in range(FUZZ_REQUESTS):
+            connection = await connect(node)
+            await connection.send(_mutated(rng, rng.choice(FUZZ_BASES)))
+            await connection.stream.send_eof()  # what a client sends no more cannot hold the server
+            await connection.wait_closed()
+        healthy = await connect(node)
+        await healthy.send(b"GET /system HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = await healthy.answer()
+    assert answer is not None and answer.status == 200
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR], caplog.text
