@@ -226,6 +226,45 @@ def _representable(value: Any, codec: str) -> Any:
     return value
 
 
+# VRs whose ASCII text an answer holds as it is: such an answer is written without pydicom.
+_PLAIN_VRS = frozenset(["AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT"])
+# A text value in this form stands for binary data (see set_from_json): never plain.
+_BINARY_URI = "data:"
+
+
+class FindAnswer:
+    """One C-FIND answer. When it holds ASCII text alone (most answers), ``plain`` lists its
+    elements, (tag, VR, text) in tag order, for the SCP to write as they are: making them
+    pydicom elements cost more than finding the answer. :attr:`dataset` is the answer as
+    pydicom has it, made on demand for plain answers."""
+
+    def __init__(self, plain: list[tuple[int, str, str]] | None, dataset: Dataset | None = None) -> None:
+        self.plain = plain
+        self._dataset = dataset
+
+    @property
+    def dataset(self) -> Dataset:
+        if self._dataset is None:
+            self._dataset = Dataset()
+            for tag, vr, text in self.plain or ():
+                self._dataset.add(DataElement(tag, vr, text))
+        return self._dataset
+
+
+def _plain(chosen: Mapping[int, Any]) -> list[tuple[int, str, str]] | None:
+    """The elements of an answer of ASCII text values of plain VRs only; None for any other."""
+    elements = []
+    for tag in sorted(chosen):
+        value = chosen[tag]
+        if not isinstance(value, str) or not value.isascii() or value.startswith(_BINARY_URI):
+            return None
+        vr = dictionary_vr(tag)
+        if vr not in _PLAIN_VRS:
+            return None
+        elements.append((tag, vr, value))
+    return elements
+
+
 @dataclass(frozen=True)
 class AnswerBuilder:
     """Builds the answers of one query: same keys, same character set for each."""
@@ -235,12 +274,10 @@ class AnswerBuilder:
     charset: str
     on_dropped: Callable[[int, OrthancError], None]
 
-    def build(self, values: Mapping[str, Any], counters: Mapping[int, str]) -> Dataset:
+    def build(self, values: Mapping[str, Any], counters: Mapping[int, str]) -> FindAnswer:
         """``values``: tag (`gggg,eeee`) → text, None (empty) or sequence items (short JSON);
         ``counters``: the computed attributes of this resource."""
-        answer = Dataset()
-        answer.add(DataElement(SPECIFIC_CHARACTER_SET, "CS", self.charset))
-        chosen: dict[int, Any] = {RETRIEVE_AE_TITLE: self.retrieve_aet}
+        chosen: dict[int, Any] = {SPECIFIC_CHARACTER_SET: self.charset, RETRIEVE_AE_TITLE: self.retrieve_aet}
         for tag in self.query.keys:
             value = values.get(format_tag(tag))
             chosen[tag] = value if isinstance(value, str) else ""
@@ -250,13 +287,18 @@ class AnswerBuilder:
             items = values.get(format_tag(tag))
             if isinstance(items, list):
                 chosen[tag] = items
+        plain = _plain(chosen)  # ASCII text is the same in every character set of answers
+        if plain is not None:
+            return FindAnswer(plain)
+        answer = Dataset()
+        answer.add(DataElement(SPECIFIC_CHARACTER_SET, "CS", chosen.pop(SPECIFIC_CHARACTER_SET)))
         codec = _answer_codec(self.charset)
         for tag, value in chosen.items():
             try:
                 set_from_json(answer, tag, _representable(value, codec), [codec], "")
             except OrthancError as error:  # a value its VR cannot hold: left out, as Orthanc does
                 self.on_dropped(tag, error)
-        return answer
+        return FindAnswer(None, answer)
 
 
 def stored_values(data: bytes, tags: Iterable[int]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from pydicom.dataset import Dataset
 from ..config import Config
 from ..dicom.encodings import character_set_of
 from ..dicom.ids import Level
-from ..dicom.query import AnswerBuilder, FindQuery, parse_find, parse_retrieve, stored_values
+from ..dicom.query import AnswerBuilder, FindAnswer, FindQuery, parse_find, parse_retrieve, stored_values
 from ..dicom.tag_numbers import (
     MODALITIES_IN_STUDY,
     NUMBER_OF_PATIENT_RELATED_INSTANCES,
@@ -81,14 +81,14 @@ class FindAnswers:
     LimitFindInstances left matches unanswered: the final status is then 0xFE00, not success.
     Errors of the query (OrthancError) are raised by the first iteration."""
 
-    def __init__(self, answers: AsyncGenerator[Dataset | None, None]) -> None:
+    def __init__(self, answers: AsyncGenerator[FindAnswer | None, None]) -> None:
         self._answers = answers
         self.complete = True
 
     def __aiter__(self) -> FindAnswers:
         return self
 
-    async def __anext__(self) -> Dataset:
+    async def __anext__(self) -> FindAnswer:
         answer = await self._answers.__anext__()
         if answer is None:  # the search's mark of a limit reached with matches left
             self.complete = False
@@ -147,7 +147,7 @@ class QueryRetrieve:
         """The answers to a C-FIND identifier, in the order resources were stored."""
         return FindAnswers(self._answers(identifier, our_aet))
 
-    async def _answers(self, identifier: Dataset, our_aet: str) -> AsyncGenerator[Dataset | None, None]:
+    async def _answers(self, identifier: Dataset, our_aet: str) -> AsyncGenerator[FindAnswer | None, None]:
         query = parse_find(identifier, case_sensitive_pn=self._case_sensitive_pn)
         if query.matches_nothing or (query.file_constraints and not self._files_to_match):
             return  # without a file to look into, a constraint outside the main tags matches nothing

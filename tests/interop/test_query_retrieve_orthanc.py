@@ -11,7 +11,6 @@ client would read. What may legitimately differ is normalized: the order of the 
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +21,10 @@ import pytest
 import trio
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
-from pynetdicom.dsutils import decode, encode
 
 from node.config import Config
 from node.context import NodeContext
+from node.dicom.query import FindAnswer
 from node.errors import OrthancError
 from node.runtime_settings import RuntimeSettings
 from node.services.query_retrieve import FindSettings, QueryRetrieve
@@ -33,6 +32,7 @@ from tests.support.datasets import SHARED_TESTDATA
 from tests.support.orthanc import RunningOrthanc, needs_orthanc, running_orthanc
 from tests.support.peers import c_find
 from tests.support.qr_corpus import STUDY_BRAIN, STUDY_CHEST, STUDY_EMPTY_DATE, STUDY_KNEE, corpus, identifier, uid
+from tests.support.query_retrieve import answer_on_the_wire
 
 pytestmark = needs_orthanc
 
@@ -131,9 +131,14 @@ RESTRICTED_SCENARIOS = [
 # constraints outside the main tags filter them. Here no file may be read, so nothing
 # matches: Orthanc still says "matching terminated" (0xFE00), we say complete (0x0000), the
 # answers being the same (none). We count the limit on real matches only.
-COMPLETE_HERE = Scenario("no file for non-main constraints", "SERIES", dict(ImageType="ORIGINAL*", SeriesInstanceUID=""))
+COMPLETE_HERE = Scenario(
+    "no file for non-main constraints", "SERIES", dict(ImageType="ORIGINAL*", SeriesInstanceUID="")
+)
 # Orthanc's answers are the first ones of its SQL lookup: only their number and the status compare.
-TRUNCATED = [Scenario("patients", "PATIENT", dict(PatientID="")), Scenario("instances", "IMAGE", dict(SOPInstanceUID=""))]
+TRUNCATED = [
+    Scenario("patients", "PATIENT", dict(PatientID="")),
+    Scenario("instances", "IMAGE", dict(SOPInstanceUID="")),
+]
 STATUS_MATCHING_TERMINATED = 0xFE00
 
 
@@ -182,11 +187,9 @@ def _canonical(dataset: Dataset) -> dict[str, Any]:
     return out
 
 
-def _as_received(answer: Dataset) -> dict[str, Any]:
+def _as_received(answer: FindAnswer) -> dict[str, Any]:
     """Our answer after the wire: encoded as the SCP sends it, decoded as a client does."""
-    data = encode(answer, True, True)
-    assert data is not None, "an answer pydicom cannot encode"
-    return _canonical(decode(io.BytesIO(data), True, True))
+    return _canonical(answer_on_the_wire(answer))
 
 
 def _sorted(answers: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -220,17 +223,23 @@ async def test_restricted_options_match_orthanc(
 ) -> None:
     qr = await _ours(node, http, **RESTRICTED)
     for scenario in RESTRICTED_SCENARIOS:
-        theirs, status = await trio.to_thread.run_sync(c_find, restricted_orthanc.dicom_port, AET, scenario.identifier())
+        theirs, status = await trio.to_thread.run_sync(
+            c_find, restricted_orthanc.dicom_port, AET, scenario.identifier()
+        )
         ours = [_as_received(answer) async for answer in qr.find(scenario.identifier(), our_aet=AET)]
         assert status == STATUS_SUCCESS, scenario.name
         assert _sorted(ours) == _sorted([_canonical(answer) for answer in theirs]), scenario.name
     for scenario in TRUNCATED:
-        theirs, status = await trio.to_thread.run_sync(c_find, restricted_orthanc.dicom_port, AET, scenario.identifier())
+        theirs, status = await trio.to_thread.run_sync(
+            c_find, restricted_orthanc.dicom_port, AET, scenario.identifier()
+        )
         answers = qr.find(scenario.identifier(), our_aet=AET)
-        ours = [answer async for answer in answers]
-        assert (len(ours), answers.complete) == (len(theirs), False), scenario.name
+        found = [answer async for answer in answers]
+        assert (len(found), answers.complete) == (len(theirs), False), scenario.name
         assert status == STATUS_MATCHING_TERMINATED, scenario.name
     answers = qr.find(COMPLETE_HERE.identifier(), our_aet=AET)
-    theirs, status = await trio.to_thread.run_sync(c_find, restricted_orthanc.dicom_port, AET, COMPLETE_HERE.identifier())
+    theirs, status = await trio.to_thread.run_sync(
+        c_find, restricted_orthanc.dicom_port, AET, COMPLETE_HERE.identifier()
+    )
     assert ([a async for a in answers], answers.complete) == ([], True)
     assert (theirs, status) == ([], STATUS_MATCHING_TERMINATED)

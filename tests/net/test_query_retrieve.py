@@ -8,14 +8,12 @@ test_query_retrieve_orthanc.py; this file pins each rule on its own.
 
 from __future__ import annotations
 
-import io
 from dataclasses import replace
 from typing import Any
 
 import httpx
 import pytest
 from pydicom.dataset import Dataset
-from pynetdicom.dsutils import decode, encode
 
 from node.config import Config
 from node.context import NodeContext
@@ -34,6 +32,7 @@ from tests.support.qr_corpus import (
     identifier,
     uid,
 )
+from tests.support.query_retrieve import answer_on_the_wire
 
 OUR_AET = "OURAET"
 
@@ -53,7 +52,8 @@ def variant(node: NodeContext, runtime: RuntimeSettings | None = None, **options
 
 
 async def find(service: QueryRetrieve, level: str | None, **keys: Any) -> list[Dataset]:
-    return [answer async for answer in service.find(identifier(level, **keys), our_aet=OUR_AET)]
+    """The answers, as a client reads them off the wire."""
+    return [answer_on_the_wire(answer) async for answer in service.find(identifier(level, **keys), our_aet=OUR_AET)]
 
 
 async def values(service: QueryRetrieve, level: str, keyword: str, **keys: Any) -> list[str]:
@@ -62,17 +62,10 @@ async def values(service: QueryRetrieve, level: str, keyword: str, **keys: Any) 
     return sorted(str(answer[keyword].value or "") for answer in answers)
 
 
-def on_the_wire(answer: Dataset) -> Dataset:
-    """What a client reads: the answer encoded as the SCP sends it (implicit VR), then decoded."""
-    data = encode(answer, True, True)
-    assert data is not None
-    return decode(io.BytesIO(data), True, True)
-
-
 async def test_answers_hold_the_keys_asked_and_what_orthanc_adds(qr: QueryRetrieve) -> None:
     answers = await find(qr, "PATIENT", PatientID="PAT1", PatientName="", PatientBirthDate="", OtherPatientIDs="")
     assert len(answers) == 1
-    answer = on_the_wire(answers[0])
+    answer = answers[0]
     assert answer.QueryRetrieveLevel == "PATIENT"
     assert answer.RetrieveAETitle == OUR_AET
     assert answer.SpecificCharacterSet == "ISO_IR 100"
@@ -138,7 +131,7 @@ async def test_study_counters_and_modalities_in_study(qr: QueryRetrieve) -> None
     keys = dict.fromkeys(
         ["ModalitiesInStudy", "SOPClassesInStudy", "NumberOfStudyRelatedSeries", "NumberOfStudyRelatedInstances"], ""
     )
-    answers = {a.StudyInstanceUID: on_the_wire(a) for a in await find(qr, "STUDY", StudyInstanceUID="", **keys)}
+    answers = {a.StudyInstanceUID: a for a in await find(qr, "STUDY", StudyInstanceUID="", **keys)}
     chest = answers[STUDY_CHEST]
     assert (list(chest.ModalitiesInStudy), chest.SOPClassesInStudy) == (["CT", "PT"], CT_IMAGE_STORAGE)
     assert (chest.NumberOfStudyRelatedSeries, chest.NumberOfStudyRelatedInstances) == (2, 3)
@@ -157,12 +150,12 @@ async def test_counters_of_each_level(qr: QueryRetrieve) -> None:
     patients = await find(qr, "PATIENT", PatientID="PAT1", NumberOfPatientRelatedStudies="",
                           NumberOfPatientRelatedSeries="", NumberOfPatientRelatedInstances="",
                           NumberOfStudyRelatedSeries="")  # fmt: skip
-    patient = on_the_wire(patients[0])
+    patient = patients[0]
     assert (patient.NumberOfPatientRelatedStudies, patient.NumberOfPatientRelatedSeries) == (2, 3)
     assert patient.NumberOfPatientRelatedInstances == 4
     assert patient.NumberOfStudyRelatedSeries is None  # another level's counter: present, empty
     series = await find(qr, "SERIES", SeriesInstanceUID=uid(1, 1), NumberOfSeriesRelatedInstances="")
-    assert on_the_wire(series[0]).NumberOfSeriesRelatedInstances == 2
+    assert series[0].NumberOfSeriesRelatedInstances == 2
 
 
 async def test_series_and_instance_levels(qr: QueryRetrieve) -> None:
@@ -175,7 +168,6 @@ async def test_series_and_instance_levels(qr: QueryRetrieve) -> None:
                         InstanceNumber="")  # fmt: skip
     assert sorted((i.SOPInstanceUID, i.InstanceNumber) for i in images) == [(uid(1, 1, 1), 1), (uid(1, 1, 2), 2)]
     [without_number] = await find(qr, "INSTANCE", SOPInstanceUID=uid(1, 2, 1), InstanceNumber="")
-    without_number = on_the_wire(without_number)
     assert (without_number.QueryRetrieveLevel, without_number.InstanceNumber) == ("INSTANCE", None)
 
 
@@ -191,7 +183,7 @@ async def test_keys_outside_main_tags_read_from_the_first_instance(node: NodeCon
     [main_only] = await find(qr, "STUDY", StudyInstanceUID=STUDY_CHEST, SeriesDescription="")
     assert main_only.SeriesDescription == ""  # without a file, only main tags of the level and above
     [never] = await find(variant(node, StorageAccessOnFind="Never"), "STUDY", **keys)
-    assert (never.PatientWeight, never.ImageType, never.SeriesDescription) == ("", "", "")
+    assert (never.PatientWeight, never.ImageType, never.SeriesDescription) == (None, "", "")  # empty DS: None
     [answers] = await find(variant(node, StorageAccessOnFind="Answers"), "STUDY", **keys)
     assert answers.PatientWeight == "82.5"
 
@@ -207,7 +199,6 @@ async def test_constraints_outside_main_tags(node: NodeContext, qr: QueryRetriev
 async def test_sequences_are_copied_from_the_file(node: NodeContext, qr: QueryRetrieve) -> None:
     keys = dict(StudyInstanceUID=STUDY_BRAIN, ReferencedImageSequence=[], DerivationCodeSequence=[Dataset()])
     [answer] = await find(qr, "IMAGE", **keys)
-    answer = on_the_wire(answer)
     assert [item.ReferencedSOPInstanceUID for item in answer.ReferencedImageSequence] == [uid(1, 1, 1, 1)]
     assert "DerivationCodeSequence" not in answer  # not in the file: left out
     [never] = await find(variant(node, StorageAccessOnFind="Never"), "IMAGE", **keys)
@@ -217,11 +208,9 @@ async def test_sequences_are_copied_from_the_file(node: NodeContext, qr: QueryRe
 async def test_answers_in_the_default_encoding(node: NodeContext, qr: QueryRetrieve) -> None:
     query = dict(PatientID="PAT3", PatientName="", StudyDescription="")
     [latin1] = await find(qr, "STUDY", **query)
-    latin1 = on_the_wire(latin1)
     # What ISO_IR 100 cannot hold is dropped, as Orthanc does (no `?` in its place).
     assert (latin1.SpecificCharacterSet, str(latin1.PatientName), latin1.StudyDescription) == ("ISO_IR 100", "^", "")
     [utf8] = await find(variant(node, runtime=replace(node.runtime, default_encoding="Utf8")), "STUDY", **query)
-    utf8 = on_the_wire(utf8)
     assert (utf8.SpecificCharacterSet, str(utf8.PatientName)) == ("ISO_IR 192", "Иванов^Иван")
     assert utf8.StudyDescription == "Без даты"
     [ascii_] = await find(variant(node, DefaultEncoding="Ascii"), "PATIENT", PatientID="pat2", PatientName="")
@@ -248,7 +237,7 @@ async def test_a_resource_deleted_during_the_search_is_skipped(qr: QueryRetrieve
     for study in (await http.get("/studies")).json():
         (await http.delete(f"/studies/{study}")).raise_for_status()
     assert [a async for a in answers] == [] and answers.complete
-    assert first.SOPInstanceUID == uid(1, 1, 1)
+    assert answer_on_the_wire(first).SOPInstanceUID == uid(1, 1, 1)
 
 
 async def test_answers_stop_when_closed(qr: QueryRetrieve) -> None:
@@ -269,7 +258,7 @@ async def test_names_of_every_character_set(qr: QueryRetrieve, http: httpx.Async
     for patient in (await http.get("/patients?expand")).json():
         tags = patient["MainDicomTags"]
         expected[tags["PatientID"]] = tags["PatientName"].encode("latin-1", "ignore").decode("latin-1")
-    answers = [on_the_wire(a) for a in await find(qr, "PATIENT", PatientID="", PatientName="")]
+    answers = await find(qr, "PATIENT", PatientID="", PatientName="")
     assert {a.PatientID: str(a.PatientName) for a in answers} == expected
     assert expected["latin1"] == "Test-éüäöò" and expected["cyrillic"] == "Test-"
 

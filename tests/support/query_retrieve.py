@@ -3,6 +3,7 @@ from the other, and real Orthanc told where our node listens."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,9 +12,16 @@ from typing import Any
 
 import httpx
 import trio
+from pydicom.dataset import Dataset
+from pydicom.uid import ImplicitVRLittleEndian
+from pynetdicom.dsutils import decode
 
 from bench.orthanc_process import RunningOrthanc, free_port
 from node.context import NodeContext
+from node.dicom.query import FindAnswer
+from node.net.ul.identifiers import encode_identifier
+from node.net.ul.negotiate import STUDY_ROOT_FIND
+from node.net.ul.presentation import AcceptedContext
 
 from .datasets import SHARED_TESTDATA
 from .node import node_config, start_node
@@ -22,6 +30,8 @@ from .qr_corpus import corpus
 from .rest import upload
 
 QUERIER_AET, ARCHIVE_AET = "QUERIER", "ARCHIVE"
+# The context our SCP answers a C-FIND in, as most clients propose it.
+FIND_CONTEXT = AcceptedContext(1, STUDY_ROOT_FIND, ImplicitVRLittleEndian, False, True)
 LOOPBACK = "127.0.0.1"
 ORTHANC_TIMEOUT = 30.0  # seconds for a REST call to Orthanc
 
@@ -108,3 +118,8 @@ def orthanc_archive(folder: Path, aet: str, **options: Any) -> Iterator[RunningO
         orthanc_upload(running, archive_files())
         declare_in_orthanc(running, "self", aet, running.dicom_port)
         yield running
+
+
+def answer_on_the_wire(answer: FindAnswer) -> Dataset:
+    """What a client reads of a C-FIND answer: encoded as our SCP sends it, decoded by pynetdicom."""
+    return decode(io.BytesIO(encode_identifier(FIND_CONTEXT, answer)), True, True)

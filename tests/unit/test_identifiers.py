@@ -17,6 +17,8 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pydicom.valuerep import IS, DSfloat, PersonName
 from pynetdicom.dsutils import decode, encode
 
+from node.dicom.json_elements import set_from_json
+from node.dicom.query import AnswerBuilder, parse_find
 from node.errors import OrthancError
 from node.net.ul import identifiers
 from node.net.ul.identifiers import decode_identifier, encode_identifier
@@ -107,7 +109,7 @@ def test_written_as_pydicom_writes(case: str, syntax: str) -> None:
     expected = encode(IDENTIFIERS[case](), implicit, True)
     assert encode_identifier(_context(syntax), IDENTIFIERS[case]()) == expected
     if case in PLAIN:  # written by the shortcut, not handed to pydicom
-        assert identifiers._encode_plain(IDENTIFIERS[case](), implicit) == expected
+        assert identifiers._write_plain(identifiers._plain_elements(IDENTIFIERS[case]()) or [], implicit) == expected
 
 
 def _decoded_values(ds: Dataset) -> list[tuple[int, str, object]]:
@@ -133,3 +135,37 @@ def test_read_as_pydicom_reads(case: str, syntax: str) -> None:
 def test_unreadable_identifiers_fail_at_once(element: bytes) -> None:
     with pytest.raises(OrthancError):
         decode_identifier(_context(ExplicitVRLittleEndian), element)
+
+
+# Values of a stored study, as the index gives them, for the answers built below.
+STUDY_VALUES = {
+    "0010,0010": "Doe^John",
+    "0010,0020": "P1",
+    "0008,0020": "20240115",
+    "0008,0061": "CT\\MR",
+    "0020,000d": "1.2.826.0.1.3680043.8.498.1",  # odd length: padded with a NUL
+    "0008,1030": "",
+}
+
+
+@pytest.mark.parametrize("syntax", SYNTAXES)
+@pytest.mark.parametrize("charset", ["ISO_IR 6", "ISO_IR 100", "ISO_IR 192"])
+def test_plain_answers_are_written_as_pydicom_writes_them(syntax: str, charset: str) -> None:
+    """An answer of ASCII text is written without pydicom, byte for byte as pydicom writes the
+    same answer made element by element from JSON (the way of answers that are not plain)."""
+    query = parse_find(_with(ModalitiesInStudy="", StudyDescription="", AccessionNumber="")(), case_sensitive_pn=False)
+    answer = AnswerBuilder(query, "OURS", charset, lambda *_: None).build(STUDY_VALUES, {})
+    assert answer.plain is not None
+    made = Dataset()
+    for tag, _, text in answer.plain:
+        set_from_json(made, tag, text, ["iso8859"], "")
+    implicit = syntax == ImplicitVRLittleEndian
+    assert encode_identifier(_context(syntax), answer) == encode(made, implicit, True)
+    assert encode(answer.dataset, implicit, True) == encode(made, implicit, True)
+
+
+def test_an_answer_with_a_number_or_other_letters_is_not_plain() -> None:
+    query = parse_find(_with(NumberOfStudyRelatedInstances="")(), case_sensitive_pn=False)
+    builder = AnswerBuilder(query, "OURS", "ISO_IR 100", lambda *_: None)
+    assert builder.build(STUDY_VALUES, {0x00201208: "3"}).plain is None
+    assert builder.build({**STUDY_VALUES, "0010,0010": "Müller"}, {}).plain is None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import struct
+from collections.abc import Iterable
 from io import BytesIO
 
 from pydicom.dataelem import RawDataElement
@@ -24,6 +25,7 @@ from pydicom.uid import UID
 from pydicom.valuerep import PersonName
 from pynetdicom.dsutils import decode, encode
 
+from ...dicom.query import FindAnswer
 from ...dicom.tags import raw_vr
 from ...errors import ErrorCode, OrthancError
 from .presentation import AcceptedContext
@@ -102,20 +104,29 @@ def _text(vr: str, value: object) -> str | None:
     return "\\".join(texts) if len(texts) == len(values) else None
 
 
-def _encode_plain(identifier: Dataset, implicit: bool) -> bytes | None:
-    """Little endian ``identifier`` if it holds ASCII text elements only, else None."""
-    out = []
+def _plain_elements(identifier: Dataset) -> list[tuple[int, str, str]] | None:
+    """(tag, VR, text) of each element, in tag order, if ``identifier`` holds ASCII text elements only."""
+    elements = []
     for element in identifier.elements():
         if isinstance(element, RawDataElement):
             return None
-        vr = element.VR
-        text = _text(vr, element.value)
-        if text is None or not text.isascii():
+        text = _text(element.VR, element.value)
+        if text is None:
+            return None
+        elements.append((int(element.tag), str(element.VR), text))
+    return elements
+
+
+def _write_plain(elements: Iterable[tuple[int, str, str]], implicit: bool) -> bytes | None:
+    """Little endian elements of ASCII text, as pydicom writes them; None if one is not ASCII."""
+    out = []
+    for tag, vr, text in elements:
+        if not text.isascii():
             return None
         value = text.encode("ascii")
         if len(value) % 2:
             value += b"\0" if vr == "UI" else b" "
-        group, number = element.tag >> 16, element.tag & 0xFFFF
+        group, number = tag >> 16, tag & 0xFFFF
         if implicit:
             out.append(_IMPLICIT.pack(group, number, len(value)))
         elif vr in _LONG_LENGTH_VRS:
@@ -128,13 +139,17 @@ def _encode_plain(identifier: Dataset, implicit: bool) -> bytes | None:
     return b"".join(out)
 
 
-def encode_identifier(context: AcceptedContext, identifier: Dataset) -> bytes:
+def encode_identifier(context: AcceptedContext, identifier: Dataset | FindAnswer) -> bytes:
+    """``identifier`` in the context's transfer syntax; a plain C-FIND answer (see FindAnswer)
+    written without pydicom when the syntax is little endian and not deflated."""
     implicit, little_endian, deflated = _codec(context)
     if little_endian and not deflated:
-        plain = _encode_plain(identifier, implicit)
+        elements = identifier.plain if isinstance(identifier, FindAnswer) else _plain_elements(identifier)
+        plain = _write_plain(elements, implicit) if elements is not None else None
         if plain is not None:
             return plain
-    encoded = encode(identifier, implicit, little_endian, deflated)
+    dataset = identifier.dataset if isinstance(identifier, FindAnswer) else identifier
+    encoded = encode(dataset, implicit, little_endian, deflated)
     if encoded is None:  # pynetdicom's sign that pydicom could not write it
         raise OrthancError(ErrorCode.BAD_REQUEST, "the identifier cannot be encoded")
     return encoded
