@@ -20,8 +20,9 @@ Rules measured against Orthanc 1.10.1:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydicom.charset import convert_encodings
@@ -117,7 +118,7 @@ class FindQuery:
     modalities: tuple[Constraint, ...]  # ModalitiesInStudy: one series must match one of them
     matches_nothing: bool = False
 
-    @property
+    @functools.cached_property
     def counters(self) -> tuple[int, ...]:
         """The computed attributes the query asks for at its level."""
         return tuple(tag for tag in COUNTERS[self.level] if tag in self.keys)
@@ -251,14 +252,17 @@ class FindAnswer:
         return self._dataset
 
 
-def _plain(chosen: Mapping[int, Any]) -> list[tuple[int, str, str]] | None:
-    """The elements of an answer of ASCII text values of plain VRs only; None for any other."""
+def _plain(chosen: Mapping[int, Any], vrs: dict[int, str]) -> list[tuple[int, str, str]] | None:
+    """The elements of an answer of ASCII text values of plain VRs only; None for any other.
+    ``vrs`` keeps the VRs of tags looked up in the dictionary, for the next answers."""
     elements = []
     for tag in sorted(chosen):
         value = chosen[tag]
         if not isinstance(value, str) or not value.isascii() or value.startswith(_BINARY_URI):
             return None
-        vr = dictionary_vr(tag)
+        vr = vrs.get(tag)
+        if vr is None:
+            vr = vrs[tag] = dictionary_vr(tag)
         if vr not in _PLAIN_VRS:
             return None
         elements.append((tag, vr, value))
@@ -273,6 +277,7 @@ class AnswerBuilder:
     retrieve_aet: str
     charset: str
     on_dropped: Callable[[int, OrthancError], None]
+    _vrs: dict[int, str] = field(default_factory=dict, compare=False)  # see _plain
 
     def build(self, values: Mapping[str, Any], counters: Mapping[int, str]) -> FindAnswer:
         """``values``: tag (`gggg,eeee`) → text, None (empty) or sequence items (short JSON);
@@ -287,7 +292,7 @@ class AnswerBuilder:
             items = values.get(format_tag(tag))
             if isinstance(items, list):
                 chosen[tag] = items
-        plain = _plain(chosen)  # ASCII text is the same in every character set of answers
+        plain = _plain(chosen, self._vrs)  # ASCII text is the same in every character set of answers
         if plain is not None:
             return FindAnswer(plain)
         answer = Dataset()

@@ -13,6 +13,7 @@ part of a C-FIND's own work on either side. Two shortcuts keep pydicom's results
 
 from __future__ import annotations
 
+import functools
 import logging
 import struct
 from collections.abc import Iterable
@@ -48,7 +49,13 @@ _SAFE_TEXT_VRS = _STRING_VRS
 
 
 def _codec(context: AcceptedContext) -> tuple[bool, bool, bool]:
-    syntax = UID(context.transfer_syntax)
+    return _syntax_codec(context.transfer_syntax)
+
+
+@functools.cache
+def _syntax_codec(transfer_syntax: str) -> tuple[bool, bool, bool]:
+    """Implicit VR, little endian, deflated: worked out once per syntax (a UID is checked as it is made)."""
+    syntax = UID(transfer_syntax)
     return syntax.is_implicit_VR, syntax.is_little_endian, syntax.is_deflated
 
 
