@@ -40,11 +40,15 @@ def client_address(scope: Message) -> str:
     return str(client[0]) if client else "<local>"
 
 
+def content_length(size: int) -> tuple[bytes, bytes]:
+    return (b"content-length", str(size).encode())
+
+
 async def send_answer(
     send: Send, status: int, body: bytes, headers: Sequence[tuple[bytes, bytes]] = (), encoding: str | None = None
 ) -> None:
     """A whole answer; ``headers`` come first, then the body's length, then its ``encoding`` if compressed."""
-    start_headers = [*headers, (b"content-length", str(len(body)).encode())]
+    start_headers = [*headers, content_length(len(body))]
     if encoding is not None:
         start_headers.append((b"content-encoding", encoding.encode()))
     await send({"type": "http.response.start", "status": status, "headers": start_headers})

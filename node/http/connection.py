@@ -161,18 +161,44 @@ class GuardedStream(trio.abc.HalfCloseableStream):
         view = memoryview(data)
         sent = 0 if self.aborted else self._write_now(view)
         while sent < len(view):
-            if self.aborted:
-                raise trio.BrokenResourceError("connection closed by the server")
-            with trio.move_on_after(self._limits.wait) as scope:
-                self._send_scope = scope
-                try:
-                    await trio.lowlevel.wait_writable(self.socket)
-                finally:
-                    self._send_scope = None
-            if scope.cancelled_caught:
-                self.abort("it does not read its answer")
-                raise trio.BrokenResourceError("client not reading")
+            await self._wait_for_room()
             sent += self._write_now(view[sent:])
+
+    async def _wait_for_room(self) -> None:
+        """Until the socket takes more, at most the request timeout (else the connection ends)."""
+        if self.aborted:
+            raise trio.BrokenResourceError("connection closed by the server")
+        with trio.move_on_after(self._limits.wait) as scope:
+            self._send_scope = scope
+            try:
+                await trio.lowlevel.wait_writable(self.socket)
+            finally:
+                self._send_scope = None
+        if scope.cancelled_caught:
+            self.abort("it does not read its answer")
+            raise trio.BrokenResourceError("client not reading")
+
+    async def send_file(self, fd: int, offset: int, count: int) -> None:
+        """``count`` bytes of the open file ``fd`` from ``offset``, copied by the kernel (sendfile)
+        as the socket takes them, within the same time limits as :meth:`send_all`."""
+        end = offset + count
+        offset += 0 if self.aborted else self._send_file_now(fd, offset, end)
+        while offset < end:
+            await self._wait_for_room()
+            offset += self._send_file_now(fd, offset, end)
+
+    def _send_file_now(self, fd: int, offset: int, end: int) -> int:
+        if self._stream.socket.did_shutdown_SHUT_WR:
+            raise trio.ClosedResourceError("the connection's sending side was shut down")
+        try:
+            sent = os.sendfile(open_descriptor(self.socket), fd, offset, end - offset)
+        except BlockingIOError:
+            return 0
+        except OSError as error:
+            raise trio.BrokenResourceError(error) from error
+        if not sent:  # the file is shorter than its attachment says: the answer cannot be finished
+            raise trio.BrokenResourceError("the file ended before its announced length")
+        return sent
 
     def _write_now(self, view: memoryview) -> int:
         """How much of ``view`` the socket takes at once, without waiting nor a scheduler pass

@@ -17,6 +17,7 @@ are answered as the app's error handlers answer them.
 from __future__ import annotations
 
 import logging
+import os
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -35,14 +36,16 @@ from .asgi import (
     Receive,
     Send,
     client_address,
+    content_length,
     header,
     request_path,
     send_answer,
     send_empty,
     send_error,
 )
-from .compression import encoded, whole_body_encoding
+from .compression import accepted_encoding, encoded, whole_body_encoding
 from .fast_jobs import FastRewrites
+from .http1 import ZERO_COPY_SEND
 from .multipart import boundary_of
 from .routes.instances import instance_file
 from .routes.jobs import job_info
@@ -68,6 +71,7 @@ class Answer:
     status: int
     body: bytes
     headers: Headers
+    opened: tuple[int, int] | None = None  # instead of the body: a file's descriptor and size, sent and closed
 
 
 Handler = Callable[[Message, Receive, str], Awaitable[Answer]]
@@ -189,6 +193,9 @@ class FastPath:
             log.exception("internal error on %s %s", method, path)
             await send_error(send, OrthancError(ErrorCode.INTERNAL_ERROR), method, path, self._describe_errors)
             return
+        if answer.opened is not None:
+            await _send_file(send, answer.status, answer.headers, *answer.opened)
+            return
         body, encoding = answer.body, None
         if self._compression:
             encoding = whole_body_encoding(answer.status, body, header(scope, b"accept-encoding") or "")
@@ -206,11 +213,14 @@ class FastPath:
         return _json(scope, stored)
 
     async def _file(self, scope: Message, _: Receive, public_id: str) -> Answer:
-        found = await instance_file(self._context, public_id, header(scope, b"accept") or "")
+        """The file, sent from the disk by the kernel when the server can and it goes as it is stored."""
+        whole = self._compression and accepted_encoding(header(scope, b"accept-encoding") or "") is not None
+        zero_copy = ZERO_COPY_SEND in scope.get("extensions", {}) and not whole
+        found = await instance_file(self._context, public_id, header(scope, b"accept") or "", open_file=zero_copy)
         headers = [(b"content-type", found.content_type.encode())]
         if found.filename is not None:
             headers.insert(0, (b"content-disposition", f'filename="{found.filename}"'.encode()))
-        return Answer(200, found.body, headers)
+        return Answer(200, found.body, headers, found.opened)
 
     async def _tags_of(self, _: Message, __: Receive, public_id: str) -> Answer:
         """GET /instances/{id}/tags in full format, made once per stored file of the instance."""
@@ -229,6 +239,15 @@ class FastPath:
     async def _job(self, scope: Message, _: Receive, job_id: str) -> Answer:
         """GET /jobs/{id}, which clients poll while a job runs."""
         return _json(scope, await job_info(self._context.jobs, job_id))
+
+
+async def _send_file(send: Send, status: int, headers: Headers, fd: int, size: int) -> None:
+    """An answer whose body is the open file ``fd`` (closed here), by ASGI's zero-copy send."""
+    try:
+        await send({"type": "http.response.start", "status": status, "headers": [*headers, content_length(size)]})
+        await send({"type": ZERO_COPY_SEND, "file": fd, "count": size})
+    finally:
+        os.close(fd)
 
 
 def _json(scope: Message, data: Any) -> Answer:

@@ -16,6 +16,8 @@ What a client sees is HTTP/1.1 as RFC 9112 has it, with these choices:
   or with another coding, is refused (the ambiguity request smuggling lives on);
 - ``Expect: 100-continue`` is answered when the app first asks for the body, so an early
   answer (401, 413) spares the client the upload;
+- a body the app sends from an open file (ASGI's zero-copy send) is copied to the socket by
+  the kernel;
 - an answer without a Content-Length is sent chunked (to an HTTP/1.0 client: until the
   connection closes); HEAD and 204/304 answers have no body;
 - HTTP/1.0 clients, ``Connection: close`` on either side, an answer the app left
@@ -33,8 +35,9 @@ stream's (:class:`~.connection.GuardedStream`).
 from __future__ import annotations
 
 import logging
+import os
 import re
-from collections.abc import MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from email.utils import formatdate
 from http import HTTPStatus
 from time import time
@@ -65,6 +68,8 @@ _HTTP2_PREFACE = b"PRI * HTTP/2.0"
 _NO_BODY_STATUSES = frozenset({204, 304})
 _CHUNKED = b"chunked"
 _ASGI = {"spec_version": "2.1", "version": "3.0"}
+# ASGI's extension (and message type) for a body sent from an open file, as the kernel copies it.
+ZERO_COPY_SEND = "http.response.zerocopysend"
 _DISCONNECT: Message = {"type": "http.disconnect"}
 
 
@@ -203,6 +208,15 @@ def parse_head(head: bytes) -> _Request:
     return request
 
 
+async def _take(lock: trio.StrictFIFOLock) -> None:
+    """``lock``, without a pass of the scheduler when it is free (the I/O that follows yields
+    if it must wait)."""
+    try:
+        lock.acquire_nowait()
+    except trio.WouldBlock:
+        await lock.acquire()
+
+
 class Http1Connection:
     """Serves the requests of one connection until it ends; see the module."""
 
@@ -278,7 +292,7 @@ class Http1Connection:
             "client": self._client,
             "server": self._server,
             "state": dict(self._state),
-            "extensions": {},
+            "extensions": {ZERO_COPY_SEND: {}},
         }
 
     # -- reading ------------------------------------------------------------------
@@ -362,37 +376,44 @@ class Http1Connection:
     async def _receive(self) -> Message:
         """ASGI's receive: the body's next part, then (its end told) the client's leaving."""
         x = self._x
-        async with self._read_lock:
-            if x.request_ended:
-                return await self._disconnected()
-            if x.request.expects_continue and not (x.continue_sent or x.body_done):
-                if x.started:  # answered first: the client sends no body, and the connection closes
-                    return self._gone()
-                x.continue_sent = True
-                await self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
-            if x.finished and x.close_after:
-                return self._gone()  # the answer ended the connection: the rest of the body is not read
-            try:
-                with trio.CancelScope() as x.body_read:
-                    if x.body_done:
-                        data = b""
-                    elif x.request.chunked:
-                        data = await self._read_chunked()
-                    else:
-                        data = await self._read_data()
-                        x.body_done = not x.body_left
-                if x.body_read.cancelled_caught:
-                    return self._gone()
-            except _BadRequest as error:
-                log.info("HTTP request body refused (%d): %s", error.status, error)
-                if not x.started:  # answered here; what the app answers is dropped
-                    x.malformed = x.started = x.finished = True
-                    await self._answer_alone(error.status)
+        await _take(self._read_lock)
+        try:
+            return await self._receive_next(x)
+        finally:
+            self._read_lock.release()
+
+    async def _receive_next(self, x: _Exchange) -> Message:
+        """:meth:`_receive`, the reading its own."""
+        if x.request_ended:
+            return await self._disconnected()
+        if x.request.expects_continue and not (x.continue_sent or x.body_done):
+            if x.started:  # answered first: the client sends no body, and the connection closes
                 return self._gone()
-            except _Gone:
+            x.continue_sent = True
+            await self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if x.finished and x.close_after:
+            return self._gone()  # the answer ended the connection: the rest of the body is not read
+        try:
+            with trio.CancelScope() as x.body_read:
+                if x.body_done:
+                    data = b""
+                elif x.request.chunked:
+                    data = await self._read_chunked()
+                else:
+                    data = await self._read_data()
+                    x.body_done = not x.body_left
+            if x.body_read.cancelled_caught:
                 return self._gone()
-            x.request_ended = x.body_done
-            return {"type": "http.request", "body": data, "more_body": not x.body_done}
+        except _BadRequest as error:
+            log.info("HTTP request body refused (%d): %s", error.status, error)
+            if not x.started:  # answered here; what the app answers is dropped
+                x.malformed = x.started = x.finished = True
+                await self._answer_alone(error.status)
+            return self._gone()
+        except _Gone:
+            return self._gone()
+        x.request_ended = x.body_done
+        return {"type": "http.request", "body": data, "more_body": not x.body_done}
 
     def _gone(self) -> Message:
         """What the app reads once no more of the request will be read."""
@@ -420,6 +441,8 @@ class Http1Connection:
             self._start(int(message["status"]), message.get("headers", ()))
         elif kind == "http.response.body" and self._x.started and not self._x.finished:
             await self._body(message.get("body", b""), message.get("more_body", False))
+        elif kind == ZERO_COPY_SEND and self._x.started and not self._x.finished:
+            await self._file(message)
         else:
             raise RuntimeError(f"unexpected ASGI message {kind!r} at this point of the answer")
 
@@ -484,15 +507,41 @@ class Http1Connection:
         await self._write(head + b"content-length: 0\r\nconnection: close\r\n" + _DATE.line() + b"\r\n")
 
     async def _write(self, data: bytes) -> None:
-        """Whole, whatever is cancelled meanwhile (a half-sent answer would garble the next);
-        a client that left ends the connection, cancelling what it runs."""
-        if not data:
-            return
-        async with self._write_lock:
+        if data:
+            await self._guarded(self._stream.send_all, data)
+
+    async def _guarded(self, send: Callable[..., Awaitable[None]], *args: Any) -> None:
+        """A write, whole whatever is cancelled meanwhile (a half-sent answer would garble the
+        next); a client that left ends the connection, cancelling what it runs."""
+        await _take(self._write_lock)
+        try:
             try:
                 with trio.CancelScope(shield=True):
-                    await self._stream.send_all(data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                self._stream.abort("the client left before its answer was sent")
-                await trio.lowlevel.checkpoint()
-                raise _Gone from None
+                    await send(*args)
+            finally:
+                self._write_lock.release()
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self._stream.abort("the client left before its answer was sent")
+            await trio.lowlevel.checkpoint()
+            raise _Gone from None
+
+    async def _file(self, message: Message) -> None:
+        """A part of the answer's body sent from an open file by the kernel, without a copy
+        (ASGI's zero-copy send); in an answer of known length only."""
+        x = self._x
+        if x.answer_chunked:
+            raise RuntimeError("a file is sent in an answer of known length only")
+        file, offset = message["file"], message.get("offset", 0)
+        fd = file if isinstance(file, int) else file.fileno()
+        count = message.get("count")
+        if count is None:
+            count = os.fstat(fd).st_size - offset
+        if x.head:
+            await self._body(b"", more=True)
+        if count and not x.no_body:
+            if x.answer_left is None or count > x.answer_left:
+                raise RuntimeError("answer longer than its Content-Length")
+            x.answer_left -= count
+            await self._guarded(self._stream.send_file, fd, offset, count)
+        if not message.get("more_body", False):
+            await self._body(b"", more=False)

@@ -110,6 +110,16 @@ class Resources:
         except FileNotFoundError as exc:
             raise OrthancError(ErrorCode.INEXISTENT_FILE, f"Missing file: {attachment.uuid}") from exc
 
+    def open_attachment(self, attachment: Attachment) -> int | None:
+        """A descriptor of an uncompressed attachment's file, for the caller to send and close;
+        None when the file is compressed (it must be read and inflated)."""
+        if attachment.compression == COMPRESSION_ZLIB:
+            return None
+        try:
+            return self.files.open_raw(attachment.uuid)
+        except FileNotFoundError as exc:
+            raise OrthancError(ErrorCode.INEXISTENT_FILE, f"Missing file: {attachment.uuid}") from exc
+
     async def instance_attachment(self, public_id: str) -> Attachment:
         """The attachment of an instance's DICOM file; Orthanc's error 17 for anything but an instance."""
         attachment = await self.index.dicom_attachment(public_id)

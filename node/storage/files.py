@@ -376,18 +376,27 @@ class FileStore:
         data = self.read_raw(file_uuid)
         return zlib.decompress(data) if compressed else data
 
+    def open_raw(self, file_uuid: str) -> int:
+        """A descriptor of the file as stored, open for reading, for the caller to close (the
+        kernel can then send it without a copy). FileNotFoundError when it is missing."""
+        with self.metrics.timer("orthanc_storage_read_duration_ms"):
+            return self._open_raw(file_uuid)[0]
+
+    def _open_raw(self, file_uuid: str) -> tuple[int, str]:
+        # Plain system calls on a string path: a send reads one file per instance, and
+        # pathlib's and the io module's layers cost several times the read of a small file.
+        path = f"{self._root_text}/{file_uuid[0:2]}/{file_uuid[2:4]}/{file_uuid}"
+        try:
+            return os.open(path, _READ_FLAGS), path
+        except FileNotFoundError:
+            raise
+        except OSError as error:
+            raise _read_failure(path, error) from error
+
     def read_raw(self, file_uuid: str) -> bytes:
         """The file as stored. FileNotFoundError when it is missing (callers decide what that means)."""
         with self.metrics.timer("orthanc_storage_read_duration_ms"):
-            # Plain system calls on a string path: a send reads one file per instance, and
-            # pathlib's and the io module's layers cost several times the read of a small file.
-            path = f"{self._root_text}/{file_uuid[0:2]}/{file_uuid[2:4]}/{file_uuid}"
-            try:
-                fd = os.open(path, _READ_FLAGS)
-            except FileNotFoundError:
-                raise
-            except OSError as error:
-                raise _read_failure(path, error) from error
+            fd, path = self._open_raw(file_uuid)
             try:
                 return _read_all(fd)
             except OSError as error:

@@ -10,9 +10,10 @@ import httpx
 import trio
 
 from node.context import NodeContext
-from tests.support.datasets import make_dicom
+from tests.support.datasets import make_dicom, random_pixels, to_bytes
 from tests.support.jobs import finished
 from tests.support.node import client_of, node_config, start_node
+from tests.support.raw_http import RawConnection
 
 USER, PASSWORD = "alice", "secret"
 CREDENTIALS = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
@@ -136,3 +137,28 @@ async def test_closed_connections_give_their_slot_back(nursery: trio.Nursery, tm
                 answer += chunk
         statuses.append(answer.split(b" ", 2)[1])
     assert set(statuses) == {b"200"}
+
+
+async def test_a_file_is_sent_as_stored_whatever_the_way(nursery: trio.Nursery, tmp_path: Path) -> None:
+    """A large file, sent by the kernel from the disk (zero copy), compressed for a client that
+    asks, or to an HTTP/1.0 client: the same bytes each time; a file gone from the disk is
+    Orthanc's error, the connection serving on."""
+    node = await start_node(nursery, node_config(tmp_path))
+    data = to_bytes(random_pixels(3 * 1024 * 1024))
+    async with client_of(node) as http:
+        instance = (await http.post("/instances", content=data)).json()["ID"]
+        plain = await http.get(f"/instances/{instance}/file", headers={"Accept-Encoding": "identity"})
+        gzipped = await http.get(f"/instances/{instance}/file", headers={"Accept-Encoding": "gzip"})
+        assert plain.content == gzipped.content == data
+        assert plain.headers["content-length"] == str(len(data)) and "content-encoding" not in plain.headers
+        assert gzipped.headers["content-encoding"] == "gzip"
+        old = await RawConnection.open(node.ports["http"])
+        await old.send(f"GET /instances/{instance}/file HTTP/1.0\r\n\r\n".encode())
+        answer = await old.answer()
+        assert answer is not None and answer.body == data
+        await old.aclose()
+        attachment = await node.resources.instance_attachment(instance)
+        node.files.path_of(attachment.uuid).unlink()
+        missing = await http.get(f"/instances/{instance}/file", headers={"Accept-Encoding": "identity"})
+        assert missing.status_code == 404 and missing.json()["OrthancError"] == "Inexistent file"
+        assert (await http.get("/system")).status_code == 200

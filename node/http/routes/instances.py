@@ -135,17 +135,22 @@ class InstanceFile:
     body: bytes
     content_type: str
     filename: str | None  # the name offered to save it under (Content-Disposition)
+    opened: tuple[int, int] | None = None  # instead of the body: the file's descriptor and size
 
 
-async def instance_file(context: NodeContext, public_id: str, accept: str) -> InstanceFile:
-    """The answer of GET /instances/{id}/file (one index lookup); error 17 for an unknown instance."""
+async def instance_file(context: NodeContext, public_id: str, accept: str, *, open_file: bool = False) -> InstanceFile:
+    """The answer of GET /instances/{id}/file (one index lookup); error 17 for an unknown instance.
+    ``open_file``: an uncompressed file is opened, not read (for the caller to send and close)."""
     resources = context.resources
     if DICOM_JSON in accept:
         dataset = await resources.instance_dataset(public_id)
         return InstanceFile((await offload(dataset.to_json)).encode(), DICOM_JSON, None)
     attachment = await resources.instance_attachment(public_id)
+    filename = f"{attachment.uuid}.dcm"
+    if open_file and (fd := resources.open_attachment(attachment)) is not None:
+        return InstanceFile(b"", "application/dicom", filename, (fd, attachment.compressed_size))
     data = await resources.read_attachment(attachment)
-    return InstanceFile(data, "application/dicom", f"{attachment.uuid}.dcm")
+    return InstanceFile(data, "application/dicom", filename)
 
 
 # GET is answered by the fast path; this route serves HEAD.
