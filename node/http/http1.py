@@ -158,7 +158,7 @@ class _Exchange:
         self.no_body = False  # HEAD, or a status without a body
 
 
-def parse_head(head: bytes) -> _Request:
+def _parse_head(head: bytes) -> _Request:
     """The request whose line and headers are ``head`` (without its blank line); _BadRequest
     when it breaks the protocol or frames its body ambiguously."""
     lines = _LINE_END.split(head)
@@ -240,13 +240,16 @@ class Http1Connection:
         self._eof = False  # the client sends no more
         self._read_lock = trio.StrictFIFOLock()  # Quart and the body's drain may read at once
         self._write_lock = trio.StrictFIFOLock()  # the app's answer and a 100 Continue
-        self._x = _Exchange(_Request("GET", b"/", "1.1", []))  # the request served
+        self._x = _Exchange(_Request("GET", b"/", "1.1", []))  # the request served (none yet)
 
     async def serve(self) -> None:
         """Requests, one after the other, until one of them or the client ends the connection."""
         try:
             while await self._serve_next():
-                pass
+                # A client that sends its next request as soon as it has its answer would
+                # otherwise find it there at every read: its requests would be served one after
+                # the other without letting any other task of the node run.
+                await trio.lowlevel.checkpoint()
             with trio.CancelScope(shield=True):
                 await self._stream.send_eof()
         except (_Gone, trio.BrokenResourceError, trio.ClosedResourceError):
@@ -260,7 +263,7 @@ class Http1Connection:
                 head = await self._read_head()
             if head is None or head.startswith(_HTTP2_PREFACE):
                 return False
-            request = parse_head(head)
+            request = _parse_head(head)
         except _BadRequest as error:
             log.info("HTTP request refused (%d): %s", error.status, error)
             await self._answer_alone(error.status)
