@@ -229,7 +229,7 @@ def _representable(value: Any, codec: str) -> Any:
 
 # VRs whose ASCII text an answer holds as it is: such an answer is written without pydicom.
 _PLAIN_VRS = frozenset(["AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT"])
-# A text value in this form stands for binary data (see set_from_json): never plain.
+# A text value that may stand for binary data (a data URI, see set_from_json) is left to pydicom.
 _BINARY_URI = "data:"
 
 

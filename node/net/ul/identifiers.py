@@ -5,7 +5,9 @@ Coding one through pydicom costs a tenth of a millisecond and more per identifie
 part of a C-FIND's own work on either side. Two shortcuts keep pydicom's results exactly:
 
 * an identifier of plain ASCII text elements (what queries and most answers are) is written
-  here with ``struct``, byte for byte as pydicom writes it; anything else goes to pydicom;
+  here with ``struct``, byte for byte as pydicom writes it, a C-FIND answer of such elements
+  without ever being a pydicom dataset (:class:`~node.dicom.query.FindAnswer`); anything
+  else goes to pydicom;
 * a received identifier is read by pydicom, but only the elements whose decoding could fail
   are decoded at once (numbers, names, sequences, binary values, anything not ASCII): the
   others, ASCII text, decode without error whenever they are read.
