@@ -1,72 +1,36 @@
 """An answer sent before the request body was read leaves the connection usable, or closes it: never a hang.
 
 A raw socket client sends its whole request (headers, then a body larger than the
-queues between hypercorn and the app) while reading, gets its early answer, then
+socket buffers between it and the app) while reading, gets its early answer, then
 sends its next request on the same connection, as retrying clients do.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 from pathlib import Path
 from typing import Any
 
-import h11
 import pytest
 import trio
 
 from tests.support.node import node_config, start_node
+from tests.support.raw_http import RawConnection
 
-BODY = b"\0" * (2 * 1024 * 1024)  # far more than hypercorn queues for the app (10 chunks of 64 KB)
+BODY = b"\0" * (2 * 1024 * 1024)  # far more than the socket buffers hold
 AUTH = ("Authorization", "Basic " + base64.b64encode(b"alice:secret").decode())
 TIME_LIMIT = 10
 
 
-class RawClient:
-    """HTTP/1.1 over one socket, requests written by hand, answers parsed by h11."""
-
-    def __init__(self, stream: trio.SocketStream) -> None:
-        self.stream = stream
-        self.http = h11.Connection(h11.CLIENT)
-
-    async def exchange(self, method: str, target: str, headers: list[tuple[str, str]], body: bytes = b"") -> Any:
-        """Send the request while reading its answer; the answer (h11.Response), or None when the server closed."""
-        if self.http.our_state is h11.DONE and self.http.their_state is h11.DONE:
-            self.http.start_next_cycle()
-        all_headers = [("Host", "127.0.0.1"), ("Content-Length", str(len(body))), *headers]
-        data = self.http.send(h11.Request(method=method, target=target, headers=all_headers))
-        data += self.http.send(h11.Data(data=body)) + self.http.send(h11.EndOfMessage())
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self.send, data)
-            answer = await self._read_answer()
-        return answer
-
-    async def send(self, data: bytes) -> None:
-        with contextlib.suppress(trio.BrokenResourceError):  # the server closed: its answer says why
-            await self.stream.send_all(data)
-
-    async def _read_answer(self) -> Any:
-        response = None
-        while True:
-            event = self.http.next_event()
-            if event is h11.NEED_DATA:
-                try:
-                    data = await self.stream.receive_some(65536)
-                except trio.BrokenResourceError:
-                    data = b""
-                self.http.receive_data(data)
-                if not data and response is None:
-                    return None
-            elif isinstance(event, h11.Response):
-                response = event
-            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
-                return response
+def _request(method: str, target: str, headers: list[tuple[str, str]], body: bytes = b"") -> bytes:
+    lines = [f"{method} {target} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}"]
+    lines += [f"{name}: {value}" for name, value in headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-async def _client(nursery: trio.Nursery, tmp_path: Path, **options: Any) -> RawClient:
+async def _client(nursery: trio.Nursery, tmp_path: Path, **options: Any) -> RawConnection:
     node = await start_node(nursery, node_config(tmp_path, DicomServerEnabled=False, **options))
-    return RawClient(await trio.open_tcp_stream("127.0.0.1", node.ports["http"]))
+    return await RawConnection.open(node.ports["http"])
 
 
 CASES = {
@@ -85,10 +49,10 @@ async def test_next_request_on_the_same_connection_is_answered(
     options, method, target, headers = CASES[case]
     client = await _client(nursery, tmp_path, RegisteredUsers={"alice": "secret"}, **options)
     with trio.fail_after(TIME_LIMIT):
-        first = await client.exchange(method, target, headers, BODY)
-        assert first is not None and first.status_code == int(case[:3])
-        second = await client.exchange("GET", "/system", [AUTH])
-    assert second is not None and second.status_code == 200
+        first = await client.exchange(_request(method, target, headers, BODY), method)
+        assert first is not None and first.status == int(case[:3])
+        second = await client.exchange(_request("GET", "/system", [AUTH]))
+    assert second is not None and second.status == 200
 
 
 async def test_body_too_long_to_drop_closes_the_connection(nursery: trio.Nursery, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ send: pipelined requests, malformed heads, chunked bodies, ``Expect: 100-continu
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import h11
@@ -34,7 +35,16 @@ class RawConnection:
         return cls(await trio.open_tcp_stream("127.0.0.1", port))
 
     async def send(self, data: bytes) -> None:
-        await self.stream.send_all(data)
+        """``data``, or what of it the server took before it closed (its answer says why)."""
+        with contextlib.suppress(trio.BrokenResourceError):
+            await self.stream.send_all(data)
+
+    async def exchange(self, request: bytes, method: str = "GET") -> Answer | None:
+        """Send ``request`` while reading its answer (a large body may be answered before it is
+        all sent): the answer, or None when the server closed the connection first."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self.send, request)
+            return await self.answer(method)
 
     async def _read(self) -> bytes:
         """The server's next bytes; b"" once it closed the connection."""
