@@ -43,8 +43,13 @@ from dataclasses import dataclass, field
 import trio
 from prometheus_client import multiprocess
 
+from .dicom.dictionary import install_option as install_dictionary
+from .dicom.ids import Level
 from .errors import OrthancError
 from .jobs.types.archive import remove_stale_archives
+from .services.ingest import Ingest
+from .services.recovery import recover_lost_stores
+from .services.stability import StabilityTracker
 from .settings import NodeSettings
 from .shared_state import RUNTIME_PROPERTY
 from .storage.files import FileStore
@@ -136,6 +141,33 @@ def remove_previous_archives(settings: NodeSettings) -> None:
         log.info("removed the archives of asynchronous jobs left by the previous run")
 
 
+def recover_previous_stores(settings: NodeSettings) -> None:
+    """The stores a crash took from the index but not from the disk, indexed again once for all
+    members, before any starts. Members commit their stores without flushing the index, as a
+    single node does (see SqliteIndex.enable_file_recovery), but a member cannot recover at its
+    own start: the names it would find journaled may be those another member is writing to."""
+    storage = settings.storage
+    if storage.compress or storage.postgresql.enabled:  # no such commits there
+        return
+
+    async def unannounced(public_id: str, level: Level) -> None:
+        """The tracker's verdicts: it never runs here; the members announce what they track."""
+
+    async def recover() -> None:
+        install_dictionary(settings.dictionary)
+        files = FileStore(storage.storage_directory, compress=False, sync=storage.sync)
+        index = await open_index(storage)
+        try:
+            stability = StabilityTracker(storage.stable_age, unannounced)
+            ingest = Ingest(storage, index, files, stability, settings.transcoding, shared_index=True)
+            await recover_lost_stores(index, files, ingest)
+        finally:
+            await index.close()
+            files.close()
+
+    trio.run(recover)
+
+
 def start_storage_sweep(settings: NodeSettings) -> threading.Thread:
     """The storage's orphans and half-written files, swept once for all members, in a thread of
     the supervisor while the members serve (it takes only files far older than any write in
@@ -182,6 +214,7 @@ class Supervisor:
 
     def _run(self, ports: _Ports) -> int:
         remove_previous_archives(self.settings)
+        recover_previous_stores(self.settings)
         self._forget_runtime_settings()
         self.metrics_dir = tempfile.mkdtemp(prefix="dicom-node-metrics-")
         environment = {**os.environ, METRICS_ENVIRONMENT: self.metrics_dir}

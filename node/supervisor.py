@@ -161,8 +161,7 @@ async def _serve_once(
     if not member and (await offload(remove_stale_archives, storage)) > 0:
         log.info("removed the archives of asynchronous jobs left by the previous run")
     index = await open_index(storage)
-    # With other processes on the index, a journaled name may be one they are writing to.
-    journal = None if shared_index or storage.compress else index.enable_file_recovery()
+    journal = None if storage.compress else index.enable_file_recovery()
     try:
         async with trio.open_nursery() as nursery:
             stack = ServiceStack(nursery)
@@ -181,8 +180,11 @@ async def _serve_once(
                     metrics=metrics,
                     transcoding=settings.transcoding,
                 )
-                if journal is not None:  # before any name is journaled anew, and before the sweep
-                    await recover_lost_stores(index, files, services.ingest)
+                if journal is not None:
+                    # Before any name is journaled anew, and before the sweep; a member leaves it
+                    # to its supervisor, which recovers once for all before the members start.
+                    if not member:
+                        await recover_lost_stores(index, files, services.ingest)
                     files.journal = journal
                 await offload(files.start_reserving)
                 engine = JobsEngine(services, settings.jobs, load=load_jobs)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 from pathlib import Path
 
 import httpx
@@ -13,11 +11,20 @@ from pydicom.uid import generate_uid
 
 from tests.support.datasets import make_dicom
 from tests.support.dcmtk import dcmtk_tool, needs_dcmtk, run_dcmtk
-from tests.support.members import FRESH, Cluster, alive, answers, cluster, stop, wait_until
+from tests.support.members import (
+    FRESH,
+    RESTART_TIMEOUT,
+    Cluster,
+    alive,
+    answers,
+    cluster,
+    kill_member,
+    stop,
+    wait_until,
+)
 
 STORESCU = dcmtk_tool("storescu")
 INSTANCES = 24
-RESTART_TIMEOUT = 30.0
 REQUESTS_PER_MEMBER = re.compile(r'^trionode_member_rest_requests_total\{member="(\d+)"\} (\S+)$', re.M)
 
 
@@ -125,14 +132,7 @@ async def test_a_killed_member_is_started_again(tmp_path: Path) -> None:
     async with cluster(tmp_path) as running:
         before = running.members()
         assert len(before) == 2
-        victim = min(before)
-        os.kill(victim, signal.SIGKILL)
-
-        async def replaced() -> bool:
-            now = running.members()
-            return len(now) == 2 and victim not in now and running.output().count("node ready") >= 3
-
-        await wait_until(replaced, RESTART_TIMEOUT, "the killed member's replacement")
+        await kill_member(running, min(before))
         for _ in range(10):
             assert await answers(running.url)
 

@@ -9,8 +9,6 @@ place of the index: the state a crash right after the acknowledgment could leave
 
 from __future__ import annotations
 
-import sqlite3
-from contextlib import closing
 from pathlib import Path
 
 import trio
@@ -20,30 +18,9 @@ from node.services.recovery import RECOVERED
 from tests.support.datasets import make_dataset
 from tests.support.node import client_of, node_config, start_stoppable_node
 from tests.support.peers import c_store
+from tests.support.storage import index_path, journaled, restore, snapshot
 
 SUCCESS = 0x0000
-
-
-def index_path(storage: Path) -> Path:
-    return storage / "index.sqlite"
-
-
-def snapshot(source: Path, target: Path) -> None:
-    """The committed state of the index at this moment, as one consistent copy."""
-    with closing(sqlite3.connect(source)) as db, closing(sqlite3.connect(target)) as copy:
-        db.backup(copy)
-
-
-def journaled(path: Path) -> list[str]:
-    with closing(sqlite3.connect(path)) as db:
-        return [row[0] for row in db.execute("SELECT uuid FROM journaled_files")]
-
-
-def restore(snapshot_path: Path, target: Path) -> None:
-    """The index as the power cut left it: the snapshot, without the later write-ahead log."""
-    for suffix in ("-wal", "-shm"):
-        Path(f"{target}{suffix}").unlink(missing_ok=True)
-    target.write_bytes(snapshot_path.read_bytes())
 
 
 async def test_a_store_whose_commit_was_lost_is_indexed_again(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from bench.orthanc_process import free_port
 from .process import POLL_INTERVAL, ROOT, START_TIMEOUT, write_config
 
 STOP_TIMEOUT = 30.0
+RESTART_TIMEOUT = 30.0  # seconds for the supervisor to start a killed member's replacement
 FRESH = {"Connection": "close"}  # each request on a connection of its own: the kernel picks a member anew
 
 
@@ -73,6 +74,18 @@ async def wait_until(condition: Callable[[], Awaitable[bool]], timeout: float, w
             await trio.sleep(POLL_INTERVAL)
         return
     raise AssertionError(f"timed out waiting for {what}")
+
+
+async def kill_member(running: Cluster, victim: int) -> None:
+    """SIGKILL the member ``victim`` and wait until its replacement serves."""
+    count, started = len(running.members()), running.output().count("node ready")
+    os.kill(victim, signal.SIGKILL)
+
+    async def replaced() -> bool:
+        now = running.members()
+        return len(now) == count and victim not in now and running.output().count("node ready") > started
+
+    await wait_until(replaced, RESTART_TIMEOUT, "the killed member's replacement")
 
 
 async def answers(url: str) -> bool:

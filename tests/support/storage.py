@@ -1,14 +1,15 @@
 """What the storage tests share: file stores that record or fail their flushes, a small tmpfs
-to fill, and a look at the files a node left."""
+to fill, a look at the files a node left, and the index as a power cut leaves it."""
 
 from __future__ import annotations
 
 import errno
 import os
 import shutil
+import sqlite3
 import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -100,3 +101,25 @@ def fill_disk(folder: Path, leave: int = 0) -> Path:
     if leave:
         os.truncate(filler, max(0, filler.stat().st_size - leave))
     return filler
+
+
+def index_path(storage: Path) -> Path:
+    return storage / "index.sqlite"
+
+
+def snapshot(source: Path, target: Path) -> None:
+    """The committed state of the index at this moment, as one consistent copy."""
+    with closing(sqlite3.connect(source)) as db, closing(sqlite3.connect(target)) as copy:
+        db.backup(copy)
+
+
+def journaled(path: Path) -> list[str]:
+    with closing(sqlite3.connect(path)) as db:
+        return [row[0] for row in db.execute("SELECT uuid FROM journaled_files")]
+
+
+def restore(snapshot_path: Path, target: Path) -> None:
+    """The index as the power cut left it: the snapshot, without the later write-ahead log."""
+    for suffix in ("-wal", "-shm"):
+        Path(f"{target}{suffix}").unlink(missing_ok=True)
+    target.write_bytes(snapshot_path.read_bytes())

@@ -132,8 +132,9 @@ class SqliteIndex(SqlBackend):
     def enable_file_recovery(self) -> Callable[[list[str]], None] | None:
         """See the class. The journal is a blocking call, from any thread but the event loop's,
         that records names durably before they are handed out; None without ``durable``, where
-        no commit is flushed anyway. Only for an index no other process writes to: the recovery
-        at start-up takes every journaled name for a crashed run's."""
+        no commit is flushed anyway. Other processes may write to the index with their own
+        journals, as long as the recovery runs while none serves: it takes every journaled name
+        for a crashed run's."""
         if self._log_fd is not None:
             return self._journal
         if not self._durable:
