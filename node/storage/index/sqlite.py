@@ -207,7 +207,7 @@ class SqliteIndex(SqlBackend):
         thread and back, and the rows run while the loop holds the interpreter anyway, where
         the writer's thread would wait for it at every statement. Not cancellable, like a
         batch: the rows are written and committed, or rolled back, once begun. None, with
-        nothing done, when another process (a tool on the database) holds the write lock: the
+        nothing done, when another process (a member, a tool) holds the write lock: the
         writer's thread waits for it, never the loop."""
         if written is not None:
             written.start_deferred()
