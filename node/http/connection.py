@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import trio
@@ -156,13 +157,31 @@ class GuardedStream(trio.abc.HalfCloseableStream):
             raise trio.BrokenResourceError(error) from error
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        """All of ``data``, written as the socket takes it: each wait for room lasts at most the
-        request timeout, so a slow client that keeps reading is never cut, one that stopped is."""
+        """All of ``data``, written as the socket takes it (see :meth:`_send_as_taken`)."""
         view = memoryview(data)
-        sent = 0 if self.aborted else self._write_now(view)
-        while sent < len(view):
+        await self._send_as_taken(len(view), lambda socket_fd, done: os.write(socket_fd, view[done:]))
+
+    async def send_file(self, fd: int, offset: int, count: int) -> None:
+        """``count`` bytes of the open file ``fd`` from ``offset``, copied by the kernel (sendfile)
+        as the socket takes them, within the same time limits as :meth:`send_all`."""
+
+        def send(socket_fd: int, done: int) -> int:
+            sent = os.sendfile(socket_fd, fd, offset + done, count - done)
+            if not sent:  # the file is shorter than its attachment says: the answer cannot be finished
+                raise trio.BrokenResourceError("the file ended before its announced length")
+            return sent
+
+        await self._send_as_taken(count, send)
+
+    async def _send_as_taken(self, total: int, write: Callable[[int, int], int]) -> None:
+        """``total`` bytes, ``write(socket's descriptor, bytes sent so far)`` sending the next ones
+        and saying how many the socket took. What it takes at once goes without waiting nor a
+        scheduler pass (all of a small answer); each wait for room after that lasts at most the
+        request timeout, so a slow client that keeps reading is never cut, one that stopped is."""
+        done = 0 if self.aborted else self._write_now(write, 0)
+        while done < total:
             await self._wait_for_room()
-            sent += self._write_now(view[sent:])
+            done += self._write_now(write, done)
 
     async def _wait_for_room(self) -> None:
         """Until the socket takes more, at most the request timeout (else the connection ends)."""
@@ -178,35 +197,12 @@ class GuardedStream(trio.abc.HalfCloseableStream):
             self.abort("it does not read its answer")
             raise trio.BrokenResourceError("client not reading")
 
-    async def send_file(self, fd: int, offset: int, count: int) -> None:
-        """``count`` bytes of the open file ``fd`` from ``offset``, copied by the kernel (sendfile)
-        as the socket takes them, within the same time limits as :meth:`send_all`."""
-        end = offset + count
-        offset += 0 if self.aborted else self._send_file_now(fd, offset, end)
-        while offset < end:
-            await self._wait_for_room()
-            offset += self._send_file_now(fd, offset, end)
-
-    def _send_file_now(self, fd: int, offset: int, end: int) -> int:
+    def _write_now(self, write: Callable[[int, int], int], done: int) -> int:
+        """What ``write`` sends at once; 0 when the socket has no room."""
         if self._stream.socket.did_shutdown_SHUT_WR:
             raise trio.ClosedResourceError("the connection's sending side was shut down")
         try:
-            sent = os.sendfile(open_descriptor(self.socket), fd, offset, end - offset)
-        except BlockingIOError:
-            return 0
-        except OSError as error:
-            raise trio.BrokenResourceError(error) from error
-        if not sent:  # the file is shorter than its attachment says: the answer cannot be finished
-            raise trio.BrokenResourceError("the file ended before its announced length")
-        return sent
-
-    def _write_now(self, view: memoryview) -> int:
-        """How much of ``view`` the socket takes at once, without waiting nor a scheduler pass
-        (all of a small answer); the rest waits for room (see send_all)."""
-        if self._stream.socket.did_shutdown_SHUT_WR:
-            raise trio.ClosedResourceError("the connection's sending side was shut down")
-        try:
-            return os.write(open_descriptor(self.socket), view)
+            return write(open_descriptor(self.socket), done)
         except BlockingIOError:
             return 0
         except OSError as error:

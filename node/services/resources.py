@@ -112,7 +112,8 @@ class Resources:
 
     def open_attachment(self, attachment: Attachment) -> int | None:
         """A descriptor of an uncompressed attachment's file, for the caller to send and close;
-        None when the file is compressed (it must be read and inflated)."""
+        None when the file is compressed (it must be read and inflated). Opened on the event
+        loop, as a small file is read there (see :meth:`read_attachment`)."""
         if attachment.compression == COMPRESSION_ZLIB:
             return None
         try:
