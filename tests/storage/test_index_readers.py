@@ -162,3 +162,23 @@ async def test_close_ends_every_reader_and_its_connection(tmp_path: Path) -> Non
     for sql in readers._sqls:
         with pytest.raises(sqlite3.ProgrammingError):  # closed
             sql.db.execute("SELECT 1")
+
+
+async def test_a_lookup_runs_on_the_event_loop(index: SqliteIndex) -> None:
+    await index.set_property("name", "value")
+    assert await index._lookup(lambda _: threading.current_thread()) is threading.current_thread()
+    assert await index.get_property("name") == "value"
+
+
+async def test_a_lookup_that_finds_the_database_busy_goes_to_a_reader(index: SqliteIndex) -> None:
+    """Busy (another process recovering the log): the event loop does not wait for it."""
+    loop_thread = threading.current_thread()
+
+    def read(_: queries.Sql) -> str:
+        if threading.current_thread() is loop_thread:
+            busy = sqlite3.OperationalError("database is locked")
+            busy.sqlite_errorcode = sqlite3.SQLITE_BUSY
+            raise busy
+        return threading.current_thread().name
+
+    assert (await index._lookup(read)).startswith("sqlite-reader")

@@ -1,10 +1,11 @@
 """Light commits: a store whose file has a journaled name commits its index entry without
 flushing the write-ahead log (its file is the durable record, see test_lost_commit_recovery);
-any other store flushes it, and the log is still checkpointed, by the writer's thread."""
+any other store flushes it, and the log is still checkpointed, by a thread of its own."""
 
 from __future__ import annotations
 
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,7 @@ async def test_a_store_without_a_journaled_name_is_flushed(tmp_path: Path, monke
 
 
 async def test_the_write_ahead_log_is_checkpointed(nursery: trio.Nursery, tmp_path: Path) -> None:
-    """The writer leaves checkpoints to its thread, every so many transactions: the stores reach
+    """The writer leaves checkpoints to a thread, every so many transactions: the stores reach
     the database file, and the log does not grow for ever."""
     node = await start_node(nursery, node_config(tmp_path))
     database = node.settings.storage.index_directory / "index.sqlite"
@@ -52,21 +53,28 @@ async def test_the_write_ahead_log_is_checkpointed(nursery: trio.Nursery, tmp_pa
     datasets = [make_dataset(sop_uid=f"1.2.3.{number}") for number in range(count)]
     assert await trio.to_thread.run_sync(c_store, node.ports["dicom"], datasets) == [SUCCESS] * count
     index = node.index
-    assert isinstance(index, sqlite_index.SqliteIndex)
-    await index._run(lambda: None)  # white box: queued behind the checkpoint the stores asked for
+    assert isinstance(index, sqlite_index.SqliteIndex) and index._checkpoints is not None
+    checkpoints, _ = index._checkpoints  # white box: its thread, where the checkpoint was queued
+    await checkpoints.run(lambda: None)
     assert database.stat().st_size > size
 
 
 async def test_a_store_with_a_journaled_name_is_not_flushed(
     nursery: trio.Nursery, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Reserved names (the default): the file's flush is the store's only one."""
-    flushed: list[int] = []
-    monkeypatch.setattr(sqlite_index, "flush_log", flushed.append)
+    """Reserved names (the default): the file's flush is the store's only one. (The journal of
+    the names is flushed as it is written, before any of them is handed out.)"""
+    flushed_by: list[str] = []
+
+    def recording_flush(_: int) -> None:
+        flushed_by.append(sys._getframe(1).f_code.co_name)
+
+    monkeypatch.setattr(sqlite_index, "flush_log", recording_flush)
     node = await start_node(nursery, node_config(tmp_path))
     datasets = [make_dataset(sop_uid="1.2.3.1"), make_dataset(sop_uid="1.2.3.2")]
     assert await trio.to_thread.run_sync(c_store, node.ports["dicom"], datasets) == [SUCCESS] * 2
-    assert flushed == []
+    assert "_journal" in flushed_by
+    assert {caller for caller in flushed_by if caller != "_journal"} == set()
     index = node.index
     assert isinstance(index, sqlite_index.SqliteIndex)
     journaled = set(await index.journaled_names())

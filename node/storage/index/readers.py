@@ -12,6 +12,11 @@ across an await (a held one would keep checkpoints from emptying the log).
 
 A read that is cancelled while it waits for a free reader is withdrawn: it never runs. One
 under way runs to its end (reads are short), and its caller gets the value.
+
+A lookup (a few rows by key) runs on the event loop instead, on a connection of its own
+(:meth:`Readers.run_here`): it takes less time than the hand-off to a reader and back, and a
+task waiting for that hand-off waits again for its turn at the interpreter while the loop is
+busy, which made such reads the longest waits of a job's step.
 """
 
 from __future__ import annotations
@@ -32,6 +37,12 @@ from .dialect import SQLITE
 T = TypeVar("T")
 
 _STOP = object()
+_PRIMARY_CODE = 0xFF  # the low byte of an extended SQLite result code is its primary code
+
+
+def primary_code(error: sqlite3.Error) -> int:
+    """SQLite's primary result code of an error (SQLITE_BUSY, SQLITE_FULL...), 0 if it has none."""
+    return getattr(error, "sqlite_errorcode", 0) & _PRIMARY_CODE
 
 
 class Readers:
@@ -40,11 +51,16 @@ class Readers:
     as ``translate`` makes it."""
 
     def __init__(
-        self, name: str, connections: list[sqlite3.Connection], translate: Callable[[sqlite3.Error], Exception]
+        self,
+        name: str,
+        connections: list[sqlite3.Connection],
+        here: sqlite3.Connection,
+        translate: Callable[[sqlite3.Error], Exception],
     ) -> None:
         self._translate = translate
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._sqls = [queries.Sql(connection, SQLITE) for connection in connections]
+        self._here = queries.Sql(here, SQLITE)  # the event loop's (see run_here)
         self._threads = [
             threading.Thread(target=self._loop, args=(sql,), name=f"{name}-{i}", daemon=True)
             for i, sql in enumerate(self._sqls)
@@ -90,20 +106,37 @@ class Readers:
         value: T = await trio.lowlevel.wait_task_rescheduled(abort)
         return value
 
+    async def run_here(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(sql, *args)`` on the event loop, in a read transaction: for a lookup of a few rows
+        by key. The connection never waits for a lock: a read that finds the database busy (another
+        process recovering the log) goes to a reader instead."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        try:
+            return _snapshot(self._here, fn, *args)
+        except sqlite3.Error as error:
+            if primary_code(error) == sqlite3.SQLITE_BUSY:
+                return await self.run(fn, *args)
+            raise self._translate(error) from error
+
     def close(self) -> None:
         """Once the reads queued before have run: close every connection, end every thread."""
         for _ in self._threads:
             self._queue.put(_STOP)
         for thread in self._threads:
             thread.join()
+        self._here.db.close()
 
     def _in_snapshot(self, sql: queries.Sql, fn: Callable[..., T], *args: Any) -> T:
         try:
-            sql.db.execute("BEGIN")
-            try:
-                return fn(sql, *args)
-            finally:
-                if sql.db.in_transaction:
-                    sql.db.execute("COMMIT")  # of a transaction that wrote nothing: it only ends the snapshot
+            return _snapshot(sql, fn, *args)
         except sqlite3.Error as error:
             raise self._translate(error) from error
+
+
+def _snapshot(sql: queries.Sql, fn: Callable[..., T], *args: Any) -> T:
+    sql.db.execute("BEGIN")
+    try:
+        return fn(sql, *args)
+    finally:
+        if sql.db.in_transaction:
+            sql.db.execute("COMMIT")  # of a transaction that wrote nothing: it only ends the snapshot

@@ -1,7 +1,8 @@
 """The :class:`Index` methods every SQL backend answers the same way, with the shared queries.
 
-A backend says how one query runs (:meth:`SqlBackend._read`, :meth:`SqlBackend._autocommit`,
-:meth:`SqlBackend._write`: on which thread and connection, in which transaction) and implements
+A backend says how one query runs (:meth:`SqlBackend._read`, :meth:`SqlBackend._lookup`,
+:meth:`SqlBackend._autocommit`, :meth:`SqlBackend._write`: on which thread and connection, in
+which transaction) and implements
 what truly differs: opening and closing, stores (each batches them its own way), and the last sequence number given.
 """
 
@@ -36,6 +37,11 @@ class SqlBackend(Index):
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(sql, *args)``: reads only, seeing every write that returned before."""
 
+    async def _lookup(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(sql, *args)``: a read of a few rows by key, which the backend may run where it
+        costs least (SQLite: on the event loop); where reads run, by default."""
+        return await self._read(fn, *args)
+
     async def _autocommit(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(sql, *args)``: writes of a single statement each, which commits alone. Where
         reads run, unless the backend writes elsewhere."""
@@ -46,7 +52,7 @@ class SqlBackend(Index):
         """``fn(sql, *args)`` in a transaction of its own."""
 
     async def series_status(self, public_id: str) -> str:
-        return await self._read(queries.status_of_series, public_id)
+        return await self._lookup(queries.status_of_series, public_id)
 
     async def set_main_tags(
         self, instance: str, tags: dict[Level, dict[str, str]], identifiers: dict[Level, dict[str, str]]
@@ -58,7 +64,7 @@ class SqlBackend(Index):
 
     # Browsing
     async def resource(self, public_id: str, level: Level | None = None) -> ResourceRecord | None:
-        return await self._read(queries.resource, public_id, level)
+        return await self._lookup(queries.resource, public_id, level)
 
     async def resources(self, public_ids: list[str]) -> list[ResourceRecord]:
         return await self._read(queries.resources, public_ids)
@@ -67,10 +73,10 @@ class SqlBackend(Index):
         return await self._read(queries.list_ids, level, since, limit)
 
     async def descendants(self, public_id: str, level: Level) -> list[str]:
-        return await self._read(queries.descendants, public_id, level)
+        return await self._lookup(queries.descendants, public_id, level)
 
     async def level_of(self, public_id: str) -> Level | None:
-        return await self._read(queries.level_of, public_id)
+        return await self._lookup(queries.level_of, public_id)
 
     async def all_tags_of_level(self, level: Level) -> list[tuple[str, dict[str, str]]]:
         return await self._read(queries.all_tags_of_level, level)
@@ -86,10 +92,10 @@ class SqlBackend(Index):
 
     # Attachments, metadata, protection
     async def attachments(self, public_id: str) -> dict[int, Attachment]:
-        return await self._read(queries.attachments, public_id)
+        return await self._lookup(queries.attachments, public_id)
 
     async def dicom_attachments(self, public_ids: Sequence[str]) -> dict[str, Attachment]:
-        return await self._read(queries.dicom_attachments, public_ids) if public_ids else {}
+        return await self._lookup(queries.dicom_attachments, public_ids) if public_ids else {}
 
     async def delete_attachment(self, public_id: str, content_type: int) -> str | None:
         return await self._write(queries.delete_attachment, public_id, content_type)
@@ -107,7 +113,7 @@ class SqlBackend(Index):
         return await self._autocommit(queries.delete_metadata, public_id, name)
 
     async def is_protected(self, public_id: str) -> bool:
-        return await self._read(queries.is_protected, public_id)
+        return await self._lookup(queries.is_protected, public_id)
 
     async def set_protected(self, public_id: str, protected: bool) -> None:
         await self._autocommit(queries.set_protected, public_id, protected)
@@ -134,7 +140,7 @@ class SqlBackend(Index):
 
     # Global properties
     async def get_property(self, name: str) -> str | None:
-        return await self._read(queries.get_property, name)
+        return await self._lookup(queries.get_property, name)
 
     async def set_property(self, name: str, value: str) -> None:
         await self._autocommit(queries.set_property, name, value)

@@ -9,7 +9,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,7 +29,7 @@ from .base import (
 )
 from .dialect import SQLITE
 from .job_leases import JOB_COLUMNS, JOB_INDEXES, MEMBERS_TABLE
-from .readers import Readers
+from .readers import Readers, primary_code
 from .schema import schema
 from .sql_backend import SqlBackend
 
@@ -41,7 +41,6 @@ _StoreItem = tuple[NewInstance, bool, Callable[[], object] | None]
 # Commits between two checkpoints of the write-ahead log, once the writer's thread runs them (see
 # SqliteIndex._count_transaction): about SQLite's own 1,000 pages, at some 15 pages per store.
 CHECKPOINT_COMMITS = 64
-_PRIMARY_CODE = 0xFF  # the low byte of an extended SQLite result code is its primary code
 BUSY_TIMEOUT_SECONDS = 10.0  # longest wait for the write lock another process holds
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes of write-ahead log kept after a checkpoint
 # How often a transaction asks again for the write lock another process holds. SQLite's own
@@ -59,7 +58,7 @@ READER_THREADS = 2
 
 def _orthanc_error(error: sqlite3.Error) -> OrthancError:
     """What the client learns of an SQLite failure; SQLite's own words go to the log."""
-    if (getattr(error, "sqlite_errorcode", 0) & _PRIMARY_CODE) == sqlite3.SQLITE_FULL:
+    if primary_code(error) == sqlite3.SQLITE_FULL:
         log.error("index: disk full: %s", error)
         return storage_full()
     log.error("index: %s", error, exc_info=error)
@@ -89,14 +88,19 @@ class SqliteIndex(SqlBackend):
         self._thread = DedicatedThread("sqlite-index")
         path = directory / "index.sqlite"
         self._db: sqlite3.Connection = self._thread.run_blocking(self._open, path, durable)
-        self._readers = Readers("sqlite-reader", [_open_reader(path) for _ in range(READER_THREADS)], _orthanc_error)
+        readers = [_open_reader(path) for _ in range(READER_THREADS)]
+        self._readers = Readers("sqlite-reader", readers, _open_reader(path, wait=False), _orthanc_error)
         self._store_batcher = Batcher(self._thread, self._store_batch, self._store_transaction)
         self._durable = durable
         self._log_path = f"{path}-wal"
         self._log_fd: int | None = None  # the write-ahead log, flushed by hand (see enable_file_recovery)
+        self._path = path
+        # With file recovery: checkpoints, on a thread and connection of their own (see _count_transaction).
+        self._checkpoints: tuple[DedicatedThread, sqlite3.Connection] | None = None
         self._unjournaled = False  # the store batch under way has a store whose name was not journaled
         self._light = False  # the connection's commits skip the flush (synchronous=NORMAL)
         self._transactions = 0  # with file recovery, for the checkpoints (see _count_transaction)
+        self._turn_here = trio.Lock()  # the writes on the event loop, one after the other (see store)
 
     @staticmethod
     def _open(path: Path, durable: bool) -> sqlite3.Connection:
@@ -105,6 +109,7 @@ class SqliteIndex(SqlBackend):
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         db.execute("PRAGMA foreign_keys=ON")
+        db.execute("PRAGMA temp_store=MEMORY")
         db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
         db.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
         db.executescript(schema(SQLITE))
@@ -125,6 +130,10 @@ class SqliteIndex(SqlBackend):
         self._readers.close()
         await self._thread.run(self._db.close)
         self._thread.stop()
+        if self._checkpoints is not None:
+            thread, db = self._checkpoints
+            thread.stop()
+            db.close()
         if self._log_fd is not None:
             os.close(self._log_fd)
 
@@ -141,10 +150,19 @@ class SqliteIndex(SqlBackend):
             return None
         self._log_fd = os.open(self._log_path, os.O_RDONLY | os.O_CLOEXEC)
         self._thread.run_blocking(self._db.execute, "PRAGMA wal_autocheckpoint=0")  # see _count_transaction
+        self._checkpoints = (DedicatedThread("sqlite-checkpoint"), _connect(self._path))
         return self._journal
 
     def _journal(self, names: list[str]) -> None:
-        self._thread.run_blocking(_translated, self._in_transaction, _add_journaled, names)
+        """Names recorded by a light commit on the writer's thread, then flushed from the caller's:
+        the writer's thread stores meanwhile, where a full commit would keep it for the flush."""
+        light = functools.partial(self._in_transaction, light=True)
+        self._thread.run_blocking(_translated, light, _add_journaled, names)
+        assert self._log_fd is not None  # handed out by enable_file_recovery, which opened it
+        try:
+            flush_log(self._log_fd)
+        except OSError as error:
+            raise _log_flush_failure(error) from error
 
     async def journaled_names(self) -> list[str]:
         """Stores a crash may have lost, and names never written."""
@@ -172,6 +190,9 @@ class SqliteIndex(SqlBackend):
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
         return await self._readers.run(fn, *args)
 
+    async def _lookup(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self._readers.run_here(fn, *args)
+
     async def _autocommit(self, fn: Callable[..., T], *args: Any) -> T:
         """In a transaction all the same: it is what waits for the lock other processes hold."""
         return await self._write(fn, *args)
@@ -179,23 +200,68 @@ class SqliteIndex(SqlBackend):
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
         return await self._run(self._in_transaction, fn, *args)
 
-    def _in_transaction(self, fn: Callable[..., T], *args: Any) -> T:
-        with self._tx():
+    def _in_transaction(self, fn: Callable[..., T], *args: Any, light: bool = False) -> T:
+        with self._tx(light=light):
             return fn(self._sql, *args)
+
+    async def _write_here(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(sql, *args)`` in a transaction on the event loop, when the writer's thread is idle
+        and file recovery lets the commit skip the flush of the log; the flush follows in a
+        worker, the writer's thread free again meanwhile. Else on the writer's thread.
+
+        For a write of a few rows that must not keep the stores waiting: run on the writer's
+        thread, its statements take turns at the interpreter with a busy event loop, and the
+        stores that arrive meanwhile wait for it in a batch. Not for a write whose SQL takes
+        long: the loop runs it."""
+        log_fd = self._log_fd
+        if log_fd is None or under_virtual_clock():
+            return await self._write(fn, *args)
+        async with self._turn_here:
+            if not self._thread.try_hold():
+                return await self._write(fn, *args)
+            try:
+                with self._tx(light=True, wait=False):
+                    done = outcome.Value(fn(self._sql, *args))
+            except _WriteLockBusy:  # another process writes: the writer's thread waits for it, not the loop
+                done = None
+            except sqlite3.Error as error:
+                raise _orthanc_error(error) from error
+            finally:
+                self._thread.release()
+        if done is None:
+            return await self._write(fn, *args)
+        try:
+            await offload(flush_log, log_fd)
+        except OSError as error:
+            raise _log_flush_failure(error) from error
+        return done.unwrap()
+
+    async def save_jobs(self, changed: dict[str, str], removed: Collection[str], *, clear: bool = False) -> None:
+        await self._write_here(queries.save_jobs, changed, removed, clear)
 
     # -- ingest ------------------------------------------------------------
     async def store(
         self, instance: NewInstance, *, overwrite: bool, written: StartedCall[Any] | None = None
     ) -> StoreResult:
-        """With file recovery, a store arriving while the writer's thread is idle is written
-        here, on the event loop (see :meth:`_store_here`); any other joins the next batch."""
-        if self._log_fd is not None and not under_virtual_clock() and self._thread.try_hold():
-            try:
-                result = await self._store_here(instance, overwrite, written)
-            finally:
-                self._thread.release()
-            if result is not None:
-                return result
+        """With file recovery, stores are written here, on the event loop (see :meth:`_store_here`),
+        one at a time: a store arriving while another is under way waits for it, its file written
+        meanwhile. One that finds the writer's thread at work (a checkpoint, another write) joins
+        the next batch there.
+
+        Waiting for the store ahead costs the rest of that one store; a batch on the writer's
+        thread took several times as long on a busy node, its statements taking turns at the
+        interpreter with the event loop, and drew the stores behind it into the next batch."""
+        if self._log_fd is not None and not under_virtual_clock():
+            if written is not None and self._turn_here.locked():
+                written.start_deferred()
+            async with self._turn_here:
+                if self._thread.try_hold():
+                    try:
+                        result = await self._store_here(instance, overwrite, written)
+                    finally:
+                        self._thread.release()
+                    if result is not None:
+                        return result
         return await self._store_batcher.submit((instance, overwrite, blocking_wait(written)))
 
     async def _store_here(
@@ -231,17 +297,14 @@ class SqliteIndex(SqlBackend):
 
     def _count_transaction(self) -> None:
         """With file recovery the writer does not checkpoint the write-ahead log at its commits
-        (a checkpoint flushes the database, too long for the event loop): its thread does, after
-        every CHECKPOINT_COMMITS transactions."""
+        (a checkpoint flushes the database, too long for the event loop): a thread of its own
+        does, after every CHECKPOINT_COMMITS transactions, on a connection of its own. A passive
+        checkpoint does not keep the writer from writing, so neither does that thread: on the
+        writer's thread it held back every store that came meanwhile."""
         self._transactions += 1
-        if self._transactions % CHECKPOINT_COMMITS == 0:
-            self._thread.post(self._checkpoint)
-
-    def _checkpoint(self) -> None:
-        try:  # what readers still use stays: a later checkpoint copies it
-            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        except sqlite3.Error as error:  # the log grows meanwhile; the next one tries again
-            log.warning("index: checkpoint failed: %s", error)
+        if self._transactions % CHECKPOINT_COMMITS == 0 and self._checkpoints is not None:
+            thread, db = self._checkpoints
+            thread.post(_checkpoint, db)
 
     @contextlib.contextmanager
     def _store_transaction(self) -> Iterator[None]:
@@ -306,7 +369,8 @@ def flush_log(fd: int) -> None:
 
 
 def _add_journaled(sql: queries.Sql, names: list[str]) -> None:
-    sql.run_many("INSERT INTO journaled_files(uuid) VALUES (?)", [(name,) for name in names])
+    """One statement for all: the writer's thread takes the interpreter back once, not once a row."""
+    sql.run(f"INSERT INTO journaled_files(uuid) VALUES {','.join(['(?)'] * len(names))}", names)
 
 
 def _take_journaled(db: sqlite3.Connection, name: str) -> bool:
@@ -322,20 +386,28 @@ def _forget_journaled(sql: queries.Sql) -> None:
     sql.run("DELETE FROM journaled_files")
 
 
+def _checkpoint(db: sqlite3.Connection) -> None:
+    try:  # what readers still use stays: a later checkpoint copies it
+        db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    except sqlite3.Error as error:  # the log grows meanwhile; the next one tries again
+        log.warning("index: checkpoint failed: %s", error)
+
+
 def _last_seq(sql: queries.Sql) -> int:
     row = sql.row("SELECT seq FROM sqlite_sequence WHERE name = 'changes'")
     return int(row[0]) if row else 0
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, timeout: float = BUSY_TIMEOUT_SECONDS) -> sqlite3.Connection:
     """A connection of any thread, each statement its own transaction unless one is begun.
-    Other processes (members) may hold the write lock: it waits for it this long before failing."""
-    return sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_SECONDS)
+    Other processes (members) may hold the write lock: it waits for it ``timeout`` seconds before failing."""
+    return sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=timeout)
 
 
-def _open_reader(path: Path) -> sqlite3.Connection:
-    """A connection of :class:`Readers`, to the database the writer opened: any write on it fails."""
-    db = _connect(path)
+def _open_reader(path: Path, *, wait: bool = True) -> sqlite3.Connection:
+    """A connection of :class:`Readers`, to the database the writer opened: any write on it
+    fails; without ``wait``, one that finds the database busy fails at once (the event loop's)."""
+    db = _connect(path, BUSY_TIMEOUT_SECONDS if wait else 0.0)
     db.execute("PRAGMA query_only=ON")
     return db
 
@@ -376,7 +448,7 @@ class _Transaction:
                 self._db.execute("BEGIN IMMEDIATE")
                 return
             except sqlite3.OperationalError as error:
-                if error.sqlite_errorcode & _PRIMARY_CODE != sqlite3.SQLITE_BUSY:
+                if primary_code(error) != sqlite3.SQLITE_BUSY:
                     raise
                 if not self._wait:
                     raise _WriteLockBusy from error
