@@ -98,7 +98,7 @@ class Metrics:
         )
         self.jobs_saves = Counter(
             "trionode_jobs_saves",
-            "Writes of the saved jobs to the index (SaveJobs): a burst of changes makes one",
+            "Writes of the saved jobs to the index (SaveJobs): a burst of changes makes one, or a few for a large one",
             registry=self.registry,
         )
         self._member_values: Gauge | None = None

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 FLUSH_DELAY = 0.05  # one write for a burst (a short job submitted meanwhile is written once, ended): inside 100 ms
 SAVE_PERIOD = 10.0
+SAVE_BATCH = 32  # jobs written by one write of the index
 
 
 class JobsStore:
@@ -93,15 +94,20 @@ class JobsStore:
                 self._wanted.set()
 
     async def save(self) -> None:
-        changed, removed = self._changed, self._removed
+        """What changed since the last save, in writes of SAVE_BATCH jobs at most: the index may
+        run a write on the event loop (SQLite does), which a burst of submissions must not hold
+        for long."""
+        changed, removed = list(self._changed), self._removed
         self._changed, self._removed = set(), set()
         records = self._records()
-        rows: dict[str, str] = {}
-        for job_id in changed:
-            record = records.get(job_id)
-            form = record.saved_form() if record is not None else None
-            if form is not None:
-                rows[job_id] = json.dumps(form)
-        if rows or removed:
-            await self._index.save_jobs(rows, removed)
-            self._metrics.jobs_saved()
+        for start in range(0, max(len(changed), 1), SAVE_BATCH):
+            rows: dict[str, str] = {}
+            for job_id in changed[start : start + SAVE_BATCH]:
+                record = records.get(job_id)
+                form = record.saved_form() if record is not None else None
+                if form is not None:
+                    rows[job_id] = json.dumps(form)
+            gone = removed if start == 0 else set()
+            if rows or gone:
+                await self._index.save_jobs(rows, gone)
+                self._metrics.jobs_saved()

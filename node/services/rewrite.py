@@ -79,20 +79,10 @@ async def instances_of(services: ServiceBundle, resources: Iterable[str]) -> lis
 
 
 async def instances_below(services: ServiceBundle, public_id: str, level: Level) -> list[str]:
-    """Every instance below one resource of ``level`` (unknown, or of another level: error 17).
-
-    Its level and its instances are asked together: the index answers the second query right
-    after the first, instead of once the first answer has come back to the event loop.
-    """
-    instances: list[str] = []
-
-    async def list_instances() -> None:
-        instances.extend(await services.index.descendants(public_id, Level.INSTANCE))
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(list_instances)
-        at_level = await services.resources.exists(public_id, level)
-    if not at_level or not instances:
+    """Every instance below one resource of ``level`` (unknown, or of another level: error 17),
+    found by one query, its level checked there."""
+    instances = await services.index.descendants(public_id, Level.INSTANCE, of=level)
+    if not instances:
         raise OrthancError(ErrorCode.UNKNOWN_RESOURCE, f"Unknown resource: {public_id}")
     return instances
 

@@ -13,6 +13,7 @@ import trio
 from node.clock import utc_now
 from node.context import NodeContext
 from node.errors import ErrorCode
+from node.jobs.persist import SAVE_BATCH
 from node.jobs.record import JobRecord, JobState
 from node.storage.index.sqlite import SqliteIndex
 from node.storage.settings import StorageSettings
@@ -71,6 +72,20 @@ async def test_submissions_are_saved_within_100_ms_in_one_write(tmp_path: Path, 
         assert rows[blocker.id]["State"] == "Failure" and rows[blocker.id]["ErrorCode"] == 37
         assert all(rows[r.id]["State"] == "Success" for r in burst)
         assert saves(context) <= writes + 3
+
+
+async def test_a_large_burst_is_saved_in_writes_of_a_bounded_size(tmp_path: Path, autojump_clock: Any) -> None:
+    count = 2 * SAVE_BATCH + 1
+    async with running_node(tmp_path, ConcurrentJobs=1, JobsHistorySize=count + 1) as context:
+        engine = jobs_of(context)
+        blocker = await engine.submit(StepsJob(1, block_at=0))
+        await trio.sleep(1)
+        writes = saves(context)
+        burst = [await engine.submit(StepsJob(1)) for _ in range(count)]
+        await trio.sleep(0.1)
+        assert {r.id for r in burst} <= (await saved(context)).keys()
+        assert saves(context) == writes + 3
+        await engine.cancel(blocker.id)
 
 
 async def test_progress_is_saved_every_10_seconds(tmp_path: Path, autojump_clock: Any) -> None:

@@ -192,8 +192,9 @@ class Index(abc.ABC):
         """Unknown, Complete, Missing or Inconsistent, from the expected count and the instances' indexes."""
 
     @abc.abstractmethod
-    async def descendants(self, public_id: str, level: Level) -> list[str]:
-        """IDs of the descendants of ``public_id`` at ``level`` (itself if same level)."""
+    async def descendants(self, public_id: str, level: Level, *, of: Level | None = None) -> list[str]:
+        """IDs of the descendants of ``public_id`` at ``level`` (itself if same level); with
+        ``of``, none unless ``public_id`` is a resource of that level."""
 
     @abc.abstractmethod
     async def level_of(self, public_id: str) -> Level | None: ...

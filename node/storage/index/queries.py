@@ -377,8 +377,8 @@ def list_ids(sql: Sql, level: Level, since: int, limit: int | None) -> list[str]
     return [r[0] for r in rows]
 
 
-def descendants(sql: Sql, public_id: str, level: Level) -> list[str]:
-    found = internal(sql, public_id)
+def descendants(sql: Sql, public_id: str, level: Level, of: Level | None = None) -> list[str]:
+    found = internal(sql, public_id, of)
     if found is None:
         return []
     rows = sql.rows(

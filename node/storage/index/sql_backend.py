@@ -72,8 +72,8 @@ class SqlBackend(Index):
     async def list_ids(self, level: Level, since: int = 0, limit: int | None = None) -> list[str]:
         return await self._read(queries.list_ids, level, since, limit)
 
-    async def descendants(self, public_id: str, level: Level) -> list[str]:
-        return await self._lookup(queries.descendants, public_id, level)
+    async def descendants(self, public_id: str, level: Level, *, of: Level | None = None) -> list[str]:
+        return await self._lookup(queries.descendants, public_id, level, of)
 
     async def level_of(self, public_id: str) -> Level | None:
         return await self._lookup(queries.level_of, public_id)
