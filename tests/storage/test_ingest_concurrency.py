@@ -318,3 +318,38 @@ async def test_a_batch_whose_transaction_is_lost_commits_none_of_its_stores(tmp_
         assert (await index.statistics())["CountInstances"] == 0
     finally:
         await index.close()
+
+
+async def test_stores_arriving_while_a_group_commits_form_the_next_group(tmp_path: Path) -> None:
+    """With file recovery, stores commit on the event loop in groups: those that come while the
+    first one waits for its file share one transaction, and a failing one fails alone there."""
+    index = SqliteIndex(tmp_path)
+    assert index.enable_file_recovery() is not None
+    release = threading.Event()
+    first_file: StartedCall[bool] = StartedCall()
+    first_file.defer(release.wait)  # the first store's file holds its group open
+    outcomes: dict[str, object] = {}
+
+    async def store(new: NewInstance, written: StartedCall[bool] | None = None) -> None:
+        try:
+            outcomes[new.ids[3]] = (await index.store(new, overwrite=False, written=written)).already_stored
+        except TypeError as error:
+            outcomes[new.ids[3]] = error
+
+    following = [_new_instance("1.2.3.2"), _new_instance("1.2.3.3", instance_number=object()), _new_instance("1.2.3.4")]
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(store, _new_instance("1.2.3.1"), first_file)
+            await trio.testing.wait_all_tasks_blocked()
+            before = index._transactions  # white box: the transactions begun so far
+            for new in following:
+                nursery.start_soon(store, new)
+            await trio.testing.wait_all_tasks_blocked()
+            release.set()
+        assert index._transactions == before + 1
+        assert [outcomes[f"{new.ids[3]}"] for new in following[::2]] == [False, False]
+        assert isinstance(outcomes[following[1].ids[3]], TypeError)
+        assert (await index.statistics())["CountInstances"] == 3
+    finally:
+        release.set()
+        await index.close()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
@@ -101,6 +102,8 @@ class SqliteIndex(SqlBackend):
         self._light = False  # the connection's commits skip the flush (synchronous=NORMAL)
         self._transactions = 0  # with file recovery, for the checkpoints (see _count_transaction)
         self._turn_here = trio.Lock()  # the writes on the event loop, one after the other (see store)
+        self._loop_stores: list[_LoopStore] = []  # queued for the next group on the loop (see store)
+        self._committing = False  # a group is being committed on the loop: the next one waits for it
 
     @staticmethod
     def _open(path: Path, durable: bool) -> sqlite3.Connection:
@@ -243,56 +246,84 @@ class SqliteIndex(SqlBackend):
     async def store(
         self, instance: NewInstance, *, overwrite: bool, written: StartedCall[Any] | None = None
     ) -> StoreResult:
-        """With file recovery, stores are written here, on the event loop (see :meth:`_store_here`),
-        one at a time: a store arriving while another is under way waits for it, its file written
-        meanwhile. One that finds the writer's thread at work (a checkpoint, another write) joins
-        the next batch there.
+        """With file recovery, stores are committed here, on the event loop, in groups: the stores
+        that arrive while one group is under way form the next, one transaction for all (see
+        :meth:`_commit_here`). Without, or when the writer's thread is at work (a checkpoint,
+        another write) or another process holds the write lock, a store joins the next batch on
+        the writer's thread. Not cancellable, like a batch: a queued store always completes.
 
-        Waiting for the store ahead costs the rest of that one store; a batch on the writer's
-        thread took several times as long on a busy node, its statements taking turns at the
-        interpreter with the event loop, and drew the stores behind it into the next batch."""
+        On the loop, a group's statements run while the loop holds the interpreter anyway; on
+        the writer's thread, a batch's statements took turns at it with a busy loop, several
+        times as long. A group shares its pages of the write-ahead log, where a transaction per
+        store wrote some 16 pages each."""
         if self._log_fd is not None and not under_virtual_clock():
-            if written is not None and self._turn_here.locked():
-                written.start_deferred()
+            pending = _LoopStore(instance, overwrite, written)
+            self._loop_stores.append(pending)
+            with trio.CancelScope(shield=True):
+                if self._committing:  # taken into the next group: its file is written meanwhile
+                    if written is not None:
+                        written.start_deferred()
+                    await pending.done.wait()
+                if not pending.done.is_set() or pending.leads:
+                    await self._commit_here()
+            if pending.result is not None:
+                return pending.result.unwrap()
+        return await self._store_batcher.submit((instance, overwrite, blocking_wait(written)))
+
+    async def _commit_here(self) -> None:
+        """Commit every store queued on the loop as one group; the first store queued meanwhile
+        then commits the next group (each caller commits one group at most, so none waits on
+        for the others). A group whose transaction cannot begin here goes back to its stores,
+        for the writer's thread."""
+        self._committing = True
+        group, self._loop_stores = self._loop_stores, []
+        try:
             async with self._turn_here:
                 if self._thread.try_hold():
                     try:
-                        result = await self._store_here(instance, overwrite, written)
+                        await self._group_here(group)
                     finally:
                         self._thread.release()
-                    if result is not None:
-                        return result
-        return await self._store_batcher.submit((instance, overwrite, blocking_wait(written)))
+        finally:
+            for pending in group:
+                pending.done.set()
+            if self._loop_stores:
+                following = self._loop_stores[0]
+                following.leads = True
+                following.done.set()
+            else:
+                self._committing = False
 
-    async def _store_here(
-        self, new: NewInstance, overwrite: bool, written: StartedCall[Any] | None
-    ) -> StoreResult | None:
-        """One store in a transaction of its own on the event loop, the writer's thread held
-        meanwhile: its rows are written while its file is flushed in a worker, and its light
-        commit is a few writes without a flush. That spares the two hand-offs to the writer's
-        thread and back, and the rows run while the loop holds the interpreter anyway, where
-        the writer's thread would wait for it at every statement. Not cancellable, like a
-        batch: the rows are written and committed, or rolled back, once begun. None, with
-        nothing done, when another process (a member, a tool) holds the write lock: the
-        writer's thread waits for it, never the loop."""
-        if written is not None:
-            written.start_deferred()
-        result: StoreResult | None = None
-        with trio.CancelScope(shield=True):
-            self._unjournaled = False
-            try:
-                with self._tx(light=True, wait=False):
-                    result = self._store(new, overwrite, None)
-                    if written is not None and not result.already_stored:  # a duplicate's file is not needed
-                        await written.wait()  # its failure rolls the rows back and reaches the caller
-                if self._unjournaled and self._log_fd is not None:
-                    await offload(flush_log, self._log_fd)
-            except _WriteLockBusy:
-                return None
-            except sqlite3.Error as error:
-                raise _orthanc_error(error) from error
-            except OSError as error:
-                raise _log_flush_failure(error) from error
+    async def _group_here(self, group: list[_LoopStore]) -> None:
+        """One transaction for ``group``, each store in a savepoint of its own, committed (without
+        a flush) once every file is durable; their files were started as they came. Each store
+        gets its outcome; none, when another process holds the write lock."""
+        for pending in group:
+            if pending.written is not None:
+                pending.written.start_deferred()
+        self._unjournaled = False
+        outcomes: list[outcome.Outcome[StoreResult]] = []
+        try:
+            with self._tx(light=True, wait=False):
+                for pending in group:
+                    outcomes.append(await outcome.acapture(self._store_waiting, pending))
+            if self._unjournaled and self._log_fd is not None:
+                await offload(flush_log, self._log_fd)
+        except _WriteLockBusy:
+            return
+        except sqlite3.Error as error:  # BEGIN or COMMIT failed: every store of the group fails
+            outcomes = [outcome.Error(_orthanc_error(error))] * len(group)
+        except OSError as error:
+            outcomes = [outcome.Error(_log_flush_failure(error))] * len(group)
+        for pending, result in zip(group, outcomes, strict=True):
+            pending.result = result
+
+    async def _store_waiting(self, pending: _LoopStore) -> StoreResult:
+        """One store of a group: its rows, then the wait for its file, in its savepoint."""
+        with self._savepoint():
+            result = self._rows(pending.new, pending.overwrite)
+            if pending.written is not None and not result.already_stored:  # a duplicate's file is not needed
+                await pending.written.wait()  # its failure undoes the rows and reaches the caller
         return result
 
     def _count_transaction(self) -> None:
@@ -331,6 +362,22 @@ class SqliteIndex(SqlBackend):
         return [outcome.capture(self._store, new, overwrite, written) for new, overwrite, written in items]
 
     def _store(self, new: NewInstance, overwrite: bool, written: Callable[[], object] | None) -> StoreResult:
+        """One store of a batch: its rows, then the wait for its file, in its savepoint."""
+        with self._savepoint():
+            result = self._rows(new, overwrite)
+            if written is not None and not result.already_stored:  # a duplicate's file is not needed
+                written()  # its failure undoes the rows and reaches the caller
+        return result
+
+    def _rows(self, new: NewInstance, overwrite: bool) -> StoreResult:
+        if self._log_fd is not None and not _take_journaled(self._db, new.attachment.uuid):
+            self._unjournaled = True
+        return queries.insert_instance(self._sql, new, overwrite)
+
+    @contextlib.contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        """A store's savepoint in the transaction of its batch or group: a failure undoes that
+        store alone, and reaches its caller only."""
         if not self._db.in_transaction:
             # An earlier store's failure made SQLite roll the batch's transaction back: a savepoint
             # now would begin and commit a transaction of its own, outside the batch's.
@@ -338,11 +385,7 @@ class SqliteIndex(SqlBackend):
             raise OrthancError(ErrorCode.DATABASE)
         self._db.execute("SAVEPOINT store")
         try:
-            if self._log_fd is not None and not _take_journaled(self._db, new.attachment.uuid):
-                self._unjournaled = True
-            result = queries.insert_instance(self._sql, new, overwrite)
-            if written is not None and not result.already_stored:  # a duplicate's file is not needed
-                written()  # its failure undoes the rows and reaches the caller
+            yield
         except BaseException as error:
             if self._db.in_transaction:  # SQLite may have rolled the whole transaction back (a full disk)
                 self._db.execute("ROLLBACK TO store")
@@ -351,7 +394,6 @@ class SqliteIndex(SqlBackend):
                 raise _orthanc_error(error) from error
             raise
         self._db.execute("RELEASE store")
-        return result
 
     # -- changes -----------------------------------------------------------
     async def last_seq(self) -> int:
@@ -422,6 +464,18 @@ def _migrate_jobs(db: sqlite3.Connection) -> None:
         queries.adopt_saved_jobs(queries.Sql(db, SQLITE))
     for statement in (*JOB_INDEXES, MEMBERS_TABLE):
         db.execute(statement)
+
+
+@dataclasses.dataclass(eq=False)
+class _LoopStore:
+    """A store queued for a group committed on the event loop (see SqliteIndex.store)."""
+
+    new: NewInstance
+    overwrite: bool
+    written: StartedCall[Any] | None
+    done: trio.Event = dataclasses.field(default_factory=trio.Event)
+    leads: bool = False  # it commits the next group
+    result: outcome.Outcome[StoreResult] | None = None  # none, once done: for the writer's thread
 
 
 class _WriteLockBusy(Exception):
