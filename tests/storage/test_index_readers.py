@@ -13,7 +13,7 @@ import trio
 import trio.testing
 
 from node.errors import ErrorCode, OrthancError
-from node.storage.index import queries
+from node.storage.index import queries, readers
 from node.storage.index.sqlite import READER_THREADS, SqliteIndex
 from tests.support.index_rows import new_instance
 
@@ -182,3 +182,22 @@ async def test_a_lookup_that_finds_the_database_busy_goes_to_a_reader(index: Sql
         return threading.current_thread().name
 
     assert (await index._lookup(read)).startswith("sqlite-reader")
+
+
+async def test_a_lookup_over_its_budget_goes_to_a_reader(index: SqliteIndex, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lookup that turns out long is interrupted on the event loop and answered by a reader."""
+    monkeypatch.setattr(readers, "LOOKUP_BUDGET_SECONDS", 0.0)
+    ran_on: list[str] = []
+
+    def count(sql: queries.Sql) -> int:
+        ran_on.append(threading.current_thread().name)
+        row = sql.row(
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 20000) SELECT count(*) FROM c"
+        )
+        assert row is not None
+        return int(row[0])
+
+    assert await index._lookup(count) == 20000
+    assert ran_on[0] == threading.current_thread().name and ran_on[1].startswith("sqlite-reader")
+    monkeypatch.undo()  # a short lookup, within its budget: on the loop
+    assert await index._lookup(lambda _: threading.current_thread()) is threading.current_thread()

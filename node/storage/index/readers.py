@@ -16,14 +16,18 @@ under way runs to its end (reads are short), and its caller gets the value.
 A lookup (a few rows by key) runs on the event loop instead, on a connection of its own
 (:meth:`Readers.run_here`): it takes less time than the hand-off to a reader and back, and a
 task waiting for that hand-off waits again for its turn at the interpreter while the loop is
-busy, which made such reads the longest waits of a job's step.
+busy, which made such reads the longest waits of a job's step. One that turns out long (the
+instances of a study of thousands) is interrupted after LOOKUP_BUDGET_SECONDS and runs again on
+a reader: the loop is never held longer than that.
 """
 
 from __future__ import annotations
 
+import math
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -37,6 +41,8 @@ from .dialect import SQLITE
 T = TypeVar("T")
 
 _STOP = object()
+LOOKUP_BUDGET_SECONDS = 0.002  # the longest a lookup holds the event loop before a reader takes it
+_LOOKUP_CHECK_STEPS = 1000  # SQLite virtual machine steps between two checks of that budget
 _PRIMARY_CODE = 0xFF  # the low byte of an extended SQLite result code is its primary code
 
 
@@ -61,6 +67,8 @@ class Readers:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._sqls = [queries.Sql(connection, SQLITE) for connection in connections]
         self._here = queries.Sql(here, SQLITE)  # the event loop's (see run_here)
+        self._lookup_deadline = math.inf
+        here.set_progress_handler(self._lookup_over_budget, _LOOKUP_CHECK_STEPS)
         self._threads = [
             threading.Thread(target=self._loop, args=(sql,), name=f"{name}-{i}", daemon=True)
             for i, sql in enumerate(self._sqls)
@@ -109,14 +117,21 @@ class Readers:
     async def run_here(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(sql, *args)`` on the event loop, in a read transaction: for a lookup of a few rows
         by key. The connection never waits for a lock: a read that finds the database busy (another
-        process recovering the log) goes to a reader instead."""
+        process recovering the log), or that runs over its budget, goes to a reader instead."""
         await trio.lowlevel.checkpoint_if_cancelled()
+        self._lookup_deadline = time.perf_counter() + LOOKUP_BUDGET_SECONDS
         try:
             return _snapshot(self._here, fn, *args)
         except sqlite3.Error as error:
-            if primary_code(error) == sqlite3.SQLITE_BUSY:
+            if primary_code(error) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_INTERRUPT):
                 return await self.run(fn, *args)
             raise self._translate(error) from error
+        finally:
+            self._lookup_deadline = math.inf
+
+    def _lookup_over_budget(self) -> bool:
+        """SQLite's progress handler on the loop's connection: True interrupts the lookup."""
+        return time.perf_counter() > self._lookup_deadline
 
     def close(self) -> None:
         """Once the reads queued before have run: close every connection, end every thread."""

@@ -1,5 +1,7 @@
-"""SQLite backend of the index, in WAL mode: one dedicated thread writes, a few others read
-(see :mod:`.readers`)."""
+"""SQLite backend of the index, in WAL mode: one connection writes, on a dedicated thread or, for
+stores and small writes, on the event loop while that thread is idle; a few others read, on
+threads of their own or, for lookups by key, on the loop (see :mod:`.readers`); checkpoints run
+on a thread and connection of their own."""
 
 from __future__ import annotations
 
@@ -39,8 +41,8 @@ T = TypeVar("T")
 # A store waiting in the batch: the instance, whether it may replace one stored, and what
 # blocks until its file is durable (see Index.store).
 _StoreItem = tuple[NewInstance, bool, Callable[[], object] | None]
-# Commits between two checkpoints of the write-ahead log, once the writer's thread runs them (see
-# SqliteIndex._count_transaction): about SQLite's own 1,000 pages, at some 15 pages per store.
+# Commits between two checkpoints of the write-ahead log (see SqliteIndex._count_transaction): about
+# SQLite's own 1,000 pages, at some 15 pages per store.
 CHECKPOINT_COMMITS = 64
 BUSY_TIMEOUT_SECONDS = 10.0  # longest wait for the write lock another process holds
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes of write-ahead log kept after a checkpoint
