@@ -28,6 +28,8 @@ async def test_a_store_creates_the_hierarchy_once(any_index: Index) -> None:
     assert await any_index.resource(ids[1], Level.SERIES) is None
     assert await any_index.level_of(ids[0]) == Level.PATIENT
     assert await any_index.descendants(ids[0], Level.INSTANCE) == [ids[3], new_instance("1.2").ids[3]]
+    assert await any_index.descendants(ids[1], Level.INSTANCE, of=Level.STUDY) == [ids[3], new_instance("1.2").ids[3]]
+    assert await any_index.descendants(ids[1], Level.INSTANCE, of=Level.SERIES) == []  # not a series
     assert await any_index.statistics() == {
         "CountPatients": 1, "CountStudies": 1, "CountSeries": 1, "CountInstances": 2,
         "DiskSize": 160, "UncompressedSize": 200,
