@@ -12,7 +12,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -223,18 +223,16 @@ class SqliteIndex(SqlBackend):
         log_fd = self._log_fd
         if log_fd is None or under_virtual_clock():
             return await self._write(fn, *args)
-        async with self._turn_here:
-            if not self._thread.try_hold():
-                return await self._write(fn, *args)
-            try:
-                with self._tx(light=True, wait=False):
-                    done = outcome.Value(fn(self._sql, *args))
-            except _WriteLockBusy:  # another process writes: the writer's thread waits for it, not the loop
-                done = None
-            except sqlite3.Error as error:
-                raise _orthanc_error(error) from error
-            finally:
-                self._thread.release()
+        done: outcome.Value[T] | None = None
+        async with self._loop_turn() as here:
+            if here:
+                try:
+                    with self._tx(light=True, wait=False):
+                        done = outcome.Value(fn(self._sql, *args))
+                except _WriteLockBusy:  # another process writes: the writer's thread waits for it, not the loop
+                    pass
+                except sqlite3.Error as error:
+                    raise _orthanc_error(error) from error
         if done is None:
             return await self._write(fn, *args)
         try:
@@ -242,6 +240,20 @@ class SqliteIndex(SqlBackend):
         except OSError as error:
             raise _log_flush_failure(error) from error
         return done.unwrap()
+
+    @contextlib.asynccontextmanager
+    async def _loop_turn(self) -> AsyncIterator[bool]:
+        """The event loop's turn at the writer's connection, after the loop's writes before it:
+        True when taken (the writer's thread held idle meanwhile), False when that thread is at
+        work (the write goes there, once the turn is left)."""
+        async with self._turn_here:
+            if not self._thread.try_hold():
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                self._thread.release()
 
     async def save_jobs(self, changed: dict[str, str], removed: Collection[str], *, clear: bool = False) -> None:
         await self._write_here(queries.save_jobs, changed, removed, clear)
@@ -282,12 +294,9 @@ class SqliteIndex(SqlBackend):
         self._committing = True
         group, self._loop_stores = self._loop_stores[:GROUP_STORES], self._loop_stores[GROUP_STORES:]
         try:
-            async with self._turn_here:
-                if self._thread.try_hold():
-                    try:
-                        await self._group_here(group)
-                    finally:
-                        self._thread.release()
+            async with self._loop_turn() as here:
+                if here:
+                    await self._group_here(group)
         finally:
             for pending in group:
                 pending.done.set()
