@@ -407,10 +407,8 @@ def scheduler(run: Run, server: Server) -> None:
         higher_is_better=False, group="scheduler",
     )  # fmt: skip
     run.measure(figure, server, per_job)
-    figure = Figure(
-        "job-priority-latency", f"priority-10 job behind {run.sizes.queued} queued ones, until it starts", "ms",
-        higher_is_better=False, group="scheduler",
-    )  # fmt: skip
+    label = f"priority-10 job behind {run.sizes.queued} queued ones, until it starts (median of {jobs.PRIORITY_TRIALS})"
+    figure = Figure("job-priority-latency", label, "ms", higher_is_better=False, group="scheduler")
     run.record(figure, server.name, Sample(found[-1].priority_latency_ms))
     if server.name == OURS:
         folder = run.folder / f"engine-{len(run.samples.get(('job-overhead-engine', OURS), []))}"
