@@ -159,7 +159,7 @@ def recover_previous_stores(settings: NodeSettings) -> None:
         index = await open_index(storage)
         try:
             stability = StabilityTracker(storage.stable_age, unannounced)
-            ingest = Ingest(storage, index, files, stability, settings.transcoding, shared_index=True)
+            ingest = Ingest(storage, index, files, stability, settings.transcoding)
             await recover_lost_stores(index, files, ingest)
         finally:
             await index.close()

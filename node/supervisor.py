@@ -160,7 +160,7 @@ async def _serve_once(
     files = file_store(storage.storage_directory, compress=storage.compress, sync=storage.sync, metrics=metrics)
     if not member and (await offload(remove_stale_archives, storage)) > 0:
         log.info("removed the archives of asynchronous jobs left by the previous run")
-    index = await open_index(storage)
+    index = await open_index(storage, shared=member)
     journal = None if storage.compress else index.enable_file_recovery()
     try:
         async with trio.open_nursery() as nursery:
@@ -175,7 +175,7 @@ async def _serve_once(
                 services = ServiceBundle(
                     index=index,
                     files=files,
-                    ingest=Ingest(storage, index, files, stability, settings.transcoding, shared_index=shared_index),
+                    ingest=Ingest(storage, index, files, stability, settings.transcoding),
                     resources=Resources(index, files, stability),
                     metrics=metrics,
                     transcoding=settings.transcoding,

@@ -156,13 +156,9 @@ class Ingest:
         files: FileStore,
         stability: StabilityTracker,
         transcoding: TranscodingSettings = AS_RECEIVED,
-        *,
-        shared_index: bool = False,
     ) -> None:
         self._settings = settings
-        # Other processes share the index's write lock: the index thread holds it from its rows
-        # to its commit, so a small file's write is not left to that thread (see receive).
-        self._defer_writes = not shared_index
+        self._defer_writes = index.takes_deferred_writes  # see receive
         self._transcoding = transcoding
         self._index = index
         self._files = files
@@ -204,9 +200,9 @@ class Ingest:
         that wait, and the flushes of concurrent stores share the disk's commits), else the
         index thread runs it once the rows are in: one hand-off to that thread and back, where
         a worker would add its start, its wake-ups and their contention for the interpreter,
-        with nothing to overlap the write with but the rows. Where other processes share the
-        index, every write starts ahead, so that their commits never wait for a flush of ours
-        under the write lock. An error of ``parse`` goes
+        with nothing to overlap the write with but the rows. An index that would run that
+        write, or wait for its flush, under a lock other processes wait for (PostgreSQL's
+        batches) gets every write started ahead instead. An error of ``parse`` goes
         through once the file it no longer needs is removed.
         Without flushes (no ``SyncStorageArea``) a small dataset is parsed and written right
         here: there is no disk wait to overlap, and a thread hop would cost more than the write.

@@ -206,11 +206,16 @@ class StartedCall(Generic[T]):
         """The call's value, or its exception raised here; not cancellable (the call cannot be
         stopped). May be awaited again: the same outcome each time. A deferred call no thread
         took yet starts in a worker thread."""
+        await self.wait_ended()
+        return self._value()
+
+    async def wait_ended(self) -> None:
+        """:meth:`wait` without the outcome: for a caller that only needs the call over, and
+        leaves its value or exception to whoever waits for it next."""
         self.start_deferred()
         if not self._ended.is_set():
             with trio.CancelScope(shield=True):
                 await self._until(self._ended.is_set)
-        return self._value()
 
     def result_blocking(self) -> T:
         """:meth:`wait` for another thread (never the task's: it blocks until the call ended).

@@ -353,3 +353,35 @@ async def test_stores_arriving_while_a_group_commits_form_the_next_group(tmp_pat
     finally:
         release.set()
         await index.close()
+
+
+async def test_a_shared_index_takes_the_write_lock_once_the_files_are_durable(tmp_path: Path) -> None:
+    """With other processes writing to the index (members), a group's transaction begins only
+    once its files are durable: meanwhile another member takes the write lock and commits."""
+    index = SqliteIndex(tmp_path, shared=True)
+    assert index.enable_file_recovery() is not None
+    other = sqlite3.connect(tmp_path / "index.sqlite", isolation_level=None, timeout=0)  # another member's
+    release = threading.Event()
+    file: StartedCall[bool] = StartedCall()
+    file.defer(release.wait)  # the store's file, not durable until released
+    stored: list[bool] = []
+
+    async def store() -> None:
+        stored.append((await index.store(_new_instance("1.2.3.1"), overwrite=False, written=file)).already_stored)
+
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(store)
+            await trio.testing.wait_all_tasks_blocked()  # the store waits for its file
+            try:
+                other.execute("BEGIN IMMEDIATE")  # "database is locked" if the store's transaction held it
+                other.execute("INSERT INTO global_properties(name, value) VALUES ('other member', '1')")
+                other.execute("COMMIT")
+                assert stored == []
+            finally:
+                release.set()  # the store cannot be cancelled: it ends once its file does
+        assert stored == [False]
+        assert (await index.statistics())["CountInstances"] == 1
+    finally:
+        other.close()
+        await index.close()

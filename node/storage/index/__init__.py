@@ -14,11 +14,12 @@ from .postgresql import PostgresIndex
 from .sqlite import SqliteIndex
 
 
-async def open_index(storage: StorageSettings) -> Index:
-    """The index the settings name: PostgreSQL when its section enables it, else index.sqlite."""
+async def open_index(storage: StorageSettings, *, shared: bool = False) -> Index:
+    """The index the settings name: PostgreSQL when its section enables it, else index.sqlite,
+    which other processes (``shared``: members) may write to as well."""
     if storage.postgresql.enabled:
         return await PostgresIndex.open(storage.postgresql, durable=storage.sync)
-    return SqliteIndex(storage.index_directory, durable=storage.sync)
+    return SqliteIndex(storage.index_directory, durable=storage.sync, shared=shared)
 
 
 __all__ = [

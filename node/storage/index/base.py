@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from ...dicom.ids import Level, OrthancIds
 from ..thread import StartedCall
@@ -152,6 +152,11 @@ class DescendantSummary:
 
 class Index(abc.ABC):
     """Resources, main tags, metadata, attachments, changes and properties."""
+
+    # Whether :meth:`store` may be given a deferred write (see StartedCall.defer) that no thread
+    # started yet: an index that would run it, or wait for its flush, while holding a lock
+    # that other processes wait for says no, and gets writes already under way.
+    takes_deferred_writes: ClassVar[bool] = False
 
     @abc.abstractmethod
     async def close(self) -> None: ...

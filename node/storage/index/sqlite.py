@@ -86,9 +86,17 @@ class SqliteIndex(SqlBackend):
     without that flush: a power cut may then lose its index entry, but not its file, which
     is durable before the commit and found again at the next start through its name
     (:meth:`journaled_names`). A store costs one flush (its file's) instead of two.
+
+    ``shared``: other processes (members) write to the index too, and wait for its write lock
+    meanwhile; a store's file is then durable before its transaction takes the lock (see
+    :meth:`store`).
     """
 
-    def __init__(self, directory: Path, *, durable: bool = True) -> None:
+    # A deferred write runs in a worker once its store is under way; with ``shared``, it ends
+    # before the write lock is taken.
+    takes_deferred_writes = True
+
+    def __init__(self, directory: Path, *, durable: bool = True, shared: bool = False) -> None:
         make_folders(directory)
         self._thread = DedicatedThread("sqlite-index")
         path = directory / "index.sqlite"
@@ -97,6 +105,7 @@ class SqliteIndex(SqlBackend):
         self._readers = Readers("sqlite-reader", readers, _open_reader(path, wait=False), _orthanc_error)
         self._store_batcher = Batcher(self._thread, self._store_batch, self._store_transaction)
         self._durable = durable
+        self._shared = shared
         self._log_path = f"{path}-wal"
         self._log_fd: int | None = None  # the write-ahead log, flushed by hand (see enable_file_recovery)
         self._path = path
@@ -271,7 +280,13 @@ class SqliteIndex(SqlBackend):
         On the loop, a group's statements run while the loop holds the interpreter anyway; on
         the writer's thread, a batch's statements took turns at it with a busy loop, several
         times as long. A group shares its pages of the write-ahead log, where a transaction per
-        store wrote some 16 pages each."""
+        store wrote some 16 pages each.
+
+        With ``shared``, the files of a group, or a store's file on its way to the writer's
+        thread, are durable before the transaction begins: alone, a store's rows overlap its
+        file's flush; with members, a flush under the write lock held back the commits of all
+        the others (a third of the stores of two members went to the writer's thread, the lock
+        busy). Two members ingesting tiny files over REST spent 8% less CPU in Python per store."""
         if self._log_fd is not None and not under_virtual_clock():
             pending = _LoopStore(instance, overwrite, written)
             self._loop_stores.append(pending)
@@ -284,6 +299,8 @@ class SqliteIndex(SqlBackend):
                     await self._commit_here()
             if pending.result is not None:
                 return pending.result.unwrap()
+        if self._shared and written is not None:
+            await written.wait_ended()  # its outcome reaches the batch, which fails the store on an error
         return await self._store_batcher.submit((instance, overwrite, blocking_wait(written)))
 
     async def _commit_here(self) -> None:
@@ -314,6 +331,10 @@ class SqliteIndex(SqlBackend):
         for pending in group:
             if pending.written is not None:
                 pending.written.start_deferred()
+        if self._shared:  # see store
+            for pending in group:
+                if pending.written is not None:
+                    await pending.written.wait_ended()
         self._unjournaled = False
         outcomes: list[outcome.Outcome[StoreResult]] = []
         try:
