@@ -71,6 +71,25 @@ def test_unordered_lists_sort_on_content_without_generated_identifiers() -> None
     assert ours == theirs
 
 
+def test_unordered_lists_sort_on_content_without_times() -> None:
+    """Each server stored the two series in its own order, across a change of second."""
+    ours = {
+        "body": [
+            {"LastUpdate": "20240101T000001", "Modality": "MR"},
+            {"LastUpdate": "20240101T000002", "Modality": "CT"},
+        ]
+    }
+    theirs = {
+        "body": [
+            {"LastUpdate": "20240101T000001", "Modality": "CT"},
+            {"LastUpdate": "20240101T000002", "Modality": "MR"},
+        ]
+    }
+    for view in (ours, theirs):
+        sort_lists(view, ["body"], masked=True)
+    assert [item["Modality"] for item in ours["body"]] == [item["Modality"] for item in theirs["body"]] == ["CT", "MR"]
+
+
 def test_answers_are_viewed_by_kind() -> None:
     request = httpx.Request("GET", "http://127.0.0.1/")
     archive = io.BytesIO()

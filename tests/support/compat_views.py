@@ -265,9 +265,10 @@ def remove_path(view: Any, pattern: list[str]) -> bool:
 
 
 def _order_key(item: Any, masked: bool) -> str:
-    """An item's content without what each server makes its own way: UUIDs (stored file names)
-    and, ``masked``, resource IDs and UIDs where the servers generated them."""
-    text = _UUID.sub("", json.dumps(item, sort_keys=True, default=str))
+    """An item's content without what each server makes its own way: times (a modified study's
+    two series may be stored on either side of a second's change, in either order), UUIDs
+    (stored file names) and, ``masked``, resource IDs and UIDs where the servers generated them."""
+    text = _UUID.sub("", _TIMESTAMP.sub("", json.dumps(item, sort_keys=True, default=str)))
     return _UID.sub("", _ORTHANC_ID.sub("", text)) if masked else text
 
 
