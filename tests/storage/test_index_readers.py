@@ -201,3 +201,26 @@ async def test_a_lookup_over_its_budget_goes_to_a_reader(index: SqliteIndex, mon
     assert ran_on[0] == threading.current_thread().name and ran_on[1].startswith("sqlite-reader")
     monkeypatch.undo()  # a short lookup, within its budget: on the loop
     assert await index._lookup(lambda _: threading.current_thread()) is threading.current_thread()
+
+
+async def test_the_end_of_a_lookup_over_its_budget_is_not_interrupted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The budget is checked every so many steps of SQLite's machine, counted over all the runs
+    of a statement: a check may fall in the COMMIT that ends a lookup's snapshot, once the lookup
+    spent its budget. Checked at every step here, so that it falls there: the loop's connection
+    must leave the snapshot all the same, or every later lookup on it fails."""
+    monkeypatch.setattr(readers, "_LOOKUP_CHECK_STEPS", 1)
+    index = SqliteIndex(tmp_path)
+    loop_thread = threading.current_thread()
+
+    def over_budget(sql: queries.Sql) -> str:
+        if threading.current_thread() is loop_thread:
+            index._readers._lookup_deadline = 0.0  # white box: its budget ran out as it ended
+        return threading.current_thread().name
+
+    try:
+        await index._lookup(over_budget)
+        assert await index._lookup(lambda _: threading.current_thread()) is loop_thread
+    finally:
+        await index.close()

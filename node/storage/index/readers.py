@@ -119,13 +119,21 @@ class Readers:
         by key. The connection never waits for a lock: a read that finds the database busy (another
         process recovering the log), or that runs over its budget, goes to a reader instead."""
         await trio.lowlevel.checkpoint_if_cancelled()
-        self._lookup_deadline = time.perf_counter() + LOOKUP_BUDGET_SECONDS
         try:
-            return _snapshot(self._here, fn, *args)
+            return _snapshot(self._here, self._within_budget, fn, *args)
         except sqlite3.Error as error:
             if primary_code(error) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_INTERRUPT):
                 return await self.run(fn, *args)
             raise self._translate(error) from error
+
+    def _within_budget(self, sql: queries.Sql, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(sql, *args)`` under the loop's budget, which ends with it: SQLite checks the budget
+        every so many steps counted over all the runs of a statement, so a check may fall in the
+        COMMIT that ends the snapshot, and an interrupted COMMIT would leave the connection in
+        that snapshot, every later lookup failing to begin its own."""
+        self._lookup_deadline = time.perf_counter() + LOOKUP_BUDGET_SECONDS
+        try:
+            return fn(sql, *args)
         finally:
             self._lookup_deadline = math.inf
 
