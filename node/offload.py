@@ -37,8 +37,17 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+# The clock last asked about, and whether it is a virtual one: the answer is asked several times
+# per store, and an isinstance check against Trio's clock class (an abstract one) is slow.
+_last_clock: tuple[object, bool] = (None, False)
+
+
 def under_virtual_clock() -> bool:
-    return isinstance(trio.lowlevel.current_clock(), MockClock)
+    global _last_clock
+    clock = trio.lowlevel.current_clock()
+    if _last_clock[0] is not clock:
+        _last_clock = (clock, isinstance(clock, MockClock))
+    return _last_clock[1]
 
 
 @contextlib.contextmanager

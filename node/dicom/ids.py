@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from enum import IntEnum
 from typing import NamedTuple
@@ -36,6 +37,10 @@ class Level(IntEnum):
     def parent_key(self) -> str:
         return ("", "ParentPatient", "ParentStudy", "ParentSeries")[self]
 
+
+# The levels in order, for loops run with every store: iterating the enum itself goes through
+# its metaclass and a generator each time.
+LEVELS: tuple[Level, ...] = tuple(Level)
 
 _LEVEL_NAMES = {
     "patient": Level.PATIENT,
@@ -81,8 +86,21 @@ class OrthancIds(NamedTuple):
     instance: str
 
 
-def hierarchy_ids(patient: str, study_uid: str, series_uid: str, sop_uid: str) -> OrthancIds:
-    """The four Orthanc IDs of an instance, patient first."""
+# Series whose parents' IDs are kept: those that instances arrive for at once (associations,
+# clients and jobs in parallel), with room to spare.
+_SERIES_KEPT = 64
+
+
+@functools.lru_cache(maxsize=_SERIES_KEPT)
+def _parent_ids(patient: str, study_uid: str, series_uid: str) -> tuple[str, str, str, str]:
+    """The IDs of the patient, study and series, and the key the instance's ID extends: instances
+    come a series at a time, and hashing the three parents again for each was most of the cost."""
     study = _study_key(patient, study_uid)
     series = f"{study}|{series_uid}"
-    return OrthancIds(_hash(patient), _hash(study), _hash(series), _hash(f"{series}|{sop_uid}"))
+    return _hash(patient), _hash(study), _hash(series), series
+
+
+def hierarchy_ids(patient: str, study_uid: str, series_uid: str, sop_uid: str) -> OrthancIds:
+    """The four Orthanc IDs of an instance, patient first."""
+    patient_id, study_id, series_id, series = _parent_ids(patient, study_uid, series_uid)
+    return OrthancIds(patient_id, study_id, series_id, _hash(f"{series}|{sop_uid}"))

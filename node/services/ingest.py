@@ -13,7 +13,7 @@ import trio
 from pydicom.uid import ImplicitVRLittleEndian
 
 from ..clock import orthanc_date
-from ..dicom.ids import Level, OrthancIds
+from ..dicom.ids import LEVELS, Level, OrthancIds
 from ..dicom.parse import ParsedInstance, parse_instance
 from ..dicom.tag_numbers import (
     ACCESSION_NUMBER,
@@ -72,7 +72,7 @@ def _identifiers(tags: dict[Level, dict[str, str]]) -> dict[Level, dict[str, str
     """The normalized identifier tags of each level, taken from the main tags of any level."""
     present = {tag: value for level_tags in tags.values() for tag, value in level_tags.items()}
     normalized = {tag: normalize_identifier(present[tag]) for tag in _ALL_LOOKUP_TAGS if tag in present}
-    return {level: {t: normalized[t] for t in LOOKUP_TAGS[level] if t in normalized} for level in Level}
+    return {level: {t: normalized[t] for t in LOOKUP_TAGS[level] if t in normalized} for level in LEVELS}
 
 
 # The header of an element before its value: tag and length, plus (explicit VR) its VR and two

@@ -227,9 +227,10 @@ class StartedCall(Generic[T]):
         return self._value()
 
     def _value(self) -> T:
-        if isinstance(self._outcome, outcome.Error):
+        # type(), not isinstance: Outcome is an abstract class, whose isinstance checks are slow.
+        if type(self._outcome) is outcome.Error:
             raise self._outcome.error
-        assert isinstance(self._outcome, outcome.Value)
+        assert type(self._outcome) is outcome.Value
         return self._outcome.value
 
 

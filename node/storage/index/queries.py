@@ -13,7 +13,7 @@ import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from ...dicom.ids import Level
+from ...dicom.ids import LEVELS, Level
 from ...errors import ErrorCode, OrthancError
 from .base import (
     ATTACHMENT_DICOM,
@@ -195,7 +195,7 @@ def insert_instance(sql: Sql, new: NewInstance, overwrite: bool) -> StoreResult:
         known = _known(sql, new.ids[:3])
     parent: int | None = None
     internal_ids: dict[Level, int] = {}
-    for level in Level:
+    for level in LEVELS:
         internal_id = known.get(new.ids[level])
         if internal_id is None:
             internal_id, created = _add_resource(sql, new, level, parent)
