@@ -64,8 +64,12 @@ class ServiceStack:
     """Services started one after the other and stopped in reverse order.
 
     A plain nursery would cancel all its children at once. Each service here
-    runs shielded in a scope of its own; :meth:`stop` cancels those scopes from
-    the last started to the first, waiting for each to finish.
+    runs shielded in a scope of its own once it serves; :meth:`stop` cancels those
+    scopes from the last started to the first, waiting for each to finish.
+
+    A service is shielded only once it serves, never while it starts: trio leaves a task
+    whose start was cancelled (a stop during start-up) where it started, for it to end on
+    its own, and a service shielded from the start would never have ended.
     """
 
     def __init__(self, nursery: trio.Nursery) -> None:
@@ -74,13 +78,13 @@ class ServiceStack:
 
     async def start(self, name: str, service: Callable[..., Awaitable[Any]]) -> Any:
         """Start ``service(task_status=...)`` and return what it reports as started."""
-        scope = trio.CancelScope(shield=True)
+        scope = trio.CancelScope()
         done = trio.Event()
 
         async def run(task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
             try:
                 with scope:
-                    await service(task_status=task_status)
+                    await service(task_status=_ShieldedOnceServing(task_status, scope, self._nursery))
             finally:
                 done.set()
 
@@ -95,6 +99,21 @@ class ServiceStack:
                 scope.cancel()
                 await done.wait()
                 log.info("%s stopped", name)
+
+
+class _ShieldedOnceServing:
+    """The task status of a starting service: it reports the start, then shields the service,
+    if the service now runs in the stack's nursery (not when its start was cancelled)."""
+
+    def __init__(self, status: trio.TaskStatus[Any], scope: trio.CancelScope, nursery: trio.Nursery) -> None:
+        self._status = status
+        self._scope = scope
+        self._nursery = nursery
+
+    def started(self, value: Any = None) -> None:
+        self._status.started(value)
+        if trio.lowlevel.current_task().parent_nursery is self._nursery:
+            self._scope.shield = True
 
 
 async def _start_http(stack: ServiceStack, context: NodeContext, fd: int | None) -> int:
