@@ -22,6 +22,7 @@ from .members import (
     MEMBER_ID_FLAG,
     RESET_EXIT_CODE,
     SIGNALLED_EXIT_CODE,
+    SUPERVISOR_FLAG,
     member_count,
     run_members,
 )
@@ -43,17 +44,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(MEMBER_ID_FLAG, help=argparse.SUPPRESS)
     parser.add_argument(HTTP_FD_FLAG, type=int, help=argparse.SUPPRESS)
     parser.add_argument(DICOM_FD_FLAG, type=int, help=argparse.SUPPRESS)
+    parser.add_argument(SUPERVISOR_FLAG, type=int, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
 async def run_until_signal(
-    config: Config, *, load_jobs: bool, reload: Callable[[], Config], listen_fds: ListenFds | None = None
+    config: Config,
+    *,
+    load_jobs: bool,
+    reload: Callable[[], Config],
+    listen_fds: ListenFds | None = None,
+    supervisor: int | None = None,
 ) -> str | None:
     """Serve until SIGINT, SIGTERM or a client's shutdown, then stop everything in order; what a
-    client asked, if it did (a member returns on a reset rather than serving again)."""
+    client asked, if it did (a member returns on a reset rather than serving again).
+
+    A member (``supervisor``: its supervisor's process) also stops once that process is gone,
+    watched from the start: a supervisor may die while its member still starts."""
     action: str | None = None
     async with trio.open_nursery() as nursery:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            if supervisor is not None:
+                nursery.start_soon(_stop_when_orphaned, nursery.cancel_scope, supervisor)
 
             async def node(task_status: trio.TaskStatus[object]) -> None:
                 nonlocal action
@@ -64,8 +76,6 @@ async def run_until_signal(
 
             await nursery.start(node)
             _freeze_startup_heap()
-            if listen_fds is not None and listen_fds.inherited:
-                nursery.start_soon(_stop_when_orphaned, nursery.cancel_scope, os.getppid())
             async for signum in signals:
                 logging.getLogger(__name__).info("received %s, stopping", signal.Signals(signum).name)
                 nursery.cancel_scope.cancel()
@@ -84,7 +94,9 @@ def _freeze_startup_heap() -> None:
 
 async def _stop_when_orphaned(scope: trio.CancelScope, supervisor: int) -> None:
     """A member whose supervisor died stops: left serving, it would hold the ports against the
-    next supervisor, and nobody would restart it."""
+    next supervisor, and nobody would restart it. The supervisor is known by its process ID, given
+    on the command line: the parent a member finds once it serves may already be the process that
+    adopted it."""
     while os.getppid() == supervisor:
         await trio.sleep(ORPHAN_CHECK_INTERVAL)
     logging.getLogger(__name__).warning("the supervisor of the members is gone: stopping")
@@ -117,7 +129,16 @@ def main(argv: list[str] | None = None) -> int:
         flags = [flag for flag, on in (("--verbose", args.verbose), ("--no-jobs", args.no_jobs)) if on]
         return run_members(args.config, settings, member_count(settings.members), flags)
     listen_fds = ListenFds(http=args.http_fd, dicom=args.dicom_fd)
-    action = trio.run(partial(run_until_signal, config, load_jobs=not args.no_jobs, reload=load, listen_fds=listen_fds))
+    action = trio.run(
+        partial(
+            run_until_signal,
+            config,
+            load_jobs=not args.no_jobs,
+            reload=load,
+            listen_fds=listen_fds,
+            supervisor=args.supervisor_pid,
+        )
+    )
     if action == Lifecycle.RESET:
         return RESET_EXIT_CODE
     if action is None and args.member_id is not None:

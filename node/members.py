@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 RESET_EXIT_CODE = 3  # a member's exit code after a client's /tools/reset
 SIGNALLED_EXIT_CODE = 4  # a member's exit code once stopped by a signal: not a client's shutdown
 MEMBER_ID_FLAG = "--member-id"
+SUPERVISOR_FLAG = "--supervisor-pid"  # the supervisor's process, which a member stops without
 HTTP_FD_FLAG = "--http-fd"
 DICOM_FD_FLAG = "--dicom-fd"
 LISTEN_BACKLOG = 1024  # connections queued per member socket
@@ -317,7 +318,7 @@ class Supervisor:
 
     def _spawn(self, member: _Member, ports: _Ports, environment: dict[str, str]) -> None:
         command = [sys.executable, "-m", "node", *self.config_paths, *self.member_flags]
-        command += [MEMBER_ID_FLAG, member.member_id]
+        command += [MEMBER_ID_FLAG, member.member_id, SUPERVISOR_FLAG, str(os.getpid())]
         for flag, _, sock in ports.named():
             command += [flag, str(sock.fileno())]
         fds = [sock.fileno() for _, _, sock in ports.named()]

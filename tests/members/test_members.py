@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import httpx
 import trio
 from pydicom.uid import generate_uid
 
+from node.members import MEMBER_ID_FLAG, SUPERVISOR_FLAG
 from tests.support.datasets import make_dicom
 from tests.support.dcmtk import dcmtk_tool, needs_dcmtk, run_dcmtk
 from tests.support.members import (
@@ -21,7 +23,9 @@ from tests.support.members import (
     kill_member,
     stop,
     wait_until,
+    write_cluster_config,
 )
+from tests.support.process import ROOT, START_TIMEOUT
 
 STORESCU = dcmtk_tool("storescu")
 INSTANCES = 24
@@ -156,6 +160,33 @@ async def test_members_stop_when_their_supervisor_dies(tmp_path: Path) -> None:
 
         await wait_until(all_gone, 30, "the orphaned members to stop")
         assert "the supervisor of the members is gone" in running.output()
+
+
+async def test_a_member_whose_supervisor_died_before_it_watched_stops(tmp_path: Path) -> None:
+    """The supervisor may die while a member still starts: the member knows its supervisor from
+    its command line, not from whoever its parent is once it serves (by then, the adopting init
+    process, which it took for its supervisor and watched for ever, holding the ports)."""
+    gone = await trio.lowlevel.open_process([sys.executable, "-c", "pass"])
+    await gone.wait()
+    config, _, _ = write_cluster_config(tmp_path)
+    log = tmp_path / "member.log"
+    with open(log, "ab") as output:
+        member = await trio.lowlevel.open_process(
+            [sys.executable, "-m", "node", str(config), MEMBER_ID_FLAG, "1", SUPERVISOR_FLAG, str(gone.pid)],
+            cwd=ROOT,
+            stdout=output,
+            stderr=output,
+        )
+    try:
+        with trio.move_on_after(START_TIMEOUT):
+            await member.wait()
+        stopped = member.returncode is not None
+    finally:
+        if member.returncode is None:
+            member.kill()
+            await member.wait()
+    output = log.read_text(errors="replace")
+    assert stopped and "the supervisor of the members is gone" in output, output[-3000:]
 
 
 async def test_a_delete_on_one_member_is_not_served_stale_by_the_other(tmp_path: Path) -> None:
