@@ -67,9 +67,8 @@ class ServiceStack:
     runs shielded in a scope of its own once it serves; :meth:`stop` cancels those
     scopes from the last started to the first, waiting for each to finish.
 
-    A service is shielded only once it serves, never while it starts: trio leaves a task
-    whose start was cancelled (a stop during start-up) where it started, for it to end on
-    its own, and a service shielded from the start would never have ended.
+    Not while it starts: trio leaves a task whose start was cancelled (a stop during
+    start-up) where it started, for it to end on its own, which a shielded one never did.
     """
 
     def __init__(self, nursery: trio.Nursery) -> None:
