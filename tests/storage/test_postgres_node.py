@@ -164,3 +164,20 @@ async def test_a_missing_database_stops_the_start(postgres_cluster: Cluster) -> 
     option = postgres_cluster.option("no_such_database")
     with pytest.raises(OrthancError, match="Cannot connect to PostgreSQL"):
         await PostgresIndex.open(postgres_settings(option))
+
+
+async def test_connections_the_server_dropped_are_replaced_unseen(
+    http: httpx.AsyncClient, postgres_cluster: Cluster, postgres_database: dict[str, Any]
+) -> None:
+    """A server restarted or failed over, an administrator's pg_terminate_backend: the idle
+    connections of the pool are dead, and each used to fail the request that took it (503)
+    before the pool replaced it."""
+    assert (await http.post("/instances", content=_series(1)[0])).status_code == 200
+    with postgres_cluster.connect() as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (postgres_database["Database"],),
+        )
+    for body in _series(8, start=2):
+        response = await http.post("/instances", content=body)
+        assert response.status_code == 200, response.text

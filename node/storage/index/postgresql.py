@@ -143,6 +143,11 @@ class PostgresIndex(SqlBackend, Notifications):
             open=False,
             timeout=POOL_TIMEOUT,
             kwargs={"autocommit": True},  # transactions are opened by the calls that write
+            # Each connection is checked (a round trip) as a call takes it, a dead one replaced
+            # there: after a restart or a failover of the server, or pg_terminate_backend, every
+            # idle connection was dead, and each failed the request that took it (503) before
+            # the pool replaced it.
+            check=ConnectionPool.check_connection,
             name="index",
         )
         index = cls(pool, settings.pool_size, conninfo)
