@@ -3,6 +3,8 @@ each shielded from the node's cancellation once it serves, and only then."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import trio
 import trio.testing
 
@@ -40,7 +42,7 @@ async def test_services_serve_through_a_cancellation_and_stop_in_reverse_order(
 ) -> None:
     stopped: list[str] = []
 
-    def service(name: str):  # type: ignore[no-untyped-def]
+    def service(name: str) -> Callable[..., Awaitable[None]]:
         async def run(task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
             task_status.started(name)
             try:
