@@ -38,8 +38,10 @@ _KEPT_SAVED_STATES = ("Success", "Failure", "Paused")  # a saved job's states th
 _UNREADABLE_JOB = ("Failure", 0)
 _STABLE = "Stable"  # the changes logged once a resource is quiet: StablePatient, StableStudy, StableSeries
 _CHANGE_COLUMNS = "seq, change_type, public_id, level, date"
+# An Attachment's fields, of the attachments table as ``a``.
 _ATTACHMENT_COLUMNS = (
-    "content_type, uuid, uncompressed_size, compressed_size, uncompressed_md5, compressed_md5, compression"
+    "a.content_type, a.uuid, a.uncompressed_size, a.compressed_size, a.uncompressed_md5, a.compressed_md5, "
+    "a.compression"
 )
 # A row that already holds the value is left as it is: the parents' LastUpdate, written with
 # each instance, changes once a second at most (PostgreSQL would write a new version of it).
@@ -378,16 +380,20 @@ def list_ids(sql: Sql, level: Level, since: int, limit: int | None) -> list[str]
 
 
 def descendants(sql: Sql, public_id: str, level: Level, of: Level | None = None) -> list[str]:
-    found = internal(sql, public_id, of)
-    if found is None:
-        return []
+    """The resources of ``level`` below ``public_id`` (itself at that level), none if it is not at
+    level ``of``; in one statement (see SqlBackend._lookup_one)."""
+    anchor = "SELECT internal_id, level FROM resources WHERE public_id = ?"
+    params: list[object] = [public_id]
+    if of is not None:
+        anchor += " AND level = ?"
+        params.append(int(of))
     rows = sql.rows(
-        "WITH RECURSIVE tree(id, level) AS (SELECT CAST(? AS BIGINT), CAST(? AS INTEGER) UNION ALL "
+        f"WITH RECURSIVE tree(id, level) AS ({anchor} UNION ALL "
         "SELECT r.internal_id, r.level FROM resources r JOIN tree ON r.parent = tree.id "
         "WHERE tree.level < ?) "
         "SELECT r.public_id FROM tree JOIN resources r ON r.internal_id = tree.id "
         "WHERE tree.level = ? ORDER BY r.internal_id",
-        (found[0], int(found[1]), int(level), int(level)),
+        [*params, int(level), int(level)],
     )
     return [r[0] for r in rows]
 
@@ -482,10 +488,12 @@ def descendant_summaries(sql: Sql, public_ids: Sequence[str], level: Level) -> d
 
 # -- attachments, metadata, protection -------------------------------------------
 def attachments(sql: Sql, public_id: str) -> dict[int, Attachment]:
-    found = internal(sql, public_id)
-    if found is None:
-        return {}
-    rows = sql.rows(f"SELECT {_ATTACHMENT_COLUMNS} FROM attachments WHERE internal_id = ?", (found[0],))
+    """In one statement (see SqlBackend._lookup_one); none for an unknown resource."""
+    rows = sql.rows(
+        f"SELECT {_ATTACHMENT_COLUMNS} FROM resources r "
+        "JOIN attachments a ON a.internal_id = r.internal_id WHERE r.public_id = ?",
+        (public_id,),
+    )
     return {r[0]: Attachment(*r) for r in rows}
 
 
@@ -495,7 +503,7 @@ def dicom_attachments(sql: Sql, public_ids: Sequence[str]) -> dict[str, Attachme
     for start in range(0, len(public_ids), SUMMARY_CHUNK):
         chunk = list(public_ids[start : start + SUMMARY_CHUNK])
         rows = sql.rows(
-            f"SELECT r.public_id, {', '.join(f'a.{c.strip()}' for c in _ATTACHMENT_COLUMNS.split(','))} "
+            f"SELECT r.public_id, {_ATTACHMENT_COLUMNS} "
             f"FROM resources r JOIN attachments a ON a.internal_id = r.internal_id "
             f"WHERE a.content_type = ? AND r.public_id IN ({sql.marks(len(chunk))})",
             [ATTACHMENT_DICOM, *chunk],

@@ -114,12 +114,19 @@ class Readers:
         value: T = await trio.lowlevel.wait_task_rescheduled(abort)
         return value
 
-    async def run_here(self, fn: Callable[..., T], *args: Any) -> T:
+    async def run_here(self, fn: Callable[..., T], *args: Any, single: bool = False) -> T:
         """``fn(sql, *args)`` on the event loop, in a read transaction: for a lookup of a few rows
         by key. The connection never waits for a lock: a read that finds the database busy (another
-        process recovering the log), or that runs over its budget, goes to a reader instead."""
+        process recovering the log), or that runs over its budget, goes to a reader instead.
+
+        ``single``: ``fn`` reads with one statement, which SQLite runs in a read transaction of its
+        own, so none is begun and committed around it. Each of those two is a call into SQLite,
+        where the loop lets any thread waiting for the interpreter take it, and waits to get it
+        back: under ingest, BEGIN and COMMIT cost a lookup as much as its own statement."""
         await trio.lowlevel.checkpoint_if_cancelled()
         try:
+            if single:
+                return self._within_budget(self._here, fn, *args)
             return _snapshot(self._here, self._within_budget, fn, *args)
         except sqlite3.Error as error:
             if primary_code(error) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_INTERRUPT):

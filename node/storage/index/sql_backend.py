@@ -42,6 +42,11 @@ class SqlBackend(Index):
         costs least (SQLite: on the event loop); where reads run, by default."""
         return await self._read(fn, *args)
 
+    async def _lookup_one(self, fn: Callable[..., T], *args: Any) -> T:
+        """:meth:`_lookup` of ``fn`` that reads with a single statement, its own snapshot: the
+        backend may leave out the transaction around it. Where lookups run, by default."""
+        return await self._lookup(fn, *args)
+
     async def _autocommit(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(sql, *args)``: writes of a single statement each, which commits alone. Where
         reads run, unless the backend writes elsewhere."""
@@ -73,10 +78,10 @@ class SqlBackend(Index):
         return await self._read(queries.list_ids, level, since, limit)
 
     async def descendants(self, public_id: str, level: Level, *, of: Level | None = None) -> list[str]:
-        return await self._lookup(queries.descendants, public_id, level, of)
+        return await self._lookup_one(queries.descendants, public_id, level, of)
 
     async def level_of(self, public_id: str) -> Level | None:
-        return await self._lookup(queries.level_of, public_id)
+        return await self._lookup_one(queries.level_of, public_id)
 
     async def all_tags_of_level(self, level: Level) -> list[tuple[str, dict[str, str]]]:
         return await self._read(queries.all_tags_of_level, level)
@@ -92,10 +97,14 @@ class SqlBackend(Index):
 
     # Attachments, metadata, protection
     async def attachments(self, public_id: str) -> dict[int, Attachment]:
-        return await self._lookup(queries.attachments, public_id)
+        return await self._lookup_one(queries.attachments, public_id)
 
     async def dicom_attachments(self, public_ids: Sequence[str]) -> dict[str, Attachment]:
-        return await self._lookup(queries.dicom_attachments, public_ids) if public_ids else {}
+        if not public_ids:
+            return {}
+        if len(public_ids) <= queries.SUMMARY_CHUNK:  # one statement
+            return await self._lookup_one(queries.dicom_attachments, public_ids)
+        return await self._lookup(queries.dicom_attachments, public_ids)
 
     async def delete_attachment(self, public_id: str, content_type: int) -> str | None:
         return await self._write(queries.delete_attachment, public_id, content_type)
@@ -113,7 +122,7 @@ class SqlBackend(Index):
         return await self._autocommit(queries.delete_metadata, public_id, name)
 
     async def is_protected(self, public_id: str) -> bool:
-        return await self._lookup(queries.is_protected, public_id)
+        return await self._lookup_one(queries.is_protected, public_id)
 
     async def set_protected(self, public_id: str, protected: bool) -> None:
         await self._autocommit(queries.set_protected, public_id, protected)
@@ -140,7 +149,7 @@ class SqlBackend(Index):
 
     # Global properties
     async def get_property(self, name: str) -> str | None:
-        return await self._lookup(queries.get_property, name)
+        return await self._lookup_one(queries.get_property, name)
 
     async def set_property(self, name: str, value: str) -> None:
         await self._autocommit(queries.set_property, name, value)

@@ -209,6 +209,9 @@ class SqliteIndex(SqlBackend):
     async def _lookup(self, fn: Callable[..., T], *args: Any) -> T:
         return await self._readers.run_here(fn, *args)
 
+    async def _lookup_one(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self._readers.run_here(fn, *args, single=True)
+
     async def _autocommit(self, fn: Callable[..., T], *args: Any) -> T:
         """In a transaction all the same: it is what waits for the lock other processes hold."""
         return await self._write(fn, *args)
