@@ -184,23 +184,44 @@ async def test_a_lookup_that_finds_the_database_busy_goes_to_a_reader(index: Sql
     assert (await index._lookup(read)).startswith("sqlite-reader")
 
 
+def _long_count(sql: queries.Sql, ran_on: list[str]) -> int:
+    """A statement of some 20,000 steps of SQLite's machine; where it ran is noted in ``ran_on``."""
+    ran_on.append(threading.current_thread().name)
+    row = sql.row(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 20000) SELECT count(*) FROM c"
+    )
+    assert row is not None
+    return int(row[0])
+
+
 async def test_a_lookup_over_its_budget_goes_to_a_reader(index: SqliteIndex, monkeypatch: pytest.MonkeyPatch) -> None:
     """A lookup that turns out long is interrupted on the event loop and answered by a reader."""
     monkeypatch.setattr(readers, "LOOKUP_BUDGET_SECONDS", 0.0)
     ran_on: list[str] = []
-
-    def count(sql: queries.Sql) -> int:
-        ran_on.append(threading.current_thread().name)
-        row = sql.row(
-            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 20000) SELECT count(*) FROM c"
-        )
-        assert row is not None
-        return int(row[0])
-
-    assert await index._lookup(count) == 20000
+    assert await index._lookup(_long_count, ran_on) == 20000
     assert ran_on[0] == threading.current_thread().name and ran_on[1].startswith("sqlite-reader")
     monkeypatch.undo()  # a short lookup, within its budget: on the loop
     assert await index._lookup(lambda _: threading.current_thread()) is threading.current_thread()
+
+
+async def test_a_lookup_of_one_statement_runs_outside_a_transaction(
+    index: SqliteIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One statement is its own snapshot: on the event loop, no transaction is begun around it
+    (a lookup of several statements has one); it sees the writes that returned before it, and
+    goes to a reader once over its budget, as any lookup."""
+    await index.set_property("name", "value")
+    loop_thread = threading.current_thread()
+    assert await index._lookup_one(lambda sql: (threading.current_thread(), sql.db.in_transaction)) == (
+        loop_thread,
+        False,
+    )
+    assert await index._lookup(lambda sql: sql.db.in_transaction) is True
+    assert await index.get_property("name") == "value"
+    monkeypatch.setattr(readers, "LOOKUP_BUDGET_SECONDS", 0.0)
+    ran_on: list[str] = []
+    assert await index._lookup_one(_long_count, ran_on) == 20000
+    assert ran_on[0] == loop_thread.name and ran_on[1].startswith("sqlite-reader")
 
 
 async def test_the_end_of_a_lookup_over_its_budget_is_not_interrupted(
