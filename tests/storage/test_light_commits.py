@@ -1,19 +1,24 @@
 """Light commits: a store whose file has a journaled name commits its index entry without
 flushing the write-ahead log (its file is the durable record, see test_lost_commit_recovery);
-any other store flushes it, and the log is still checkpointed, by a thread of its own."""
+any other store flushes it, and the log is still checkpointed, by a thread of its own. A
+cluster job's bookkeeping commits without waiting for the disk too, on either backend."""
 
 from __future__ import annotations
 
 import sqlite3
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
 import trio.testing
 
+from node.storage.index import Index
 from node.storage.index import sqlite as sqlite_index
 from node.storage.index.base import StoreResult
+from node.storage.index.queries import Sql
+from node.storage.index.sql_backend import SqlBackend
 from tests.support.datasets import make_dataset
 from tests.support.index_rows import new_instance
 from tests.support.node import client_of, node_config, start_node
@@ -21,6 +26,7 @@ from tests.support.peers import c_store
 from tests.support.storage import CreatingStore
 
 SUCCESS = 0x0000
+SQLITE_NORMAL = 1  # PRAGMA synchronous: commits flush the write-ahead log at checkpoints only
 
 
 async def test_a_store_without_a_journaled_name_is_flushed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -110,3 +116,25 @@ async def test_a_store_waits_for_another_process_off_the_event_loop(tmp_path: Pa
     finally:
         other.close()
         await index.close()
+
+
+async def test_job_bookkeeping_commits_without_waiting_for_the_disk(any_index: Index) -> None:
+    """A cluster job's claim, progress, end and leases are redone when a crash of the machine loses
+    them: their transactions commit without waiting for the disk (SQLite: the write-ahead log
+    left unflushed; PostgreSQL: synchronous_commit off for that transaction alone), where the
+    index's other writes wait for it."""
+    assert isinstance(any_index, SqlBackend)  # white box: the two kinds of write
+    if isinstance(any_index, sqlite_index.SqliteIndex):
+        assert any_index.enable_file_recovery() is not None  # as a node opens it: commits flushed by hand
+        query, unflushed = "PRAGMA synchronous", (SQLITE_NORMAL,)
+    else:  # the tests' server runs with synchronous_commit off: where the setting comes from tells
+        query, unflushed = (
+            "SELECT setting, source FROM pg_settings WHERE name = 'synchronous_commit'",
+            ("off", "session"),
+        )
+
+    def setting(sql: Sql) -> tuple[Any, ...] | None:
+        return sql.row(query)
+
+    assert await any_index._write_unflushed(setting) == unflushed
+    assert await any_index._write(setting) != unflushed

@@ -234,6 +234,9 @@ class PostgresIndex(SqlBackend, Notifications):
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
         return await self._call(True, fn, *args)
 
+    async def _write_unflushed(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self._call(True, _unflushed, fn, *args)
+
     # -- ingest ------------------------------------------------------------------
     async def store(
         self, instance: NewInstance, *, overwrite: bool, written: StartedCall[Any] | None = None
@@ -288,6 +291,13 @@ def _insert_all(sql: queries.Sql, items: list[_StoreItem]) -> list[outcome.Outco
         if written is not None:
             written()  # its failure rolls the rows back and reaches the caller
     return results
+
+
+def _unflushed(sql: queries.Sql, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(sql, *args)`` in a transaction whose commit does not wait for the server's disk (see
+    SqlBackend._write_unflushed): a crash of the server may undo it, never tear it."""
+    sql.run("SET LOCAL synchronous_commit TO OFF")
+    return fn(sql, *args)
 
 
 def _probe(conninfo: str) -> None:

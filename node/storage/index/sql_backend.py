@@ -56,6 +56,14 @@ class SqlBackend(Index):
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(sql, *args)`` in a transaction of its own."""
 
+    async def _write_unflushed(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(sql, *args)`` in a transaction of its own that may reach the disk after it returns:
+        a crash of the machine (not of a process) may undo it, never tear it. For a record that is
+        redone when lost: a cluster job's claim, progress, end and lease (a job whose row goes
+        back to an earlier state runs again from there, and its steps may run twice). Durable,
+        as :meth:`_write`, by default."""
+        return await self._write(fn, *args)
+
     async def series_status(self, public_id: str) -> str:
         return await self._lookup(queries.status_of_series, public_id)
 
@@ -170,7 +178,7 @@ class SqlBackend(Index):
         await self._write(queries.changed_rows, self._jobs.insert, params)
 
     async def claim_job(self, member: str, ttl_ms: int) -> ClaimedJob | None:
-        rows = await self._write(queries.returned_rows, self._jobs.claim, {"me": member, "ttl": ttl_ms})
+        rows = await self._write_unflushed(queries.returned_rows, self._jobs.claim, {"me": member, "ttl": ttl_ms})
         return ClaimedJob(*rows[0]) if rows else None
 
     async def renew_job_leases(self, member: str, ttl_ms: int) -> list[JobLease]:
@@ -178,21 +186,21 @@ class SqlBackend(Index):
             sql.run(self._jobs.heartbeat, {"me": member})
             return [JobLease(*row) for row in sql.rows(self._jobs.renew, {"me": member, "ttl": ttl_ms})]
 
-        return await self._write(run)
+        return await self._write_unflushed(run)
 
     async def reap_job_leases(self, member_max_age_ms: int) -> int:
         def run(sql: queries.Sql) -> int:
             sql.run(self._jobs.forget_members, {"max_age": member_max_age_ms})
             return sql.run(self._jobs.reap)
 
-        return await self._write(run)
+        return await self._write_unflushed(run)
 
     async def release_member_jobs(self, member: str) -> None:
-        await self._write(queries.changed_rows, self._jobs.release_member, {"me": member})
+        await self._write_unflushed(queries.changed_rows, self._jobs.release_member, {"me": member})
 
     async def release_owned_job(self, job_id: str, member: str, generation: int) -> bool:
         params = {"id": job_id, "me": member, "generation": generation}
-        return bool(await self._write(queries.changed_rows, self._jobs.release_owned, params))
+        return bool(await self._write_unflushed(queries.changed_rows, self._jobs.release_owned, params))
 
     async def write_owned_job(
         self,
@@ -210,7 +218,7 @@ class SqlBackend(Index):
             "id": job_id, "me": member, "generation": generation, "data": data, "state": state,
             "owner_after": owner_after, "ttl": ttl_ms, "requeue": int(requeue),
         }  # fmt: skip
-        return bool(await self._write(queries.changed_rows, self._jobs.fenced_write, params))
+        return bool(await self._write_unflushed(queries.changed_rows, self._jobs.fenced_write, params))
 
     async def replace_job(self, row: JobRow, data: str, *, state: str, priority: int, requeue: bool = False) -> bool:
         params = {
@@ -261,7 +269,7 @@ class SqlBackend(Index):
         return {state: int(count) for state, count in rows}
 
     async def trim_job_history(self, keep: int) -> list[str]:
-        rows = await self._write(queries.returned_rows, self._jobs.trim_history, {"keep": keep})
+        rows = await self._write_unflushed(queries.returned_rows, self._jobs.trim_history, {"keep": keep})
         return [data for _, data in rows]
 
     async def delete_ended_job(self, job_id: str) -> str | None:

@@ -223,10 +223,17 @@ class SqliteIndex(SqlBackend):
         with self._tx(light=light):
             return fn(self._sql, *args)
 
-    async def _write_here(self, fn: Callable[..., T], *args: Any) -> T:
+    def _in_unflushed_transaction(self, fn: Callable[..., T], *args: Any) -> T:
+        return self._in_transaction(fn, *args, light=True)
+
+    async def _write_unflushed(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self._write_here(fn, *args, flush=False)
+
+    async def _write_here(self, fn: Callable[..., T], *args: Any, flush: bool = True) -> T:
         """``fn(sql, *args)`` in a transaction on the event loop, when the writer's thread is idle
         and file recovery lets the commit skip the flush of the log; the flush follows in a
         worker, the writer's thread free again meanwhile. Else on the writer's thread.
+        Without ``flush``, neither commit flushes the log (see SqlBackend._write_unflushed).
 
         For a write of a few rows that must not keep the stores waiting: run on the writer's
         thread, its statements take turns at the interpreter with a busy event loop, and the
@@ -235,6 +242,7 @@ class SqliteIndex(SqlBackend):
         log_fd = self._log_fd
         if log_fd is None or under_virtual_clock():
             return await self._write(fn, *args)
+        elsewhere = self._write if flush else functools.partial(self._run, self._in_unflushed_transaction)
         done: outcome.Value[T] | None = None
         async with self._loop_turn() as here:
             if here:
@@ -246,11 +254,12 @@ class SqliteIndex(SqlBackend):
                 except sqlite3.Error as error:
                     raise _orthanc_error(error) from error
         if done is None:
-            return await self._write(fn, *args)
-        try:
-            await offload(flush_log, log_fd)
-        except OSError as error:
-            raise _log_flush_failure(error) from error
+            return await elsewhere(fn, *args)
+        if flush:
+            try:
+                await offload(flush_log, log_fd)
+            except OSError as error:
+                raise _log_flush_failure(error) from error
         return done.unwrap()
 
     @contextlib.asynccontextmanager
