@@ -60,8 +60,9 @@ class SqlBackend(Index):
         """``fn(sql, *args)`` in a transaction of its own that may reach the disk after it returns:
         a crash of the machine (not of a process) may undo it, never tear it. For a record that is
         redone when lost: a cluster job's claim, progress, end and lease (a job whose row goes
-        back to an earlier state runs again from there, and its steps may run twice). Durable,
-        as :meth:`_write`, by default."""
+        back to an earlier state runs again from there, and its steps may run twice). A write of
+        a few rows by key: SQLite may run it on the event loop. Durable, as :meth:`_write`, by
+        default."""
         return await self._write(fn, *args)
 
     async def series_status(self, public_id: str) -> str:
@@ -269,7 +270,7 @@ class SqlBackend(Index):
         return {state: int(count) for state, count in rows}
 
     async def trim_job_history(self, keep: int) -> list[str]:
-        rows = await self._write_unflushed(queries.returned_rows, self._jobs.trim_history, {"keep": keep})
+        rows = await self._write(queries.returned_rows, self._jobs.trim_history, {"keep": keep})
         return [data for _, data in rows]
 
     async def delete_ended_job(self, job_id: str) -> str | None:
