@@ -251,7 +251,7 @@ class SqlBackend(Index):
         return [(job_id, command) for job_id, command in rows]
 
     async def job_row(self, job_id: str) -> JobRow | None:
-        rows = await self._read(queries.returned_rows, self._jobs.row, {"id": job_id})
+        rows = await self._lookup_one(queries.returned_rows, self._jobs.row, {"id": job_id})
         return JobRow(*rows[0]) if rows else None
 
     async def job_rows(self) -> list[JobRow]:
