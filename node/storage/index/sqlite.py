@@ -172,8 +172,7 @@ class SqliteIndex(SqlBackend):
     def _journal(self, names: list[str]) -> None:
         """Names recorded by a light commit on the writer's thread, then flushed from the caller's:
         the writer's thread stores meanwhile, where a full commit would keep it for the flush."""
-        light = functools.partial(self._in_transaction, light=True)
-        self._thread.run_blocking(_translated, light, _add_journaled, names)
+        self._thread.run_blocking(_translated, self._in_light_transaction, _add_journaled, names)
         assert self._log_fd is not None  # handed out by enable_file_recovery, which opened it
         try:
             flush_log(self._log_fd)
@@ -223,7 +222,8 @@ class SqliteIndex(SqlBackend):
         with self._tx(light=light):
             return fn(self._sql, *args)
 
-    def _in_unflushed_transaction(self, fn: Callable[..., T], *args: Any) -> T:
+    def _in_light_transaction(self, fn: Callable[..., T], *args: Any) -> T:
+        """:meth:`_in_transaction`, committed without flushing the log (see :meth:`_tx`)."""
         return self._in_transaction(fn, *args, light=True)
 
     async def _write_unflushed(self, fn: Callable[..., T], *args: Any) -> T:
@@ -242,7 +242,7 @@ class SqliteIndex(SqlBackend):
         log_fd = self._log_fd
         if log_fd is None or under_virtual_clock():
             return await self._write(fn, *args)
-        elsewhere = self._write if flush else functools.partial(self._run, self._in_unflushed_transaction)
+        elsewhere = self._write if flush else functools.partial(self._run, self._in_light_transaction)
         done: outcome.Value[T] | None = None
         async with self._loop_turn() as here:
             if here:
