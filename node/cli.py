@@ -18,14 +18,17 @@ from .context import Lifecycle
 from .errors import OrthancError
 from .members import (
     DICOM_FD_FLAG,
+    GATE_FD_FLAG,
     HTTP_FD_FLAG,
     MEMBER_ID_FLAG,
+    READY_FD_FLAG,
     RESET_EXIT_CODE,
     SIGNALLED_EXIT_CODE,
     SUPERVISOR_FLAG,
     member_count,
     run_members,
 )
+from .net.tcp import StartGate
 from .settings import NodeSettings
 from .supervisor import ListenFds, serve
 
@@ -45,6 +48,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(HTTP_FD_FLAG, type=int, help=argparse.SUPPRESS)
     parser.add_argument(DICOM_FD_FLAG, type=int, help=argparse.SUPPRESS)
     parser.add_argument(SUPERVISOR_FLAG, type=int, help=argparse.SUPPRESS)
+    parser.add_argument(READY_FD_FLAG, type=int, help=argparse.SUPPRESS)
+    parser.add_argument(GATE_FD_FLAG, type=int, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -76,6 +81,8 @@ async def run_until_signal(
 
             await nursery.start(node)
             _freeze_startup_heap()
+            if listen_fds is not None:  # the collection above held the loop: the gate opens after it
+                listen_fds.say_ready()
             async for signum in signals:
                 logging.getLogger(__name__).info("received %s, stopping", signal.Signals(signum).name)
                 nursery.cancel_scope.cancel()
@@ -128,7 +135,12 @@ def main(argv: list[str] | None = None) -> int:
     if settings.member_id is None and member_count(settings.members) > 1:
         flags = [flag for flag, on in (("--verbose", args.verbose), ("--no-jobs", args.no_jobs)) if on]
         return run_members(args.config, settings, member_count(settings.members), flags)
-    listen_fds = ListenFds(http=args.http_fd, dicom=args.dicom_fd)
+    listen_fds = ListenFds(
+        http=args.http_fd,
+        dicom=args.dicom_fd,
+        ready=args.ready_fd,
+        gate=StartGate(args.gate_fd) if args.gate_fd is not None else None,
+    )
     action = trio.run(
         partial(
             run_until_signal,

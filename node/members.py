@@ -6,7 +6,8 @@ runs the start-up cleanups once (a member must not delete the files another memb
 then starts N processes ``python -m node CONFIG... --member-id ID --http-fd N --dicom-fd M``.
 
 Every member accepts from the same listening socket of each port, which the supervisor keeps
-open for the whole run: a new connection goes to whichever member accepts first, and a member
+open for the whole run, once every member serves (a start gate: connections opened meanwhile wait
+in the socket's queue): a new connection goes to whichever member accepts first, and a member
 holding more connections waits a little longer before it accepts (see
 :class:`~node.net.tcp.PacedListener`), so that a burst of keep-alive connections spreads over
 the members by load, not by a hash of their addresses (with SO_REUSEPORT sockets, 4 connections
@@ -65,6 +66,11 @@ MEMBER_ID_FLAG = "--member-id"
 SUPERVISOR_FLAG = "--supervisor-pid"  # the supervisor's process ID: a member stops once it is gone
 HTTP_FD_FLAG = "--http-fd"
 DICOM_FD_FLAG = "--dicom-fd"
+READY_FD_FLAG = "--ready-fd"  # where a member writes a line once it serves
+GATE_FD_FLAG = "--gate-fd"  # the start gate's read end, at its end once the group serves
+# Seconds the first members wait for the others before they accept anyway (a member that cannot
+# start at all opens the gate at once, as it exits).
+GROUP_START_TIMEOUT = 30.0
 LISTEN_BACKLOG = 1024  # connections queued per member socket
 STOP_TIMEOUT = 20.0  # seconds a member gets to stop after SIGTERM, before SIGKILL
 # A member that dies sooner than this after its start is started again after a growing delay,
@@ -75,6 +81,7 @@ MAX_RESTART_DELAY = 30.0
 TICK = 1.0  # seconds between the supervisor's rounds when no signal wakes it
 WAL_CHECK_INTERVAL = 10.0  # seconds between looks at the size of the index's write-ahead log
 METRICS_ENVIRONMENT = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client when a member imports it
+PIPE_READ = 4096  # bytes read from the members' ready pipe at once
 
 
 def member_count(configured: int) -> int:
@@ -106,6 +113,48 @@ class _Ports:
     def close(self) -> None:
         for _, _, sock in self.named():
             sock.close()
+
+
+class _StartGate:
+    """The members accept nothing until every one of them serves (see
+    :class:`~node.net.tcp.StartGate`): each writes a line to ``ready`` once it serves, and the
+    supervisor then closes its end of the gate, which every member reads, those started later
+    too (the gate is open for them from the start)."""
+
+    def __init__(self, members: int) -> None:
+        self.ready_read, self.ready_write = os.pipe()
+        self.gate_read, gate_write = os.pipe()
+        self._gate_write: int | None = gate_write
+        self._waiting = members
+        self.deadline = time.monotonic() + GROUP_START_TIMEOUT
+
+    @property
+    def is_open(self) -> bool:
+        return self._gate_write is None
+
+    def member_flags(self) -> list[str]:
+        return [READY_FD_FLAG, str(self.ready_write), GATE_FD_FLAG, str(self.gate_read)]
+
+    def member_fds(self) -> list[int]:
+        return [self.ready_write, self.gate_read]
+
+    def read_ready(self) -> None:
+        """What the members wrote, a line each (the pipe is readable); the gate opens once all
+        did. A member started again after a crash may write too: the crash opened the gate."""
+        self._waiting -= os.read(self.ready_read, PIPE_READ).count(b"\n")
+        if self._waiting <= 0:
+            self.open("every member serves")
+
+    def open(self, why: str) -> None:
+        if self._gate_write is not None:
+            os.close(self._gate_write)
+            self._gate_write = None
+            log.info("members accept connections: %s", why)
+
+    def close(self) -> None:
+        for fd in (self.ready_read, self.ready_write, self.gate_read, self._gate_write):
+            if fd is not None:
+                os.close(fd)
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:
@@ -205,6 +254,7 @@ class Supervisor:
     member_flags: Sequence[str] = ()  # passed on to every member (--verbose, --no-jobs)
     members: list[_Member] = field(default_factory=list)
     metrics_dir: str = ""  # the members' multiprocess metrics files
+    gate: _StartGate | None = None
 
     def run(self) -> int:
         ports = _listen(self.settings)
@@ -223,8 +273,9 @@ class Supervisor:
         wake_write.setblocking(False)
         previous = signal.set_wakeup_fd(wake_write.fileno())
         handlers = {sig: signal.signal(sig, _note_signal) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD)}
+        self.members = [_Member(str(number + 1)) for number in range(self.count)]
+        self.gate = _StartGate(self.count)
         try:
-            self.members = [_Member(str(number + 1)) for number in range(self.count)]
             for member in self.members:
                 self._spawn(member, ports, environment)
             log.info("%d members started: %s", self.count, _describe(ports))
@@ -232,6 +283,8 @@ class Supervisor:
             return self._watch(ports, environment, wake_read)
         finally:
             self._stop_all()
+            self.gate.close()
+            self.gate = None
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
             signal.set_wakeup_fd(previous)
@@ -242,14 +295,22 @@ class Supervisor:
     def _watch(self, ports: _Ports, environment: dict[str, str], wake: socket.socket) -> int:
         next_wal_check = time.monotonic() + WAL_CHECK_INTERVAL
         while True:
+            gate = self.gate
+            assert gate is not None
             timeout = min([TICK, *(max(0.0, when - time.monotonic()) for when in self._restart_times())])
-            readable, _, _ = select.select([wake], [], [], timeout)
-            if readable:
+            if not gate.is_open:
+                timeout = min(timeout, max(0.0, gate.deadline - time.monotonic()))
+            readable, _, _ = select.select([wake.fileno(), gate.ready_read], [], [], timeout)
+            if gate.ready_read in readable:
+                gate.read_ready()
+            if wake.fileno() in readable:
                 signals = wake.recv(4096)
                 stop = {signal.SIGTERM, signal.SIGINT} & set(signals)
                 if stop:
                     log.info("received %s, stopping the members", signal.Signals(min(stop)).name)
                     return 0
+            if not gate.is_open and time.monotonic() >= gate.deadline:
+                gate.open(f"not every member serves after {GROUP_START_TIMEOUT:.0f} s")
             for member in self.members:
                 outcome = self._reap(member)
                 if outcome == "shutdown":
@@ -259,6 +320,8 @@ class Supervisor:
                     log.info("member %s was reset by a client: restarting every member", member.member_id)
                     self._stop_all()
                     self._forget_runtime_settings()
+                    gate.close()  # the new members wait for each other as the first ones did
+                    self.gate = _StartGate(self.count)
                     for each in self.members:
                         self._restart(each, ports, environment)
                     break
@@ -302,6 +365,8 @@ class Supervisor:
             return None
         member.process = None
         multiprocess.mark_process_dead(process.pid, self.metrics_dir)
+        if self.gate is not None:  # the others serve without waiting for it
+            self.gate.open(f"member {member.member_id} exited")
         code = process.returncode
         if code == 0:
             return "shutdown"
@@ -322,6 +387,9 @@ class Supervisor:
         for flag, _, sock in ports.named():
             command += [flag, str(sock.fileno())]
         fds = [sock.fileno() for _, _, sock in ports.named()]
+        if self.gate is not None:
+            command += self.gate.member_flags()
+            fds += self.gate.member_fds()
         member.process = subprocess.Popen(command, env=environment, pass_fds=fds)
         member.started = time.monotonic()
         member.restart_at = None

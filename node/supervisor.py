@@ -8,6 +8,7 @@ final save still finds the index open), and the index is closed last.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from .jobs.engine import JobsEngine
 from .jobs.types.archive import remove_stale_archives
 from .metrics import Metrics
 from .net.scp import run_scp
+from .net.tcp import StartGate
 from .offload import offload
 from .remotes.queries import QueryStore
 from .remotes.registry import Remotes
@@ -50,14 +52,29 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ListenFds:
     """Listening sockets handed down by the supervisor of the members (file descriptors), adopted
-    instead of binding HttpPort and DicomPort; None: bind as configured."""
+    instead of binding HttpPort and DicomPort; None: bind as configured. With them, the members'
+    start gate: ``ready``, where this member tells the supervisor it serves, and ``gate``, which
+    its first accepts wait for (see :class:`~node.net.tcp.StartGate`)."""
 
     http: int | None = None
     dicom: int | None = None
+    ready: int | None = None
+    gate: StartGate | None = None
 
     @property
     def inherited(self) -> bool:
         return self.http is not None or self.dicom is not None
+
+    def say_ready(self) -> None:
+        """Tell the supervisor that this member serves (once: the descriptor is closed)."""
+        if self.ready is None:
+            return
+        try:
+            os.write(self.ready, b"\n")
+        except OSError as error:  # the supervisor is gone: its end of the gate is closed with it
+            log.warning("cannot tell the supervisor this member is ready: %s", error)
+        finally:
+            os.close(self.ready)
 
 
 class ServiceStack:
@@ -115,9 +132,9 @@ class _ShieldedOnceServing:
             self._scope.shield = True
 
 
-async def _start_http(stack: ServiceStack, context: NodeContext, fd: int | None) -> int:
+async def _start_http(stack: ServiceStack, context: NodeContext, fds: ListenFds) -> int:
     app = create_app(context)
-    return int(await stack.start("http", partial(serve_http, app, context.settings.http, fd=fd)))
+    return int(await stack.start("http", partial(serve_http, app, context.settings.http, fd=fds.http, gate=fds.gate)))
 
 
 async def serve(
@@ -262,6 +279,6 @@ async def _start_services(stack: ServiceStack, context: NodeContext, fds: Listen
     """Jobs, then DICOM, then HTTP: each can rely on what started before it."""
     await stack.start("jobs", context.jobs.run)
     if context.settings.dicom.enabled:
-        context.ports["dicom"] = await stack.start("dicom", partial(run_scp, context, fd=fds.dicom))
+        context.ports["dicom"] = await stack.start("dicom", partial(run_scp, context, fd=fds.dicom, gate=fds.gate))
     if context.settings.http.enabled:
-        context.ports["http"] = await _start_http(stack, context, fds.http)
+        context.ports["http"] = await _start_http(stack, context, fds)

@@ -20,7 +20,7 @@ from hypercorn.trio.lifespan import Lifespan
 from hypercorn.typing import ASGIFramework
 from hypercorn.utils import wrap_app
 
-from ..net.tcp import listeners_of
+from ..net.tcp import StartGate, listeners_of
 from .asgi import App
 from .connection import RECEIVE_SIZE, ClientLimits, GuardedStream
 from .http1 import Http1Connection
@@ -123,15 +123,20 @@ class _Connections:
 
 
 async def serve_http(
-    app: ASGIFramework, settings: HttpSettings, *, fd: int | None = None, task_status: trio.TaskStatus[int]
+    app: ASGIFramework,
+    settings: HttpSettings,
+    *,
+    fd: int | None = None,
+    gate: StartGate | None = None,
+    task_status: trio.TaskStatus[int],
 ) -> None:
     """Serve ``app`` on HttpBindAddress:HttpPort, or on the inherited listening socket ``fd`` if
-    there is one, until cancelled; reports the bound port."""
+    there is one (accepting once the members' ``gate`` opens), until cancelled; reports the bound port."""
     hconfig = _hypercorn_config()
     state: dict[str, Any] = {}
     lifespan = Lifespan(wrap_app(app, hconfig.wsgi_max_body_size, "asgi"), hconfig, state)
     connections = _Connections(cast(App, app), settings, state)
-    listeners = await listeners_of(fd, settings.port, settings.bind_address, held=lambda: connections.open)
+    listeners = await listeners_of(fd, settings.port, settings.bind_address, held=lambda: connections.open, gate=gate)
     async with trio.open_nursery() as nursery:
         await nursery.start(lifespan.handle_lifespan)
         await lifespan.wait_for_startup()

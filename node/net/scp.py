@@ -24,7 +24,7 @@ from ..services.ingest import Origin
 from .peers import Peers
 from .qr_scp import QueryRetrieveSCP
 from .store_scp import INLINE_LIMIT, StoreGate, dataset_prefix, handle_store
-from .tcp import listeners_of, set_no_delay
+from .tcp import StartGate, listeners_of, set_no_delay
 from .ul.acceptor import AcceptorSettings, accept
 from .ul.acse import REJECT_LOCAL_LIMIT, AssociateRequest, Rejected
 from .ul.assembly import Message
@@ -237,13 +237,17 @@ async def _association_nursery(*, task_status: trio.TaskStatus[_AssociationTasks
 
 
 async def run_scp(
-    context: NodeContext, *, fd: int | None = None, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED
+    context: NodeContext,
+    *,
+    fd: int | None = None,
+    gate: StartGate | None = None,
+    task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve DICOM until cancelled, on the inherited listening socket ``fd`` if there is one;
-    reports the bound port."""
+    """Serve DICOM until cancelled, on the inherited listening socket ``fd`` if there is one
+    (accepting once the members' ``gate`` opens); reports the bound port."""
     dicom = context.settings.dicom
     server = DicomServer(context)
-    listeners = await listeners_of(fd, dicom.port, dicom.bind_address)
+    listeners = await listeners_of(fd, dicom.port, dicom.bind_address, gate=gate)
     port = int(listeners[0].socket.getsockname()[1])
     async with trio.open_nursery() as nursery:
         associations: _AssociationTasks = await nursery.start(_association_nursery)

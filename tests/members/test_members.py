@@ -93,26 +93,55 @@ async def test_concurrent_rest_ingest_is_shared_and_served_by_both(tmp_path: Pat
         assert posts is not None and float(posts.group(1)) == INSTANCES
 
 
+async def _spread_burst(running: Cluster, connections: int, requests: int) -> dict[str, float]:
+    """``connections`` keep-alive connections opened at once (queued while the members start), then
+    ``requests`` on each: the REST requests each member served meanwhile."""
+    before = _served(await _metrics(running))
+    clients = [httpx.AsyncClient(base_url=running.url, timeout=START_TIMEOUT) for _ in range(connections)]
+    try:
+        async with trio.open_nursery() as nursery:
+            for client in clients:
+                nursery.start_soon(client.get, "/system")
+        for _ in range(requests - 1):
+            for client in clients:
+                assert (await client.get("/system")).status_code == 200
+    finally:
+        for client in clients:
+            await client.aclose()
+    served = _served(await _metrics(running))
+    return {member: served.get(member, 0) - before.get(member, 0) for member in ("1", "2")}
+
+
 async def test_a_burst_of_keep_alive_connections_is_spread_over_the_members(tmp_path: Path) -> None:
     """Connections opened at once, then kept: each member takes some (a member holding more waits
     longer before it accepts), where a hash of their addresses could give all to one."""
-    connections, requests = 4, 10
     async with cluster(tmp_path) as running:
-        before = _served(await _metrics(running))
-        clients = [httpx.AsyncClient(base_url=running.url) for _ in range(connections)]
-        try:
-            async with trio.open_nursery() as nursery:  # the burst: every connection opened at once
-                for client in clients:
-                    nursery.start_soon(client.get, "/system")
-            for _ in range(requests - 1):
-                for client in clients:
-                    assert (await client.get("/system")).status_code == 200
-        finally:
-            for client in clients:
-                await client.aclose()
-        served = _served(await _metrics(running))
-        counts = sorted(served.get(member, 0) - before.get(member, 0) for member in ("1", "2"))
-        assert counts[0] >= requests and sum(counts) >= connections * requests, counts
+        served = await _spread_burst(running, connections=4, requests=10)
+    assert min(served.values()) >= 10 and sum(served.values()) >= 40, served
+
+
+async def test_connections_opened_while_the_members_start_wait_for_all_of_them(tmp_path: Path) -> None:
+    """Keep-alive connections opened before any member serves are spread over the members: the
+    first member ready does not take them all while the other is still starting."""
+    async with cluster(tmp_path, serving=False) as running:
+        assert "node ready" not in running.output()
+        served = await _spread_burst(running, connections=4, requests=10)
+        assert min(served.values()) >= 10 and sum(served.values()) >= 40, served
+
+
+async def test_a_reset_starts_every_member_again_behind_the_gate(tmp_path: Path) -> None:
+    async with cluster(tmp_path) as running:
+        before = running.members()
+        assert (await _fresh(running, "POST", "/tools/reset")).status_code == 200
+
+        async def replaced() -> bool:
+            now = running.members()
+            return len(now) == 2 and not now & before and running.output().count("node ready") == 4
+
+        await wait_until(replaced, RESTART_TIMEOUT, "both members to start again")
+        served = await _spread_burst(running, connections=4, requests=10)
+        assert min(served.values()) >= 10 and sum(served.values()) >= 40, served
+        assert running.output().count("members accept connections: every member serves") == 2
 
 
 @needs_dcmtk(STORESCU)

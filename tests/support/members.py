@@ -108,9 +108,10 @@ def write_cluster_config(tmp_path: Path, **options: Any) -> tuple[Path, int, int
 
 
 @asynccontextmanager
-async def cluster(tmp_path: Path, members: int = 2, **options: Any) -> AsyncIterator[Cluster]:
-    """``members`` node processes sharing free ports, all answering; stopped (SIGTERM, then
-    SIGKILL of whatever is left) when the block ends."""
+async def cluster(tmp_path: Path, members: int = 2, *, serving: bool = True, **options: Any) -> AsyncIterator[Cluster]:
+    """``members`` node processes sharing free ports, all answering (``serving`` false: as soon as
+    the supervisor holds the ports, the members still starting); stopped (SIGTERM, then SIGKILL
+    of whatever is left) when the block ends."""
     config, http_port, dicom_port = write_cluster_config(tmp_path, **options)
     log = tmp_path / "cluster.log"
     with open(log, "ab") as output:
@@ -125,6 +126,8 @@ async def cluster(tmp_path: Path, members: int = 2, **options: Any) -> AsyncIter
 
         async def ready() -> bool:
             assert process.returncode is None, running.output()[-3000:]
+            if not serving:
+                return f"{members} members started" in running.output()
             return running.output().count("node ready") >= members and await answers(running.url)
 
         await wait_until(ready, START_TIMEOUT, "the members to start")
