@@ -273,9 +273,9 @@ class Supervisor:
         wake_write.setblocking(False)
         previous = signal.set_wakeup_fd(wake_write.fileno())
         handlers = {sig: signal.signal(sig, _note_signal) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD)}
-        self.members = [_Member(str(number + 1)) for number in range(self.count)]
-        self.gate = _StartGate(self.count)
         try:
+            self.members = [_Member(str(number + 1)) for number in range(self.count)]
+            self.gate = _StartGate(self.count)
             for member in self.members:
                 self._spawn(member, ports, environment)
             log.info("%d members started: %s", self.count, _describe(ports))
@@ -283,8 +283,9 @@ class Supervisor:
             return self._watch(ports, environment, wake_read)
         finally:
             self._stop_all()
-            self.gate.close()
-            self.gate = None
+            if self.gate is not None:
+                self.gate.close()
+                self.gate = None
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
             signal.set_wakeup_fd(previous)
