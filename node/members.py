@@ -115,11 +115,12 @@ class _Ports:
             sock.close()
 
 
-class _StartGate:
-    """The members accept nothing until every one of them serves (see
-    :class:`~node.net.tcp.StartGate`): each writes a line to ``ready`` once it serves, and the
-    supervisor then closes its end of the gate, which every member reads, those started later
-    too (the gate is open for them from the start)."""
+class _GateKeeper:
+    """The supervisor's side of the members' start gate (the members' side is
+    :class:`~node.net.tcp.StartGate`): they accept nothing until every one of them serves. Each
+    writes a line to ``ready`` once it serves, and the supervisor then closes its end of the
+    gate, which every member reads, those started later too (the gate is open for them from
+    the start)."""
 
     def __init__(self, members: int) -> None:
         self.ready_read, self.ready_write = os.pipe()
@@ -254,7 +255,7 @@ class Supervisor:
     member_flags: Sequence[str] = ()  # passed on to every member (--verbose, --no-jobs)
     members: list[_Member] = field(default_factory=list)
     metrics_dir: str = ""  # the members' multiprocess metrics files
-    gate: _StartGate | None = None
+    gate: _GateKeeper | None = None
 
     def run(self) -> int:
         ports = _listen(self.settings)
@@ -275,7 +276,7 @@ class Supervisor:
         handlers = {sig: signal.signal(sig, _note_signal) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD)}
         try:
             self.members = [_Member(str(number + 1)) for number in range(self.count)]
-            self.gate = _StartGate(self.count)
+            self.gate = _GateKeeper(self.count)
             for member in self.members:
                 self._spawn(member, ports, environment)
             log.info("%d members started: %s", self.count, _describe(ports))
@@ -322,7 +323,7 @@ class Supervisor:
                     self._stop_all()
                     self._forget_runtime_settings()
                     gate.close()  # the new members wait for each other as the first ones did
-                    self.gate = _StartGate(self.count)
+                    self.gate = _GateKeeper(self.count)
                     for each in self.members:
                         self._restart(each, ports, environment)
                     break
